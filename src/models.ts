@@ -32,10 +32,10 @@ export interface Calibration {
 export interface SubmissionStatus {
   /** Id of the submitting user. */
   user: number;
-  /** When a worker took the submission; `null` when the server said `"None"`. */
-  processing_started: Date | null;
-  /** When file ingestion ended (not solving); `null` when unset. */
-  processing_finished: Date | null;
+  /** When a worker took the submission, ISO 8601 UTC; `null` when the server said `"None"`. */
+  processing_started: string | null;
+  /** When file ingestion ended (not solving), ISO 8601 UTC; `null` when unset. */
+  processing_finished: string | null;
   /** UserImage ids, one per ingested image. */
   user_images: number[];
   /** Image ids, for `/image/<id>`. */

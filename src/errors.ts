@@ -1,0 +1,243 @@
+/**
+ * One error hierarchy for everything the client can fail with.
+ *
+ * Every error has a string `code` a caller can switch on, and carries the submission id and job
+ * id when they are known, so a caller can resume instead of uploading again. Messages never
+ * contain the API key or the session key: text that comes from the server passes through
+ * `redact()` first, because nova echoes the session key in `no session with key "..."`.
+ */
+
+export type ErrorCode =
+  | 'auth'
+  | 'validation'
+  | 'api'
+  | 'http'
+  | 'not_found'
+  | 'submission_failed'
+  | 'job_failed'
+  | 'timeout'
+  | 'aborted'
+  | 'network'
+  | 'unexpected_content'
+  | 'upload_interrupted';
+
+/** Where a solve stood when it failed: enough to pick it up again. */
+export interface SolveLocation {
+  subid?: number;
+  jobId?: number;
+}
+
+export interface AstrometryNetErrorOptions extends SolveLocation {
+  cause?: unknown;
+}
+
+export class AstrometryNetError extends Error {
+  readonly code: ErrorCode = 'api';
+  subid?: number;
+  jobId?: number;
+
+  constructor(message: string, options: AstrometryNetErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    if (options.subid !== undefined) this.subid = options.subid;
+    if (options.jobId !== undefined) this.jobId = options.jobId;
+  }
+
+  /** Adds what is known about where the solve stood, without overwriting what the error knew. */
+  at(location: SolveLocation): this {
+    if (this.subid === undefined && location.subid !== undefined) this.subid = location.subid;
+    if (this.jobId === undefined && location.jobId !== undefined) this.jobId = location.jobId;
+    return this;
+  }
+
+  /** A plain object safe to log, snapshot or send to the inspector. */
+  toJSON(): SerializedError {
+    const out: SerializedError = { name: this.name, code: this.code, message: this.message };
+    if (this.subid !== undefined) out.subid = this.subid;
+    if (this.jobId !== undefined) out.jobId = this.jobId;
+    return out;
+  }
+}
+
+export interface SerializedError extends SolveLocation {
+  name: string;
+  code: ErrorCode;
+  message: string;
+}
+
+/** The API key was refused, or a session could not be obtained. */
+export class AuthError extends AstrometryNetError {
+  override readonly code = 'auth';
+}
+
+/**
+ * The server no longer knows the session (`no session with key` or `user is not
+ * authenticated.`). The machines log in again and retry once before surfacing it.
+ */
+export class SessionExpiredError extends AuthError {}
+
+/** An option or input was refused before any request was made. */
+export class ValidationError extends AstrometryNetError {
+  override readonly code = 'validation';
+  /** The option's name as the caller spelled it, e.g. `scaleLower`. */
+  readonly option: string;
+  readonly value: unknown;
+  /** What would have been accepted, in words: `a number in (0, 180]`. */
+  readonly allowed: string;
+
+  constructor(option: string, value: unknown, allowed: string) {
+    super(`Invalid option ${option}: ${describeValue(value)}. Allowed: ${allowed}.`);
+    this.option = option;
+    this.value = value;
+    this.allowed = allowed;
+  }
+}
+
+/** The server answered `{"status": "error", "errormessage": ...}`. */
+export class ApiError extends AstrometryNetError {
+  override readonly code = 'api';
+  /** The server's own words (secrets redacted). */
+  readonly serverMessage: string;
+  constructor(serverMessage: string, options: AstrometryNetErrorOptions = {}) {
+    const safe = redact(serverMessage);
+    super(`The server refused the request: ${safe}`, options);
+    this.serverMessage = safe;
+  }
+}
+
+/** An HTTP status the request could not succeed with (5xx, 403, 413, 429 after retries...). */
+export class HttpError extends AstrometryNetError {
+  override readonly code = 'http';
+  readonly status: number;
+  /** Seconds the server asked to wait (429/503 Retry-After), when it said. */
+  readonly retryAfterSeconds?: number;
+  constructor(status: number, url: string, options: AstrometryNetErrorOptions & { retryAfterSeconds?: number } = {}) {
+    super(`HTTP ${status} from ${url}${hintForStatus(status)}`, options);
+    this.status = status;
+    if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+/** The server does not know this submission or job id (HTML 404). */
+export class NotFoundError extends AstrometryNetError {
+  override readonly code = 'not_found';
+  readonly url: string;
+  constructor(url: string, options: AstrometryNetErrorOptions = {}) {
+    super(`Not found: ${url}`, options);
+    this.url = url;
+  }
+}
+
+/** Ingestion failed: the submission carries `error_message` and will never get a job. */
+export class SubmissionFailedError extends AstrometryNetError {
+  override readonly code = 'submission_failed';
+  readonly serverMessage: string;
+  constructor(serverMessage: string, options: AstrometryNetErrorOptions = {}) {
+    const safe = redact(serverMessage);
+    super(`Submission ${options.subid ?? '?'} failed on the server: ${safe}`, options);
+    this.serverMessage = safe;
+  }
+}
+
+/** The solver ran and found no solution (job status `failure`). */
+export class JobFailedError extends AstrometryNetError {
+  override readonly code = 'job_failed';
+  constructor(message: string, options: AstrometryNetErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/** The overall deadline passed before the solve finished. */
+export class TimeoutError extends AstrometryNetError {
+  override readonly code = 'timeout';
+}
+
+/** The caller cancelled (AbortSignal or `CANCEL`). */
+export class AbortedError extends AstrometryNetError {
+  override readonly code = 'aborted';
+}
+
+/** The connection failed, dropped or timed out before an answer arrived. */
+export class NetworkError extends AstrometryNetError {
+  override readonly code = 'network';
+}
+
+/** A body of the wrong kind: HTML or text where JSON or a FITS file was expected. */
+export class UnexpectedContentError extends AstrometryNetError {
+  override readonly code = 'unexpected_content';
+  readonly status: number;
+  readonly contentType: string;
+  /** The first characters of the body, to tell a login page from a stack trace. */
+  readonly bodyStart: string;
+  constructor(
+    what: string,
+    details: { url: string; status: number; contentType: string; bodyStart: string },
+    options: AstrometryNetErrorOptions = {},
+  ) {
+    const start = redact(details.bodyStart);
+    super(
+      `Expected ${what} from ${details.url} but got HTTP ${details.status} ${details.contentType || '(no content type)'}: ${JSON.stringify(start)}`,
+      options,
+    );
+    this.status = details.status;
+    this.contentType = details.contentType;
+    this.bodyStart = start;
+  }
+}
+
+/**
+ * A process stopped while an upload was in flight, and a snapshot from that moment was restored.
+ * The server may or may not have the file: the client will not guess by uploading again.
+ */
+export class UploadInterruptedError extends AstrometryNetError {
+  override readonly code = 'upload_interrupted';
+  constructor() {
+    super(
+      'The upload was in flight when this solve was saved; the server may already have it, so it was not sent again. Submit the input again to solve it anew.',
+    );
+  }
+}
+
+/** Turns anything thrown into an AstrometryNetError without losing a typed one. */
+export function toAstrometryNetError(error: unknown, location: SolveLocation = {}): AstrometryNetError {
+  if (error instanceof AstrometryNetError) return error.at(location);
+  if (isAbortError(error)) return new AbortedError('The request was aborted.', { ...location, cause: error });
+  const message = error instanceof Error ? error.message : String(error);
+  return new NetworkError(`Request failed: ${redact(message)}`, { ...location, cause: error });
+}
+
+export function isAbortError(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    'name' in error &&
+    ((error as { name: unknown }).name === 'AbortError' ||
+      (error as { name: unknown }).name === 'RequestAbortedError')
+  );
+}
+
+// Session keys are 32 [a-z0-9]; API keys 16 [a-z]. Any long lowercase token in server text is
+// masked, which also covers the key nova quotes back in `no session with key "<key>"`.
+const SECRET_PATTERN = /\b[a-z0-9]{16,64}\b/g;
+
+/** Masks anything that looks like an API or session key. */
+export function redact(text: string): string {
+  return text.replace(SECRET_PATTERN, (token) => (/[a-z]/.test(token) && /^[a-z0-9]+$/.test(token) && !/^\d+$/.test(token) ? '[redacted]' : token));
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+function hintForStatus(status: number): string {
+  if (status === 403) return ' (nova.astrometry.net blocks clients that poll too fast; wait and slow down)';
+  if (status === 413) return ' (the upload is larger than the server accepts)';
+  if (status === 429) return ' (rate limited)';
+  return '';
+}

@@ -1,0 +1,73 @@
+/**
+ * The results a solved job offers, by the names users ask for them with.
+ *
+ * JSON results come from `/api/jobs/<id>/...`; files from the site's download URLs. Each file
+ * kind knows the content types a real file can have, so an HTML error page served with HTTP
+ * 200 (nova does this for `new_fits_file` and the plots) is never mistaken for the file.
+ */
+
+export type JsonResultKind = 'calibration' | 'info' | 'tags' | 'machineTags' | 'objectsInField' | 'annotations';
+
+export type FileResultKind =
+  | 'wcs'
+  | 'newFits'
+  | 'rdls'
+  | 'axy'
+  | 'corr'
+  | 'imageRd'
+  | 'annotatedDisplay'
+  | 'annotatedFull'
+  | 'redGreenDisplay'
+  | 'redGreenFull'
+  | 'extractionDisplay'
+  | 'extractionFull'
+  | 'joblog';
+
+export type ResultKind = JsonResultKind | FileResultKind;
+
+interface FileKindSpec {
+  /** Path under the site root; the job id is appended. */
+  readonly path: string;
+  /** Accepted Content-Type prefixes. */
+  readonly accepts: readonly string[];
+  /** A name to save the file under. */
+  readonly filename: string;
+}
+
+const FITS = ['application/fits', 'image/fits', 'application/octet-stream'] as const;
+
+export const FILE_RESULTS: Readonly<Record<FileResultKind, FileKindSpec>> = {
+  wcs: { path: 'wcs_file', accepts: FITS, filename: 'wcs.fits' },
+  newFits: { path: 'new_fits_file', accepts: FITS, filename: 'new-image.fits' },
+  rdls: { path: 'rdls_file', accepts: FITS, filename: 'rdls.fits' },
+  axy: { path: 'axy_file', accepts: FITS, filename: 'axy.fits' },
+  corr: { path: 'corr_file', accepts: FITS, filename: 'corr.fits' },
+  imageRd: { path: 'image_rd_file', accepts: FITS, filename: 'image-radec.fits' },
+  annotatedDisplay: { path: 'annotated_display', accepts: ['image/'], filename: 'annotated-display.jpg' },
+  annotatedFull: { path: 'annotated_full', accepts: ['image/'], filename: 'annotated-full.jpg' },
+  redGreenDisplay: { path: 'red_green_image_display', accepts: ['image/'], filename: 'red-green-display.png' },
+  redGreenFull: { path: 'red_green_image_full', accepts: ['image/'], filename: 'red-green-full.png' },
+  extractionDisplay: { path: 'extraction_image_display', accepts: ['image/'], filename: 'extraction-display.png' },
+  extractionFull: { path: 'extraction_image_full', accepts: ['image/'], filename: 'extraction-full.png' },
+  joblog: { path: 'joblog', accepts: ['text/plain'], filename: 'job.log' },
+};
+
+const JSON_RESULTS: readonly JsonResultKind[] = ['calibration', 'info', 'tags', 'machineTags', 'objectsInField', 'annotations'];
+
+export const RESULT_KINDS: readonly ResultKind[] = [...JSON_RESULTS, ...(Object.keys(FILE_RESULTS) as FileResultKind[])];
+
+export function isFileResultKind(kind: string): kind is FileResultKind {
+  return Object.prototype.hasOwnProperty.call(FILE_RESULTS, kind);
+}
+
+export function isResultKind(kind: string): kind is ResultKind {
+  return (RESULT_KINDS as readonly string[]).includes(kind);
+}
+
+/** A downloaded result file. */
+export interface ResultFile {
+  readonly kind: FileResultKind;
+  readonly filename: string;
+  readonly contentType: string;
+  readonly bytes: Uint8Array;
+}

@@ -1,0 +1,94 @@
+/**
+ * The Node transport: undici's `request()`, and `form-data` for uploads.
+ *
+ * nova runs Django behind WSGI, which reads a chunked body as empty, so every upload is sent
+ * with an exact Content-Length: `form-data` computes it from the file's size on disk while the
+ * file itself is streamed, never read whole into memory.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import FormData from 'form-data';
+import { request as undiciRequest, type Dispatcher } from 'undici';
+import type { RequestBody, Transport, TransportRequest, TransportResponse } from './types.js';
+
+export interface UndiciTransportOptions {
+  /** An undici Agent or Pool, e.g. to bound connections or set timeouts. */
+  dispatcher?: Dispatcher;
+  /** Milliseconds without any byte from the server before the request fails. Default 120 000. */
+  bodyTimeoutMs?: number;
+  /** Milliseconds to wait for response headers (an upload's body counts). Default 600 000. */
+  headersTimeoutMs?: number;
+  /** Sent on every request. */
+  userAgent?: string;
+}
+
+export function undiciTransport(options: UndiciTransportOptions = {}): Transport {
+  const userAgent = options.userAgent ?? 'astrometry-net-client';
+  return {
+    async request(req: TransportRequest): Promise<TransportResponse> {
+      const encoded = await encodeBody(req.body, req.onUploadProgress);
+      const response = await undiciRequest(req.url, {
+        method: req.method,
+        headers: { 'user-agent': userAgent, ...encoded.headers, ...req.headers },
+        body: encoded.body,
+        signal: req.signal,
+        dispatcher: options.dispatcher,
+        bodyTimeout: options.bodyTimeoutMs ?? 120_000,
+        headersTimeout: options.headersTimeoutMs ?? 600_000,
+      });
+      const body = new Uint8Array(await response.body.arrayBuffer());
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(response.headers)) {
+        if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+      }
+      return { status: response.statusCode, headers, body };
+    },
+  };
+}
+
+interface EncodedBody {
+  headers: Record<string, string>;
+  body?: string | Buffer | Readable;
+}
+
+async function encodeBody(
+  body: RequestBody | undefined,
+  onProgress: TransportRequest['onUploadProgress'],
+): Promise<EncodedBody> {
+  if (!body) return { headers: {} };
+  if (body.kind === 'form') {
+    const text = new URLSearchParams(body.fields).toString();
+    return {
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(text)) },
+      body: text,
+    };
+  }
+  const form = new FormData();
+  for (const [name, value] of Object.entries(body.fields)) form.append(name, value);
+  const { field, filename, source } = body.file;
+  const type = 'application/octet-stream';
+  if (source.kind === 'path') {
+    const { size } = await stat(source.path);
+    form.append(field, createReadStream(source.path), { filename, knownLength: size, contentType: type });
+  } else if (source.kind === 'bytes') {
+    form.append(field, Buffer.from(source.bytes.buffer, source.bytes.byteOffset, source.bytes.byteLength), { filename, contentType: type });
+  } else {
+    const stream = Readable.fromWeb(source.blob.stream() as import('node:stream/web').ReadableStream);
+    form.append(field, stream, { filename, knownLength: source.blob.size, contentType: type });
+  }
+  const length = await new Promise<number>((resolve, reject) =>
+    form.getLength((error, value) => (error ? reject(error) : resolve(value))),
+  );
+  let sent = 0;
+  if (onProgress) {
+    form.on('data', (chunk: Buffer | string) => {
+      sent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+      onProgress(Math.min(sent, length), length);
+    });
+  }
+  return {
+    headers: { ...form.getHeaders(), 'content-length': String(length) },
+    body: form as unknown as Readable,
+  };
+}
