@@ -1,0 +1,109 @@
+/**
+ * The high-level client: `solve()` an input and get back where it points.
+ */
+import { readFile } from 'node:fs/promises';
+import { describeInput, type SolveInput } from './inputs.js';
+import type { FitsHeader } from './fits-header.js';
+import { Job } from './job.js';
+import type { Calibration } from './models.js';
+import { encodeUploadOptions, type UploadOptions } from './options.js';
+import type { ResultFile } from './protocol/results.js';
+import { Session, type SessionOptions } from './session.js';
+import { SolveHandle, type PersistedSolve, type WaitOptions } from './solve-handle.js';
+import { Submission } from './submission.js';
+
+export interface ClientOptions extends SessionOptions {}
+
+export interface SolveOptions extends UploadOptions {
+  /** Cancels the solve: the request in flight is aborted and `solve()` rejects with code `aborted`. */
+  signal?: AbortSignal;
+  /** Called with the Submission as soon as the solve starts: persist it, watch its state. */
+  onStart?: (submission: Submission) => void;
+}
+
+/** A solved image: where it points, and its files on demand (each fetched once). */
+export class SolveResult {
+  readonly subid: number;
+  readonly jobId: number;
+  readonly calibration: Calibration;
+  /** SHA-1 of the uploaded bytes, when the server reported it. */
+  readonly hash: string | null;
+  readonly job: Job;
+  readonly submission: Submission;
+
+  /** @internal */
+  constructor(submission: Submission, job: Job, calibration: Calibration) {
+    const context = submission.handle.snapshot.context;
+    this.subid = context.subid as number;
+    this.jobId = job.id;
+    this.calibration = calibration;
+    this.hash = context.hash;
+    this.job = job;
+    this.submission = submission;
+  }
+
+  wcsFile(options?: WaitOptions): Promise<ResultFile> {
+    return this.job.wcsFile(options);
+  }
+
+  wcs(options?: WaitOptions): Promise<FitsHeader> {
+    return this.job.wcs(options);
+  }
+
+  toJSON(): { subid: number; jobId: number; calibration: Calibration; hash: string | null } {
+    return { subid: this.subid, jobId: this.jobId, calibration: this.calibration, hash: this.hash };
+  }
+}
+
+export class Client {
+  readonly session: Session;
+
+  constructor(options: ClientOptions = {}) {
+    this.session = new Session(options);
+  }
+
+  /** Uploads, waits for the solve and returns the calibration. Rejects with a typed error. */
+  async solve(input: SolveInput, options: SolveOptions = {}): Promise<SolveResult> {
+    const submission = this.submit(input, options);
+    options.onStart?.(submission);
+    return this.#finish(submission, options.signal);
+  }
+
+  /** Starts a solve and returns its Submission at once (nothing is awaited). */
+  submit(input: SolveInput, options: UploadOptions & { signal?: AbortSignal } = {}): Submission {
+    const { signal, onStart: _ignored, ...uploadOptions } = options as SolveOptions;
+    const wire = encodeUploadOptions(uploadOptions);
+    const descriptor = describeInput(input, this.session.memory);
+    const handle = new SolveHandle(this.session, {
+      input: { upload: descriptor, options: wire, schedule: this.session.schedule, timeoutMs: this.session.timeoutMs },
+    });
+    if (signal) handle.until(() => false, { signal }).catch(() => undefined);
+    handle.actor.send({ type: 'START' });
+    return new Submission(handle);
+  }
+
+  /** Continues a persisted solve; never uploads again. */
+  resume(persisted: PersistedSolve, options: { signal?: AbortSignal; timeoutMs?: number | null } = {}): Promise<SolveResult> {
+    const submission = Submission.restore(persisted, this.session, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+    return this.#finish(submission, options.signal);
+  }
+
+  /** The result of an existing job, by id. */
+  async job(jobId: number, options: WaitOptions = {}): Promise<SolveResult> {
+    const job = Job.byId(jobId, this.session);
+    return this.#finish(new Submission(job.handle), options.signal);
+  }
+
+  /** Solves a file and returns its WCS header, as the seed's `calibrate_file_wcs`. */
+  async calibrateFileWcs(path: string, options: SolveOptions = {}): Promise<FitsHeader> {
+    await readFile(path, { flag: 'r' }).then(() => undefined); // a missing file fails before any request
+    return (await this.solve({ file: path }, options)).wcs(options.signal ? { signal: options.signal } : {});
+  }
+
+  async #finish(submission: Submission, signal: AbortSignal | undefined): Promise<SolveResult> {
+    const wait = signal ? { signal } : {};
+    const job = await submission.untilDone(wait);
+    await job.untilDone(wait);
+    return new SolveResult(submission, job, await job.calibration(wait));
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * One job on the server: its status, and its results, each fetched once and cached by the
+ * solve machine. A Job shares the machine of the Submission that produced it.
+ */
+import type { FetchedResult } from '../machines/solve.machine.js';
+import { parseFitsHeader, type FitsHeader } from './fits-header.js';
+import type { Annotation, Calibration, JobInfo, JobStatus } from './models.js';
+import type { FileResultKind, ResultFile } from './protocol/results.js';
+import type { Session } from './session.js';
+import { SolveHandle, type WaitOptions } from './solve-handle.js';
+
+const ACTIVE_JOB = ['jobRunning', 'submissionPending', 'uploading', 'loggingIn'] as const;
+
+export class Job {
+  readonly id: number;
+  readonly #handle: SolveHandle;
+
+  /** A job by id, e.g. from `myjobs` or an earlier run. Its status is polled until final. */
+  static byId(id: number, session: Session): Job {
+    const handle = new SolveHandle(session, { input: { jobId: id, schedule: session.schedule, timeoutMs: session.timeoutMs } });
+    handle.actor.send({ type: 'START' });
+    return new Job(id, handle);
+  }
+
+  /** @internal */
+  constructor(id: number, handle: SolveHandle) {
+    this.id = id;
+    this.#handle = handle;
+  }
+
+  /** The machine behind this job. */
+  get handle(): SolveHandle {
+    return this.#handle;
+  }
+
+  /** The job's status. Makes one request unless the status is already final. */
+  async status(options: WaitOptions = {}): Promise<JobStatus> {
+    const snap = this.#handle.snapshot;
+    if (snap.matches({ jobRunning: 'waiting' })) {
+      this.#handle.actor.send({ type: 'POLL_NOW' });
+    }
+    if (snap.matches('jobRunning')) {
+      await this.#handle.until((s) => !s.matches({ jobRunning: 'reading' }), options);
+    }
+    return (this.#handle.snapshot.context.jobStatus ?? 'processing') as JobStatus;
+  }
+
+  /** Waits until the job succeeded (with its calibration) or failed; throws on failure. */
+  async untilDone(options: WaitOptions = {}): Promise<this> {
+    await this.#handle.past(ACTIVE_JOB, options);
+    return this;
+  }
+
+  /** Whether the job solved. Waits for it to finish; never throws for a job failure. */
+  async success(options: WaitOptions = {}): Promise<boolean> {
+    const s = await this.#handle.until((snap) => !snap.matches('idle') && !ACTIVE_JOB.some((p) => snap.matches(p)), options);
+    return s.context.error === null;
+  }
+
+  info(options?: WaitOptions): Promise<JobInfo> {
+    return this.#result<JobInfo>('info', options);
+  }
+
+  calibration(options?: WaitOptions): Promise<Calibration> {
+    return this.#result<Calibration>('calibration', options);
+  }
+
+  tags(options?: WaitOptions): Promise<string[]> {
+    return this.#result<string[]>('tags', options);
+  }
+
+  machineTags(options?: WaitOptions): Promise<string[]> {
+    return this.#result<string[]>('machineTags', options);
+  }
+
+  objectsInField(options?: WaitOptions): Promise<string[]> {
+    return this.#result<string[]>('objectsInField', options);
+  }
+
+  /** Objects in the field in pixel coordinates; `nbright` limits the bright stars listed. */
+  async annotations(options: WaitOptions & { nbright?: number } = {}): Promise<Annotation[]> {
+    await this.#handle.past(ACTIVE_JOB, options);
+    const { nbright, ...wait } = options;
+    return this.#handle.fetch<Annotation[]>(nbright === undefined ? { kind: 'annotations' } : { kind: 'annotations', nbright }, wait);
+  }
+
+  /** Any result file by kind. */
+  async file(kind: FileResultKind, options: WaitOptions = {}): Promise<ResultFile> {
+    await this.#handle.until((s) => !s.matches('idle') && !ACTIVE_JOB.some((p) => s.matches(p)), options);
+    return this.#handle.fetch<ResultFile>({ kind }, options);
+  }
+
+  wcsFile(options?: WaitOptions): Promise<ResultFile> {
+    return this.file('wcs', options);
+  }
+
+  /** The WCS file's header cards (CRVAL, CRPIX, CD, SIP...). */
+  async wcs(options?: WaitOptions): Promise<FitsHeader> {
+    return parseFitsHeader((await this.wcsFile(options)).bytes);
+  }
+
+  newFitsFile(options?: WaitOptions): Promise<ResultFile> {
+    return this.file('newFits', options);
+  }
+
+  rdlsFile(options?: WaitOptions): Promise<ResultFile> {
+    return this.file('rdls', options);
+  }
+
+  axyFile(options?: WaitOptions): Promise<ResultFile> {
+    return this.file('axy', options);
+  }
+
+  corrFile(options?: WaitOptions): Promise<ResultFile> {
+    return this.file('corr', options);
+  }
+
+  imageRdFile(options?: WaitOptions): Promise<ResultFile> {
+    return this.file('imageRd', options);
+  }
+
+  annotatedImage(options: WaitOptions & { size?: 'display' | 'full' } = {}): Promise<ResultFile> {
+    return this.file(options.size === 'full' ? 'annotatedFull' : 'annotatedDisplay', options);
+  }
+
+  redGreenImage(options: WaitOptions & { size?: 'display' | 'full' } = {}): Promise<ResultFile> {
+    return this.file(options.size === 'full' ? 'redGreenFull' : 'redGreenDisplay', options);
+  }
+
+  extractionImage(options: WaitOptions & { size?: 'display' | 'full' } = {}): Promise<ResultFile> {
+    return this.file(options.size === 'full' ? 'extractionFull' : 'extractionDisplay', options);
+  }
+
+  joblog(options?: WaitOptions): Promise<ResultFile> {
+    return this.file('joblog', options);
+  }
+
+  async #result<T>(kind: Exclude<FetchedResult['kind'], FileResultKind | 'annotations'>, options: WaitOptions = {}): Promise<T> {
+    if (kind === 'calibration') await this.#handle.past(ACTIVE_JOB, options);
+    else await this.#handle.until((s) => !s.matches('idle') && !ACTIVE_JOB.some((p) => s.matches(p)), options);
+    return this.#handle.fetch<T>({ kind }, options);
+  }
+}

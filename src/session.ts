@@ -1,0 +1,123 @@
+/**
+ * A connection to one nova server with one account: where, who, and how to talk to it.
+ *
+ * The API key comes from the argument, else `ASTROMETRY_API_KEY`, else a key file
+ * (`$XDG_CONFIG_HOME/astrometry-net/api-key`, default `~/.config/...`). Logging in is lazy: the
+ * first solve that needs a session logs in, and every later solve of this Session shares it.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { AuthError, ValidationError } from './errors.js';
+import type { MemoryStore } from './inputs.js';
+import { resolvePollSchedule, type PollSchedule } from './polling.js';
+import { DEFAULT_RETRY, type RetryPolicy } from './protocol/retry.js';
+import { DEFAULT_API_URL, normaliseApiUrl } from './protocol/urls.js';
+import { SessionKeeper } from './session-keeper.js';
+import { provideSolveRuntime, type RequestEvent } from './solve-runtime.js';
+import type { Transport } from './transport/types.js';
+import { undiciTransport } from './transport/undici.js';
+
+export interface SessionOptions {
+  /** Defaults to `ASTROMETRY_API_KEY`, then the key file. */
+  apiKey?: string;
+  /** Defaults to `ASTROMETRY_API_URL`, then https://nova.astrometry.net/api/. */
+  apiUrl?: string;
+  /** Defaults to undici in Node. Pass `fetchTransport()` in a browser, or a fake in tests. */
+  transport?: Transport;
+  /** Overrides of the poll schedule (defaults depend on the server; 5 s minimum on nova). */
+  polling?: Partial<PollSchedule>;
+  /** Retries of safe requests on network errors, 5xx and 429. */
+  retry?: Partial<RetryPolicy>;
+  /** Overall deadline of each solve, ms. Default 30 minutes; `null` for none. */
+  timeoutMs?: number | null;
+  /** Sees each request's method and URL (never a key): for logging. */
+  onRequest?: (event: RequestEvent) => void;
+}
+
+export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
+
+export function keyFilePath(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CONFIG_HOME || join(homedir(), '.config');
+  return join(base, 'astrometry-net', 'api-key');
+}
+
+function resolveApiKey(explicit: string | undefined): string {
+  if (explicit !== undefined) {
+    if (typeof explicit !== 'string' || explicit.trim() === '') throw new ValidationError('apiKey', '(empty)', 'your nova API key');
+    return explicit.trim();
+  }
+  const fromEnv = process.env.ASTROMETRY_API_KEY?.trim();
+  if (fromEnv) return fromEnv;
+  try {
+    const fromFile = readFileSync(keyFilePath(), 'utf8').trim();
+    if (fromFile) return fromFile;
+  } catch {
+    // No key file: fall through to the error that says where a key can come from.
+  }
+  throw new AuthError(
+    `No API key: pass apiKey, set ASTROMETRY_API_KEY, or write it to ${keyFilePath()}. Find yours at https://nova.astrometry.net/api_help.`,
+  );
+}
+
+function resolveApiUrl(explicit: string | undefined): string {
+  const url = explicit ?? process.env.ASTROMETRY_API_URL ?? DEFAULT_API_URL;
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('protocol');
+  } catch {
+    throw new ValidationError('apiUrl', url, 'an http(s) URL of a nova API, such as https://nova.astrometry.net/api/');
+  }
+  return normaliseApiUrl(url);
+}
+
+export class Session {
+  readonly apiUrl: string;
+  readonly schedule: PollSchedule;
+  readonly timeoutMs: number | null;
+  readonly #keeper: SessionKeeper;
+  readonly #memory: MemoryStore = new Map();
+  readonly #machine: ReturnType<typeof provideSolveRuntime>;
+
+  constructor(options: SessionOptions = {}) {
+    this.apiUrl = resolveApiUrl(options.apiUrl);
+    this.#keeper = new SessionKeeper(resolveApiKey(options.apiKey));
+    this.schedule = resolvePollSchedule(this.apiUrl, options.polling);
+    const timeout = options.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : options.timeoutMs;
+    if (timeout !== null && !(typeof timeout === 'number' && timeout > 0)) {
+      throw new ValidationError('timeoutMs', timeout, 'milliseconds greater than 0, or null for no deadline');
+    }
+    this.timeoutMs = timeout;
+    this.#machine = provideSolveRuntime({
+      transport: options.transport ?? undiciTransport(),
+      apiUrl: this.apiUrl,
+      session: this.#keeper,
+      memory: this.#memory,
+      retry: { ...DEFAULT_RETRY, ...options.retry },
+      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+    });
+  }
+
+  /** Whether a session key is held now. */
+  get loggedIn(): boolean {
+    return this.#keeper.hasSession;
+  }
+
+  /** The solve machine bound to this session's transport and login: use it with `createActor`. */
+  get machine(): ReturnType<typeof provideSolveRuntime> {
+    return this.#machine;
+  }
+
+  /** @internal Bytes and Blobs waiting to be uploaded, kept out of snapshots. */
+  get memory(): MemoryStore {
+    return this.#memory;
+  }
+
+  toJSON(): { apiUrl: string; loggedIn: boolean } {
+    return { apiUrl: this.apiUrl, loggedIn: this.loggedIn };
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `Session { apiUrl: '${this.apiUrl}', loggedIn: ${this.loggedIn} }`;
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * A running solve actor, seen from a facade: wait for a state, ask for a result, cancel,
+ * persist. Facades hold no logic of their own beyond this; the machine decides everything.
+ */
+import { createActor, type Snapshot } from 'xstate';
+import { cachedResult, resultKey, type ResultRequest, type SolveActor, type SolveSnapshot } from '../machines/solve.machine.js';
+import {
+  AbortedError,
+  ApiError,
+  AstrometryNetError,
+  AuthError,
+  HttpError,
+  JobFailedError,
+  NetworkError,
+  NotFoundError,
+  SessionExpiredError,
+  SubmissionFailedError,
+  TimeoutError,
+  UnexpectedContentError,
+  UploadInterruptedError,
+  ValidationError,
+  type SerializedError,
+} from './errors.js';
+import type { Session } from './session.js';
+
+/** Turns an error kept in context back into its class, so callers can use `instanceof`. */
+export function reviveError(e: SerializedError): AstrometryNetError {
+  const location = { ...(e.subid !== undefined ? { subid: e.subid } : {}), ...(e.jobId !== undefined ? { jobId: e.jobId } : {}) };
+  const Classes: Record<string, new (message: string, options: object) => AstrometryNetError> = {
+    AuthError,
+    SessionExpiredError,
+    JobFailedError,
+    TimeoutError,
+    AbortedError,
+    NetworkError,
+  };
+  let error: AstrometryNetError;
+  const Known = Classes[e.name];
+  if (Known) error = new Known(e.message, location);
+  else if (e.code === 'submission_failed') error = Object.assign(new SubmissionFailedError('', location), { message: e.message });
+  else if (e.code === 'upload_interrupted') error = new UploadInterruptedError().at(location);
+  else {
+    // Keep the message the machine recorded, with the class its code names.
+    const base =
+      e.code === 'api'
+        ? new ApiError('', location)
+        : e.code === 'http'
+          ? new HttpError(0, '', location)
+          : e.code === 'not_found'
+            ? new NotFoundError('', location)
+            : e.code === 'unexpected_content'
+              ? new UnexpectedContentError('', { url: '', status: 0, contentType: '', bodyStart: '' }, location)
+              : e.code === 'validation'
+                ? new ValidationError('', undefined, '')
+                : new AstrometryNetError('', location);
+    error = Object.assign(base, { message: e.message });
+  }
+  return error;
+}
+
+export type StateValue = SolveSnapshot['value'];
+
+/** A dotted name for a state value: `jobRunning.waiting`. */
+export function stateName(value: StateValue | string | Record<string, unknown>): string {
+  if (typeof value === 'string') return value;
+  const [key, child] = Object.entries(value)[0] as [string, StateValue | undefined];
+  return child === undefined ? key : `${key}.${stateName(child)}`;
+}
+
+export interface WaitOptions {
+  signal?: AbortSignal;
+}
+
+export class SolveHandle {
+  readonly actor: SolveActor;
+
+  constructor(session: Session, actorOptions: Parameters<typeof createActor<Session['machine']>>[1]) {
+    this.actor = createActor(session.machine, actorOptions);
+    // With no observer for errors an actor error is rethrown globally and can kill Node.
+    this.actor.subscribe({ error: () => undefined });
+    this.actor.start();
+  }
+
+  get snapshot(): SolveSnapshot {
+    return this.actor.getSnapshot();
+  }
+
+  /** Where the solve stands, e.g. `submissionPending.waiting`. */
+  get state(): string {
+    return stateName(this.snapshot.value);
+  }
+
+  /** Resolves with the first snapshot that satisfies `predicate`. */
+  until(predicate: (s: SolveSnapshot) => boolean, options: WaitOptions = {}): Promise<SolveSnapshot> {
+    return new Promise((resolve, reject) => {
+      const check = (s: SolveSnapshot) => {
+        if (!predicate(s)) return false;
+        cleanup();
+        resolve(s);
+        return true;
+      };
+      const onAbort = () => {
+        // Cancelling the wait cancels the solve: a caller who stops waiting stops paying.
+        this.cancel(reasonOf(options.signal));
+      };
+      const sub = this.actor.subscribe({ next: (s) => void check(s), error: (e) => (cleanup(), reject(e)) });
+      const cleanup = () => {
+        sub.unsubscribe();
+        options.signal?.removeEventListener('abort', onAbort);
+      };
+      if (check(this.snapshot)) return;
+      if (options.signal?.aborted) onAbort();
+      else options.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Waits until the phase given is over; throws the solve's error if it failed. */
+  async past(phases: readonly string[], options: WaitOptions = {}): Promise<SolveSnapshot> {
+    const s = await this.until((snap) => !snap.matches('idle') && !phases.some((p) => snap.matches(p as never)), options);
+    if (s.context.error) throw reviveError(s.context.error);
+    return s;
+  }
+
+  /** A result of the job, fetched once and cached in the machine's context. */
+  async fetch<T>(request: ResultRequest, options: WaitOptions = {}): Promise<T> {
+    const key = resultKey(request);
+    const hit = cachedResult(this.snapshot.context.results, request);
+    if (hit !== undefined) return hit as T;
+    const before = this.snapshot.context.resultErrors[key];
+    this.actor.send({ type: 'FETCH', ...request });
+    const s = await this.until(
+      (snap) =>
+        cachedResult(snap.context.results, request) !== undefined ||
+        (snap.context.resultErrors[key] !== undefined && snap.context.resultErrors[key] !== before) ||
+        (!snap.matches('fetchingResults') && !snap.context.fetchQueue.some((q) => resultKey(q) === key)),
+      options,
+    );
+    const value = cachedResult(s.context.results, request);
+    if (value !== undefined) return value as T;
+    const error = s.context.resultErrors[key] ?? s.context.error;
+    throw error ? reviveError(error) : new AstrometryNetError(`No ${request.kind} for this solve (state ${stateName(s.value)}).`);
+  }
+
+  cancel(reason?: string): void {
+    this.actor.send(reason === undefined ? { type: 'CANCEL' } : { type: 'CANCEL', reason });
+  }
+
+  /** A snapshot to store and restore later. Holds no secret; result files are left out (they can be fetched again). */
+  persist(): PersistedSolve {
+    const persisted = this.actor.getPersistedSnapshot() as Snapshot<unknown> & { context: SolveSnapshot['context'] };
+    const { files: _files, ...results } = persisted.context.results;
+    return { format: 'astrometry-net-client/solve@1', snapshot: { ...persisted, context: { ...persisted.context, results } } };
+  }
+}
+
+/** What `persist()` returns: JSON-serialisable. */
+export interface PersistedSolve {
+  format: 'astrometry-net-client/solve@1';
+  snapshot: unknown;
+}
+
+function reasonOf(signal: AbortSignal | undefined): string {
+  const reason = signal?.reason as unknown;
+  if (reason instanceof Error && reason.name !== 'AbortError') return `Cancelled: ${reason.message}`;
+  return 'The solve was cancelled.';
+}
