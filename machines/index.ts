@@ -1,1 +1,2 @@
 export * from './solve.machine.js';
+export * from './batch.machine.js';

@@ -13,7 +13,7 @@
  * context, not an `after` delay, because a restored snapshot re-arms invoked actors but loses
  * `after` timers. The context holds no secret and no file bytes in transit.
  */
-import { assign, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import { assign, enqueueActions, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import type { SerializedError } from '../src/errors.js';
 import type { UploadDescriptor } from '../src/inputs.js';
 import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from '../src/models.js';
@@ -80,6 +80,10 @@ export interface SolveContext {
   relogins: number;
   uploadProgress: { sentBytes: number; totalBytes: number | null } | null;
   stages: Partial<Record<Stage, number>>;
+  /** Results fetched as soon as the job is solved, before `success` is entered. */
+  prefetch: ResultRequest[];
+  /** Set when a batch runs this solve: it is told `SOLVE_SETTLED` on success and failure. */
+  batchItemId: string | null;
 }
 
 export interface SolveMachineInput {
@@ -92,6 +96,16 @@ export interface SolveMachineInput {
   schedule: PollSchedule;
   /** Overall deadline from START; `null` or omitted for none. */
   timeoutMs?: number | null;
+  /** Results to fetch right after the calibration, e.g. the WCS file. */
+  prefetch?: ResultRequest[];
+  /** The id a parent batch knows this solve by. */
+  batchItemId?: string;
+}
+
+/** What a solve tells the batch that spawned it. */
+export interface SolveSettledEvent {
+  type: 'SOLVE_SETTLED';
+  itemId: string;
 }
 
 export type SolveEvent =
@@ -230,6 +244,9 @@ export const solveMachine = setup({
       }),
     }),
     dequeue: assign({ fetchQueue: ({ context }) => context.fetchQueue.slice(1) }),
+    notifySettled: enqueueActions(({ context, enqueue }) => {
+      if (context.batchItemId !== null) enqueue.sendParent({ type: 'SOLVE_SETTLED', itemId: context.batchItemId } satisfies SolveSettledEvent);
+    }),
   },
 }).createMachine({
   id: 'solve',
@@ -254,6 +271,8 @@ export const solveMachine = setup({
     relogins: 0,
     uploadProgress: null,
     stages: {},
+    prefetch: input.prefetch ?? [],
+    batchItemId: input.batchItemId ?? null,
   }),
   initial: 'idle',
   states: {
@@ -404,6 +423,14 @@ export const solveMachine = setup({
             input: ({ context }) => ({ jobId: context.jobId as number }),
             onDone: [
               {
+                guard: ({ context, event }) => event.output !== undefined && context.prefetch.length > 0,
+                target: '#solve.fetchingResults',
+                actions: assign({
+                  results: ({ context, event }) => ({ ...context.results, calibration: event.output as Calibration }),
+                  fetchQueue: ({ context }) => context.prefetch,
+                }),
+              },
+              {
                 guard: ({ event }) => event.output !== undefined,
                 target: '#solve.success',
                 actions: assign({ results: ({ context, event }) => ({ ...context.results, calibration: event.output as Calibration }) }),
@@ -422,13 +449,13 @@ export const solveMachine = setup({
       },
     },
     success: {
-      entry: { type: 'stamp', params: { stage: 'success' } },
+      entry: [{ type: 'stamp', params: { stage: 'success' } }, 'notifySettled'],
       on: {
         FETCH: [{ guard: 'isCachedOrQueued' }, { target: 'fetchingResults', actions: 'enqueueFetch' }],
       },
     },
     failure: {
-      entry: { type: 'stamp', params: { stage: 'failure' } },
+      entry: [{ type: 'stamp', params: { stage: 'failure' } }, 'notifySettled'],
       on: {
         // A failed job still has a log and an axy file worth reading.
         FETCH: [{ guard: 'isCachedOrQueued' }, { guard: 'hasJobToFetchFrom', target: 'fetchingResults', actions: 'enqueueFetch' }],

@@ -1,0 +1,67 @@
+import { describe, expect, test } from 'vitest';
+import { createActor, toPromise } from 'xstate';
+import { batchMachine, type BatchItem } from '../machines/batch.machine.js';
+import { Session } from '../src/session.js';
+import { API_KEY, fakeNova, json } from './helpers/fake-nova.js';
+
+function setup(count: number, concurrency: number, transport = fakeNova()) {
+  const session = new Session({
+    apiKey: API_KEY,
+    apiUrl: 'http://127.0.0.1:1/api/',
+    transport,
+    polling: { firstDelayMs: 1, minIntervalMs: 0, maxIntervalMs: 2 },
+  });
+  const items: BatchItem[] = Array.from({ length: count }, (_, i) => ({
+    id: `item-${i}`,
+    input: { upload: { kind: 'url', url: `http://example.org/${i}.png` }, options: {}, schedule: session.schedule, prefetch: [{ kind: 'wcs' }] },
+  }));
+  const actor = createActor(batchMachine.provide({ actors: { solve: session.machine } }), { input: { items, concurrency } });
+  return { actor, transport };
+}
+
+describe('batch machine', () => {
+  test('never has more live children than its concurrency, and stops each settled one', async () => {
+    const { actor } = setup(7, 3);
+    let maxLive = 0;
+    actor.subscribe((s) => (maxLive = Math.max(maxLive, Object.keys(s.children).length)));
+    actor.start();
+    const output = await toPromise(actor);
+    expect(maxLive).toBe(3);
+    expect(Object.keys(actor.getSnapshot().children)).toEqual([]);
+    expect(output.settled.map((s) => s.id).sort()).toEqual(Array.from({ length: 7 }, (_, i) => `item-${i}`).sort());
+  });
+
+  test('announces each settled item with its own results, and shares one login', async () => {
+    const transport = fakeNova({}, {
+      // Each upload gets its own subid, each submission its own job: results must pair up.
+      url_upload: (_req, rec) => json({ status: 'success', subid: 1000 + Number(/(\d+)\.png/.exec(String(rec.json?.url))?.[1]) }),
+      submission: (req) => {
+        const subid = Number(/submissions\/(\d+)/.exec(req.url)?.[1]);
+        return json({ processing_started: 'None', processing_finished: 'None', user: 1, user_images: [1], images: [1], jobs: [subid + 1000], job_calibrations: [] });
+      },
+    });
+    const { actor } = setup(4, 2, transport);
+    const settled: { id: string; subid: number | null; jobId: number | null; wcs: boolean }[] = [];
+    actor.on('itemSettled', (e) =>
+      settled.push({ id: e.id, subid: e.summary.subid, jobId: e.summary.jobId, wcs: e.context.results.files?.wcs !== undefined }),
+    );
+    actor.start();
+    await toPromise(actor);
+    for (const item of settled) {
+      const n = Number(item.id.split('-')[1]);
+      expect(item).toEqual({ id: item.id, subid: 1000 + n, jobId: 2000 + n, wcs: true });
+    }
+    expect(settled).toHaveLength(4);
+    expect(transport.requests.filter((r) => r.path === '/api/login')).toHaveLength(1);
+  });
+
+  test('one failing item does not stop the batch', async () => {
+    let n = 0;
+    const transport = fakeNova({}, { job: () => json({ status: n++ === 0 ? 'failure' : 'success' }) });
+    const { actor } = setup(3, 1, transport);
+    actor.start();
+    const output = await toPromise(actor);
+    expect(output.settled.map((s) => s.outcome).sort()).toEqual(['failure', 'success', 'success']);
+    expect(output.settled.find((s) => s.outcome === 'failure')?.error?.code).toBe('job_failed');
+  });
+});
