@@ -1,2 +1,3 @@
 export * from './solve.machine.js';
 export * from './batch.machine.js';
+export * from './account.machine.js';

@@ -14,7 +14,10 @@ import { resolvePollSchedule, type PollSchedule } from './polling.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './protocol/retry.js';
 import { DEFAULT_API_URL, normaliseApiUrl } from './protocol/urls.js';
 import { SessionKeeper } from './session-keeper.js';
-import { provideSolveRuntime, type RequestEvent } from './solve-runtime.js';
+import { createActor, toPromise } from 'xstate';
+import type { AccountQuery } from '../machines/account.machine.js';
+import { reviveError } from './solve-handle.js';
+import { provideAccountRuntime, provideSolveRuntime, type RequestEvent, type SolveRuntime } from './solve-runtime.js';
 import type { Transport } from './transport/types.js';
 import { undiciTransport } from './transport/undici.js';
 
@@ -78,6 +81,7 @@ export class Session {
   readonly #keeper: SessionKeeper;
   readonly #memory: MemoryStore = new Map();
   readonly #machine: ReturnType<typeof provideSolveRuntime>;
+  readonly #accountMachine: ReturnType<typeof provideAccountRuntime>;
 
   constructor(options: SessionOptions = {}) {
     this.apiUrl = resolveApiUrl(options.apiUrl);
@@ -88,14 +92,49 @@ export class Session {
       throw new ValidationError('timeoutMs', timeout, 'milliseconds greater than 0, or null for no deadline');
     }
     this.timeoutMs = timeout;
-    this.#machine = provideSolveRuntime({
+    const runtime: SolveRuntime = {
       transport: options.transport ?? undiciTransport(),
       apiUrl: this.apiUrl,
       session: this.#keeper,
       memory: this.#memory,
       retry: { ...DEFAULT_RETRY, ...options.retry },
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
-    });
+    };
+    this.#machine = provideSolveRuntime(runtime);
+    this.#accountMachine = provideAccountRuntime(runtime);
+  }
+
+  /** Ids of every job of this account, in no particular order (nova has no paging). */
+  myJobs(options: { signal?: AbortSignal } = {}): Promise<number[]> {
+    return this.#ask({ kind: 'myJobs' }, options.signal);
+  }
+
+  /** Ids of jobs whose tags contain `query` (or equal it, with `exact`), across all users. */
+  jobsByTag(query: string, options: { exact?: boolean; signal?: AbortSignal } = {}): Promise<number[]> {
+    if (typeof query !== 'string' || query === '') throw new ValidationError('query', query, 'a non-empty tag text');
+    return this.#ask({ kind: 'jobsByTag', query, exact: options.exact ?? false }, options.signal);
+  }
+
+  /** UserImage ids of a submission (not Image ids: nova names them confusingly). */
+  submissionImages(subid: number, options: { signal?: AbortSignal } = {}): Promise<number[]> {
+    if (!Number.isInteger(subid) || subid <= 0) throw new ValidationError('subid', subid, 'a positive integer submission id');
+    return this.#ask({ kind: 'submissionImages', subid }, options.signal);
+  }
+
+  async #ask(query: AccountQuery, signal: AbortSignal | undefined): Promise<number[]> {
+    const actor = createActor(this.#accountMachine, { input: { query } });
+    const onAbort = () => actor.send({ type: 'CANCEL' });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    actor.start();
+    actor.send({ type: 'START' });
+    try {
+      const output = await toPromise(actor);
+      if (output.error) throw reviveError(output.error);
+      if (output.ids === null) throw reviveError({ name: 'AbortedError', code: 'aborted', message: 'The query was cancelled.' });
+      return output.ids;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   /** Whether a session key is held now. */

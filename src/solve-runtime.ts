@@ -5,6 +5,7 @@
  * the secrets, bytes to upload) lives here, and is bound to the machine with `provide`.
  */
 import { fromPromise, type AnyActorRef } from 'xstate';
+import { accountMachine, type AccountQuery } from '../machines/account.machine.js';
 import {
   solveMachine,
   type FetchedResult,
@@ -38,7 +39,7 @@ export interface SolveRuntime {
 
 const PROGRESS_STEP = 0.02;
 
-export function provideSolveRuntime(runtime: SolveRuntime) {
+function bindRuntime(runtime: SolveRuntime) {
   const exchangeContext = (signal: AbortSignal, extra: Partial<ExchangeContext> = {}): ExchangeContext => ({
     transport: runtime.transport,
     apiUrl: runtime.apiUrl,
@@ -47,9 +48,39 @@ export function provideSolveRuntime(runtime: SolveRuntime) {
     ...(runtime.onRequest ? { onRequest: runtime.onRequest } : {}),
     ...extra,
   });
-
   const loginWith = (signal: AbortSignal) => (apiKey: string) =>
     api.login(exchangeContext(signal), apiKey).then((r) => r.session);
+  const login = fromPromise<void, void>(async ({ signal }) => {
+    await runtime.session.acquire(loginWith(signal));
+  });
+  return { exchangeContext, loginWith, login };
+}
+
+/** The account machine with its requests bound to a runtime. */
+export function provideAccountRuntime(runtime: SolveRuntime) {
+  const { exchangeContext, loginWith, login } = bindRuntime(runtime);
+  return accountMachine.provide({
+    actors: {
+      login,
+      queryAccount: fromPromise<number[], { query: AccountQuery }>(async ({ input, signal }) => {
+        const ctx = exchangeContext(signal);
+        const { query } = input;
+        if (query.kind === 'jobsByTag') return api.jobsByTag(ctx, query.query, query.exact);
+        const session = await runtime.session.acquire(loginWith(signal));
+        try {
+          return query.kind === 'myJobs' ? await api.myJobs(ctx, session) : await api.submissionImages(ctx, session, query.subid);
+        } catch (error) {
+          if (error instanceof SessionExpiredError) runtime.session.invalidate(session);
+          throw error;
+        }
+      }),
+    },
+    guards: { hasSession: () => runtime.session.hasSession },
+  });
+}
+
+export function provideSolveRuntime(runtime: SolveRuntime) {
+  const { exchangeContext, loginWith, login } = bindRuntime(runtime);
 
   const upload = fromPromise<Awaited<ReturnType<typeof api.upload>>, UploadActorInput>(async ({ input, signal, self }) => {
     if (input.restored) throw new UploadInterruptedError();
@@ -76,9 +107,7 @@ export function provideSolveRuntime(runtime: SolveRuntime) {
 
   return solveMachine.provide({
     actors: {
-      login: fromPromise<void, void>(async ({ signal }) => {
-        await runtime.session.acquire(loginWith(signal));
-      }),
+      login,
       upload,
       readSubmission: fromPromise(({ input, signal }: { input: { subid: number }; signal: AbortSignal }) =>
         api.submissionStatus(exchangeContext(signal), input.subid).catch((error: unknown) => {
