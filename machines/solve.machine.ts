@@ -277,6 +277,7 @@ export const solveMachine = setup({
   initial: 'idle',
   states: {
     idle: {
+      description: 'Nothing requested yet; START begins or resumes the solve.',
       on: {
         START: [
           { guard: 'resumesAtJob', target: 'jobRunning', actions: 'startClock' },
@@ -288,6 +289,7 @@ export const solveMachine = setup({
       },
     },
     loggingIn: {
+      description: 'POST /api/login',
       entry: { type: 'stamp', params: { stage: 'loggingIn' } },
       invoke: {
         id: 'login',
@@ -298,6 +300,7 @@ export const solveMachine = setup({
       on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
     },
     uploading: {
+      description: 'POST /api/upload or /api/url_upload',
       entry: [{ type: 'stamp', params: { stage: 'uploading' } }, assign({ uploadProgress: null })],
       invoke: {
         id: 'upload',
@@ -325,11 +328,13 @@ export const solveMachine = setup({
       },
     },
     submissionPending: {
+      description: 'The server is ingesting the upload; polls the submission until a job id appears.',
       entry: [{ type: 'stamp', params: { stage: 'submissionPending' } }, 'resetPolling', 'schedulePoll'],
       initial: 'waiting',
       on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
       states: {
         waiting: {
+          description: 'No request: sleeps until context.nextPollAt (or the deadline).',
           invoke: {
             id: 'waitForNextPoll',
             src: 'waitForNextPoll',
@@ -339,6 +344,7 @@ export const solveMachine = setup({
           on: { POLL_NOW: 'reading' },
         },
         reading: {
+          description: 'GET /api/submissions/:subid',
           invoke: {
             id: 'readSubmission',
             src: 'readSubmission',
@@ -369,11 +375,13 @@ export const solveMachine = setup({
       },
     },
     jobRunning: {
+      description: 'A job is solving; polls only the job, then reads its calibration.',
       entry: [{ type: 'stamp', params: { stage: 'jobRunning' } }, 'resetPolling'],
       initial: 'reading',
       on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
       states: {
         waiting: {
+          description: 'No request: sleeps until context.nextPollAt (or the deadline).',
           invoke: {
             id: 'waitForNextPoll',
             src: 'waitForNextPoll',
@@ -383,6 +391,7 @@ export const solveMachine = setup({
           on: { POLL_NOW: 'reading' },
         },
         reading: {
+          description: 'GET /api/jobs/:jobid',
           invoke: {
             id: 'readJob',
             src: 'readJob',
@@ -417,6 +426,7 @@ export const solveMachine = setup({
           },
         },
         readingCalibration: {
+          description: 'GET /api/jobs/:jobid/calibration',
           invoke: {
             id: 'readCalibration',
             src: 'readCalibration',
@@ -449,12 +459,14 @@ export const solveMachine = setup({
       },
     },
     success: {
+      description: 'Solved, calibration cached. FETCH asks for another result.',
       entry: [{ type: 'stamp', params: { stage: 'success' } }, 'notifySettled'],
       on: {
         FETCH: [{ guard: 'isCachedOrQueued' }, { target: 'fetchingResults', actions: 'enqueueFetch' }],
       },
     },
     failure: {
+      description: "Ended with context.error (code, subid, jobId). FETCH still reads a failed job's files.",
       entry: [{ type: 'stamp', params: { stage: 'failure' } }, 'notifySettled'],
       on: {
         // A failed job still has a log and an axy file worth reading.
@@ -462,6 +474,7 @@ export const solveMachine = setup({
       },
     },
     fetchingResults: {
+      description: 'GET each queued result once (JSON or file); cached in context.results.',
       invoke: {
         id: 'fetchResult',
         src: 'fetchResult',
