@@ -2,6 +2,7 @@
  * The high-level client: `solve()` an input and get back where it points.
  */
 import { readFile } from 'node:fs/promises';
+import type { Stage } from '../machines/solve.machine.js';
 import { describeInput, type SolveInput } from './inputs.js';
 import type { FitsHeader } from './fits-header.js';
 import { Job } from './job.js';
@@ -30,6 +31,8 @@ export class SolveResult {
   readonly hash: string | null;
   readonly job: Job;
   readonly submission: Submission;
+  /** Milliseconds spent in each stage of the statechart, in order. */
+  readonly timings: StageTimings;
 
   /** @internal */
   constructor(submission: Submission, job: Job, calibration: Calibration) {
@@ -40,6 +43,7 @@ export class SolveResult {
     this.hash = context.hash;
     this.job = job;
     this.submission = submission;
+    this.timings = stageTimings(context.stages);
   }
 
   wcsFile(options?: WaitOptions): Promise<ResultFile> {
@@ -53,6 +57,21 @@ export class SolveResult {
   toJSON(): { subid: number; jobId: number; calibration: Calibration; hash: string | null } {
     return { subid: this.subid, jobId: this.jobId, calibration: this.calibration, hash: this.hash };
   }
+}
+
+export type TimedStage = 'loggingIn' | 'uploading' | 'submissionPending' | 'jobRunning';
+export type StageTimings = Partial<Record<TimedStage, number>>;
+
+/** Time in each stage: from its entry to the entry of the stage that followed it. */
+export function stageTimings(stages: Partial<Record<Stage, number>>): StageTimings {
+  const order: Stage[] = ['loggingIn', 'uploading', 'submissionPending', 'jobRunning', 'success'];
+  const out: StageTimings = {};
+  for (let i = 0; i < order.length - 1; i++) {
+    const start = stages[order[i] as Stage];
+    const end = order.slice(i + 1).map((s) => stages[s]).find((t) => t !== undefined);
+    if (start !== undefined && end !== undefined) out[order[i] as TimedStage] = end - start;
+  }
+  return out;
 }
 
 export class Client {

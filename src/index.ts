@@ -1,4 +1,5 @@
-export { Client, SolveResult, type ClientOptions, type SolveOptions } from './client.js';
+export { Client, SolveResult, stageTimings, type ClientOptions, type SolveOptions, type StageTimings, type TimedStage } from './client.js';
+export { toMermaid } from './diagram.js';
 export { Session, keyFilePath, DEFAULT_TIMEOUT_MS, type SessionOptions } from './session.js';
 export { FileUpload, UrlUpload, SourceListUpload, type UploadConfig } from './uploads.js';
 export { Submission } from './submission.js';
