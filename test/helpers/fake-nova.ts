@@ -2,16 +2,20 @@
  * An in-memory nova behind the Transport interface: for unit tests that count requests and
  * script answers without a socket. Integration tests use the real server in src/server.
  */
-import type { Transport, TransportRequest, TransportResponse } from '../../src/transport/types.js';
+import type { RequestBody, Transport, TransportRequest, TransportResponse } from '../../src/transport/types.js';
 
 export interface Recorded {
   method: string;
   path: string;
+  /** The query string, with its `?` (empty when none). */
+  query: string;
   json?: Record<string, unknown>;
   headers: Record<string, string>;
+  /** The body as the transport received it (form or multipart, with the file's description). */
+  body?: RequestBody;
 }
 
-type Handler = (req: TransportRequest, recorded: Recorded) => TransportResponse | Promise<TransportResponse>;
+export type Handler = (req: TransportRequest, recorded: Recorded) => TransportResponse | Promise<TransportResponse>;
 
 const enc = new TextEncoder();
 
@@ -67,7 +71,20 @@ export function fakeNova(options: FakeNovaOptions = {}, overrides: Record<string
     },
     calibration: () => json(calibration),
     info: () => json({ status: 'success', original_filename: 'x.png', objects_in_field: ['M 42'], machine_tags: [], tags: [], calibration }),
+    tags: () => json({ tags: ['M 42', 'Orion'] }),
+    machine_tags: () => json({ tags: ['Orion'] }),
+    objects_in_field: () => json({ objects_in_field: ['M 42', 'NGC 1976'] }),
+    annotations: () =>
+      json({ annotations: [{ type: 'bright', names: ['Betelgeuse'], pixelx: 10.5, pixely: 20.25, radius: 0.0, vmag: 0.45 }] }),
     wcs_file: () => ({ status: 200, headers: { 'content-type': 'application/fits' }, body: fitsBytes() }),
+    new_fits_file: () => ({ status: 200, headers: { 'content-type': 'application/fits' }, body: fitsBytes() }),
+    rdls_file: () => ({ status: 200, headers: { 'content-type': 'application/fits' }, body: fitsBytes() }),
+    axy_file: () => ({ status: 200, headers: { 'content-type': 'application/fits' }, body: fitsBytes() }),
+    corr_file: () => ({ status: 200, headers: { 'content-type': 'application/fits' }, body: fitsBytes() }),
+    image_rd_file: () => ({ status: 200, headers: { 'content-type': 'application/fits' }, body: fitsBytes() }),
+    annotated_display: () => ({ status: 200, headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array([0xff, 0xd8, 0xff]) }),
+    annotated_full: () => ({ status: 200, headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array([0xff, 0xd8, 0xff]) }),
+    joblog: () => text('solve-field log\n'),
     ...overrides,
   };
   const transport: Transport & { requests: Recorded[] } = {
@@ -76,7 +93,8 @@ export function fakeNova(options: FakeNovaOptions = {}, overrides: Record<string
       if (req.signal?.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
       const url = new URL(req.url);
       const path = url.pathname;
-      const recorded: Recorded = { method: req.method, path, headers: { ...req.headers } };
+      const recorded: Recorded = { method: req.method, path, query: url.search, headers: { ...req.headers } };
+      if (req.body) recorded.body = req.body;
       const field = req.body?.fields['request-json'];
       if (field) recorded.json = JSON.parse(field);
       requests.push(recorded);
@@ -87,6 +105,20 @@ export function fakeNova(options: FakeNovaOptions = {}, overrides: Record<string
     },
   };
   return transport;
+}
+
+/** `METHOD path` of every recorded request, in order: what request-count assertions compare. */
+export function requestLines(requests: readonly Recorded[]): string[] {
+  return requests.map((r) => `${r.method} ${r.path}${r.query}`);
+}
+
+/** A request handler that never answers until its signal aborts (then it throws an AbortError). */
+export function hang(onStart?: (req: TransportRequest) => void): Handler {
+  return (req) =>
+    new Promise<TransportResponse>((_resolve, reject) => {
+      onStart?.(req);
+      req.signal?.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })), { once: true });
+    });
 }
 
 export function endpointName(path: string): string {
