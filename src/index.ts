@@ -19,3 +19,7 @@ export { fetchTransport, type FetchTransportOptions } from './transport/fetch.js
 export type { Transport, TransportRequest, TransportResponse, RequestBody, UploadSource } from './transport/types.js';
 export { provideSolveRuntime, type SolveRuntime, type RequestEvent } from './solve-runtime.js';
 export { solveMachine, type SolveContext, type SolveEvent, type SolveMachineInput, type SolveSnapshot, type SolveActor, type ResultRequest } from '../machines/solve.machine.js';
+export { sanitizedInspector, sanitizeForInspection, type InspectObserver } from './inspect.js';
+export { batchMachine, type BatchItem, type BatchItemSummary, type BatchEmitted } from '../machines/batch.machine.js';
+export { accountMachine, type AccountQuery } from '../machines/account.machine.js';
+export { provideAccountRuntime } from './solve-runtime.js';

@@ -17,6 +17,7 @@ import { SessionKeeper } from './session-keeper.js';
 import { createActor, toPromise } from 'xstate';
 import type { AccountQuery } from '../machines/account.machine.js';
 import { reviveError } from './solve-handle.js';
+import { sanitizedInspector, type InspectObserver } from './inspect.js';
 import { provideAccountRuntime, provideSolveRuntime, type RequestEvent, type SolveRuntime } from './solve-runtime.js';
 import type { Transport } from './transport/types.js';
 import { undiciTransport } from './transport/undici.js';
@@ -36,6 +37,12 @@ export interface SessionOptions {
   timeoutMs?: number | null;
   /** Sees each request's method and URL (never a key): for logging. */
   onRequest?: (event: RequestEvent) => void;
+  /**
+   * Receives the machines' inspection events, sanitized (no file bytes, no keys): pass
+   * `createBrowserInspector().inspect` or `createWebSocketInspector().inspect` from
+   * `@statelyai/inspect`, or any function.
+   */
+  inspect?: InspectObserver;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
@@ -78,6 +85,8 @@ export class Session {
   readonly apiUrl: string;
   readonly schedule: PollSchedule;
   readonly timeoutMs: number | null;
+  /** The sanitized inspector every actor of this session reports to, if any. */
+  readonly inspect: ((event: import('xstate').InspectionEvent) => void) | undefined;
   readonly #keeper: SessionKeeper;
   readonly #memory: MemoryStore = new Map();
   readonly #machine: ReturnType<typeof provideSolveRuntime>;
@@ -92,6 +101,7 @@ export class Session {
       throw new ValidationError('timeoutMs', timeout, 'milliseconds greater than 0, or null for no deadline');
     }
     this.timeoutMs = timeout;
+    this.inspect = options.inspect ? sanitizedInspector(options.inspect) : undefined;
     const runtime: SolveRuntime = {
       transport: options.transport ?? undiciTransport(),
       apiUrl: this.apiUrl,
@@ -122,7 +132,7 @@ export class Session {
   }
 
   async #ask(query: AccountQuery, signal: AbortSignal | undefined): Promise<number[]> {
-    const actor = createActor(this.#accountMachine, { input: { query } });
+    const actor = createActor(this.#accountMachine, { input: { query }, ...(this.inspect ? { inspect: this.inspect } : {}) });
     const onAbort = () => actor.send({ type: 'CANCEL' });
     signal?.addEventListener('abort', onAbort, { once: true });
     actor.start();

@@ -75,7 +75,7 @@ export class SolveHandle {
   readonly actor: SolveActor;
 
   constructor(session: Session, actorOptions: Parameters<typeof createActor<Session['machine']>>[1]) {
-    this.actor = createActor(session.machine, actorOptions);
+    this.actor = createActor(session.machine, { ...actorOptions, ...(session.inspect ? { inspect: session.inspect } : {}) } as typeof actorOptions);
     // With no observer for errors an actor error is rethrown globally and can kill Node.
     this.actor.subscribe({ error: () => undefined });
     this.actor.start();
