@@ -296,9 +296,10 @@ export async function parseMultipart(
       await step(false);
     }
     await step(true);
-    if (state !== 'done') throw new BadRequestError('multipart body without closing delimiter');
+    if ((state as string) !== 'done') throw new BadRequestError('multipart body without closing delimiter');
   } catch (err) {
-    if (sink.kind === 'file') await closeStream(sink.stream).catch(() => undefined);
+    const open = sink as Sink; // assigned inside closures; TS cannot see that
+    if (open.kind === 'file') await closeStream(open.stream).catch(() => undefined);
     await Promise.all(files.map((f) => rm(f.path, { force: true })));
     throw err;
   }

@@ -1,0 +1,104 @@
+/**
+ * Django DB sessions as nova uses them (nova-api.md §2.2):
+ * - a key "exists" while its row exists, expired or not;
+ * - an expired row loads as an empty session, so the user is "not authenticated." and the
+ *   session is no longer "human" for the download gate;
+ * - every successful authenticated call re-saves the row, sliding expiry by the full TTL;
+ * - re-saving an expired session makes Django mint a *new* key the client never sees, so the
+ *   old key stays expired until it is purged.
+ */
+import { randomInt } from 'node:crypto';
+import type { SessionRow, Store } from './store.js';
+
+const KEY_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+export function randomString(length: number, alphabet: string): string {
+  let out = '';
+  for (let i = 0; i < length; i++) out += alphabet[randomInt(alphabet.length)];
+  return out;
+}
+
+export class Sessions {
+  constructor(
+    private readonly store: Store,
+    readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  create(userId: number): SessionRow {
+    const row: SessionRow = {
+      key: randomString(32, KEY_ALPHABET),
+      userId,
+      // nova's api_login sets session['human'] = True (since 2025-08).
+      human: true,
+      expiresAt: this.now() + this.ttlMs,
+    };
+    this.store.state.sessions.push(row);
+    return row;
+  }
+
+  find(key: string): SessionRow | undefined {
+    return this.store.state.sessions.find((s) => s.key === key);
+  }
+
+  live(row: SessionRow): boolean {
+    return row.expiresAt > this.now();
+  }
+
+  /** The logged-in user as Django would load it: none once expired. */
+  userOf(row: SessionRow): number | null {
+    return this.live(row) ? row.userId : null;
+  }
+
+  /** `session.save()` after a successful handler. */
+  touch(row: SessionRow): void {
+    if (this.live(row)) row.expiresAt = this.now() + this.ttlMs;
+  }
+
+  /** Whether a `NovaAstrometrySession` cookie marks the client human for gated downloads. */
+  isHuman(cookieKey: string | undefined): boolean {
+    if (!cookieKey) return false;
+    const row = this.find(cookieKey);
+    return row !== undefined && this.live(row) && row.human;
+  }
+
+  expireAll(mode: 'expired' | 'purged'): void {
+    if (mode === 'purged') {
+      this.store.state.sessions.length = 0;
+      return;
+    }
+    const past = this.now() - 1;
+    for (const s of this.store.state.sessions) s.expiresAt = Math.min(s.expiresAt, past);
+  }
+
+  /** Drops rows that have been expired for longer than the TTL (bounded growth for `serve`). */
+  purgeStale(): number {
+    const cutoff = this.now() - this.ttlMs;
+    const before = this.store.state.sessions.length;
+    this.store.state.sessions = this.store.state.sessions.filter((s) => s.expiresAt > cutoff);
+    return before - this.store.state.sessions.length;
+  }
+}
+
+export function parseCookies(header: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!header) return out;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const k = part.slice(0, eq).trim();
+    let v = part.slice(eq + 1).trim();
+    if (v.startsWith('"') && v.endsWith('"') && v.length >= 2) v = v.slice(1, -1);
+    if (!out.has(k)) out.set(k, v);
+  }
+  return out;
+}
+
+export const SESSION_COOKIE = 'NovaAstrometrySession';
+
+/** Django's session cookie attributes (defaults), with Max-Age from the TTL. */
+export function sessionCookie(key: string, ttlMs: number, now = Date.now()): string {
+  const maxAge = Math.round(ttlMs / 1000);
+  const expires = new Date(now + maxAge * 1000).toUTCString();
+  return `${SESSION_COOKIE}=${key}; expires=${expires}; HttpOnly; Max-Age=${maxAge}; Path=/; SameSite=Lax`;
+}
