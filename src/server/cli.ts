@@ -1,0 +1,142 @@
+/**
+ * `astrometry-net serve`: run the nova-compatible server until SIGINT/SIGTERM.
+ * stdout carries exactly the API base URL once the server accepts connections, so scripts can
+ * capture it; everything else (a generated key, errors, the log) goes to stderr.
+ */
+import { startServer, type ServerOptions } from './index.js';
+import { SOLVER_NAMES, type SolverName } from './solvers/registry.js';
+
+export const SERVE_USAGE = `usage: astrometry-net serve [--host H] [--port N] [--api-key KEY]... [--solver ${SOLVER_NAMES.join('|')}]
+                          [--data-dir DIR] [--max-upload-mb N] [--concurrency N] [--cors-origin O]...`;
+
+export class UsageError extends Error {}
+
+const FLAGS = ['--host', '--port', '--api-key', '--solver', '--data-dir', '--max-upload-mb', '--concurrency', '--cors-origin'] as const;
+type Flag = (typeof FLAGS)[number];
+
+function bad(flag: string, value: string, allowed: string): never {
+  throw new UsageError(`${flag}: invalid value "${value}"; allowed: ${allowed}`);
+}
+
+/** Parses serve's flags (`--flag value` or `--flag=value`). Throws UsageError. */
+export function parseServeArgs(argv: readonly string[]): ServerOptions & { help?: boolean } {
+  const out: ServerOptions & { help?: boolean } = {};
+  const keys: string[] = [];
+  const origins: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--help' || arg === '-h') {
+      out.help = true;
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const flag = (eq > 0 && arg.startsWith('--') ? arg.slice(0, eq) : arg) as Flag;
+    if (!FLAGS.includes(flag)) {
+      throw new UsageError(`unknown argument "${arg}"; allowed flags: ${FLAGS.join(', ')}`);
+    }
+    let value: string;
+    if (eq > 0 && arg.startsWith('--')) value = arg.slice(eq + 1);
+    else {
+      const next = argv[i + 1];
+      if (next === undefined) throw new UsageError(`${flag}: missing value`);
+      value = next;
+      i++;
+    }
+    switch (flag) {
+      case '--host':
+        if (value === '') bad(flag, value, 'a host name or IP address');
+        out.host = value;
+        break;
+      case '--port': {
+        const n = Number(value);
+        if (!/^\d+$/.test(value) || n > 65535) bad(flag, value, 'an integer from 0 to 65535 (0 = any free port)');
+        out.port = n;
+        break;
+      }
+      case '--api-key':
+        if (value === '') bad(flag, value, 'a non-empty key');
+        keys.push(value);
+        break;
+      case '--solver':
+        if (!(SOLVER_NAMES as readonly string[]).includes(value)) bad(flag, value, SOLVER_NAMES.join(', '));
+        out.solver = value as SolverName;
+        break;
+      case '--data-dir':
+        if (value === '') bad(flag, value, 'a directory path');
+        out.dataDir = value;
+        break;
+      case '--max-upload-mb': {
+        const n = Number(value);
+        if (value.trim() === '' || !Number.isFinite(n) || n <= 0) bad(flag, value, 'a positive number of MiB');
+        out.maxUploadBytes = Math.floor(n * 1024 * 1024);
+        break;
+      }
+      case '--concurrency': {
+        const n = Number(value);
+        if (!/^\d+$/.test(value) || n < 1 || n > 1024) bad(flag, value, 'an integer from 1 to 1024');
+        out.concurrency = n;
+        break;
+      }
+      case '--cors-origin':
+        if (!/^https?:\/\/[^/\s]+$/.test(value)) bad(flag, value, 'an origin such as http://localhost:3000 (scheme://host[:port], no path)');
+        origins.push(value);
+        break;
+    }
+  }
+  if (keys.length > 0) out.apiKeys = keys;
+  if (origins.length > 0) out.cors = { origins };
+  return out;
+}
+
+export interface ServeIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Resolves when the process is asked to stop. Default: SIGINT or SIGTERM. */
+  untilStopped?: () => Promise<void>;
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+/** Runs the server; resolves with the exit code (0 after a clean stop, 2 for bad flags, 1 on failure). */
+export async function runServe(argv: string[], io?: ServeIo): Promise<number> {
+  const out = io?.stdout ?? ((t: string) => void process.stdout.write(t));
+  const err = io?.stderr ?? ((t: string) => void process.stderr.write(t));
+  let opts: ServerOptions & { help?: boolean };
+  try {
+    opts = parseServeArgs(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    err(`astrometry-net serve: ${e.message}\n${SERVE_USAGE}\n`);
+    return 2;
+  }
+  if (opts.help) {
+    out(`${SERVE_USAGE}\n`);
+    return 0;
+  }
+  const generatedKey = opts.apiKeys === undefined;
+  const { help: _help, ...serverOptions } = opts;
+  // Listen for signals before starting, so a stop during startup is not lost.
+  const stopped = (io?.untilStopped ?? untilSignal)();
+  let server;
+  try {
+    server = await startServer({ ...serverOptions, log: (line) => err(`${line}\n`) });
+  } catch (e) {
+    err(`astrometry-net serve: could not start: ${(e as Error).message}\n`);
+    return 1;
+  }
+  out(`${server.url}\n`);
+  if (generatedKey) err(`api key: ${server.apiKeys[0]}\n`);
+  await stopped;
+  await server.close();
+  return 0;
+}

@@ -1,0 +1,23 @@
+/** What request handlers share: the server's state and services, and one request/response. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FormLimits } from './forms.js';
+import type { Processor } from './processor.js';
+import type { Sessions } from './sessions.js';
+import type { Store, UserRow } from './store.js';
+
+export interface ServerContext {
+  store: Store;
+  sessions: Sessions;
+  processor: Processor;
+  findUserByKey(key: string): UserRow | undefined;
+  formLimits: FormLimits;
+  log: (line: string) => void;
+}
+
+export interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  /** Percent-decoded path without the leading slash, as Django's URL resolver sees it. */
+  path: string;
+}

@@ -1,0 +1,182 @@
+/**
+ * One request's path through the server: record it, apply CORS and injected faults, enforce
+ * the body limit and CSRF, run the route, and turn every failure into an HTML error page.
+ * Nothing a client sends may crash the process or leave a promise unhandled.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Exchange, ServerContext } from './context.js';
+import type { Fault, Faults } from './faults.js';
+import { BadRequestError, BodyTooLargeError } from './forms.js';
+import { homePage, nginxPage, serverErrorPage, statusReason, tooLargePage } from './html.js';
+import { PyError } from './python.js';
+import { HttpError, sendHtml, send, sendHttpError } from './respond.js';
+import { route } from './router.js';
+
+export interface RecordedRequest {
+  method: string;
+  /** URL path only: query strings are never recorded. */
+  path: string;
+  endpoint: string;
+  /** ms since epoch. */
+  at: number;
+}
+
+export interface DispatchOptions {
+  maxUploadBytes: number;
+  corsOrigins: readonly string[];
+  maxRecorded: number;
+}
+
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export function createDispatcher(ctx: ServerContext, faults: Faults, requests: RecordedRequest[], opts: DispatchOptions) {
+  return async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = Date.now();
+    const method = req.method ?? 'GET';
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      url = new URL('http://localhost/');
+    }
+    let path: string;
+    try {
+      path = decodeURIComponent(url.pathname).replace(/^\/+/, '');
+    } catch {
+      path = url.pathname.replace(/^\/+/, '');
+    }
+    const { route: r, match } = route(path);
+    const endpoint = r.endpoint(match);
+    requests.push({ method, path: url.pathname, endpoint, at: started });
+    if (requests.length > opts.maxRecorded) requests.splice(0, requests.length - opts.maxRecorded);
+    res.on('finish', () => ctx.log(`${method} ${url.pathname} ${res.statusCode} ${Date.now() - started}ms`));
+
+    try {
+      if (applyCors(req, res, opts.corsOrigins)) return;
+      const fault = faults.take(endpoint, url.pathname);
+      if (fault) {
+        const handled = await applyFault(fault, req, res, opts.maxUploadBytes);
+        if (handled) return;
+      }
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > opts.maxUploadBytes) throw new BodyTooLargeError();
+      if (!r.csrfExempt && UNSAFE.has(method)) throw new HttpError(403, 'CSRF verification failed');
+      const ex: Exchange = { req, res, url, path };
+      await r.handler(ctx, ex, match);
+      if (!res.headersSent) throw new Error(`handler for ${endpoint} sent no response`);
+    } catch (err) {
+      answerError(ctx, req, res, err, endpoint);
+    }
+  };
+}
+
+function answerError(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, err: unknown, endpoint: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (err instanceof BodyTooLargeError) {
+    sendHtml(res, 413, tooLargePage());
+    drainAfterReply(req);
+    return;
+  }
+  if (err instanceof BadRequestError) {
+    sendHttpError(res, new HttpError(400, err.message));
+    drainAfterReply(req);
+    return;
+  }
+  if (err instanceof HttpError) {
+    if (err.status === 500) ctx.log(`500 on ${endpoint}: ${err.message}`);
+    sendHttpError(res, err);
+    return;
+  }
+  if (err instanceof PyError) {
+    ctx.log(`500 on ${endpoint}: ${err.message}`);
+    sendHtml(res, 500, serverErrorPage());
+    return;
+  }
+  ctx.log(`500 on ${endpoint}: unexpected ${(err as Error)?.name ?? 'error'}: ${(err as Error)?.message ?? String(err)}`);
+  sendHtml(res, 500, serverErrorPage());
+}
+
+/**
+ * After answering early (413/400), keep reading so the client can see the answer instead of a
+ * reset, but not forever: a client that keeps streaming is cut off.
+ */
+function drainAfterReply(req: IncomingMessage): void {
+  if (req.readableEnded) return;
+  let extra = 0;
+  const cap = 64 * 1024 * 1024;
+  const timer = setTimeout(() => req.socket.destroy(), 30_000);
+  timer.unref();
+  req.on('data', (chunk: Buffer) => {
+    extra += chunk.length;
+    if (extra > cap) req.socket.destroy();
+  });
+  req.on('end', () => clearTimeout(timer));
+  req.on('close', () => clearTimeout(timer));
+  req.resume();
+}
+
+/** CORS only for configured origins; answers preflights. Returns true when answered. */
+function applyCors(req: IncomingMessage, res: ServerResponse, origins: readonly string[]): boolean {
+  const origin = req.headers.origin;
+  if (origins.length === 0 || origin === undefined || !origins.includes(origin)) return false;
+  res.setHeader('Access-Control-Allow-Origin', origin);
+  res.setHeader('Vary', 'Origin');
+  if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+    send(res, 204, null, '', {
+      'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+      'Access-Control-Allow-Headers': 'Content-Type',
+      'Access-Control-Max-Age': '600',
+    });
+    return true;
+  }
+  return false;
+}
+
+/** Returns true when the fault answered (or killed) the request; 'slow' lets it continue. */
+async function applyFault(fault: Fault, req: IncomingMessage, res: ServerResponse, maxBody: number): Promise<boolean> {
+  if (fault.kind === 'drop') {
+    req.socket.destroy();
+    return true;
+  }
+  if (fault.kind === 'slow') {
+    await new Promise((r) => setTimeout(r, fault.delayMs ?? 1000));
+    return false;
+  }
+  // Read the request first, so the client is not cut off mid-upload before it sees the answer.
+  await discard(req, maxBody);
+  switch (fault.kind) {
+    case 'status': {
+      const status = fault.status ?? 500;
+      sendHtml(res, status, status === 500 ? serverErrorPage() : nginxPage(status, statusReason(status)));
+      break;
+    }
+    case 'html':
+      sendHtml(res, 200, homePage());
+      break;
+    case 'text':
+      send(res, 200, 'text/plain', 'Temporarily unavailable: the server is restarting, try again later.\n');
+      break;
+    case 'rate-limit':
+      sendHtml(res, 429, nginxPage(429, 'Too Many Requests'), { 'Retry-After': String(fault.retryAfterSeconds ?? 1) });
+      break;
+    case 'forbidden':
+      sendHtml(res, 403, nginxPage(403, 'Forbidden'));
+      break;
+  }
+  return true;
+}
+
+async function discard(req: IncomingMessage, max: number): Promise<void> {
+  let total = 0;
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > max) break;
+    }
+  } catch {
+    // A client that hung up needs no answer.
+  }
+}

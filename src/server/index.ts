@@ -1,0 +1,214 @@
+/**
+ * A nova-compatible (nova.astrometry.net) HTTP server on `node:http`.
+ *
+ * It speaks the API quirk by quirk (see nova-api.md), so any nova client works against it
+ * unchanged: the project's own client is tested against it (with fault injection), and users
+ * run it as `astrometry-net serve` for offline solving.
+ */
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { SolverBackend } from './solver-backend.js';
+import type { ServerContext } from './context.js';
+import { createDispatcher, type RecordedRequest } from './dispatch.js';
+import { Faults, type FaultController } from './faults.js';
+import { DJANGO_MAX_MEMORY_SIZE } from './forms.js';
+import { Processor } from './processor.js';
+import { sweep, sweepInterval } from './retention.js';
+import { Sessions, randomString } from './sessions.js';
+import { createBackend } from './solvers/registry.js';
+import { SIMULATED_DEFAULTS, type SimulatedSolverOptions } from './solvers/simulated.js';
+import { Store, type UserRow } from './store.js';
+
+export type { RecordedRequest } from './dispatch.js';
+export type { Fault, FaultController, FaultKind } from './faults.js';
+export type { SimulatedSolverOptions } from './solvers/simulated.js';
+export { createSimulatedBackend } from './solvers/simulated.js';
+export type { SolverName } from './solvers/registry.js';
+export type { SolverBackend, SolveRequest, SolveOutcome, SolveFiles, ParsedUploadOptions } from './solver-backend.js';
+
+export interface ServerOptions {
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** Accepted API keys (any non-empty string). None given: one is generated (16 letters a-z). */
+  apiKeys?: string[];
+  /** Default 'solve-field' (loaded lazily). */
+  solver?: 'simulated' | 'solve-field' | SolverBackend;
+  /** Where state and files persist. Default: a fresh temporary directory. */
+  dataDir?: string;
+  /** Request body limit; past it HTTP 413. Default 100 MiB. */
+  maxUploadBytes?: number;
+  /** Concurrent solves; more jobs wait (`jobs: [null]`). Default 2. */
+  concurrency?: number;
+  /** Delete finished submissions older than this, on a periodic sweep. */
+  retention?: { maxAgeMs?: number };
+  /** Timings of the simulated backend (ingestMs and queueMs apply to any backend when given). */
+  simulated?: SimulatedSolverOptions;
+  /** Send Access-Control-Allow-Origin only for these origins. Off by default. */
+  cors?: { origins: string[] };
+  /** Session lifetime, sliding on each authenticated call. Default 14 days. */
+  sessionTtlMs?: number;
+  /** Worker-side fetch of url_upload: inactivity timeout (default 10 s) and size cap (default maxUploadBytes). */
+  urlFetch?: { timeoutMs?: number; maxBytes?: number };
+  /** Receives one line per event; never API keys or session keys. */
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  /** API base, e.g. 'http://127.0.0.1:PORT/api/'. */
+  url: string;
+  /** 'http://127.0.0.1:PORT'. */
+  origin: string;
+  apiKeys: readonly string[];
+  /** Every request received (capped at the latest 100 000). */
+  requests: readonly RecordedRequest[];
+  faults: FaultController;
+  /** 'expired': sessions exist but load empty ("user is not authenticated."); 'purged': rows gone ("no session with key"). */
+  expireSessions(mode: 'expired' | 'purged'): void;
+  /** nova's daily worker restart: unfinished jobs are deleted and come back under new ids. */
+  restartWorkers(): void;
+  /** The directory holding state and files. */
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+const MiB = 1024 * 1024;
+
+function keyHash(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+function checkPositiveInt(name: string, v: number | undefined, min: number): void {
+  if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new RangeError(`${name} must be an integer >= ${min}`);
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const log = options.log ?? (() => undefined);
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 8080;
+  checkPositiveInt('port', port, 0);
+  if (port > 65535) throw new RangeError('port must be <= 65535');
+  checkPositiveInt('concurrency', options.concurrency, 1);
+  const maxUploadBytes = options.maxUploadBytes ?? 100 * MiB;
+  if (!(maxUploadBytes > 0)) throw new RangeError('maxUploadBytes must be positive');
+  const apiKeys = options.apiKeys && options.apiKeys.length > 0 ? [...options.apiKeys] : [randomString(16, 'abcdefghijklmnopqrstuvwxyz')];
+  if (apiKeys.some((k) => typeof k !== 'string' || k === '')) throw new TypeError('API keys must be non-empty strings');
+
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'astrometry-net-serve-')));
+  const store = await Store.open(dataDir);
+  const users = new Map<string, UserRow>();
+  for (const key of apiKeys) {
+    const hash = keyHash(key);
+    let user = store.state.users.find((u) => u.keyHash === hash);
+    if (!user) {
+      const id = store.nextId('user');
+      user = { id, keyHash: hash, email: `user${id}@localhost` };
+      store.state.users.push(user);
+    }
+    users.set(hash, user);
+  }
+  await store.save();
+
+  const solverName = typeof options.solver === 'object' ? 'custom' : (options.solver ?? 'solve-field');
+  const backend = await createBackend(options.solver, { simulated: options.simulated, log });
+  const isSim = solverName === 'simulated';
+  const sessions = new Sessions(store, options.sessionTtlMs ?? 14 * 86400_000);
+  const processor = new Processor(store, backend, {
+    concurrency: options.concurrency ?? 2,
+    ingestMs: options.simulated?.ingestMs ?? (isSim ? SIMULATED_DEFAULTS.ingestMs : 0),
+    queueMs: options.simulated?.queueMs ?? (isSim ? SIMULATED_DEFAULTS.queueMs : 0),
+    urlFetch: { timeoutMs: options.urlFetch?.timeoutMs ?? 10_000, maxBytes: options.urlFetch?.maxBytes ?? maxUploadBytes },
+    maxDecompressedBytes: Math.max(maxUploadBytes * 8, 1024 * MiB),
+    log,
+  });
+
+  const ctx: ServerContext = {
+    store,
+    sessions,
+    processor,
+    findUserByKey: (key) => users.get(keyHash(key)),
+    formLimits: { maxBodyBytes: maxUploadBytes, maxFieldBytes: DJANGO_MAX_MEMORY_SIZE, tmpDir: store.tmpDir },
+    log,
+  };
+  const faults = new Faults();
+  const requests: RecordedRequest[] = [];
+  const dispatch = createDispatcher(ctx, faults, requests, {
+    maxUploadBytes,
+    corsOrigins: options.cors?.origins ?? [],
+    maxRecorded: 100_000,
+  });
+
+  const server: Server = createServer({ requestTimeout: 600_000 }, (req, res) => {
+    dispatch(req, res).catch((err: unknown) => {
+      log(`request failed after answering: ${(err as Error)?.message ?? String(err)}`);
+      res.destroy();
+    });
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  // Restarting on an existing dataDir is a worker restart: unfinished work resumes.
+  processor.restart();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const origin = `http://${hostPart}:${addr.port}`;
+  log(`listening on ${origin} (solver: ${backend.name}, data: ${dataDir})`);
+
+  let sweepTimer: NodeJS.Timeout | undefined;
+  const maxAgeMs = options.retention?.maxAgeMs;
+  if (maxAgeMs !== undefined && maxAgeMs > 0) {
+    sweepTimer = setInterval(() => {
+      sweep(store, sessions, maxAgeMs).then(
+        (n) => n > 0 && log(`retention: deleted ${n} submission(s)`),
+        (err: unknown) => log(`retention sweep failed: ${(err as Error).message}`),
+      );
+    }, sweepInterval(maxAgeMs));
+    sweepTimer.unref();
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      clearInterval(sweepTimer);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await processor.close();
+      // In-flight requests get a moment to finish, then connections are cut.
+      const grace = setTimeout(() => server.closeAllConnections(), 1000);
+      await closed;
+      clearTimeout(grace);
+      await store.save();
+    })();
+    return closing;
+  };
+
+  return {
+    url: `${origin}/api/`,
+    origin,
+    apiKeys,
+    requests,
+    faults,
+    dataDir,
+    expireSessions: (mode) => {
+      sessions.expireAll(mode);
+      void store.save();
+    },
+    restartWorkers: () => processor.restart(),
+    close,
+  };
+}
