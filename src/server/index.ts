@@ -192,7 +192,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       const grace = setTimeout(() => server.closeAllConnections(), 1000);
       await closed;
       clearTimeout(grace);
-      await store.save();
+      await store.save().catch((err: unknown) => log(`final state save failed: ${(err as Error).message}`));
     })();
     return closing;
   };
