@@ -8,6 +8,8 @@ import { Client } from '../src/client.js';
 import { ValidationError } from '../src/errors.js';
 import { describeInput, type MemoryStore, type SolveInput } from '../src/inputs.js';
 import { encodeUploadOptions, UPLOAD_OPTION_NAMES, type UploadOptions } from '../src/options.js';
+import { defaultPollSchedule, pollDelay, resolvePollSchedule, type PollSchedule } from '../src/polling.js';
+import { Session } from '../src/session.js';
 import { API_KEY, fakeNova } from './helpers/fake-nova.js';
 
 function refusal(fn: () => unknown): ValidationError {
@@ -376,5 +378,83 @@ describe('Client.solve validates before any request', () => {
     expect(sent).toMatchObject({ scale_units: 'degwidth', publicly_visible: 'n' });
     expect(sent).not.toHaveProperty('signal');
     expect(sent).not.toHaveProperty('onStart');
+  });
+});
+
+describe('the poll schedule', () => {
+  const NOVA = 'https://nova.astrometry.net/api/';
+  const LOCAL = 'http://127.0.0.1:8080/api/';
+
+  test('nova.astrometry.net gets 5 s polls; a local server polls fast', () => {
+    expect(defaultPollSchedule(NOVA)).toMatchObject({ firstDelayMs: 5000, minIntervalMs: 5000 });
+    expect(defaultPollSchedule(LOCAL).minIntervalMs).toBeLessThan(5000);
+  });
+
+  test('waits grow by the factor up to the cap, jitter stays within its spread and never below the minimum', () => {
+    const s: PollSchedule = { firstDelayMs: 1000, minIntervalMs: 800, maxIntervalMs: 5000, factor: 2, jitter: 0.1 };
+    expect([0, 1, 2, 3, 10].map((n) => pollDelay(s, n, 0.5))).toEqual([1000, 2000, 4000, 5000, 5000]);
+    expect(pollDelay(s, 0, 0)).toBe(900);
+    expect(pollDelay(s, 0, 1)).toBe(1100);
+    expect(pollDelay(s, 10, 1)).toBe(5000);
+    expect(pollDelay({ ...s, minIntervalMs: 1000 }, 0, 0)).toBe(1000);
+    const nova = defaultPollSchedule(NOVA);
+    for (let n = 0; n < 20; n++) for (const r of [0, 0.3, 0.999]) expect(pollDelay(nova, n, r)).toBeGreaterThanOrEqual(5000);
+  });
+
+  test.each([
+    [{ firstDelayMs: -1 }, 'polling.firstDelayMs'],
+    [{ minIntervalMs: Number.NaN }, 'polling.minIntervalMs'],
+    [{ maxIntervalMs: Number.POSITIVE_INFINITY }, 'polling.maxIntervalMs'],
+    [{ factor: 0.5 }, 'polling.factor'],
+    [{ jitter: 1 }, 'polling.jitter'],
+    [{ jitter: -0.1 }, 'polling.jitter'],
+    [{ minIntervalMs: 2000, maxIntervalMs: 1000 }, 'polling.maxIntervalMs'],
+  ] as [Partial<PollSchedule>, string][])('the override %j is refused at %s', (overrides, option) => {
+    expect(refusal(() => resolvePollSchedule(LOCAL, overrides)).option).toBe(option);
+    expect(() => new Session({ apiKey: API_KEY, apiUrl: LOCAL, transport: fakeNova(), polling: overrides })).toThrow(ValidationError);
+  });
+
+  test('overrides merge into the defaults', () => {
+    expect(resolvePollSchedule(LOCAL, { firstDelayMs: 0 })).toEqual({ ...defaultPollSchedule(LOCAL), firstDelayMs: 0 });
+  });
+
+  test.fails('against nova.astrometry.net an override cannot poll faster than every 5 s', () => {
+    // BUG: polling.ts promises "against nova.astrometry.net no two polls are closer than 5 s" and
+    // session.ts documents "5 s minimum on nova", but resolvePollSchedule accepts any override.
+    let result: PollSchedule | unknown;
+    try {
+      result = resolvePollSchedule(NOVA, { firstDelayMs: 0, minIntervalMs: 0 });
+    } catch (error) {
+      result = error;
+    }
+    if (result instanceof ValidationError) return;
+    expect((result as PollSchedule).minIntervalMs).toBeGreaterThanOrEqual(5000);
+  });
+});
+
+describe('session options', () => {
+  test.each([0, -5, Number.NaN])('timeoutMs %d is refused; null means no deadline', (timeoutMs) => {
+    const e = refusal(() => new Session({ apiKey: API_KEY, apiUrl: 'http://x.test/api/', transport: fakeNova(), timeoutMs }));
+    expect(e.option).toBe('timeoutMs');
+    expect(new Session({ apiKey: API_KEY, apiUrl: 'http://x.test/api/', transport: fakeNova(), timeoutMs: null }).timeoutMs).toBeNull();
+  });
+
+  test('an empty API key is refused without echoing anything', () => {
+    const e = refusal(() => new Session({ apiKey: '   ', apiUrl: 'http://x.test/api/', transport: fakeNova() }));
+    expect(e.option).toBe('apiKey');
+  });
+
+  test.each(['ftp://nova.test/api/', 'nova.astrometry.net/api'])('the API URL %j is refused', (apiUrl) => {
+    expect(refusal(() => new Session({ apiKey: API_KEY, apiUrl, transport: fakeNova() })).option).toBe('apiUrl');
+  });
+
+  test('the API URL gets its trailing slash', () => {
+    expect(new Session({ apiKey: API_KEY, apiUrl: 'http://x.test/api', transport: fakeNova() }).apiUrl).toBe('http://x.test/api/');
+  });
+
+  test('the session never shows its key', () => {
+    const session = new Session({ apiKey: API_KEY, apiUrl: 'http://x.test/api/', transport: fakeNova() });
+    expect(JSON.stringify(session)).not.toContain(API_KEY);
+    expect(JSON.stringify(new Client({ apiKey: API_KEY, apiUrl: 'http://x.test/api/', transport: fakeNova() }))).not.toContain(API_KEY);
   });
 });
