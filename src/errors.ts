@@ -53,16 +53,29 @@ export class AstrometryNetError extends Error {
   /** A plain object safe to log, snapshot or send to the inspector. */
   toJSON(): SerializedError {
     const out: SerializedError = { name: this.name, code: this.code, message: this.message };
-    if (this.subid !== undefined) out.subid = this.subid;
-    if (this.jobId !== undefined) out.jobId = this.jobId;
+    for (const key of DETAIL_KEYS) {
+      const value = (this as Record<string, unknown>)[key];
+      if (value !== undefined) (out as unknown as Record<string, unknown>)[key] = value;
+    }
     return out;
   }
 }
+
+// Fields of the subclasses that a caller may read; they survive a snapshot and `reviveError`.
+const DETAIL_KEYS = ['subid', 'jobId', 'status', 'retryAfterSeconds', 'serverMessage', 'url', 'contentType', 'bodyStart', 'option', 'allowed'] as const;
 
 export interface SerializedError extends SolveLocation {
   name: string;
   code: ErrorCode;
   message: string;
+  status?: number;
+  retryAfterSeconds?: number;
+  serverMessage?: string;
+  url?: string;
+  contentType?: string;
+  bodyStart?: string;
+  option?: string;
+  allowed?: string;
 }
 
 /** The API key was refused, or a session could not be obtained. */

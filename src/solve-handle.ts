@@ -25,37 +25,33 @@ import type { Session } from './session.js';
 
 /** Turns an error kept in context back into its class, so callers can use `instanceof`. */
 export function reviveError(e: SerializedError): AstrometryNetError {
-  const location = { ...(e.subid !== undefined ? { subid: e.subid } : {}), ...(e.jobId !== undefined ? { jobId: e.jobId } : {}) };
-  const Classes: Record<string, new (message: string, options: object) => AstrometryNetError> = {
-    AuthError,
-    SessionExpiredError,
-    JobFailedError,
-    TimeoutError,
-    AbortedError,
-    NetworkError,
+  const byName: Record<string, () => AstrometryNetError> = {
+    AuthError: () => new AuthError(''),
+    SessionExpiredError: () => new SessionExpiredError(''),
+    JobFailedError: () => new JobFailedError(''),
+    TimeoutError: () => new TimeoutError(''),
+    AbortedError: () => new AbortedError(''),
+    NetworkError: () => new NetworkError(''),
+    UploadInterruptedError: () => new UploadInterruptedError(),
   };
-  let error: AstrometryNetError;
-  const Known = Classes[e.name];
-  if (Known) error = new Known(e.message, location);
-  else if (e.code === 'submission_failed') error = Object.assign(new SubmissionFailedError('', location), { message: e.message });
-  else if (e.code === 'upload_interrupted') error = new UploadInterruptedError().at(location);
-  else {
-    // Keep the message the machine recorded, with the class its code names.
-    const base =
-      e.code === 'api'
-        ? new ApiError('', location)
-        : e.code === 'http'
-          ? new HttpError(0, '', location)
-          : e.code === 'not_found'
-            ? new NotFoundError('', location)
-            : e.code === 'unexpected_content'
-              ? new UnexpectedContentError('', { url: '', status: 0, contentType: '', bodyStart: '' }, location)
-              : e.code === 'validation'
-                ? new ValidationError('', undefined, '')
-                : new AstrometryNetError('', location);
-    error = Object.assign(base, { message: e.message });
-  }
-  return error;
+  const byCode: Partial<Record<SerializedError['code'], () => AstrometryNetError>> = {
+    api: () => new ApiError(''),
+    http: () => new HttpError(0, ''),
+    not_found: () => new NotFoundError(''),
+    submission_failed: () => new SubmissionFailedError(''),
+    unexpected_content: () => new UnexpectedContentError('', { url: '', status: 0, contentType: '', bodyStart: '' }),
+    validation: () => new ValidationError('', undefined, ''),
+    upload_interrupted: () => new UploadInterruptedError(),
+    auth: () => new AuthError(''),
+    job_failed: () => new JobFailedError(''),
+    timeout: () => new TimeoutError(''),
+    aborted: () => new AbortedError(''),
+    network: () => new NetworkError(''),
+  };
+  const make = byName[e.name] ?? byCode[e.code] ?? (() => new AstrometryNetError(''));
+  const { name: _name, code: _code, ...fields } = e;
+  // The recorded message and details win over the placeholder the constructor made.
+  return Object.assign(make(), fields);
 }
 
 export type StateValue = SolveSnapshot['value'];

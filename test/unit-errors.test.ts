@@ -75,7 +75,7 @@ describe('secrets never reach an error', () => {
     ];
     for (const view of views) expect(view).not.toContain(SESSION);
     expect(error.serverMessage).toBe('no session with key "[redacted]"');
-    expect(error.toJSON()).toEqual({ name: 'ApiError', code: 'api', message: error.message, subid: 5 });
+    expect(error.toJSON()).toEqual({ name: 'ApiError', code: 'api', message: error.message, subid: 5, serverMessage: 'no session with key "[redacted]"' });
   });
 
   test('SubmissionFailedError, UnexpectedContentError and NetworkError redact what they quote', () => {
@@ -207,10 +207,7 @@ describe('reviveError', () => {
     expect(revived.message).toBe('generic');
   });
 
-  test.fails('a plain error recorded by the machine ({ name: "Error", code: "network" }) keeps its code', () => {
-    // BUG: the solve machine records non-library errors as { name: 'Error', code: 'network' }
-    // (serialise() in machines/solve.machine.ts); reviveError has no class for the name and
-    // falls back to `new AstrometryNetError`, whose code is 'api'.
+  test('a plain error recorded by the machine ({ name: "Error", code: "network" }) keeps its code', () => {
     const revived = reviveError({ name: 'Error', code: 'network', message: 'boom', subid: 3 });
     expect(revived.code).toBe('network');
     expect(revived).toBeInstanceOf(NetworkError);
