@@ -1,0 +1,109 @@
+/**
+ * Where requests go: `--api-url`/`--api-key` (else ASTROMETRY_API_URL / ASTROMETRY_API_KEY /
+ * the key file, as the library resolves them), or `--local`: the embedded nova-compatible
+ * server, started on a free port with a generated key. Every request still goes through the
+ * library's Session and its statecharts.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { AuthError, Session, type RequestEvent } from '../index.js';
+import { UsageError, type FlagSpec, type Flags } from './args.js';
+
+export const CONNECTION_FLAGS: readonly FlagSpec[] = [
+  { name: 'api-url', type: 'string' },
+  { name: 'api-key', type: 'string' },
+  { name: 'local', type: 'boolean' },
+  { name: 'local-solver', type: 'string' },
+  { name: 'timeout', type: 'string' },
+];
+
+export const LOCAL_DIR = '.astrometry-net-local';
+
+export interface Connection {
+  session: Session;
+  /** Identifies the server for the journal: the API URL, or `local`. */
+  serverId: string;
+  /** Human description for messages. */
+  description: string;
+  local: boolean;
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  /** Where `--local` keeps its server state (so a rerun can resume). */
+  outDir: string;
+  onRequest?: (event: RequestEvent) => void;
+  /** Commands that never log in (status, results) may run without a key. */
+  keyOptional?: boolean;
+}
+
+function generatedKey(): string {
+  const letters = 'abcdefghijklmnopqrstuvwxyz';
+  return Array.from(randomBytes(16), (b) => letters[b % 26]).join('');
+}
+
+export async function connect(flags: Flags, options: ConnectOptions): Promise<Connection> {
+  const timeoutSeconds = flags.positiveNumber('timeout');
+  const timeoutMs = timeoutSeconds === undefined ? undefined : Math.round(timeoutSeconds * 1000);
+  const common = {
+    ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+  };
+
+  if (flags.bool('local')) {
+    if (flags.has('api-url') || flags.has('api-key')) {
+      throw new UsageError('--local runs its own server: drop --api-url and --api-key, or drop --local.');
+    }
+    const solver = flags.string('local-solver') ?? 'solve-field';
+    if (solver !== 'solve-field' && solver !== 'simulated') {
+      throw new UsageError(`Invalid value for --local-solver: "${solver}". Allowed: "solve-field" (the real solver) or "simulated".`);
+    }
+    const { startServer } = await import('../server/index.js');
+    const dataDir = join(options.outDir, LOCAL_DIR);
+    mkdirSync(dataDir, { recursive: true });
+    const apiKey = generatedKey();
+    let server;
+    try {
+      server = await startServer({ host: '127.0.0.1', port: 0, apiKeys: [apiKey], solver, dataDir });
+    } catch (error) {
+      throw new LocalServerError(`Could not start the local server: ${(error as Error).message}`);
+    }
+    try {
+      const session = new Session({ ...common, apiKey, apiUrl: server.url });
+      return {
+        session,
+        serverId: 'local',
+        description: `the local server (${solver}, ${server.url})`,
+        local: true,
+        close: () => server.close(),
+      };
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+  }
+  if (flags.has('local-solver')) throw new UsageError('--local-solver goes with --local.');
+
+  const apiUrl = flags.string('api-url');
+  const apiKey = flags.string('api-key');
+  let session: Session;
+  try {
+    session = new Session({ ...common, ...(apiUrl !== undefined ? { apiUrl } : {}), ...(apiKey !== undefined ? { apiKey } : {}) });
+  } catch (error) {
+    if (!(error instanceof AuthError) || !options.keyOptional || apiKey !== undefined) throw error;
+    // status and results read public endpoints only; the key is never sent, so none is needed.
+    session = new Session({ ...common, ...(apiUrl !== undefined ? { apiUrl } : {}), apiKey: 'no-key-needed' });
+  }
+  return {
+    session,
+    serverId: session.apiUrl,
+    description: session.apiUrl,
+    local: false,
+    close: async () => undefined,
+  };
+}
+
+export class LocalServerError extends Error {
+  override name = 'LocalServerError';
+}
