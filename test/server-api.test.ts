@@ -142,16 +142,17 @@ describe('session checks', () => {
   });
 
   it('slides expiry on every authenticated call', async () => {
-    const s = await startServer({ port: 0, apiKeys: [KEY], solver: 'simulated', sessionTtlMs: 400 });
+    const s = await startServer({ port: 0, apiKeys: [KEY], solver: 'simulated', sessionTtlMs: 1000 });
     try {
       const call = async (path: string, json: object) =>
         (await fetch(s.url + path, { method: 'POST', body: new URLSearchParams({ 'request-json': JSON.stringify(json) }) })).text();
       const { session } = JSON.parse(await call('login', { apikey: KEY })) as { session: string };
+      // Four calls 300 ms apart outlive a 1 s TTL only because each one slides it.
       for (let i = 0; i < 4; i++) {
-        await new Promise((r) => setTimeout(r, 200));
+        await new Promise((r) => setTimeout(r, 300));
         expect(await call('myjobs', { session })).toMatch(/"status": "success"/);
       }
-      await new Promise((r) => setTimeout(r, 600));
+      await new Promise((r) => setTimeout(r, 1300));
       expect(await call('myjobs', { session })).toBe('{"status": "error", "errormessage": "user is not authenticated."}');
     } finally {
       await s.close();

@@ -83,11 +83,10 @@ const jobStatus = async (s: RunningServer, id: number) => (await getJson<{ statu
 
 describe('submission and job progression', () => {
   it('shows "None" timestamps and empty lists while queued, then ingestion, then a job', async () => {
-    const s = await start({ simulated: { ingestMs: 300, queueMs: 5, solveMs: 30 } });
+    const s = await start({ simulated: { ingestMs: 1000, queueMs: 5, solveMs: 30 } });
     const session = await login(s);
     // Four ingestion workers: the fifth submission has to wait, unstarted.
-    const ids: number[] = [];
-    for (let i = 0; i < 5; i++) ids.push(await upload(s, session, `img${i}.png`, png(40, 30, i)));
+    const ids = (await Promise.all([0, 1, 2, 3, 4].map((i) => upload(s, session, `img${i}.png`, png(40, 30, i))))).sort((a, b) => a - b);
     const raw = await (await fetch(s.url + `submissions/${ids[4]}`)).text();
     expect(raw).toBe(
       '{"user": 1, "processing_started": "None", "processing_finished": "None", "user_images": [], "images": [], "jobs": [], "job_calibrations": []}',
@@ -95,9 +94,10 @@ describe('submission and job progression', () => {
     const ingesting = await sub(s, ids[0] as number);
     expect(ingesting.processing_started).toMatch(TS);
     expect(ingesting.processing_finished).toBe('None');
-    const done = await waitFor(() => sub(s, ids[4] as number), (v) => v.job_calibrations.length === 1);
+    const done = await waitFor(() => sub(s, ids[0] as number), (v) => v.job_calibrations.length === 1);
     expect(done.processing_started).toMatch(TS);
     expect(done.processing_finished).toMatch(TS);
+    expect(done.processing_finished > done.processing_started).toBe(true);
     expect(done.user_images).toHaveLength(1);
     expect(done.images).toHaveLength(1);
     expect(done.images[0]).not.toBe(done.user_images[0]);
@@ -106,7 +106,7 @@ describe('submission and job progression', () => {
   });
 
   it('holds jobs at [null] beyond the concurrency limit and walks processing → solving → success', async () => {
-    const s = await start({ concurrency: 1, simulated: { ingestMs: 5, queueMs: 150, solveMs: 300 } });
+    const s = await start({ concurrency: 1, simulated: { ingestMs: 5, queueMs: 400, solveMs: 400 } });
     const session = await login(s);
     const a = await upload(s, session, 'a.png', png(64, 48, 1));
     const b = await upload(s, session, 'b.png', png(64, 48, 2));
@@ -124,7 +124,7 @@ describe('submission and job progression', () => {
   });
 
   it('never runs more solves than the concurrency limit', async () => {
-    const s = await start({ concurrency: 2, simulated: { ingestMs: 5, queueMs: 5, solveMs: 250 } });
+    const s = await start({ concurrency: 2, simulated: { ingestMs: 5, queueMs: 5, solveMs: 400 } });
     const session = await login(s);
     const ids = [];
     for (let i = 0; i < 4; i++) ids.push(await upload(s, session, `c${i}.png`, png(32, 32, 10 + i)));
