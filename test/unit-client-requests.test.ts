@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { Client } from '../src/client.js';
-import { JobFailedError, SubmissionFailedError } from '../src/errors.js';
+import { AbortedError, JobFailedError, NotFoundError, SubmissionFailedError, TimeoutError } from '../src/errors.js';
 import { Job } from '../src/job.js';
 import type { PollSchedule } from '../src/polling.js';
 import { Submission } from '../src/submission.js';
@@ -340,5 +340,74 @@ describe('facades: status() costs one request when not final, none when final', 
     } finally {
       submission.handle.actor.stop();
     }
+  });
+});
+
+describe('ending a solve early', () => {
+  test('aborting the signal aborts the request in flight and rejects with code aborted; nothing more is sent', async () => {
+    let inFlight: AbortSignal | undefined;
+    const { client, lines } = setup({}, { submission: hang((req) => (inFlight = req.signal)) });
+    const controller = new AbortController();
+    const solving = client.solve('https://example.org/m42.jpg', { signal: controller.signal });
+    const end = Date.now() + 5000;
+    while (!inFlight && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
+    expect(inFlight?.aborted).toBe(false);
+    controller.abort();
+    const error = await solving.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect(error).toMatchObject({ code: 'aborted', subid: 101 });
+    expect(inFlight?.aborted).toBe(true);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(lines()).toEqual(['POST /api/login', 'POST /api/url_upload', 'GET /api/submissions/101']);
+  });
+
+  test('an already aborted signal makes no request', async () => {
+    const { client, lines } = setup();
+    const controller = new AbortController();
+    controller.abort();
+    await expect(client.solve('https://example.org/m42.jpg', { signal: controller.signal })).rejects.toBeInstanceOf(AbortedError);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(lines()).toEqual([]);
+  });
+
+  test('the deadline ends a slow poll: TimeoutError with the subid, no poll after the deadline', async () => {
+    const transport = fakeNova();
+    const client = new Client({ apiKey: API_KEY, apiUrl: API, transport, polling: SLOW, retry: { retries: 0 }, timeoutMs: 50 });
+    const started = Date.now();
+    const error = await client.solve('https://example.org/m42.jpg').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect(error).toMatchObject({ code: 'timeout', subid: 101 });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(requestLines(transport.requests)).toEqual(['POST /api/login', 'POST /api/url_upload']);
+  });
+
+  test('an unknown submission id → not_found with the subid', async () => {
+    const { client, lines } = setup({}, { submission: () => html(404) });
+    const submission = Submission.byId(999, client.session);
+    const error = await submission.untilDone().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotFoundError);
+    expect(error).toMatchObject({ code: 'not_found', subid: 999 });
+    expect(lines()).toEqual(['GET /api/submissions/999']);
+  });
+
+  test('a failed job still gives its log, with one request', async () => {
+    const { client, lines } = setup({ finalStatus: 'failure' });
+    const submission = client.submit('https://example.org/m42.jpg');
+    const job = await submission.untilDone();
+    expect(await job.success()).toBe(false);
+    const before = lines().length;
+    const log = await job.joblog();
+    expect(new TextDecoder().decode(log.bytes)).toContain('solve-field');
+    await job.joblog();
+    expect(lines().slice(before)).toEqual(['GET /joblog/202']);
+    await expect(job.calibration()).rejects.toBeInstanceOf(JobFailedError);
+    expect(lines().slice(before)).toEqual(['GET /joblog/202']);
+  });
+
+  test('calibrateFileWcs of a missing file fails before any request', async () => {
+    const { client, lines } = setup();
+    await expect(client.calibrateFileWcs('/nonexistent/dir/m42.fits')).rejects.toThrow();
+    await flush();
+    expect(lines()).toEqual([]);
   });
 });

@@ -51,6 +51,12 @@ const WCS: ResultFile = { kind: 'wcs', filename: 'wcs.fits', contentType: 'appli
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** For runs over the real runtime (real timers): waits until `done()` holds, up to 5 s. */
+async function waitUntil(done: () => boolean): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!done() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 2));
+}
+
 function sub(jobs: (number | null)[], extra: Partial<SubmissionStatus> = {}): SubmissionStatus {
   return {
     user: 1,
@@ -433,6 +439,43 @@ describe('the happy path', () => {
     await r.fail('login', new TypeError('boom'));
     expect(r.value).toBe('failure');
     expect(r.context.error).toMatchObject({ code: 'network', message: 'boom' });
+  });
+});
+
+describe('upload progress through the runtime', () => {
+  test('progress reaches the context, thinned to about 2 % steps, ending at the total', async () => {
+    vi.useRealTimers();
+    const transport = fakeNova({}, {
+      upload: (req) => {
+        for (let sent = 0; sent <= 1000; sent++) req.onUploadProgress?.(sent, 1000);
+        return json({ status: 'success', subid: 101 });
+      },
+    });
+    const machine = provideSolveRuntime({
+      transport,
+      apiUrl: 'http://nova.test/api/',
+      session: new SessionKeeper(API_KEY),
+      memory: new Map(),
+      retry: { retries: 0, baseDelayMs: 0, maxDelayMs: 0 },
+    });
+    const actor = createActor(machine, { input: { upload: { kind: 'file', path: '/x/m42.fits', filename: 'm42.fits' }, schedule: SCHEDULE } });
+    const seen: (string | null)[] = [];
+    actor.subscribe({
+      next: (s) => {
+        const p = s.context.uploadProgress ? `${s.context.uploadProgress.sentBytes}/${s.context.uploadProgress.totalBytes}` : null;
+        if (seen[seen.length - 1] !== p) seen.push(p);
+      },
+      error: () => undefined,
+    });
+    actor.start();
+    actor.send({ type: 'START' });
+    await waitUntil(() => actor.getSnapshot().matches('submissionPending'));
+    actor.stop();
+    const reports = seen.filter((p) => p !== null);
+    expect(reports[0]).toBe('0/1000');
+    expect(reports[reports.length - 1]).toBe('1000/1000');
+    expect(reports.length).toBeGreaterThanOrEqual(40);
+    expect(reports.length).toBeLessThanOrEqual(60);
   });
 });
 
@@ -909,7 +952,7 @@ describe('persistence', () => {
     first.subscribe({ error: () => undefined });
     first.start();
     first.send({ type: 'START' });
-    for (let i = 0; i < 50 && !transport.requests.some((q) => q.path === '/api/url_upload'); i++) await flush();
+    await waitUntil(() => transport.requests.some((q) => q.path === '/api/url_upload'));
     expect(first.getSnapshot().value).toBe('uploading');
     const persisted = JSON.parse(JSON.stringify(first.getPersistedSnapshot()));
     first.stop();
@@ -919,7 +962,7 @@ describe('persistence', () => {
     const restored = createActor(runtime(), { snapshot: persisted } as Parameters<typeof createActor<ReturnType<typeof runtime>>>[1]);
     restored.subscribe({ error: () => undefined });
     restored.start();
-    for (let i = 0; i < 50 && !restored.getSnapshot().matches('failure'); i++) await flush();
+    await waitUntil(() => restored.getSnapshot().matches('failure'));
     expect(restored.getSnapshot().value).toBe('failure');
     expect(restored.getSnapshot().context.error).toMatchObject({ code: 'upload_interrupted', name: 'UploadInterruptedError' });
     expect(transport.requests.filter((q) => q.path === '/api/url_upload')).toHaveLength(1);
@@ -959,10 +1002,10 @@ describe('persistence', () => {
     });
     actor.start();
     actor.send({ type: 'START' });
-    for (let i = 0; i < 200 && !actor.getSnapshot().matches('success'); i++) await flush();
+    await waitUntil(() => actor.getSnapshot().matches('success'));
     expect(actor.getSnapshot().value).toBe('success');
     actor.send({ type: 'FETCH', kind: 'info' });
-    for (let i = 0; i < 50 && !actor.getSnapshot().context.results.info; i++) await flush();
+    await waitUntil(() => actor.getSnapshot().context.results.info !== undefined);
     expect(actor.getSnapshot().context.results.info).toBeDefined();
     expect(actor.getSnapshot().context.relogins).toBe(1);
     expect([...seen]).toEqual(
