@@ -277,3 +277,25 @@ describe('routing quirks', () => {
     expect(typeof last?.at).toBe('number');
   });
 });
+
+describe('CORS', () => {
+  it('is off by default and, when configured, allows only the listed origins', async () => {
+    const plain = await fetch(srv.url + 'jobs/1', { headers: { Origin: 'http://localhost:3000' } });
+    expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+    const s = await startServer({ port: 0, apiKeys: [KEY], solver: 'simulated', cors: { origins: ['http://localhost:3000'] } });
+    try {
+      const ok = await fetch(s.url + 'jobs/1', { headers: { Origin: 'http://localhost:3000' } });
+      expect(ok.headers.get('access-control-allow-origin')).toBe('http://localhost:3000');
+      const other = await fetch(s.url + 'jobs/1', { headers: { Origin: 'http://evil.example' } });
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+      const pre = await fetch(s.url + 'login', {
+        method: 'OPTIONS',
+        headers: { Origin: 'http://localhost:3000', 'Access-Control-Request-Method': 'POST' },
+      });
+      expect(pre.status).toBe(204);
+      expect(pre.headers.get('access-control-allow-methods')).toContain('POST');
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -246,9 +246,27 @@ describe('url_upload fetching', () => {
     const missing = JSON.parse(await api(s, 'url_upload', { session, url: `${base}/gone.png` })) as { subid: number };
     const m = await waitFor(() => sub(s, missing.subid), (v) => v.error_message !== undefined);
     expect(m.error_message).toContain('404 Client Error');
+    const small = await start({ urlFetch: { maxBytes: 100 } });
+    const smallSession = await login(small);
+    const tooBig = JSON.parse(await api(small, 'url_upload', { session: smallSession, url: `${base}/images/andromeda.png` })) as { subid: number };
+    const tb = await waitFor(() => sub(small, tooBig.subid), (v) => v.error_message !== undefined);
+    expect(tb.error_message).toContain('limit of 100 bytes');
     const refused = JSON.parse(await api(s, 'url_upload', { session, url: 'ftp://example.invalid/x.fits' })) as { subid: number };
     const r = await waitFor(() => sub(s, refused.subid), (v) => v.error_message !== undefined);
     expect(r.error_message).toContain('No connection adapters were found');
+  });
+});
+
+describe('retention', () => {
+  it('deletes finished submissions older than maxAgeMs, with their jobs', async () => {
+    const s = await start({ retention: { maxAgeMs: 200 } });
+    const session = await login(s);
+    const id = await upload(s, session, 'old.png', png(20, 20, 8));
+    const st = await waitFor(() => sub(s, id), (v) => v.job_calibrations.length === 1);
+    // The sweep runs every max(1 s, maxAgeMs / 2).
+    await waitFor(() => fetch(s.url + `submissions/${id}`).then((r) => r.status), (code) => code === 404, 4000);
+    expect((await fetch(s.url + `jobs/${st.jobs[0]}`)).status).toBe(404);
+    expect((await fetch(s.origin + `/wcs_file/${st.jobs[0]}`)).status).toBe(404);
   });
 });
 

@@ -154,16 +154,21 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     else socket.destroy();
   });
 
-  // Restarting on an existing dataDir is a worker restart: unfinished work resumes.
-  processor.restart();
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    await processor.close();
+    throw err;
+  }
+  // Restarting on an existing dataDir is a worker restart: unfinished work resumes. Done in the
+  // same tick as listen's callback, so no request can observe the state before it.
+  processor.restart();
   const addr = server.address() as AddressInfo;
   const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const origin = `http://${hostPart}:${addr.port}`;
