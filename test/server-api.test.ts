@@ -222,6 +222,27 @@ describe('upload validation', () => {
     expect((await post('/api/login', { apikey: KEY })).text).toMatch(/"status": "success"/);
   });
 
+  it('answers 413 to a chunked upload that grows past the limit, and 400 to oversized form fields', async () => {
+    async function* body() {
+      yield Buffer.from('--B\r\nContent-Disposition: form-data; name="file"; filename="a.fits"\r\n\r\n');
+      for (let i = 0; i < 8; i++) yield Buffer.alloc(16384, 1);
+      yield Buffer.from('\r\n--B--\r\n');
+    }
+    const { request } = await import('undici');
+    const r = await request(srv.url + 'upload', { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=B' }, body: body() });
+    expect(r.statusCode).toBe(413);
+    await r.body.text();
+    const s = await startServer({ port: 0, apiKeys: [KEY], solver: 'simulated' });
+    try {
+      // Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) for non-file data.
+      const big = await fetch(s.url + 'login', { method: 'POST', body: new URLSearchParams({ 'request-json': 'x'.repeat(3_000_000) }) });
+      expect(big.status).toBe(400);
+      expect(big.headers.get('content-type')).toMatch(/^text\/html/);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('answers 400 to a malformed multipart body and keeps serving', async () => {
     const r = await fetch(srv.url + 'upload', {
       method: 'POST',
