@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { Client } from '../src/client.js';
-import { AbortedError, JobFailedError, NotFoundError, SubmissionFailedError, TimeoutError } from '../src/errors.js';
+import { AbortedError, AuthError, JobFailedError, NotFoundError, SubmissionFailedError, TimeoutError } from '../src/errors.js';
 import { Job } from '../src/job.js';
 import type { PollSchedule } from '../src/polling.js';
 import { Submission } from '../src/submission.js';
@@ -221,6 +221,29 @@ describe('one login per client', () => {
     const { client, lines } = setup({}, { upload: () => json({ status: 'error', errormessage: 'user is not authenticated.' }) });
     await expect(client.solve('/data/m42.fits')).rejects.toMatchObject({ code: 'auth' });
     expect(lines()).toEqual(['POST /api/login', 'POST /api/upload', 'POST /api/login', 'POST /api/upload']);
+  });
+});
+
+describe('a refused API key', () => {
+  test.fails('fails with code auth (README: "auth — bad or missing API key"), after one login and no upload', async () => {
+    // BUG: nova's {"status": "error", "errormessage": "bad apikey"} on /api/login becomes an
+    // ApiError (code 'api'); AuthError ("The API key was refused") is never raised for it.
+    const { client, lines } = setup({}, { login: () => json({ status: 'error', errormessage: 'bad apikey' }) });
+    const error = await client.solve('https://example.org/m42.jpg').catch((e: unknown) => e);
+    expect(lines()).toEqual(['POST /api/login']);
+    expect(error).toBeInstanceOf(AuthError);
+    expect(error).toMatchObject({ code: 'auth' });
+  });
+
+  test('a failed login is not remembered: the next solve logs in again', async () => {
+    let logins = 0;
+    const { client, lines } = setup({}, {
+      login: () => (++logins === 1 ? json({ status: 'error', errormessage: 'bad apikey' }) : json({ status: 'success', message: '', session: SESSION })),
+    });
+    await expect(client.solve('https://example.org/a.jpg')).rejects.toThrow(/bad apikey/);
+    expect(lines()).toEqual(['POST /api/login']);
+    await client.solve('https://example.org/b.jpg');
+    expect(lines().filter((l) => l === 'POST /api/login')).toHaveLength(2);
   });
 });
 

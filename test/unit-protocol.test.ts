@@ -85,13 +85,22 @@ describe('JSON answers', () => {
   });
 
   test('status "error" → ApiError carrying the server message; not retried', async () => {
-    const { transport, ctx } = setup({ login: () => json({ status: 'error', errormessage: 'bad apikey' }) }, ZERO_DELAY);
-    const error = await rejection(api.login(ctx, API_KEY));
+    const message = 'Failed to find an Album with title "Orion"';
+    const { transport, ctx } = setup({ url_upload: () => json({ status: 'error', errormessage: message }) }, ZERO_DELAY);
+    const error = await rejection(api.upload(ctx, SESSION, URL_INPUT, {}, memory));
     expect(error).toBeInstanceOf(ApiError);
     expect(error).not.toBeInstanceOf(SessionExpiredError);
     expect(error.code).toBe('api');
-    expect(error.serverMessage).toBe('bad apikey');
+    expect(error.serverMessage).toBe(message);
+    expect(error.message).toContain(message);
+    expect(transport.requests).toHaveLength(1);
+  });
+
+  test('a refused API key is an error of the login, not retried', async () => {
+    const { transport, ctx } = setup({ login: () => json({ status: 'error', errormessage: 'bad apikey' }) }, ZERO_DELAY);
+    const error = await rejection(api.login(ctx, API_KEY));
     expect(error.message).toContain('bad apikey');
+    expect(error.message).not.toContain(API_KEY);
     expect(transport.requests).toHaveLength(1);
   });
 
