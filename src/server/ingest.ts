@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
@@ -42,6 +42,8 @@ export async function ingest(store: Store, sub: SubmissionRow, ctx: IngestContex
 
   if (sub.source.kind === 'none' || sub.source.kind === 'url') {
     const url = sub.source.kind === 'url' ? sub.source.url : null;
+    // Unlink rather than truncate: an earlier attempt's file may be hard-linked into images/.
+    await rm(upload, { force: true });
     const fetched = await fetchUrlToFile(url, upload, ctx.urlFetch, ctx.signal);
     if (!fetched.ok) return { ok: false, error: fetched.error, originalFilename };
     const name = url === null ? '' : filenameFromUrl(url);
@@ -51,6 +53,7 @@ export async function ingest(store: Store, sub: SubmissionRow, ctx: IngestContex
   let input = upload;
   if (await isGzip(upload)) {
     const out = join(dir, FILES.gunzipped);
+    await rm(out, { force: true });
     try {
       await gunzipTo(upload, out, ctx.maxDecompressedBytes);
       input = out;
@@ -85,7 +88,8 @@ function imageRow(p: Exclude<Probe, { kind: 'unsupported' }>, sha1: string): Omi
 export async function storeImage(store: Store, imageId: number, from: string, kind: 'image' | 'xylist'): Promise<void> {
   const dir = store.imageDir(imageId);
   await mkdir(dir, { recursive: true });
-  await copyFile(from, join(dir, FILES.image));
+  // Stored files are never modified in place, so a hard link is as good as a copy.
+  await link(from, join(dir, FILES.image)).catch(() => copyFile(from, join(dir, FILES.image)));
   if (kind === 'xylist') {
     const p = await probeFile(from);
     if (p.kind !== 'xylist') throw new Error('source list changed between probes');
