@@ -143,6 +143,17 @@ describe('results are fetched once', () => {
     expect(second).toEqual(first);
   });
 
+  test.fails('an unknown result kind is refused without killing the solve', async () => {
+    // BUG: FETCH accepts any kind; fetchResult() in src/solve-runtime.ts falls through its switch
+    // and resolves undefined, storeFetched() in machines/solve.machine.ts then throws a TypeError
+    // inside an assign, and the solve actor stops with an error: every later fetch never settles.
+    const { client } = setup();
+    const result = await client.solve('https://example.org/m42.jpg');
+    await expect(result.job.file('wcs_file' as never)).rejects.toThrow();
+    expect(result.job.handle.snapshot.status).toBe('active');
+    expect((await result.job.info()).status).toBe('success');
+  });
+
   test('two concurrent reads of the same result share one request', async () => {
     const { client, lines } = setup();
     const result = await client.solve('https://example.org/m42.jpg');
