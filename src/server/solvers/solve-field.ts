@@ -50,6 +50,8 @@ export const SOLVE_FIELD_FILES = {
   extractionDisplay: 'extraction-display.png',
 } as const;
 
+/** Where outputs go when the input in jobDir already has one of their names. */
+const OUTPUT_SUBDIR = 'solve-field-output';
 /** nova's `Image.DISPLAY_SIZE`: display images are at most this many pixels on the long side. */
 const DISPLAY_SIZE = 640;
 /** Limit for each helper tool run after the solve (plots, lists, conversions). */
@@ -143,7 +145,14 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
 
   async function solve(request: SolveRequest): Promise<SolveOutcome> {
     const jobDir = path.resolve(request.jobDir);
-    const P = (name: string) => path.join(jobDir, name);
+    let input = path.resolve(request.inputPath);
+    // Outputs go straight into jobDir, unless the input there carries one of their names: then
+    // they go one level down, so the input keeps its bytes.
+    const base = path.basename(input);
+    const reserved = new Set<string>([...Object.values(SOLVE_FIELD_FILES), 'tmp']);
+    const clashes = path.dirname(input) === jobDir && (reserved.has(base) || /^(job[.-]|input-file)/.test(base));
+    const outDir = clashes ? path.join(jobDir, OUTPUT_SUBDIR) : jobDir;
+    const P = (name: string) => path.join(outDir, name);
     const joblog = P(SOLVE_FIELD_FILES.joblog);
     const files: SolveFiles = {};
     const failure = (): SolveOutcome => ({ status: 'failure', files, tags: [], machineTags: [], objectsInField: [] });
@@ -152,7 +161,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
       await writeFile(joblog, line + '\n', { flag: 'a' });
     };
 
-    await mkdir(jobDir, { recursive: true });
+    await mkdir(outDir, { recursive: true });
     await writeFile(joblog, '');
     files.joblog = joblog;
 
@@ -161,8 +170,6 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
       return failure();
     }
 
-    // The input: solve-field itself runs shell commands with the file name, so give it a plain one.
-    let input = path.resolve(request.inputPath);
     let inputType: InputType;
     try {
       inputType = await sniffInput(input);
@@ -170,7 +177,9 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
       await note(`solve-field: cannot read input: ${(err as Error).message}`);
       return failure();
     }
-    if (!SAFE_PATH.test(input)) {
+    // solve-field quotes names in the shell commands it runs itself; control characters are
+    // the one thing not worth trusting to that, so such a name is solved from a copy.
+    if (/[\x00-\x1f\x7f]/.test(input)) {
       const copy = P(`input-file${inputType === 'other' ? '' : `.${inputType}`}`);
       await copyFile(input, copy);
       input = copy;
@@ -215,7 +224,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     await mkdir(tmpDir, { recursive: true });
     const F = SOLVE_FIELD_FILES;
     const args = [
-      '--dir', jobDir,
+      '--dir', outDir,
       '--out', 'job',
       '--overwrite',
       '--temp-dir', tmpDir,
@@ -239,7 +248,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     log(`solve-field: running ${cmdline}`);
 
     const run = await runProgram(solveFieldPath, args, {
-      cwd: jobDir,
+      cwd: outDir,
       timeoutMs,
       signal: request.signal,
       stdout: { file: joblog, append: true },
@@ -257,7 +266,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
 
     if (await exists(P(F.axy))) files.axy = P(F.axy);
     // solve-field draws the source plot before solving, so it can exist for failures too.
-    await addPlot(files, 'extraction', P(F.plotExtraction), P(F.extractionDisplay), request.signal, jobDir);
+    await addPlot(files, 'extraction', P(F.plotExtraction), P(F.extractionDisplay), request.signal, outDir);
 
     // nova: the outcome is whether wcs.fits exists.
     if (!(await exists(P(F.wcs)))) return failure();
@@ -276,7 +285,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
 
     // image-radec.fits: the extracted sources converted to RA,Dec (nova's image_rd_file).
     if (files.axy && !request.signal.aborted) {
-      const r = await helper(tool('wcs-xy2rd'), ['-w', F.wcs, '-i', F.axy, '-o', F.imageRd], jobDir, request.signal);
+      const r = await helper(tool('wcs-xy2rd'), ['-w', F.wcs, '-i', F.axy, '-o', F.imageRd], outDir, request.signal);
       if (r.code === 0 && (await exists(P(F.imageRd)))) files.imageRd = P(F.imageRd);
       else log(describeRun('wcs-xy2rd', r));
     }
@@ -287,7 +296,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
       const r = await helper(
         tool('plot-constellations'),
         ['-w', F.wcs, '-N', '-C', '-B', '-b', '10', '-j', '-L'],
-        jobDir,
+        outDir,
         request.signal,
         'capture',
       );
@@ -299,8 +308,8 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
       }
     }
 
-    await addPlot(files, 'redGreen', P(F.plotIndex), P(F.redGreenDisplay), request.signal, jobDir);
-    await addAnnotated(files, P(F.plotAnnotation), P(F.annotatedFull), P(F.annotatedDisplay), request.signal, jobDir);
+    await addPlot(files, 'redGreen', P(F.plotIndex), P(F.redGreenDisplay), request.signal, outDir);
+    await addAnnotated(files, P(F.plotAnnotation), P(F.annotatedFull), P(F.annotatedDisplay), request.signal, outDir);
 
     return {
       status: 'success',
