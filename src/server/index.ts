@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -39,7 +39,7 @@ export interface ServerOptions {
   apiKeys?: string[];
   /** Default 'solve-field' (loaded lazily). */
   solver?: 'simulated' | 'solve-field' | SolverBackend;
-  /** Where state and files persist. Default: a fresh temporary directory. */
+  /** Where state and files persist. Default: a fresh temporary directory, removed again by close(). */
   dataDir?: string;
   /** Request body limit; past it HTTP 413. Default 100 MiB. */
   maxUploadBytes?: number;
@@ -99,6 +99,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const apiKeys = options.apiKeys && options.apiKeys.length > 0 ? [...options.apiKeys] : [randomString(16, 'abcdefghijklmnopqrstuvwxyz')];
   if (apiKeys.some((k) => typeof k !== 'string' || k === '')) throw new TypeError('API keys must be non-empty strings');
 
+  const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'astrometry-net-serve-')));
   const store = await Store.open(dataDir);
   const users = new Map<string, UserRow>();
@@ -198,6 +199,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await closed;
       clearTimeout(grace);
       await store.save().catch((err: unknown) => log(`final state save failed: ${(err as Error).message}`));
+      // A temporary dataDir we created ourselves cannot be reused by anyone: don't leave it behind.
+      if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
     })();
     return closing;
   };
