@@ -5,6 +5,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import type { SolveFiles } from './solver-backend.js';
 import type { Exchange, ServerContext } from './context.js';
@@ -64,15 +65,8 @@ async function streamFile(ex: Exchange, path: string, headers: Record<string, st
     ex.res.end();
     return;
   }
-  await new Promise<void>((resolve) => {
-    const s = createReadStream(path);
-    s.on('error', () => {
-      ex.res.destroy();
-      resolve();
-    });
-    s.on('end', resolve);
-    s.pipe(ex.res);
-  });
+  // pipeline closes the file when the client goes away mid-download.
+  await pipeline(createReadStream(path), ex.res).catch(() => ex.res.destroy());
 }
 
 const FITS_FILES: Record<string, { key: keyof SolveFiles; filename: string }> = {

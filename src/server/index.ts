@@ -101,7 +101,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'astrometry-net-serve-')));
-  const store = await Store.open(dataDir);
+  const store = await Store.open(dataDir, (err) => log(`state save failed: ${err.message}`));
   const users = new Map<string, UserRow>();
   for (const key of apiKeys) {
     const hash = keyHash(key);
@@ -214,7 +214,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     dataDir,
     expireSessions: (mode) => {
       sessions.expireAll(mode);
-      void store.save();
+      store.saveInBackground();
     },
     restartWorkers: () => processor.restart(),
     close,

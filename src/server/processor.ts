@@ -79,16 +79,18 @@ export class Processor {
     }
   }
 
+  /** Registers background work; it can never end in an unhandled rejection (that kills Node). */
   private track(p: Promise<void>): Promise<void> {
-    this.inflight.add(p);
-    void p.finally(() => this.inflight.delete(p));
-    return p;
+    const safe = p.catch((err: unknown) => this.opts.log(`background task failed: ${(err as Error)?.message ?? String(err)}`));
+    this.inflight.add(safe);
+    void safe.finally(() => this.inflight.delete(safe));
+    return safe;
   }
 
   private startIngest(sub: SubmissionRow): void {
     const started = nowMicros();
     sub.processingStarted = started;
-    void this.store.save();
+    this.store.saveInBackground();
     const ctl = new AbortController();
     const run: Run = { ctl, done: Promise.resolve() };
     this.ingesting.set(sub.id, run);
@@ -164,7 +166,7 @@ export class Processor {
       files: {},
     };
     this.store.state.jobs.push(job);
-    void this.store.save();
+    this.store.saveInBackground();
     const ctl = new AbortController();
     const run: Run = { ctl, done: Promise.resolve() };
     this.running.set(job.id, run);
@@ -177,7 +179,7 @@ export class Processor {
           if (j && j.endedAt === null) {
             j.status = 'F';
             j.endedAt = nowMicros();
-            void this.store.save();
+            this.store.saveInBackground();
           }
         })
         .finally(async () => {
@@ -255,7 +257,7 @@ export class Processor {
       this.opts.log(`job ${j.id}: deleted by worker restart`);
       void rm(this.store.jobDir(j.id), { recursive: true, force: true });
     }
-    void this.store.save();
+    this.store.saveInBackground();
     this.kick();
   }
 

@@ -119,10 +119,13 @@ export class Store {
   private dirty = false;
   private seq = 0;
 
-  private constructor(readonly dataDir: string) {}
+  private constructor(
+    readonly dataDir: string,
+    private readonly onError: (err: Error) => void,
+  ) {}
 
-  static async open(dataDir: string): Promise<Store> {
-    const s = new Store(dataDir);
+  static async open(dataDir: string, onError: (err: Error) => void = () => undefined): Promise<Store> {
+    const s = new Store(dataDir, onError);
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     for (const d of ['submissions', 'images', 'jobs']) await mkdir(join(dataDir, d), { recursive: true });
     // Temp files of an earlier process (partial uploads) are garbage now.
@@ -209,6 +212,11 @@ export class Store {
       });
     this.writing = p;
     return p;
+  }
+
+  /** save() for callers that cannot wait: a failure is reported, never left unhandled. */
+  saveInBackground(): void {
+    this.save().catch((err: unknown) => this.onError(err as Error));
   }
 
   private async writeNow(): Promise<void> {
