@@ -14,13 +14,13 @@
  * `after` timers. The context holds no secret and no file bytes in transit.
  */
 import { assign, enqueueActions, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
-import type { SerializedError } from '../src/errors.js';
+import { redact, type SerializedError } from '../src/errors.js';
 import type { UploadDescriptor } from '../src/inputs.js';
 import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from '../src/models.js';
 import type { WireUploadOptions } from '../src/options.js';
 import { pollDelay, type PollSchedule } from '../src/polling.js';
 import type { FileResultKind, ResultFile, ResultKind } from '../src/protocol/results.js';
-import { isFileResultKind } from '../src/protocol/results.js';
+import { isFileResultKind, isResultKind } from '../src/protocol/results.js';
 
 /** A result a consumer asks for. `nbright` applies to annotations only. */
 export interface ResultRequest {
@@ -191,8 +191,10 @@ export const solveMachine = setup({
     sessionExpiredOnce: ({ context, event }) =>
       context.relogins === 0 && (event as { error?: { name?: string } }).error?.name === 'SessionExpiredError',
     pastDeadline: ({ context }) => context.deadline !== null && Date.now() >= context.deadline,
-    isNotFound: ({ event }) => (event as { error?: { code?: string } }).error?.code === 'not_found',
+    jobLostWithSubmission: ({ context, event }) =>
+      context.subid !== null && (event as { error?: { code?: string } }).error?.code === 'not_found',
     hasJobToFetchFrom: ({ context }) => context.jobId !== null,
+    isUnknownKind: ({ event }) => !isResultKind(String((event as { kind?: unknown }).kind)),
     isCachedOrQueued: ({ context, event }) => {
       const request = event as ResultRequest;
       return (
@@ -356,7 +358,7 @@ export const solveMachine = setup({
                 actions: assign({
                   submission: ({ event }) => event.output,
                   error: ({ context, event }) =>
-                    failure(context, 'SubmissionFailedError', 'submission_failed', `Submission ${context.subid} failed on the server: ${event.output.error_message}`),
+                    failure(context, 'SubmissionFailedError', 'submission_failed', `Submission ${context.subid} failed on the server: ${redact(event.output.error_message as string)}`),
                 }),
               },
               {
@@ -413,7 +415,7 @@ export const solveMachine = setup({
               {
                 // nova re-creates unfinished jobs under new ids after a worker restart; the
                 // submission names the new one.
-                guard: 'isNotFound',
+                guard: 'jobLostWithSubmission',
                 target: '#solve.submissionPending',
                 actions: assign({
                   lostJobIds: ({ context }) => [...context.lostJobIds, context.jobId as number],
@@ -462,7 +464,7 @@ export const solveMachine = setup({
       description: 'Solved, calibration cached. FETCH asks for another result.',
       entry: [{ type: 'stamp', params: { stage: 'success' } }, 'notifySettled'],
       on: {
-        FETCH: [{ guard: 'isCachedOrQueued' }, { target: 'fetchingResults', actions: 'enqueueFetch' }],
+        FETCH: [{ guard: 'isUnknownKind' }, { guard: 'isCachedOrQueued' }, { target: 'fetchingResults', actions: 'enqueueFetch' }],
       },
     },
     failure: {
@@ -470,7 +472,11 @@ export const solveMachine = setup({
       entry: [{ type: 'stamp', params: { stage: 'failure' } }, 'notifySettled'],
       on: {
         // A failed job still has a log and an axy file worth reading.
-        FETCH: [{ guard: 'isCachedOrQueued' }, { guard: 'hasJobToFetchFrom', target: 'fetchingResults', actions: 'enqueueFetch' }],
+        FETCH: [
+          { guard: 'isUnknownKind' },
+          { guard: 'isCachedOrQueued' },
+          { guard: 'hasJobToFetchFrom', target: 'fetchingResults', actions: 'enqueueFetch' },
+        ],
       },
     },
     fetchingResults: {
@@ -491,7 +497,7 @@ export const solveMachine = setup({
         ],
       },
       on: {
-        FETCH: [{ guard: 'isCachedOrQueued' }, { actions: 'enqueueFetch' }],
+        FETCH: [{ guard: 'isUnknownKind' }, { guard: 'isCachedOrQueued' }, { actions: 'enqueueFetch' }],
         CANCEL: [
           { guard: 'solved', target: 'success', actions: assign({ fetchQueue: [] }) },
           { target: 'failure', actions: assign({ fetchQueue: [] }) },

@@ -22,6 +22,8 @@ export interface PollSchedule {
   jitter: number;
 }
 
+export const NOVA_MIN_INTERVAL_MS = 5000;
+
 export function defaultPollSchedule(apiUrl: string): PollSchedule {
   return isPublicNova(apiUrl)
     ? { firstDelayMs: 5000, minIntervalMs: 5000, maxIntervalMs: 60_000, factor: 1.5, jitter: 0.1 }
@@ -39,6 +41,13 @@ export function resolvePollSchedule(apiUrl: string, overrides: Partial<PollSched
     throw new ValidationError('polling.factor', schedule.factor, 'a number of at least 1');
   }
   if (!(schedule.jitter >= 0 && schedule.jitter < 1)) throw new ValidationError('polling.jitter', schedule.jitter, 'a fraction from 0 to below 1');
+  if (isPublicNova(apiUrl) && schedule.minIntervalMs < NOVA_MIN_INTERVAL_MS) {
+    throw new ValidationError(
+      'polling.minIntervalMs',
+      schedule.minIntervalMs,
+      `at least ${NOVA_MIN_INTERVAL_MS} against nova.astrometry.net (its front end blocks faster pollers)`,
+    );
+  }
   if (schedule.maxIntervalMs < schedule.minIntervalMs) {
     throw new ValidationError('polling.maxIntervalMs', schedule.maxIntervalMs, `at least polling.minIntervalMs (${schedule.minIntervalMs})`);
   }

@@ -21,6 +21,7 @@ import {
   ValidationError,
   type SerializedError,
 } from './errors.js';
+import { isResultKind, RESULT_KINDS } from './protocol/results.js';
 import type { Session } from './session.js';
 
 /** Turns an error kept in context back into its class, so callers can use `instanceof`. */
@@ -119,6 +120,9 @@ export class SolveHandle {
 
   /** A result of the job, fetched once and cached in the machine's context. */
   async fetch<T>(request: ResultRequest, options: WaitOptions = {}): Promise<T> {
+    if (!isResultKind(String(request.kind))) {
+      throw new ValidationError('kind', request.kind, `one of ${RESULT_KINDS.join(', ')}`);
+    }
     const key = resultKey(request);
     const hit = cachedResult(this.snapshot.context.results, request);
     if (hit !== undefined) return hit as T;

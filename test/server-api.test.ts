@@ -254,6 +254,24 @@ describe('upload validation', () => {
   });
 });
 
+describe('hostile input', () => {
+  it('follows Python semantics for odd JSON shapes and never falls over', async () => {
+    // `'session' in json` works on strings and lists too; indexing them then raises.
+    expect((await post('/api/myjobs', '"abc"')).text).toBe('{"status": "error", "errormessage": "no \\"session\\" in JSON."}');
+    expect((await post('/api/myjobs', '["x"]')).text).toBe('{"status": "error", "errormessage": "no \\"session\\" in JSON."}');
+    for (const odd of ['"my session"', '["session"]', '5', '{"session": {"a": 1}}', '{"session": [1]}']) {
+      const r = await post('/api/myjobs', odd);
+      expect(r.status, odd).toBe(500);
+      expect(r.type).toMatch(/^text\/html/);
+    }
+    const deep = '['.repeat(5000) + ']'.repeat(5000);
+    expect((await post('/api/login', deep)).text).toMatch(/^\{"status": "error", "errormessage": "failed to parse JSON: /);
+    expect((await get('/api/jobs/%zz')).status).toBe(200);
+    expect((await get(`/image/1?filename=${encodeURIComponent('a\r\nX-Injected: 1')}`, { headers: { Referer: 'x' } })).headers.get('x-injected')).toBeNull();
+    expect((await post('/api/login', { apikey: KEY })).text).toMatch(/"status": "success"/);
+  });
+});
+
 describe('routing quirks', () => {
   it('answers unknown ids with 404 HTML and non-integer ids with 500 HTML', async () => {
     for (const p of ['/api/submissions/999999', '/api/jobs/999999', '/api/jobs/999999/calibration', '/api/jobs/999999/info']) {

@@ -143,10 +143,7 @@ describe('results are fetched once', () => {
     expect(second).toEqual(first);
   });
 
-  test.fails('an unknown result kind is refused without killing the solve', async () => {
-    // BUG: FETCH accepts any kind; fetchResult() in src/solve-runtime.ts falls through its switch
-    // and resolves undefined, storeFetched() in machines/solve.machine.ts then throws a TypeError
-    // inside an assign, and the solve actor stops with an error: every later fetch never settles.
+  test('an unknown result kind is refused without killing the solve', async () => {
     const { client } = setup();
     const result = await client.solve('https://example.org/m42.jpg');
     await expect(result.job.file('wcs_file' as never)).rejects.toThrow();
@@ -236,9 +233,7 @@ describe('one login per client', () => {
 });
 
 describe('a refused API key', () => {
-  test.fails('fails with code auth (README: "auth — bad or missing API key"), after one login and no upload', async () => {
-    // BUG: nova's {"status": "error", "errormessage": "bad apikey"} on /api/login becomes an
-    // ApiError (code 'api'); AuthError ("The API key was refused") is never raised for it.
+  test('fails with code auth (README: "auth — bad or missing API key"), after one login and no upload', async () => {
     const { client, lines } = setup({}, { login: () => json({ status: 'error', errormessage: 'bad apikey' }) });
     const error = await client.solve('https://example.org/m42.jpg').catch((e: unknown) => e);
     expect(lines()).toEqual(['POST /api/login']);
@@ -281,9 +276,7 @@ describe('resume', () => {
     expect(lines()).toEqual(['GET /api/jobs/202', 'GET /api/jobs/202', 'GET /api/jobs/202/calibration']);
   });
 
-  test.fails('Client.job(id) of a job that answers 404 fails not_found without polling a submission', async () => {
-    // BUG: see unit-solve-machine.test.ts, "from a job id that answers 404": the machine goes
-    // to submissionPending with subid null and requests GET /api/submissions/null.
+  test('Client.job(id) of a job that answers 404 fails not_found without polling a submission', async () => {
     const { client, lines } = setup({}, { job: () => html(404) });
     await expect(client.job(55)).rejects.toMatchObject({ code: 'not_found', jobId: 55 });
     expect(lines()).toEqual(['GET /api/jobs/55']);

@@ -854,9 +854,7 @@ describe('resume', () => {
     expect(h.calls.readSubmission).toHaveLength(0);
   });
 
-  test.fails('from a job id that answers 404: fails not_found (there is no subid to go back to)', async () => {
-    // BUG: the isNotFound transition sends a job-id-only solve to submissionPending, which then
-    // polls `submissions/null` (the nova catch-all answers its home page: unexpected_content).
+  test('from a job id that answers 404: fails not_found (there is no subid to go back to)', async () => {
     const h = harness();
     const r = run(h, { jobId: 55, schedule: SCHEDULE });
     await r.send({ type: 'START' });
@@ -997,10 +995,7 @@ describe('persistence', () => {
     expect(text).not.toContain(API_KEY);
   });
 
-  test.fails('a submission error_message quoting a key is redacted in the recorded error', async () => {
-    // BUG: machines/solve.machine.ts builds the submission_failed error from the raw
-    // `error_message` (`failure(..., \`Submission ... failed on the server: ${event.output.error_message}\`)`),
-    // bypassing redact(), which every other server text goes through (SubmissionFailedError).
+  test('a submission error_message quoting a key is redacted in the recorded error', async () => {
     const h = harness();
     const r = start(h);
     await PATH['submissionPending.reading'](r);

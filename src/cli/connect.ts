@@ -7,7 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { AuthError, Session, type RequestEvent } from '../index.js';
+import { AuthError } from '../errors.js';
+import type { Session } from '../session.js';
+import type { RequestEvent } from '../solve-runtime.js';
 import { UsageError, type FlagSpec, type Flags } from './args.js';
 
 export const CONNECTION_FLAGS: readonly FlagSpec[] = [
@@ -44,6 +46,9 @@ function generatedKey(): string {
 }
 
 export async function connect(flags: Flags, options: ConnectOptions): Promise<Connection> {
+  // Loaded here, not at startup: the HTTP stack is most of the CLI's start time, and usage
+  // errors and --help need none of it.
+  const { Session } = await import('../session.js');
   const timeoutSeconds = flags.positiveNumber('timeout');
   const timeoutMs = timeoutSeconds === undefined ? undefined : Math.round(timeoutSeconds * 1000);
   const common = {

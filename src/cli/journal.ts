@@ -14,7 +14,8 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Calibration, SerializedError } from '../index.js';
+import type { SerializedError } from '../errors.js';
+import type { Calibration } from '../models.js';
 import type { WireUploadOptions } from '../options.js';
 
 export const JOURNAL_DIR = '.astrometry-net-journal';

@@ -3,7 +3,7 @@
  * after every input settled. Inputs are listed in the order they were given (expanded), not in
  * the order they finished.
  */
-import type { Calibration } from '../index.js';
+import type { Calibration } from '../models.js';
 
 export interface SolveJsonInput {
   /** The input as given (a path relative to the working directory, or a URL). */

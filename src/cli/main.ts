@@ -9,7 +9,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApiError, AstrometryNetError, AuthError, ValidationError } from '../index.js';
+import { ApiError, AstrometryNetError, AuthError, ValidationError } from '../errors.js';
 import { UsageError } from './args.js';
 import { LocalServerError } from './connect.js';
 import { MAIN_HELP } from './help.js';
@@ -39,8 +39,12 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
   try {
     if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
       if (first === 'help' && argv[1] && (COMMANDS as readonly string[]).includes(argv[1])) return run([argv[1], '--help'], io);
+      if (first === undefined) {
+        io.stderr.write(MAIN_HELP);
+        return EXIT.usage;
+      }
       io.stdout.write(MAIN_HELP);
-      return first === undefined ? EXIT.usage : EXIT.ok;
+      return EXIT.ok;
     }
     if (first === '--version' || first === '-V') {
       io.stdout.write(`${version()}\n`);

@@ -6,8 +6,8 @@
  * `encodeUploadOptions`, whose ValidationError names the option, the value and what is
  * allowed. The CLI adds the flag's spelling to that message.
  */
-import { encodeUploadOptions, ValidationError, type UploadOptions } from '../index.js';
-import type { WireUploadOptions } from '../options.js';
+import { ValidationError } from '../errors.js';
+import { encodeUploadOptions, type UploadOptions, type WireUploadOptions } from '../options.js';
 import { UsageError, type FlagSpec, type Flags } from './args.js';
 import { parseDec, parseRa } from './sexagesimal.js';
 

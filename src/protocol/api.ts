@@ -2,7 +2,7 @@
  * Every nova operation as one async function. These are the bodies of the machines' invoked
  * actors; nothing else calls them, so every request happens inside a statechart state.
  */
-import { UnexpectedContentError } from '../errors.js';
+import { ApiError, AuthError, UnexpectedContentError } from '../errors.js';
 import type { MemoryStore, UploadDescriptor } from '../inputs.js';
 import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from '../models.js';
 import type { WireUploadOptions } from '../options.js';
@@ -17,8 +17,16 @@ const form = (json: object) => ({ kind: 'form' as const, fields: { 'request-json
 export async function login(ctx: ExchangeContext, apiKey: string): Promise<{ session: string; message: string }> {
   const url = apiEndpoint(ctx.apiUrl, 'login');
   // A repeated login only makes a second session: harmless, so it may be retried.
-  const json = await exchangeJson(ctx, { method: 'POST', url, body: form({ apikey: apiKey }), idempotent: true });
-  return decode.decodeLogin(json, url);
+  try {
+    const json = await exchangeJson(ctx, { method: 'POST', url, body: form({ apikey: apiKey }), idempotent: true });
+    return decode.decodeLogin(json, url);
+  } catch (error) {
+    // nova refuses a key with a plain API error ("bad apikey"); to a caller that is an auth failure.
+    if (error instanceof ApiError) {
+      throw new AuthError(`The server refused the API key (${error.serverMessage}). Check it at ${siteRoot(ctx.apiUrl)}api_help.`, { cause: error });
+    }
+    throw error;
+  }
 }
 
 export async function upload(

@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { ResultRequest } from '../../../machines/solve.machine.js';
-import { SolveHandle } from '../../index.js';
+import { SolveHandle } from '../../solve-handle.js';
 import type { FileResultKind } from '../../protocol/results.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { connect, CONNECTION_FLAGS } from '../connect.js';

@@ -3,7 +3,8 @@
  * machine resumed at that id. The machine is stopped as soon as it has read what it can tell
  * (a job still running, a submission still waiting, or a final state).
  */
-import { SolveHandle, stateName, type SolveSnapshot } from '../../index.js';
+import type { SolveSnapshot } from '../../../machines/solve.machine.js';
+import { SolveHandle, stateName } from '../../solve-handle.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { connect, CONNECTION_FLAGS } from '../connect.js';
 import { STATUS_HELP } from '../help.js';
