@@ -225,7 +225,7 @@ describe('recovers from what the real service does', () => {
   test('a bad API key is an auth error after one request', async () => {
     const { client: c, log } = client({ apiKey: 'wrongwrongwrongx' });
     const error = await c.solve({ file: IMAGE.pathname }).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'api' });
+    expect(error).toMatchObject({ code: 'auth' });
     expect(log.map(endpoint)).toEqual(['login']);
   });
 });
