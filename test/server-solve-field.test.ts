@@ -204,11 +204,15 @@ describe('solve-field backend: images', () => {
 
   it('ends pure noise as a failure, with the log and no calibration', async () => {
     const { jobDir, input } = await jobDirWith(path.join(FIXTURES, 'noise.png'), 'noise.png');
+    // A stale result of an earlier run in the same directory must not count.
+    await writeFile(path.join(jobDir, 'wcs.fits'), 'stale');
     const outcome = await solveTimed('noise.png', request(jobDir, input));
     expect(outcome.status).toBe('failure');
     expect(outcome.calibration).toBeUndefined();
     expect(outcome.files.wcs).toBeUndefined();
+    expect(existsSync(path.join(jobDir, 'wcs.fits'))).toBe(false);
     expect(outcome.files.joblog).toBeDefined();
+    expect(await readFile(outcome.files.joblog as string, 'utf8')).toMatch(/Did not solve/);
     expect(outcome.tags).toEqual([]);
     expect(outcome.objectsInField).toEqual([]);
   });

@@ -162,6 +162,11 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     };
 
     await mkdir(outDir, { recursive: true });
+    // Outputs of an earlier run in the same directory must not pass for this run's (nova starts
+    // every job in an emptied directory). Only our own names go; the input is never one of them.
+    await Promise.all(
+      Object.values(SOLVE_FIELD_FILES).map((name) => (P(name) === input ? undefined : rm(P(name), { force: true }))),
+    );
     await writeFile(joblog, '');
     files.joblog = joblog;
 
