@@ -48,7 +48,8 @@ function generatedKey(): string {
 export async function connect(flags: Flags, options: ConnectOptions): Promise<Connection> {
   // Loaded here, not at startup: the HTTP stack is most of the CLI's start time, and usage
   // errors and --help need none of it.
-  const { Session } = await import('../session.js');
+  // The package's Node entry: it also registers the Node platform (transport, key file).
+  const { Session } = await import('../index.js');
   const timeoutSeconds = flags.positiveNumber('timeout');
   const timeoutMs = timeoutSeconds === undefined ? undefined : Math.round(timeoutSeconds * 1000);
   const common = {

@@ -98,6 +98,9 @@ export async function runSolve(argv: readonly string[], io: CliIo): Promise<numb
     throw new UsageError('Nothing to solve: give image files, directories, globs or URLs, or --source-list FILE.', 'Example: astrometry-net solve image.fits --out results/');
   }
   const outDir = resolve(io.cwd, flags.string('out') ?? '.');
+  // The library's Node entry (platform, transport) is loaded only now: usage errors above
+  // need none of it.
+  await import('../../index.js');
   // Describe every input before any request: a bad URL or source list stops here with exit 2.
   const descriptors = new Map<string, UploadDescriptor>();
   const scratch = new Map();
