@@ -1,9 +1,8 @@
 /**
  * The high-level client: `solve()` an input and get back where it points.
  */
-import { readFile } from 'node:fs/promises';
 import type { Stage } from '../machines/solve.machine.js';
-import { describeInput, type SolveInput } from './inputs.js';
+import { acceptInput, type SolveInput } from './inputs.js';
 import type { FitsHeader } from './fits-header.js';
 import { Job } from './job.js';
 import type { Calibration } from './models.js';
@@ -92,7 +91,7 @@ export class Client {
   submit(input: SolveInput, options: UploadOptions & { signal?: AbortSignal } = {}): Submission {
     const { signal, onStart: _ignored, ...uploadOptions } = options as SolveOptions;
     const wire = encodeUploadOptions(uploadOptions);
-    const descriptor = describeInput(input, this.session.memory);
+    const descriptor = acceptInput(input, this.session.memory);
     const handle = new SolveHandle(this.session, {
       input: { upload: descriptor, options: wire, schedule: this.session.schedule, timeoutMs: this.session.timeoutMs },
     });
@@ -115,7 +114,6 @@ export class Client {
 
   /** Solves a file and returns its WCS header, as the seed's `calibrate_file_wcs`. */
   async calibrateFileWcs(path: string, options: SolveOptions = {}): Promise<FitsHeader> {
-    await readFile(path, { flag: 'r' }).then(() => undefined); // a missing file fails before any request
     return (await this.solve({ file: path }, options)).wcs(options.signal ? { signal: options.signal } : {});
   }
 

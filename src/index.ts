@@ -1,25 +1,8 @@
-export { Client, SolveResult, stageTimings, type ClientOptions, type SolveOptions, type StageTimings, type TimedStage } from './client.js';
-export { toMermaid } from './diagram.js';
-export { Session, keyFilePath, DEFAULT_TIMEOUT_MS, type SessionOptions } from './session.js';
-export { FileUpload, UrlUpload, SourceListUpload, type UploadConfig } from './uploads.js';
-export { Submission } from './submission.js';
-export { Job } from './job.js';
-export { SolveHandle, reviveError, stateName, type PersistedSolve, type WaitOptions } from './solve-handle.js';
-export * from './errors.js';
-export type * from './models.js';
-export { encodeUploadOptions, UPLOAD_OPTION_NAMES, type UploadOptions, type ScaleUnits, type Parity, type Licence, type ModificationsLicence } from './options.js';
-export type { SolveInput, SourceList } from './inputs.js';
-export { defaultPollSchedule, pollDelay, type PollSchedule } from './polling.js';
-export { DEFAULT_RETRY, type RetryPolicy } from './protocol/retry.js';
-export { DEFAULT_API_URL } from './protocol/urls.js';
-export { FILE_RESULTS, RESULT_KINDS, type ResultKind, type FileResultKind, type JsonResultKind, type ResultFile } from './protocol/results.js';
-export { parseFitsHeader, type FitsHeader, type FitsCard, type FitsValue } from './fits-header.js';
+/**
+ * The Node entry point: the core, with undici as the default transport and the API key file.
+ */
+import './platform-node.js';
+
+export * from './core.js';
+export { keyFilePath, nodePlatform } from './platform-node.js';
 export { undiciTransport, type UndiciTransportOptions } from './transport/undici.js';
-export { fetchTransport, type FetchTransportOptions } from './transport/fetch.js';
-export type { Transport, TransportRequest, TransportResponse, RequestBody, UploadSource } from './transport/types.js';
-export { provideSolveRuntime, type SolveRuntime, type RequestEvent } from './solve-runtime.js';
-export { solveMachine, type SolveContext, type SolveEvent, type SolveMachineInput, type SolveSnapshot, type SolveActor, type ResultRequest } from '../machines/solve.machine.js';
-export { sanitizedInspector, sanitizeForInspection, type InspectObserver } from './inspect.js';
-export { batchMachine, type BatchItem, type BatchItemSummary, type BatchEmitted } from '../machines/batch.machine.js';
-export { accountMachine, type AccountQuery } from '../machines/account.machine.js';
-export { provideAccountRuntime } from './solve-runtime.js';

@@ -6,6 +6,7 @@
  * the bytes themselves.
  */
 import { ValidationError } from './errors.js';
+import { platform } from './platform.js';
 
 export interface SourceList {
   /** Star x positions, pixels (1-based FITS convention, as solve-field reads them). */
@@ -70,6 +71,16 @@ export function describeInput(input: SolveInput, memory: MemoryStore): UploadDes
   }
   if ('sourceList' in input) return { kind: 'sourceList', ...checkSourceList(input.sourceList) };
   throw new ValidationError('input', input, 'a file path, a URL, { bytes }, { blob } or { sourceList: { x, y } }');
+}
+
+/**
+ * `describeInput`, then checks what can be checked before any request: that a path is a
+ * readable file. The edge of every facade calls this one.
+ */
+export function acceptInput(input: SolveInput, memory: MemoryStore): UploadDescriptor {
+  const descriptor = describeInput(input, memory);
+  if (descriptor.kind === 'file') platform().checkReadableFile(descriptor.path);
+  return descriptor;
 }
 
 function remember(value: Uint8Array | Blob, size: number, filename: string, memory: MemoryStore): UploadDescriptor {

@@ -1,13 +1,10 @@
 /**
  * A connection to one nova server with one account: where, who, and how to talk to it.
  *
- * The API key comes from the argument, else `ASTROMETRY_API_KEY`, else a key file
- * (`$XDG_CONFIG_HOME/astrometry-net/api-key`, default `~/.config/...`). Logging in is lazy: the
+ * The API key comes from the argument, else `ASTROMETRY_API_KEY`, else a key file (in Node:
+ * `$XDG_CONFIG_HOME/astrometry-net/api-key`, default `~/.config/...`). Logging in is lazy: the
  * first solve that needs a session logs in, and every later solve of this Session shares it.
  */
-import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { AuthError, ValidationError } from './errors.js';
 import type { MemoryStore } from './inputs.js';
 import { resolvePollSchedule, type PollSchedule } from './polling.js';
@@ -20,7 +17,7 @@ import { reviveError } from './solve-handle.js';
 import { sanitizedInspector, type InspectObserver } from './inspect.js';
 import { provideAccountRuntime, provideSolveRuntime, type RequestEvent, type SolveRuntime } from './solve-runtime.js';
 import type { Transport } from './transport/types.js';
-import { undiciTransport } from './transport/undici.js';
+import { platform } from './platform.js';
 
 export interface SessionOptions {
   /** Defaults to `ASTROMETRY_API_KEY`, then the key file. */
@@ -47,31 +44,23 @@ export interface SessionOptions {
 
 export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
 
-export function keyFilePath(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CONFIG_HOME || join(homedir(), '.config');
-  return join(base, 'astrometry-net', 'api-key');
-}
-
 function resolveApiKey(explicit: string | undefined): string {
   if (explicit !== undefined) {
     if (typeof explicit !== 'string' || explicit.trim() === '') throw new ValidationError('apiKey', '(empty)', 'your nova API key');
     return explicit.trim();
   }
-  const fromEnv = process.env.ASTROMETRY_API_KEY?.trim();
+  const fromEnv = platform().env('ASTROMETRY_API_KEY')?.trim();
   if (fromEnv) return fromEnv;
-  try {
-    const fromFile = readFileSync(keyFilePath(), 'utf8').trim();
-    if (fromFile) return fromFile;
-  } catch {
-    // No key file: fall through to the error that says where a key can come from.
-  }
+  const fromFile = platform().readKeyFile();
+  if (fromFile) return fromFile;
+  const file = platform().keyFilePath();
   throw new AuthError(
-    `No API key: pass apiKey, set ASTROMETRY_API_KEY, or write it to ${keyFilePath()}. Find yours at https://nova.astrometry.net/api_help.`,
+    `No API key: pass apiKey, set ASTROMETRY_API_KEY${file ? `, or write it to ${file}` : ''}. Find yours at https://nova.astrometry.net/api_help.`,
   );
 }
 
 function resolveApiUrl(explicit: string | undefined): string {
-  const url = explicit ?? process.env.ASTROMETRY_API_URL ?? DEFAULT_API_URL;
+  const url = explicit ?? platform().env('ASTROMETRY_API_URL') ?? DEFAULT_API_URL;
   try {
     const parsed = new URL(url);
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('protocol');
@@ -103,7 +92,7 @@ export class Session {
     this.timeoutMs = timeout;
     this.inspect = options.inspect ? sanitizedInspector(options.inspect) : undefined;
     const runtime: SolveRuntime = {
-      transport: options.transport ?? undiciTransport(),
+      transport: options.transport ?? platform().defaultTransport(),
       apiUrl: this.apiUrl,
       session: this.#keeper,
       memory: this.#memory,

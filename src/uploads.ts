@@ -2,7 +2,7 @@
  * The seed library's upload classes: describe what to upload, then `submit()` it.
  * Options are validated when the upload is constructed, before any request.
  */
-import { describeInput, type SolveInput, type SourceList, type UploadDescriptor } from './inputs.js';
+import { acceptInput, type SolveInput, type SourceList, type UploadDescriptor } from './inputs.js';
 import { encodeUploadOptions, type UploadOptions, type WireUploadOptions } from './options.js';
 import type { Session } from './session.js';
 import { SolveHandle, type WaitOptions } from './solve-handle.js';
@@ -21,7 +21,7 @@ abstract class Upload {
   protected constructor(input: SolveInput, config: UploadConfig) {
     this.session = config.session;
     this.wireOptions = encodeUploadOptions(config.options);
-    this.descriptor = describeInput(input, config.session.memory);
+    this.descriptor = acceptInput(input, config.session.memory);
   }
 
   /** Logs in if needed and uploads; resolves once the server gave a submission id. */

@@ -9,6 +9,17 @@ import { Job } from '../src/job.js';
 import type { PollSchedule } from '../src/polling.js';
 import { Submission } from '../src/submission.js';
 import { API_KEY, SESSION, fakeNova, hang, json, requestLines, html, type FakeNovaOptions, type Handler } from './helpers/fake-nova.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// Paths are checked before any request, so file inputs must exist; the fake server ignores their bytes.
+const fileDir = mkdtempSync(join(tmpdir(), 'anc-unit-'));
+function fitsFile(name: string): string {
+  const path = join(fileDir, name);
+  writeFileSync(path, 'SIMPLE  =                    T');
+  return path;
+}
 
 const API = 'http://nova.test/api/';
 const FAST: Partial<PollSchedule> = { firstDelayMs: 0, minIntervalMs: 0, maxIntervalMs: 0, factor: 1, jitter: 0 };
@@ -38,7 +49,7 @@ const CAL = { ra: 187.0, dec: 56.7, radius: 5.0, pixscale: 45.0, orientation: 20
 describe('a whole solve makes exactly the requests it needs', () => {
   test('a file: login, upload, N+1 submission polls, M+1 job polls, the calibration', async () => {
     const { client, lines, transport } = setup({ pendingSubmissionPolls: 2, solvingPolls: 3 });
-    const result = await client.solve('/data/images/m42.fits');
+    const result = await client.solve(fitsFile('m42.fits'));
     expect(lines()).toEqual(solveLines('POST /api/upload', 2, 3));
     expect(result.toJSON()).toEqual({ subid: 101, jobId: 202, calibration: CAL, hash: 'a'.repeat(40) });
     expect(transport.requests[1]!.body?.kind).toBe('multipart');
@@ -188,7 +199,7 @@ describe('one login per client', () => {
     await Promise.all([
       client.solve('https://example.org/a.jpg'),
       client.solve('https://example.org/b.jpg'),
-      client.solve('/data/c.fits'),
+      client.solve(fitsFile('c.fits')),
     ]);
     expect(lines().filter((l) => l === 'POST /api/login')).toHaveLength(1);
     expect(lines().filter((l) => l.startsWith('POST /api/') && l !== 'POST /api/login')).toHaveLength(3);
@@ -206,7 +217,7 @@ describe('one login per client', () => {
           ? json({ status: 'error', errormessage: `no session with key "${SESSION}"` })
           : json({ status: 'success', subid: 101, hash: 'c'.repeat(40) }),
     });
-    const result = await client.solve('/data/m42.fits');
+    const result = await client.solve(fitsFile('m42.fits'));
     expect(lines()).toEqual([
       'POST /api/login',
       'POST /api/upload',
@@ -220,14 +231,14 @@ describe('one login per client', () => {
     expect(uploadsSent.map((r) => r.json?.session)).toEqual([SESSION, FRESH]);
     expect(result.hash).toBe('c'.repeat(40));
     // The next solve uses the fresh session without logging in again.
-    await client.solve('/data/m43.fits');
+    await client.solve(fitsFile('m43.fits'));
     expect(lines().filter((l) => l === 'POST /api/login')).toHaveLength(2);
     expect(transport.requests.filter((r) => r.path === '/api/upload').at(-1)?.json?.session).toBe(FRESH);
   });
 
   test('a session that expires twice fails with code auth after two logins and two uploads', async () => {
     const { client, lines } = setup({}, { upload: () => json({ status: 'error', errormessage: 'user is not authenticated.' }) });
-    await expect(client.solve('/data/m42.fits')).rejects.toMatchObject({ code: 'auth' });
+    await expect(client.solve(fitsFile('m42.fits'))).rejects.toMatchObject({ code: 'auth' });
     expect(lines()).toEqual(['POST /api/login', 'POST /api/upload', 'POST /api/login', 'POST /api/upload']);
   });
 });
@@ -437,7 +448,7 @@ describe('ending a solve early', () => {
 
   test('calibrateFileWcs of a missing file fails before any request', async () => {
     const { client, lines } = setup();
-    await expect(client.calibrateFileWcs('/nonexistent/dir/m42.fits')).rejects.toThrow();
+    await expect(client.calibrateFileWcs('/nonexistent/dir/m42.fits')).rejects.toMatchObject({ code: 'validation', option: 'file' });
     await flush();
     expect(lines()).toEqual([]);
   });

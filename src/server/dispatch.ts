@@ -7,7 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Exchange, ServerContext } from './context.js';
 import type { Fault, Faults } from './faults.js';
 import { BadRequestError, BodyTooLargeError } from './forms.js';
-import { homePage, nginxPage, serverErrorPage, statusReason, tooLargePage } from './html.js';
+import { badRequestPage, homePage, nginxPage, serverErrorPage, statusReason, tooLargePage } from './html.js';
+import { drainBounded } from './body.js';
 import { PyError } from './python.js';
 import { HttpError, sendHtml, send, sendHttpError } from './respond.js';
 import { route } from './router.js';
@@ -65,24 +66,23 @@ export function createDispatcher(ctx: ServerContext, faults: Faults, requests: R
       await r.handler(ctx, ex, match);
       if (!res.headersSent) throw new Error(`handler for ${endpoint} sent no response`);
     } catch (err) {
-      answerError(ctx, req, res, err, endpoint);
+      await answerError(ctx, req, res, err, endpoint);
     }
   };
 }
 
-function answerError(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, err: unknown, endpoint: string): void {
+async function answerError(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, err: unknown, endpoint: string): Promise<void> {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  if (err instanceof BodyTooLargeError) {
-    sendHtml(res, 413, tooLargePage());
-    drainAfterReply(req);
-    return;
-  }
-  if (err instanceof BadRequestError) {
-    sendHttpError(res, new HttpError(400, err.message));
-    drainAfterReply(req);
+  if (err instanceof BodyTooLargeError || err instanceof BadRequestError) {
+    // Answering mid-upload: read what the client still sends (bounded) so it sees the answer
+    // on a connection that stays in sync; a client that keeps going gets the answer and a close.
+    const clean = await drainBounded(req, DRAIN_CAP_BYTES, DRAIN_TIMEOUT_MS);
+    const headers: Record<string, string> = clean ? {} : { Connection: 'close' };
+    if (err instanceof BodyTooLargeError) sendHtml(res, 413, tooLargePage(), headers);
+    else sendHtml(res, 400, badRequestPage(), headers);
     return;
   }
   if (err instanceof HttpError) {
@@ -99,24 +99,8 @@ function answerError(ctx: ServerContext, req: IncomingMessage, res: ServerRespon
   sendHtml(res, 500, serverErrorPage());
 }
 
-/**
- * After answering early (413/400), keep reading so the client can see the answer instead of a
- * reset, but not forever: a client that keeps streaming is cut off.
- */
-function drainAfterReply(req: IncomingMessage): void {
-  if (req.readableEnded) return;
-  let extra = 0;
-  const cap = 64 * 1024 * 1024;
-  const timer = setTimeout(() => req.socket.destroy(), 30_000);
-  timer.unref();
-  req.on('data', (chunk: Buffer) => {
-    extra += chunk.length;
-    if (extra > cap) req.socket.destroy();
-  });
-  req.on('end', () => clearTimeout(timer));
-  req.on('close', () => clearTimeout(timer));
-  req.resume();
-}
+const DRAIN_CAP_BYTES = 16 * 1024 * 1024;
+const DRAIN_TIMEOUT_MS = 10_000;
 
 /** CORS only for configured origins; answers preflights. Returns true when answered. */
 function applyCors(req: IncomingMessage, res: ServerResponse, origins: readonly string[]): boolean {
@@ -146,7 +130,8 @@ async function applyFault(fault: Fault, req: IncomingMessage, res: ServerRespons
     return false;
   }
   // Read the request first, so the client is not cut off mid-upload before it sees the answer.
-  await discard(req, maxBody);
+  const clean = await drainBounded(req, maxBody, DRAIN_TIMEOUT_MS);
+  if (!clean) res.setHeader('Connection', 'close');
   switch (fault.kind) {
     case 'status': {
       const status = fault.status ?? 500;
@@ -169,14 +154,3 @@ async function applyFault(fault: Fault, req: IncomingMessage, res: ServerRespons
   return true;
 }
 
-async function discard(req: IncomingMessage, max: number): Promise<void> {
-  let total = 0;
-  try {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > max) break;
-    }
-  } catch {
-    // A client that hung up needs no answer.
-  }
-}

@@ -4,6 +4,7 @@
  * leaves POST empty, which is why nova answers "no json" to those (nova-api.md §1).
  */
 import type { IncomingMessage } from 'node:http';
+import { bodyChunks } from './body.js';
 import { BadRequestError, BodyTooLargeError, boundaryOf, parseMultipart, type ParsedForm } from './multipart.js';
 
 export { BadRequestError, BodyTooLargeError } from './multipart.js';
@@ -30,7 +31,7 @@ export async function readForm(req: IncomingMessage, limits: FormLimits): Promis
       await discardBody(req, limits.maxBodyBytes);
       throw new BadRequestError('multipart without boundary');
     }
-    return parseMultipart(req, boundary, {
+    return parseMultipart(bodyChunks(req), boundary, {
       maxBodyBytes: limits.maxBodyBytes,
       maxFieldBytes: limits.maxFieldBytes,
       tmpDir: limits.tmpDir,
@@ -64,7 +65,7 @@ async function readBody(req: IncomingMessage, maxBodyBytes: number, maxFieldByte
   const chunks: Buffer[] = [];
   let total = 0;
   let tooBig = false;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  for await (const chunk of bodyChunks(req)) {
     total += chunk.length;
     if (total > maxBodyBytes) throw new BodyTooLargeError();
     if (total > maxFieldBytes) tooBig = true;
@@ -78,7 +79,7 @@ async function readBody(req: IncomingMessage, maxBodyBytes: number, maxFieldByte
 export async function discardBody(req: IncomingMessage, maxBodyBytes: number): Promise<void> {
   if (req.readableEnded) return;
   let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  for await (const chunk of bodyChunks(req)) {
     total += chunk.length;
     if (total > maxBodyBytes) throw new BodyTooLargeError();
   }
