@@ -1,0 +1,92 @@
+import { useEffect, useState, type DragEvent } from 'react';
+import { useSolve } from 'astrometry-net-client/react';
+
+const STATE_LABELS: Record<string, string> = {
+  idle: 'Drop an image to solve it',
+  loggingIn: 'Logging in',
+  uploading: 'Uploading',
+  'submissionPending.waiting': 'Queued: the server is ingesting the image',
+  'submissionPending.reading': 'Queued: asking the server',
+  'jobRunning.waiting': 'Solving',
+  'jobRunning.reading': 'Solving: asking the server',
+  'jobRunning.readingCalibration': 'Solved: reading the calibration',
+  fetchingResults: 'Fetching results',
+  success: 'Solved',
+  failure: 'Failed',
+};
+
+export function App({ apiUrl }: { apiUrl: string }) {
+  const solve = useSolve();
+  const [over, setOver] = useState(false);
+  const [annotated, setAnnotated] = useState<string | null>(null);
+
+  // Once solved, fetch the annotated image (once: the machine caches it).
+  useEffect(() => {
+    if (solve.phase !== 'success' || annotated) return;
+    let url: string | null = null;
+    solve.fetchFile('annotatedDisplay').then(
+      (file) => {
+        url = URL.createObjectURL(new Blob([file.bytes as Uint8Array<ArrayBuffer>], { type: file.contentType }));
+        setAnnotated(url);
+      },
+      () => setAnnotated(null),
+    );
+  }, [solve.phase]);
+
+  const start = (file: File | undefined) => {
+    if (!file) return;
+    setAnnotated(null);
+    solve.solve({ blob: file, filename: file.name }, { scaleUnits: 'degwidth', scaleLower: 1, scaleUpper: 40 });
+  };
+  const onDrop = (e: DragEvent) => {
+    e.preventDefault();
+    setOver(false);
+    start(e.dataTransfer.files[0]);
+  };
+  const upload = solve.upload;
+  const c = solve.calibration;
+
+  return (
+    <main>
+      <h1>Plate-solve an image</h1>
+      <p>
+        Server: <code>{apiUrl}</code>
+      </p>
+      <div
+        className={`drop${over ? ' over' : ''}`}
+        onDragOver={(e) => (e.preventDefault(), setOver(true))}
+        onDragLeave={() => setOver(false)}
+        onDrop={onDrop}
+      >
+        <p>Drop a FITS, JPEG or PNG here, or</p>
+        <input type="file" accept=".fits,.fit,.fts,image/*" data-testid="file" onChange={(e) => start(e.target.files?.[0])} />
+      </div>
+
+      <p>
+        State: <span className="state" data-testid="state">{solve.state}</span> {STATE_LABELS[solve.state] ?? ''}
+        {solve.subid !== null && <> · submission {solve.subid}</>}
+        {solve.jobId !== null && <> · job {solve.jobId}</>}
+      </p>
+      {solve.state === 'uploading' && upload && upload.totalBytes ? (
+        <progress value={upload.sentBytes} max={upload.totalBytes} data-testid="upload-progress" />
+      ) : null}
+      {solve.error && (
+        <p className="error" data-testid="error">
+          {solve.error.code}: {solve.error.message}
+        </p>
+      )}
+      {c && (
+        <table data-testid="calibration">
+          <tbody>
+            <tr><th>RA</th><td data-field="ra">{c.ra.toFixed(5)}</td><td>degrees</td></tr>
+            <tr><th>Dec</th><td data-field="dec">{c.dec.toFixed(5)}</td><td>degrees</td></tr>
+            <tr><th>Pixel scale</th><td data-field="pixscale">{c.pixscale.toFixed(3)}</td><td>arcsec/pixel</td></tr>
+            <tr><th>Orientation</th><td data-field="orientation">{c.orientation.toFixed(2)}</td><td>degrees E of N</td></tr>
+            <tr><th>Field radius</th><td data-field="radius">{c.radius.toFixed(3)}</td><td>degrees</td></tr>
+          </tbody>
+        </table>
+      )}
+      {annotated && <img src={annotated} alt="The field with its stars and objects annotated" data-testid="annotated" />}
+    </main>
+  );
+}

@@ -1,0 +1,107 @@
+/**
+ * The React example in a real browser (Debian's chromium driven by playwright-core) against
+ * the embedded server with the real solver: a user picks an image, watches the statechart's
+ * state change, and sees the calibration and the annotated image.
+ */
+import { createServer, type Server } from 'node:http';
+import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startServer, type RunningServer } from '../src/server/index.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const exampleDir = join(root, 'examples/react');
+const outDir = join(exampleDir, 'dist');
+const artifacts = join(root, 'test-artifacts');
+const fixture = join(root, 'test/fixtures/small.png');
+const truth = JSON.parse(readFileSync(join(root, 'test/fixtures/small.truth.json'), 'utf8')) as { ra: number; dec: number; scale_arcsec: number };
+
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' };
+
+let site: Server;
+let siteOrigin: string;
+let api: RunningServer;
+let browser: Browser;
+
+beforeAll(async () => {
+  await build({ configFile: join(exampleDir, 'vite.config.ts'), logLevel: 'warn' });
+  site = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const file = join(outDir, path === '/' ? 'index.html' : path);
+    if (!file.startsWith(outDir)) return void res.writeHead(403).end();
+    let body: Buffer;
+    try {
+      body = readFileSync(file);
+    } catch {
+      return void res.writeHead(404).end();
+    }
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
+  });
+  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+  siteOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+  api = await startServer({ port: 0, solver: 'solve-field', cors: { origins: [siteOrigin] } });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await api?.close();
+  await new Promise((resolve) => site?.close(resolve));
+});
+
+function bundleText(): string {
+  const assets = join(outDir, 'assets');
+  return readdirSync(assets)
+    .filter((f) => f.endsWith('.js') && statSync(join(assets, f)).isFile())
+    .map((f) => readFileSync(join(assets, f), 'utf8'))
+    .join('\n');
+}
+
+describe('React example in chromium', () => {
+  test('the browser bundle holds no Node-only code', () => {
+    const text = bundleText();
+    expect(text).toContain('loggingIn'); // the statechart is in there
+    for (const nodeOnly of ['undici', 'form-data', 'node:fs', 'createReadStream', 'platform-node']) expect(text).not.toContain(nodeOnly);
+  });
+
+  test('a user picks an image, watches the states, and gets the calibration and the annotated image', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const seen = new Set<string>();
+    await page.exposeFunction('recordState', (s: string) => seen.add(s));
+    await page.goto(`${siteOrigin}/?api=${encodeURIComponent(api.url)}&key=${api.apiKeys[0]}`);
+    await page.waitForSelector('[data-testid=file]');
+    // Record every state the page shows, as a user watching it would see them.
+    await page.evaluate(() => {
+      const el = document.querySelector('[data-testid=state]')!;
+      const note = () => (window as unknown as { recordState(s: string): void }).recordState(el.textContent ?? '');
+      note();
+      new MutationObserver(note).observe(el, { childList: true, characterData: true, subtree: true });
+    });
+    await page.setInputFiles('[data-testid=file]', fixture);
+    await page.waitForSelector('[data-testid=calibration]', { timeout: 90_000 });
+    await page.waitForSelector('[data-testid=annotated]', { timeout: 60_000 });
+
+    const field = async (name: string) => Number(await page.textContent(`[data-testid=calibration] [data-field=${name}]`));
+    expect(Math.abs((await field('ra')) - truth.ra) * Math.cos((truth.dec * Math.PI) / 180)).toBeLessThan(0.01);
+    expect(Math.abs((await field('dec')) - truth.dec)).toBeLessThan(0.01);
+    expect(Math.abs((await field('pixscale')) - truth.scale_arcsec) / truth.scale_arcsec).toBeLessThan(0.005);
+    const size = await page.$eval('[data-testid=annotated]', (img) => (img as HTMLImageElement).naturalWidth);
+    expect(size).toBeGreaterThan(0);
+
+    for (const state of ['idle', 'uploading', 'success']) expect([...seen]).toContain(state);
+    expect([...seen].some((s) => s.startsWith('submissionPending') || s.startsWith('jobRunning'))).toBe(true);
+    expect(errors).toEqual([]);
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, 'browser-example.png'), fullPage: true });
+    await page.close();
+  });
+});
