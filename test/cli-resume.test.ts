@@ -168,3 +168,34 @@ test('an upload cut off by a crash is reported as upload_interrupted, never re-s
   expect(nova.uploads()).toBe(uploads + 1);
   expect(existsSync(join(out, 'b.wcs.fits'))).toBe(true);
 });
+
+test('Ctrl-C lets an upload in flight reach the server, starts nothing new, and the rerun finishes without re-uploading', async () => {
+  const out = join(work, 'sigint');
+  const inputs = ['a.png', 'b.png', 'd.png', 'e.png'];
+  const args = ['solve', ...inputs, '--api-url', nova.url, '--api-key', GOOD_KEY, '--out', out, '--json', '-j', '2'];
+  const uploads = nova.uploads();
+  nova.server.faults.inject({ endpoint: 'upload', kind: 'slow', delayMs: 1500 });
+  const run = spawnCli(args, { cwd: work });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const entries = [...journal(out).values()].map((v) => v.entry);
+    if (entries.some((e) => e.phase === 'uploading' && e.subid === null) && entries.some((e) => e.subid !== null)) break;
+    if (Date.now() > deadline) throw new Error(`no upload in flight:\n${run.output().stderr}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  run.kill('SIGINT');
+  const stopped = await run.result;
+  expect(stopped.code, stopped.stderr).toBe(130);
+  expect(stopped.stderr).toContain('Stopping after 1 upload in flight');
+  const entries = [...journal(out).values()].map((v) => v.entry);
+  // The held upload got its submission id; nothing else was started.
+  expect(entries.filter((e) => e.phase === 'uploading' && e.subid === null)).toEqual([]);
+  expect(entries.filter((e) => e.subid !== null)).toHaveLength(2);
+  expect(nova.uploads() - uploads).toBe(2);
+
+  const again = await runCli(args, { cwd: work });
+  expect(again.code, again.stderr).toBe(0);
+  const doc = JSON.parse(again.stdout) as SolveJsonDocument;
+  expect(doc.inputs.map((i) => i.status)).toEqual(['success', 'success', 'success', 'success']);
+  expect(nova.uploads() - uploads).toBe(4);
+});

@@ -194,8 +194,9 @@ export class Progress {
   /** The live view's lines (exposed for tests). */
   render(): string[] {
     const now = this.#o.now();
-    const width = Math.max(40, (this.#o.stderr as { columns?: number }).columns ?? 100);
-    const rows = Math.max(6, (this.#o.stderr as { rows?: number }).rows ?? 30);
+    // A pseudo-terminal may report 0 columns: treat that as unknown.
+    const width = Math.max(40, (this.#o.stderr as { columns?: number }).columns || 100);
+    const rows = Math.max(6, (this.#o.stderr as { rows?: number }).rows || 30);
     const items = this.#order.map((id) => this.#items.get(id) as Item);
     const running = items.filter((i) => i.outcome === null && i.state !== 'queued');
     const queued = items.filter((i) => i.state === 'queued');

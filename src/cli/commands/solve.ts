@@ -270,6 +270,19 @@ async function runBatch(a: BatchArgs): Promise<number> {
       input: { items, concurrency: a.concurrency },
     });
 
+    /** Children alive now, by item id. */
+    const live = new Map<string, SolveActor>();
+    /** First Ctrl-C: let uploads in flight reach a submission id, start nothing new, then stop. */
+    let draining = false;
+    let cancelled = false;
+    const cancelBatch = () => {
+      if (cancelled) return;
+      cancelled = true;
+      // Not from inside an actor's own notification.
+      queueMicrotask(() => actor.send({ type: 'CANCEL' }));
+    };
+    const uploadsInFlight = () => [...live.values()].filter((c) => c.getSnapshot().matches('uploading')).length;
+
     const observe = (rec: Rec, s: SolveSnapshot) => {
       // The batch announces a settled child before the child's own observers hear of it.
       if (rec.result) return;
@@ -292,12 +305,20 @@ async function runBatch(a: BatchArgs): Promise<number> {
         error: c.error,
         calibration: c.results.calibration ?? rec.entry.calibration,
       });
+      if (draining && uploadsInFlight() === 0) cancelBatch();
     };
 
     actor.on('itemStarted', ({ id }) => {
       const rec = byId.get(id);
       const child = actor.getSnapshot().children[id] as SolveActor | undefined;
       if (!rec || !child) return;
+      if (draining) {
+        // Stopping: this one's upload has not left yet (its actor awaits the session first),
+        // so it is cancelled before it can, and stays queued for the next run.
+        child.send({ type: 'CANCEL', reason: 'The run was stopped before this input started.' });
+        return;
+      }
+      live.set(id, child);
       observe(rec, child.getSnapshot());
       child.subscribe({ next: (s) => observe(rec, s), error: () => undefined });
     });
@@ -309,6 +330,7 @@ async function runBatch(a: BatchArgs): Promise<number> {
     });
 
     const settle = (rec: Rec, outcome: 'success' | 'failure', context: SolveContext) => {
+      live.delete(rec.id);
       const resumedFrom = rec.plan.action === 'resumeJob' ? 'job' : rec.plan.action === 'resumeSubmission' ? 'submission' : null;
       const subid = context.subid ?? rec.entry.subid;
       const jobId = context.jobId;
@@ -363,18 +385,34 @@ async function runBatch(a: BatchArgs): Promise<number> {
         // A refused key fails every input the same way: stop instead of logging in N times.
         authError = error;
         stopping = true;
-        actor.send({ type: 'CANCEL' });
+        cancelBatch();
       }
     };
 
     const onSignal = () => {
-      if (stopping) return;
+      if (stopping && !draining) return;
+      if (draining) {
+        a.progress.error('Stopping now: uploads still in flight will be reported as upload_interrupted.');
+        draining = false;
+        cancelBatch();
+        return;
+      }
       stopping = true;
-      a.progress.error('Stopping: cancelling the solves in flight. Rerun the same command to resume.');
-      actor.send({ type: 'CANCEL' });
+      draining = true;
+      // Nothing has been sent for a solve still logging in: cancel those at once.
+      for (const child of live.values()) if (child.getSnapshot().matches('loggingIn') || child.getSnapshot().matches('idle')) child.send({ type: 'CANCEL', reason: 'The run was stopped.' });
+      const inFlight = uploadsInFlight();
+      if (inFlight === 0) {
+        a.progress.error('Stopping: cancelling the solves in flight. Rerun the same command to resume.');
+        cancelBatch();
+      } else {
+        a.progress.error(
+          `Stopping after ${inFlight} upload${inFlight === 1 ? '' : 's'} in flight reach${inFlight === 1 ? 'es' : ''} the server (press Ctrl-C again to stop at once). Rerun the same command to resume.`,
+        );
+      }
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     actor.subscribe({ error: () => undefined });
     actor.start();
     try {
