@@ -35,37 +35,8 @@ EOF
   exit 1
 }
 
-command -v apt-get >/dev/null 2>&1 || explain "apt-get is not available on this machine."
-
-if [ "$(id -u)" -eq 0 ]; then
-  SUDO=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-  SUDO=(sudo -n)
-else
-  explain "not running as root, and sudo needs a password (or is not installed)."
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-
-# Refresh the package lists only when they do not know the packages yet (a fresh CI image).
-known() {
-  local p
-  for p in "${PACKAGES[@]}"; do
-    apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [^(]' || return 1
-  done
-}
-if ! known; then
-  echo "install-solver: apt-get update"
-  "${SUDO[@]}" apt-get update -qq
-fi
-
-echo "install-solver: apt-get install ${PACKAGES[*]}"
-if ! "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"; then
-  # Stale lists can point at files the mirror no longer has: refresh once and retry.
-  echo "install-solver: install failed; refreshing package lists and retrying"
-  "${SUDO[@]}" apt-get update -qq
-  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"
-fi
+source "$(dirname "$0")/lib/apt-install.sh"
+apt_install install-solver "${PACKAGES[@]}"
 
 have_solver || explain "the packages installed, but solve-field or the index files are still missing."
 echo "install-solver: installed $(solve-field --version 2>/dev/null || echo astrometry.net); index in ${INDEX_DIR}."

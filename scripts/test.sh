@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# `npm test`: make sure what the tests need is here (npm packages, the real solver, chromium),
+# build, then run every test. Nothing is skipped: the real-solver and browser tests always run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-solver.sh
+bash scripts/install-browser.sh
+if [ ! -d node_modules/xstate ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run build --silent
+npx vitest run "$@"
