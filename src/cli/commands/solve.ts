@@ -456,7 +456,7 @@ async function runBatch(a: BatchArgs): Promise<number> {
 
   if (authError) {
     a.io.stderr.write(
-      `astrometry-net: the server refused the API key (${(authError as SerializedError).message}).\n` +
+      `astrometry-net: authentication failed: ${(authError as SerializedError).message}\n` +
         'Check --api-key, the ASTROMETRY_API_KEY variable or the key file; find your key at https://nova.astrometry.net/api_help.\n',
     );
     return EXIT.auth;
