@@ -50,11 +50,11 @@ try {
     console.log(`  vs truth         centre off by ${offArcsec.toFixed(2)}", scale off by ${((100 * (c.pixscale - truth.scale_arcsec)) / truth.scale_arcsec).toFixed(3)} %`);
   }
   console.log('Time per stage');
-  console.log(`  start server     ${fmt(serverMs)}`);
+  console.log(`  start server         ${fmt(serverMs)}`);
   for (const [stage, label] of [['loggingIn', 'log in'], ['uploading', 'upload'], ['submissionPending', 'ingest (submission)'], ['jobRunning', 'solve (job)']]) {
-    console.log(`  ${label.padEnd(17)}${fmt(result.timings[stage])}`);
+    console.log(`  ${label.padEnd(21)}${fmt(result.timings[stage])}`);
   }
-  console.log(`  total            ${fmt(total)}`);
+  console.log(`  total                ${fmt(total)}`);
 } finally {
   await server.close();
   await rm(dataDir, { recursive: true, force: true });

@@ -6,11 +6,13 @@
  * at the same time share a single login request.
  */
 export class SessionKeeper {
-  readonly #apiKey: string;
+  readonly #apiKey: string | (() => string);
   #session: string | undefined;
   #pending: Promise<string> | undefined;
 
-  constructor(apiKey: string) {
+  /** `apiKey` may be a function: it is then resolved at the first login, so reading public
+   * results (status, files) never needs a key. */
+  constructor(apiKey: string | (() => string)) {
     this.#apiKey = apiKey;
   }
 
@@ -22,7 +24,9 @@ export class SessionKeeper {
   /** The current session, or a login through `doLogin` shared by every concurrent caller. */
   acquire(doLogin: (apiKey: string) => Promise<string>): Promise<string> {
     if (this.#session !== undefined) return Promise.resolve(this.#session);
-    this.#pending ??= doLogin(this.#apiKey).then(
+    this.#pending ??= Promise.resolve()
+      .then(() => doLogin(typeof this.#apiKey === 'function' ? this.#apiKey() : this.#apiKey))
+      .then(
       (session) => {
         this.#session = session;
         this.#pending = undefined;

@@ -83,7 +83,10 @@ export class Session {
 
   constructor(options: SessionOptions = {}) {
     this.apiUrl = resolveApiUrl(options.apiUrl);
-    this.#keeper = new SessionKeeper(resolveApiKey(options.apiKey));
+    // An explicit key is checked now; otherwise the environment and the key file are read at the
+    // first login, so a Session that only reads public results needs no key at all.
+    if (options.apiKey !== undefined) resolveApiKey(options.apiKey);
+    this.#keeper = new SessionKeeper(() => resolveApiKey(options.apiKey));
     this.schedule = resolvePollSchedule(this.apiUrl, options.polling);
     const timeout = options.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : options.timeoutMs;
     if (timeout !== null && !(typeof timeout === 'number' && timeout > 0)) {

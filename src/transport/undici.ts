@@ -8,8 +8,8 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import FormData from 'form-data';
-import { request as undiciRequest, type Dispatcher } from 'undici';
+import type FormDataType from 'form-data';
+import type { Dispatcher } from 'undici';
 import type { RequestBody, Transport, TransportRequest, TransportResponse } from './types.js';
 
 export interface UndiciTransportOptions {
@@ -23,11 +23,23 @@ export interface UndiciTransportOptions {
   userAgent?: string;
 }
 
+// Loaded at the first request, not at import: a command line that only checks its arguments
+// starts without paying for undici and form-data.
+let modules: Promise<{ request: typeof import('undici').request; FormData: typeof FormDataType }> | undefined;
+function load() {
+  modules ??= Promise.all([import('undici'), import('form-data')]).then(([undici, formData]) => ({
+    request: undici.request,
+    FormData: formData.default,
+  }));
+  return modules;
+}
+
 export function undiciTransport(options: UndiciTransportOptions = {}): Transport {
   const userAgent = options.userAgent ?? 'astrometry-net-client';
   return {
     async request(req: TransportRequest): Promise<TransportResponse> {
-      const encoded = await encodeBody(req.body, req.onUploadProgress);
+      const { request: undiciRequest, FormData } = await load();
+      const encoded = await encodeBody(FormData, req.body, req.onUploadProgress);
       const response = await undiciRequest(req.url, {
         method: req.method,
         headers: { 'user-agent': userAgent, ...encoded.headers, ...req.headers },
@@ -53,6 +65,7 @@ interface EncodedBody {
 }
 
 async function encodeBody(
+  FormData: typeof FormDataType,
   body: RequestBody | undefined,
   onProgress: TransportRequest['onUploadProgress'],
 ): Promise<EncodedBody> {
