@@ -1,7 +1,7 @@
 /**
  * Many solves in one process, with a bounded number alive at once.
  *
- *   running ──(every item settled)──▶ done
+ *   running ──(every item settled, or DRAIN and the running ones settled)──▶ done
  *
  * Each item is a child solve machine, spawned when a slot is free and stopped as soon as it
  * settles, so 10 000 queued files cost O(N): xstate spawning is O(live children), and there are
@@ -9,7 +9,7 @@
  * `itemSettled` event that carries the child's final context (results included) for the
  * consumer to write out; the batch's own context keeps only a small summary per item.
  */
-import { enqueueActions, setup, type ActorRefFrom } from 'xstate';
+import { assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
 import type { SerializedError } from '../src/errors.js';
 import type { Calibration } from '../src/models.js';
 import { solveMachine, type SolveContext, type SolveMachineInput, type SolveSettledEvent } from './solve.machine.js';
@@ -38,6 +38,8 @@ export interface BatchContext {
   running: string[];
   concurrency: number;
   settled: BatchItemSummary[];
+  /** Set by DRAIN: no new item starts; the batch ends when the running ones settle. */
+  draining: boolean;
 }
 
 export interface BatchInput {
@@ -45,7 +47,7 @@ export interface BatchInput {
   concurrency: number;
 }
 
-export type BatchEvent = SolveSettledEvent | { type: 'CANCEL' };
+export type BatchEvent = SolveSettledEvent | { type: 'DRAIN' } | { type: 'CANCEL' };
 
 export type BatchEmitted =
   /** The child is then `snapshot.children[id]`. */
@@ -61,13 +63,13 @@ export const batchMachine = setup({
   },
   actors: { solve: solveMachine },
   guards: {
-    allSettled: ({ context }) => context.next >= context.items.length && context.running.length === 0,
+    allSettled: ({ context }) => (context.draining || context.next >= context.items.length) && context.running.length === 0,
   },
   actions: {
     fillPool: enqueueActions(({ context, enqueue }) => {
       let next = context.next;
       const running = [...context.running];
-      while (running.length < context.concurrency && next < context.items.length) {
+      while (!context.draining && running.length < context.concurrency && next < context.items.length) {
         const item = context.items[next++] as BatchItem;
         enqueue.spawnChild('solve', { id: item.id, input: { ...item.input, batchItemId: item.id } });
         enqueue.sendTo(item.id, { type: 'START' });
@@ -79,7 +81,14 @@ export const batchMachine = setup({
   },
 }).createMachine({
   id: 'batch',
-  context: ({ input }) => ({ items: input.items, next: 0, running: [], concurrency: Math.max(1, input.concurrency), settled: [] }),
+  context: ({ input }) => ({
+    items: input.items,
+    next: 0,
+    running: [],
+    concurrency: Math.max(1, input.concurrency),
+    settled: [],
+    draining: false,
+  }),
   initial: 'running',
   states: {
     running: {
@@ -111,6 +120,8 @@ export const batchMachine = setup({
             'fillPool',
           ],
         },
+        // Finish what is running (each keeps its submission), start nothing new: a clean stop.
+        DRAIN: { actions: assign({ draining: true }) },
         CANCEL: {
           target: 'done',
           actions: enqueueActions(({ context, enqueue }) => {

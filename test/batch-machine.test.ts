@@ -64,4 +64,14 @@ describe('batch machine', () => {
     expect(output.settled.map((s) => s.outcome).sort()).toEqual(['failure', 'success', 'success']);
     expect(output.settled.find((s) => s.outcome === 'failure')?.error?.code).toBe('job_failed');
   });
+
+  test('DRAIN lets the running solves finish and starts no other', async () => {
+    const { actor } = setup(6, 2);
+    actor.start();
+    actor.send({ type: 'DRAIN' });
+    const output = await toPromise(actor);
+    expect(output.settled.map((s) => s.id).sort()).toEqual(['item-0', 'item-1']);
+    expect(output.settled.every((s) => s.outcome === 'success')).toBe(true);
+    expect(output.notStarted).toEqual(['item-2', 'item-3', 'item-4', 'item-5']);
+  });
 });
