@@ -22,6 +22,9 @@ export type SolveInput =
   | { url: string }
   | { bytes: Uint8Array; filename?: string }
   | { blob: Blob; filename?: string }
+  /** A Node Readable, a web ReadableStream or any async iterable of bytes. It is read into
+   * memory once, at the upload, so a retry after an expired session can send it again. */
+  | { stream: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>; filename?: string }
   | { sourceList: SourceList };
 
 /** The serialisable description the machine keeps in its context. */
@@ -32,7 +35,9 @@ export type UploadDescriptor =
   | { readonly kind: 'sourceList'; readonly x: readonly number[]; readonly y: readonly number[] };
 
 /** Bytes or Blobs kept outside the snapshot, looked up by `ref` when the upload starts. */
-export type MemoryStore = Map<string, Uint8Array | Blob>;
+export type MemoryStore = Map<string, Uint8Array | Blob | ByteStream>;
+
+export type ByteStream = AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>;
 
 // nova keeps URLs in a URLField of max length 200; longer ones 500 on PostgreSQL.
 const MAX_URL_LENGTH = 200;
@@ -49,7 +54,7 @@ export function describeInput(input: SolveInput, memory: MemoryStore): UploadDes
     return /^https?:\/\//i.test(input) ? describeInput({ url: input }, memory) : describeInput({ file: input }, memory);
   }
   if (typeof input !== 'object' || input === null) {
-    throw new ValidationError('input', input, 'a file path, a URL, { bytes }, { blob } or { sourceList: { x, y } }');
+    throw new ValidationError('input', input, 'a file path, a URL, { bytes }, { blob }, { stream } or { sourceList: { x, y } }');
   }
   if ('file' in input) {
     if (typeof input.file !== 'string' || input.file === '') throw new ValidationError('file', input.file, 'a path to an image file');
@@ -69,8 +74,50 @@ export function describeInput(input: SolveInput, memory: MemoryStore): UploadDes
     const name = input.filename ?? ((input.blob as { name?: unknown }).name as string | undefined) ?? 'image';
     return remember(input.blob, input.blob.size, name, memory);
   }
+  if ('stream' in input) {
+    const stream = input.stream as unknown;
+    const readable =
+      typeof stream === 'object' &&
+      stream !== null &&
+      (Symbol.asyncIterator in stream || typeof (stream as ReadableStream).getReader === 'function');
+    if (!readable) throw new ValidationError('stream', stream, 'a Readable, a ReadableStream or an async iterable of bytes');
+    return remember(input.stream, 0, input.filename ?? 'image', memory);
+  }
   if ('sourceList' in input) return { kind: 'sourceList', ...checkSourceList(input.sourceList) };
-  throw new ValidationError('input', input, 'a file path, a URL, { bytes }, { blob } or { sourceList: { x, y } }');
+  throw new ValidationError('input', input, 'a file path, a URL, { bytes }, { blob }, { stream } or { sourceList: { x, y } }');
+}
+
+/** Reads a stream to its end. */
+export async function readStream(stream: ByteStream): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const iterable: AsyncIterable<Uint8Array> =
+    Symbol.asyncIterator in stream ? (stream as AsyncIterable<Uint8Array>) : iterateReader(stream as ReadableStream<Uint8Array>);
+  for await (const chunk of iterable) {
+    const bytes = typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk;
+    chunks.push(bytes);
+    total += bytes.byteLength;
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+async function* iterateReader(stream: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
 }
 
 /**
@@ -83,7 +130,7 @@ export function acceptInput(input: SolveInput, memory: MemoryStore): UploadDescr
   return descriptor;
 }
 
-function remember(value: Uint8Array | Blob, size: number, filename: string, memory: MemoryStore): UploadDescriptor {
+function remember(value: Uint8Array | Blob | ByteStream, size: number, filename: string, memory: MemoryStore): UploadDescriptor {
   const ref = `memory-${++memoryCounter}`;
   memory.set(ref, value);
   return { kind: 'memory', ref, filename, size };

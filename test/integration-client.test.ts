@@ -248,3 +248,27 @@ describe('persistence across processes', () => {
     expect(log.map(endpoint)).not.toContain('login');
   });
 });
+
+describe('every kind of upload source reaches the server whole', () => {
+  test('bytes, a Blob, a Node Readable and a web ReadableStream upload the same file (same sha1)', async () => {
+    const { createReadStream } = await import('node:fs');
+    const { Readable } = await import('node:stream');
+    const { createHash } = await import('node:crypto');
+    const png = readFileSync(IMAGE);
+    const sha1 = createHash('sha1').update(png).digest('hex');
+    const { client: c } = client();
+    const inputs = [
+      { bytes: new Uint8Array(png), filename: 'a.png' },
+      { blob: new Blob([png]), filename: 'b.png' },
+      { stream: createReadStream(IMAGE), filename: 'c.png' },
+      { stream: Readable.toWeb(createReadStream(IMAGE)) as ReadableStream<Uint8Array>, filename: 'd.png' },
+      { file: IMAGE.pathname },
+    ];
+    for (const input of inputs) {
+      const submission = c.submit(input);
+      await submission.handle.past(['loggingIn', 'uploading']);
+      expect(submission.handle.snapshot.context.hash).toBe(sha1);
+      submission.cancel();
+    }
+  });
+});

@@ -3,7 +3,7 @@
  * actors; nothing else calls them, so every request happens inside a statechart state.
  */
 import { ApiError, AuthError, UnexpectedContentError } from '../errors.js';
-import type { MemoryStore, UploadDescriptor } from '../inputs.js';
+import { readStream, type ByteStream, type MemoryStore, type UploadDescriptor } from '../inputs.js';
 import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from '../models.js';
 import type { WireUploadOptions } from '../options.js';
 import type { UploadSource } from '../transport/types.js';
@@ -58,16 +58,21 @@ export async function upload(
     body: {
       kind: 'multipart',
       fields: { 'request-json': JSON.stringify({ ...options, session }) },
-      file: { field: 'file', filename: descriptor.filename, source: uploadSource(descriptor, memory) },
+      file: { field: 'file', filename: descriptor.filename, source: await uploadSource(descriptor, memory) },
     },
     idempotent: false,
   });
   return decode.decodeUpload(json, url);
 }
 
-function uploadSource(descriptor: UploadDescriptor & { kind: 'file' | 'memory' }, memory: MemoryStore): UploadSource {
+async function uploadSource(descriptor: UploadDescriptor & { kind: 'file' | 'memory' }, memory: MemoryStore): Promise<UploadSource> {
   if (descriptor.kind === 'file') return { kind: 'path', path: descriptor.path };
-  const value = memory.get(descriptor.ref);
+  let value = memory.get(descriptor.ref);
+  if (value !== undefined && !(value instanceof Uint8Array) && !(typeof Blob !== 'undefined' && value instanceof Blob)) {
+    // A stream can be read once: keep its bytes so a second attempt sends the same upload.
+    value = await readStream(value as ByteStream);
+    memory.set(descriptor.ref, value);
+  }
   if (value === undefined) {
     throw new UnexpectedContentError('the bytes to upload', {
       url: descriptor.filename,
