@@ -1,3 +1,5 @@
+import type { Calibration } from '../../models.js';
+
 /**
  * The gnomonic (TAN) projection and the nova conventions that tie a CD matrix to the
  * calibration numbers the API reports (orientation, parity, pixscale).
@@ -44,11 +46,15 @@ export function cdMatrix(scaleDeg: number, orientationDeg: number, parity: 1 | -
   return [s * Math.cos(o), s * Math.sin(o), -s * Math.sin(o), s * Math.cos(o)];
 }
 
+/** "Up is N degrees E of N" from the CD matrix (astrometry's `tan_get_orientation`), in (-180, 180]. */
 export function orientationOf(w: Pick<TanWcs, 'cd11' | 'cd12' | 'cd21' | 'cd22'>): number {
   const parity = parityOf(w);
   const t = parity * w.cd11 + w.cd22;
   const a = parity * w.cd21 - w.cd12;
-  return -Math.atan2(a, t) / D2R;
+  let o = -Math.atan2(a, t) / D2R;
+  if (o <= -180) o += 360;
+  if (o > 180) o -= 360;
+  return o;
 }
 
 export function parityOf(w: Pick<TanWcs, 'cd11' | 'cd12' | 'cd21' | 'cd22'>): 1 | -1 {
@@ -57,4 +63,30 @@ export function parityOf(w: Pick<TanWcs, 'cd11' | 'cd12' | 'cd21' | 'cd22'>): 1 
 
 export function pixscaleArcsec(w: Pick<TanWcs, 'cd11' | 'cd12' | 'cd21' | 'cd22'>): number {
   return Math.sqrt(Math.abs(w.cd11 * w.cd22 - w.cd12 * w.cd21)) * 3600;
+}
+
+/** Field centre: the TAN WCS at pixel ((W+1)/2, (H+1)/2) (`tan_get_radec_center`). */
+export function fieldCenter(w: TanWcs): { ra: number; dec: number } {
+  return pixelToRaDec(w, 0.5 + 0.5 * w.imagew, 0.5 + 0.5 * w.imageh);
+}
+
+/**
+ * The Calibration nova reports for a solved job (`net/wcs.py`). `flipOrientation` is true for
+ * JPEG/PNG/GIF inputs, where nova reports `(180 - o + 360) % 360`.
+ */
+export function calibrationFromTan(w: TanWcs, flipOrientation: boolean): Calibration {
+  const pixscale = pixscaleArcsec(w);
+  const { ra, dec } = fieldCenter(w);
+  let orientation = orientationOf(w);
+  if (flipOrientation) orientation = (((180 - orientation + 360) % 360) + 360) % 360;
+  return {
+    ra,
+    dec,
+    radius: (pixscale * Math.hypot(w.imagew, w.imageh)) / 2 / 3600,
+    pixscale,
+    orientation,
+    parity: parityOf(w),
+    width_arcsec: w.imagew * pixscale,
+    height_arcsec: w.imageh * pixscale,
+  };
 }
