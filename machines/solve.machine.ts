@@ -162,7 +162,7 @@ function firstLiveJob(submission: SubmissionStatus, lost: readonly number[]): nu
 }
 
 
-export const solveMachine = setup({
+const solveSetup = setup({
   types: {
     context: {} as SolveContext,
     events: {} as SolveEvent,
@@ -250,7 +250,21 @@ export const solveMachine = setup({
       if (context.batchItemId !== null) enqueue.sendParent({ type: 'SOLVE_SETTLED', itemId: context.batchItemId } satisfies SolveSettledEvent);
     }),
   },
-}).createMachine({
+});
+
+/** The wait between two polls, the same in both polling phases. */
+const waitingToPoll = solveSetup.createStateConfig({
+  description: 'No request: sleeps until context.nextPollAt (or the deadline).',
+  invoke: {
+    id: 'waitForNextPoll',
+    src: 'waitForNextPoll',
+    input: ({ context }) => ({ until: context.nextPollAt, deadline: context.deadline }),
+    onDone: [{ guard: 'pastDeadline', target: '#solve.failure', actions: 'recordTimeout' }, { target: 'reading' }],
+  },
+  on: { POLL_NOW: 'reading' },
+});
+
+export const solveMachine = solveSetup.createMachine({
   id: 'solve',
   context: ({ input }) => ({
     upload: input.upload ?? null,
@@ -335,16 +349,7 @@ export const solveMachine = setup({
       initial: 'waiting',
       on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
       states: {
-        waiting: {
-          description: 'No request: sleeps until context.nextPollAt (or the deadline).',
-          invoke: {
-            id: 'waitForNextPoll',
-            src: 'waitForNextPoll',
-            input: ({ context }) => ({ until: context.nextPollAt, deadline: context.deadline }),
-            onDone: [{ guard: 'pastDeadline', target: '#solve.failure', actions: 'recordTimeout' }, { target: 'reading' }],
-          },
-          on: { POLL_NOW: 'reading' },
-        },
+        waiting: waitingToPoll,
         reading: {
           description: 'GET /api/submissions/:subid',
           invoke: {
@@ -382,16 +387,7 @@ export const solveMachine = setup({
       initial: 'reading',
       on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
       states: {
-        waiting: {
-          description: 'No request: sleeps until context.nextPollAt (or the deadline).',
-          invoke: {
-            id: 'waitForNextPoll',
-            src: 'waitForNextPoll',
-            input: ({ context }) => ({ until: context.nextPollAt, deadline: context.deadline }),
-            onDone: [{ guard: 'pastDeadline', target: '#solve.failure', actions: 'recordTimeout' }, { target: 'reading' }],
-          },
-          on: { POLL_NOW: 'reading' },
-        },
+        waiting: waitingToPoll,
         reading: {
           description: 'GET /api/jobs/:jobid',
           invoke: {
