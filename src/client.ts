@@ -95,7 +95,7 @@ export class Client {
     const handle = new SolveHandle(this.session, {
       input: { upload: descriptor, options: wire, schedule: this.session.schedule, timeoutMs: this.session.timeoutMs },
     });
-    if (signal) handle.until(() => false, { signal }).catch(() => undefined);
+    handle.cancelOn(signal);
     handle.actor.send({ type: 'START' });
     return new Submission(handle);
   }

@@ -141,6 +141,20 @@ export class SolveHandle {
     throw error ? reviveError(error) : new AstrometryNetError(`No ${request.kind} for this solve (state ${stateName(s.value)}).`);
   }
 
+  /** Cancels the solve when `signal` aborts, for as long as the solve is in progress. */
+  cancelOn(signal: AbortSignal | undefined): void {
+    if (!signal) return;
+    if (signal.aborted) return this.cancel(reasonOf(signal));
+    const onAbort = () => this.cancel(reasonOf(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    const sub = this.actor.subscribe((s) => {
+      if (s.matches('success') || s.matches('failure')) {
+        signal.removeEventListener('abort', onAbort);
+        sub.unsubscribe();
+      }
+    });
+  }
+
   cancel(reason?: string): void {
     this.actor.send(reason === undefined ? { type: 'CANCEL' } : { type: 'CANCEL', reason });
   }
