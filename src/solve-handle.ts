@@ -65,7 +65,10 @@ export function stateName(value: StateValue | string | Record<string, unknown>):
 }
 
 export interface WaitOptions {
+  /** Cancels the solve (and the wait) when aborted. */
   signal?: AbortSignal;
+  /** Stops waiting after this many ms with a TimeoutError; the solve itself goes on, so you can wait again. */
+  timeoutMs?: number;
 }
 
 export class SolveHandle {
@@ -101,8 +104,22 @@ export class SolveHandle {
         this.cancel(reasonOf(options.signal));
       };
       const sub = this.actor.subscribe({ next: (s) => void check(s), error: (e) => (cleanup(), reject(e)) });
+      const timer =
+        options.timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              cleanup();
+              const { subid, jobId } = this.snapshot.context;
+              reject(
+                new TimeoutError(`Stopped waiting after ${options.timeoutMs} ms; the solve goes on (state ${stateName(this.snapshot.value)}).`, {
+                  ...(subid !== null ? { subid } : {}),
+                  ...(jobId !== null ? { jobId } : {}),
+                }),
+              );
+            }, options.timeoutMs);
       const cleanup = () => {
         sub.unsubscribe();
+        if (timer !== undefined) clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
       };
       if (check(this.snapshot)) return;

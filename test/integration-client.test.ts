@@ -272,3 +272,20 @@ describe('every kind of upload source reaches the server whole', () => {
     }
   });
 });
+
+describe('waiting with a timeout', () => {
+  test('untilDone({ timeoutMs }) stops waiting with a TimeoutError carrying the subid, and the solve goes on', async () => {
+    const slow = await startServer({ port: 0, solver: 'simulated', simulated: { ingestMs: 400, queueMs: 20, solveMs: 50 } });
+    try {
+      const c = new Client({ apiUrl: slow.url, apiKey: slow.apiKeys[0], polling: FAST });
+      const submission = c.submit({ file: IMAGE.pathname });
+      await submission.handle.past(['loggingIn', 'uploading']);
+      const error = (await submission.untilDone({ timeoutMs: 50 }).catch((e: unknown) => e)) as { code: string; subid: number };
+      expect(error).toMatchObject({ code: 'timeout', subid: submission.subid });
+      const job = await submission.untilDone();
+      expect((await job.calibration()).pixscale).toBeGreaterThan(0);
+    } finally {
+      await slow.close();
+    }
+  });
+});
