@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-solver.sh
 bash scripts/install-browser.sh
+bash scripts/install-astroquery.sh
 if [ ! -d node_modules/xstate ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
