@@ -32,6 +32,8 @@ export interface SessionOptions {
   retry?: Partial<RetryPolicy>;
   /** Overall deadline of each solve, ms. Default 30 minutes; `null` for none. */
   timeoutMs?: number | null;
+  /** How long a poll, read or download waits for the server's answer before it is retried. Default 60 000 ms. */
+  answerTimeoutMs?: number;
   /** Sees each request's method and URL (never a key): for logging. */
   onRequest?: (event: RequestEvent) => void;
   /**
@@ -70,6 +72,11 @@ function resolveApiUrl(explicit: string | undefined): string {
   return normaliseApiUrl(url);
 }
 
+function checkTimeout(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ValidationError(name, value, 'milliseconds greater than 0');
+  return value;
+}
+
 export class Session {
   readonly apiUrl: string;
   readonly schedule: PollSchedule;
@@ -101,6 +108,7 @@ export class Session {
       memory: this.#memory,
       retry: { ...DEFAULT_RETRY, ...options.retry },
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+      ...(options.answerTimeoutMs !== undefined ? { answerTimeoutMs: checkTimeout('answerTimeoutMs', options.answerTimeoutMs) } : {}),
     };
     this.#machine = provideSolveRuntime(runtime);
     this.#accountMachine = provideAccountRuntime(runtime);

@@ -33,6 +33,8 @@ export interface SolveRuntime {
   session: SessionKeeper;
   memory: MemoryStore;
   retry?: RetryPolicy;
+  /** How long a safe request (poll, read, download) waits for its answer; default one minute. */
+  answerTimeoutMs?: number;
   /** Sees each request's method and URL, never a body or a key. */
   onRequest?: (event: RequestEvent) => void;
 }
@@ -46,6 +48,7 @@ function bindRuntime(runtime: SolveRuntime) {
     retry: runtime.retry ?? DEFAULT_RETRY,
     signal,
     ...(runtime.onRequest ? { onRequest: runtime.onRequest } : {}),
+    ...(runtime.answerTimeoutMs !== undefined ? { answerTimeoutMs: runtime.answerTimeoutMs } : {}),
     ...extra,
   });
   const loginWith = (signal: AbortSignal) => (apiKey: string) =>

@@ -289,3 +289,18 @@ describe('waiting with a timeout', () => {
     }
   });
 });
+
+describe('a server that stops answering', () => {
+  test('a poll with no answer within answerTimeoutMs is abandoned and retried; the solve succeeds', async () => {
+    const { client: c, log } = client({ answerTimeoutMs: 300 });
+    server.faults.inject({ endpoint: 'job', kind: 'slow', delayMs: 5000 });
+    const seenBefore = server.requests.length;
+    const result = await c.solve({ file: IMAGE.pathname });
+    expect(result.calibration).toBeDefined();
+    expect(server.faults.pending).toHaveLength(0);
+    // The server received one job poll more than the client got answers for: the abandoned one.
+    const jobPollsAtServer = server.requests.slice(seenBefore).filter((r) => r.endpoint === 'job').length;
+    expect(jobPollsAtServer).toBe(log.filter((e) => endpoint(e) === 'jobs/:id').length + 1);
+    expect(log.filter((e) => endpoint(e) === 'upload')).toHaveLength(1);
+  });
+});

@@ -25,6 +25,8 @@ export interface ExchangeContext {
   /** Called with each request's method and URL: what `--verbose` prints. Never sees bodies. */
   readonly onRequest?: (event: { method: string; url: string }) => void;
   readonly onUploadProgress?: (sentBytes: number, totalBytes: number | undefined) => void;
+  /** Overrides how long a safe request waits for its answer (default one minute). */
+  readonly answerTimeoutMs?: number;
 }
 
 export interface ExchangeRequest {
@@ -35,6 +37,11 @@ export interface ExchangeRequest {
   /** Whether sending it twice is harmless. Uploads are not. */
   readonly idempotent: boolean;
 }
+
+// A poll or a download that has not started answering in a minute is stuck, not slow: fail it
+// (and retry it, being idempotent). Uploads keep the transport's long default, since the server
+// answers only after it stored the whole body.
+const ANSWER_TIMEOUT_MS = 60_000;
 
 const decoder = new TextDecoder();
 
@@ -50,6 +57,7 @@ export async function exchange(ctx: ExchangeContext, req: ExchangeRequest): Prom
           url: req.url,
           ...(req.body ? { body: req.body } : {}),
           ...(req.headers ? { headers: req.headers } : {}),
+          ...(req.idempotent ? { timeoutMs: ctx.answerTimeoutMs ?? ANSWER_TIMEOUT_MS } : {}),
           ...(ctx.signal ? { signal: ctx.signal } : {}),
           ...(ctx.onUploadProgress ? { onUploadProgress: ctx.onUploadProgress } : {}),
         });

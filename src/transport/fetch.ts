@@ -15,7 +15,10 @@ export function fetchTransport(options: FetchTransportOptions = {}): Transport {
     async request(req: TransportRequest): Promise<TransportResponse> {
       const init: RequestInit = { method: req.method, headers: { ...req.headers }, redirect: 'manual' };
       if (req.body) init.body = encodeBody(req.body);
-      if (req.signal) init.signal = req.signal;
+      const signals = [req.signal, req.timeoutMs === undefined ? undefined : AbortSignal.timeout(req.timeoutMs)].filter(
+        (x): x is AbortSignal => x !== undefined,
+      );
+      if (signals.length > 0) init.signal = signals.length === 1 ? signals[0] : AbortSignal.any(signals);
       const response = await doFetch(req.url, init);
       const body = new Uint8Array(await response.arrayBuffer());
       const headers: Record<string, string> = {};

@@ -32,6 +32,8 @@ export interface TransportRequest {
   readonly body?: RequestBody;
   /** Aborted when the state that made the request is left. */
   readonly signal?: AbortSignal;
+  /** Milliseconds to wait for the answer's headers before failing; transports have a default. */
+  readonly timeoutMs?: number;
   /** Reports bytes of the request body sent so far, when the platform can tell. */
   readonly onUploadProgress?: (sentBytes: number, totalBytes: number | undefined) => void;
 }

@@ -47,7 +47,7 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
         signal: req.signal,
         dispatcher: options.dispatcher,
         bodyTimeout: options.bodyTimeoutMs ?? 120_000,
-        headersTimeout: options.headersTimeoutMs ?? 600_000,
+        headersTimeout: req.timeoutMs ?? options.headersTimeoutMs ?? 600_000,
       });
       const body = new Uint8Array(await response.body.arrayBuffer());
       const headers: Record<string, string> = {};
