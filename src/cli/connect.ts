@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuthError } from '../errors.js';
+import type { InspectionEvent } from 'xstate';
 import type { Session } from '../session.js';
 import type { RequestEvent } from '../solve-runtime.js';
 import { UsageError, type FlagSpec, type Flags } from './args.js';
@@ -38,6 +39,8 @@ export interface ConnectOptions {
   onRequest?: (event: RequestEvent) => void;
   /** Commands that never log in (status, results) may run without a key. */
   keyOptional?: boolean;
+  /** Every actor of the session reports to it (`--inspect`); the Session sanitizes the events. */
+  inspect?: (event: InspectionEvent) => void;
 }
 
 function generatedKey(): string {
@@ -54,6 +57,7 @@ export async function connect(flags: Flags, options: ConnectOptions): Promise<Co
   const timeoutMs = timeoutSeconds === undefined ? undefined : Math.round(timeoutSeconds * 1000);
   const common = {
     ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+    ...(options.inspect ? { inspect: options.inspect } : {}),
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
   };
 
@@ -112,4 +116,25 @@ export async function connect(flags: Flags, options: ConnectOptions): Promise<Co
 
 export class LocalServerError extends Error {
   override name = 'LocalServerError';
+}
+
+/** `--inspect` could not start: @statelyai/inspect is missing, or the port is taken. Exit 1. */
+export class InspectorError extends Error {
+  override name = 'InspectorError';
+}
+
+export interface CliInspector {
+  inspect: (event: InspectionEvent) => void;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the Stately inspector's page for `--inspect` (loaded only then). */
+export async function startInspector(): Promise<CliInspector> {
+  try {
+    const { createNodeInspector } = await import('../inspect-node.js');
+    return await createNodeInspector();
+  } catch (error) {
+    throw new InspectorError(`--inspect: ${(error as Error).message}`);
+  }
 }

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiError, AstrometryNetError, AuthError, ValidationError } from '../errors.js';
 import { UsageError } from './args.js';
-import { LocalServerError } from './connect.js';
+import { InspectorError, LocalServerError } from './connect.js';
 import { MAIN_HELP } from './help.js';
 import { EXIT, processIo, type CliIo } from './io.js';
 import { describeValidationError } from './upload-flags.js';
@@ -85,7 +85,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
       err('Check --api-key, the ASTROMETRY_API_KEY variable or the key file; find your key at https://nova.astrometry.net/api_help.');
       return EXIT.auth;
     }
-    if (error instanceof LocalServerError) {
+    if (error instanceof LocalServerError || error instanceof InspectorError) {
       err(`astrometry-net: ${error.message}`);
       return EXIT.failed;
     }

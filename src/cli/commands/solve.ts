@@ -18,7 +18,7 @@ import { describeInput, type UploadDescriptor } from '../../inputs.js';
 import type { WireUploadOptions } from '../../options.js';
 import type { FileResultKind } from '../../protocol/results.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
-import { connect, CONNECTION_FLAGS, type Connection } from '../connect.js';
+import { connect, CONNECTION_FLAGS, startInspector, type CliInspector, type Connection } from '../connect.js';
 import { SOLVE_HELP } from '../help.js';
 import { resolveInputs, type CliInput } from '../inputs.js';
 import { COMMON_FLAGS, EXIT, type CliIo } from '../io.js';
@@ -45,6 +45,7 @@ export const SOLVE_FLAGS: readonly FlagSpec[] = [
   { name: 'source-list', type: 'string', multiple: true },
   { name: 'concurrency', type: 'string', short: 'j' },
   { name: 'reupload', type: 'boolean' },
+  { name: 'inspect', type: 'boolean' },
 ];
 
 const ACTIVE: readonly string[] = ['idle', 'loggingIn', 'uploading', 'submissionPending', 'jobRunning', 'fetchingResults'];
@@ -110,15 +111,23 @@ export async function runSolve(argv: readonly string[], io: CliIo): Promise<numb
     descriptors.set(input.id, describeInput(source, scratch));
   }
 
+  // The inspector's page replays what happened before it was opened, so the solve need not wait.
+  let inspector: CliInspector | undefined;
+  if (flags.bool('inspect')) {
+    inspector = await startInspector();
+    io.stderr.write(`Inspector: open ${inspector.url} in a browser to watch the statecharts (served while this command runs).\n`);
+  }
   const progress = new Progress({ stderr: io.stderr, stdout: io.stdout, quiet, verbose, concurrency });
   let connection: Connection;
   try {
     connection = await connect(flags, {
       outDir,
       ...(verbose ? { onRequest: (e: { method: string; url: string }) => progress.request(e.method, e.url) } : {}),
+      ...(inspector ? { inspect: inspector.inspect } : {}),
     });
   } catch (error) {
     progress.stop();
+    await inspector?.stop();
     throw error;
   }
   try {
@@ -126,6 +135,7 @@ export async function runSolve(argv: readonly string[], io: CliIo): Promise<numb
   } finally {
     progress.stop();
     await connection.close();
+    await inspector?.stop();
   }
 }
 
@@ -268,6 +278,8 @@ async function runBatch(a: BatchArgs): Promise<number> {
   if (items.length > 0) {
     const actor = createActor(batchMachine.provide({ actors: { solve: session.machine } }), {
       input: { items, concurrency: a.concurrency },
+      // The batch and every solve it runs report to the session's (sanitized) inspector.
+      ...(session.inspect ? { inspect: session.inspect } : {}),
     });
 
     /** Children alive now, by item id. */
