@@ -83,7 +83,7 @@ const jobStatus = async (s: RunningServer, id: number) => (await getJson<{ statu
 
 describe('submission and job progression', () => {
   it('shows "None" timestamps and empty lists while queued, then ingestion, then a job', async () => {
-    const s = await start({ simulated: { ingestMs: 1000, queueMs: 5, solveMs: 30 } });
+    const s = await start({ simulated: { ingestMs: 3000, queueMs: 5, solveMs: 30 } });
     const session = await login(s);
     // Four ingestion workers: the fifth submission has to wait, unstarted.
     const ids = (await Promise.all([0, 1, 2, 3, 4].map((i) => upload(s, session, `img${i}.png`, png(40, 30, i))))).sort((a, b) => a - b);
@@ -94,7 +94,7 @@ describe('submission and job progression', () => {
     const ingesting = await sub(s, ids[0] as number);
     expect(ingesting.processing_started).toMatch(TS);
     expect(ingesting.processing_finished).toBe('None');
-    const done = await waitFor(() => sub(s, ids[0] as number), (v) => v.job_calibrations.length === 1);
+    const done = await waitFor(() => sub(s, ids[0] as number), (v) => v.job_calibrations.length === 1, 15_000);
     expect(done.processing_started).toMatch(TS);
     expect(done.processing_finished).toMatch(TS);
     expect(done.processing_finished > done.processing_started).toBe(true);

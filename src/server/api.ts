@@ -200,12 +200,14 @@ async function uploadCommon(
     const options = convertOptions(json);
     const publiclyVisible = charField(json, 'publicly_visible', 'y', 1);
     let source: SubmissionSource;
-    if (urlUpload) {
+    // As nova's upload_common: x/y lists become the submission's file for url_upload too (what
+    // astroquery's solve_from_source_list sends), and the worker fetches a URL only without a file.
+    if (staged) source = { kind: staged.kind, sha1: staged.sha1 };
+    else if (urlUpload) {
       const url = urlUpload.url;
       if (url !== null && pyStr(url).length > 200) throw new PyError('DataError', 'value too long for type character varying(200)');
       source = { kind: 'url', url: url === null ? null : pyStr(url) };
-    } else if (staged) source = { kind: staged.kind, sha1: staged.sha1 };
-    else source = { kind: 'none' };
+    } else source = { kind: 'none' };
 
     const sub: SubmissionRow = {
       id: ctx.store.nextId('submission'),
@@ -215,7 +217,7 @@ async function uploadCommon(
       processingFinished: null,
       errorMessage: null,
       source,
-      originalFilename: urlUpload ? '' : (staged?.name ?? ''),
+      originalFilename: staged?.name ?? '',
       options,
       publiclyVisible,
       allowCommercialUse,
@@ -223,7 +225,7 @@ async function uploadCommon(
     };
     const dir = ctx.store.submissionDir(sub.id);
     await mkdir(dir, { recursive: true });
-    if (staged && !urlUpload) {
+    if (staged) {
       await rename(staged.path, join(dir, FILES.upload));
       staged = null;
     }
