@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `npm test`: make sure what the tests need is here (npm packages, the real solver, chromium),
-# build, then run every test. Nothing is skipped: the real-solver and browser tests always run.
+# `npm test`: make sure what the tests need is here (npm packages, the real solver, chromium,
+# Debian's python3-astroquery), build, then run every test. Nothing is skipped: the real-solver,
+# browser and astroquery tests always run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-solver.sh
