@@ -6,3 +6,4 @@ import './platform-node.js';
 export * from './core.js';
 export { keyFilePath, nodePlatform } from './platform-node.js';
 export { undiciTransport, type UndiciTransportOptions } from './transport/undici.js';
+export { createNodeInspector, type NodeInspector, type NodeInspectorOptions } from './inspect-node.js';

@@ -49,6 +49,12 @@ export function sanitizedInspector(target: InspectObserver): (event: InspectionE
     // transition definitions of a microstep) holds no data and is passed through untouched.
     const clean: Record<string, unknown> = { ...event };
     if ('snapshot' in event) clean.snapshot = plainSnapshot(event.snapshot);
+    if (event.type === '@xstate.actor') {
+      // @statelyai/inspect reads a registered actor's snapshot itself, later, through the ref:
+      // hand it a ref whose snapshot is cleaned too, or a finished download would leak its bytes.
+      const ref = event.actorRef;
+      clean.actorRef = Object.create(ref, { getSnapshot: { value: () => plainSnapshot(ref.getSnapshot()) } });
+    }
     if ('event' in event) clean.event = sanitizeForInspection(event.event);
     if ('action' in event) {
       const action = event.action as { type?: unknown; params?: unknown };

@@ -2,18 +2,15 @@
  * Any inspector of `@statelyai/inspect` (createBrowserInspector, createWebSocketInspector) given
  * to a Client: it reads an actor's snapshot for its registration event itself, later, with
  * `actorRef.getSnapshot()`, past sanitizedInspector. A result actor that has already resolved
- * by then hands it the downloaded file's bytes.
- *
- * KNOWN GAP, marked `test.fails`: it passes once src/inspect.ts also sanitizes what
- * `actorRef.getSnapshot()` returns for `@xstate.actor` events; then drop the `.fails`.
- * (createNodeInspector is not affected: it sanitizes every converted event again.)
+ * by then would hand it the downloaded file's bytes, unless sanitizedInspector also cleans what
+ * `actorRef.getSnapshot()` returns for `@xstate.actor` events.
  */
 import { createInspector } from '@statelyai/inspect';
 import { expect, test } from 'vitest';
 import { Client } from '../src/client.js';
 import { API_KEY, SESSION, fakeNova } from './helpers/fake-nova.js';
 
-test.fails('an @statelyai/inspect inspector gets no file bytes and no key, registrations included', async () => {
+test('an @statelyai/inspect inspector gets no file bytes and no key, registrations included', async () => {
   const sent: unknown[] = [];
   const inspector = createInspector({ send: (e) => void sent.push(e) });
   const client = new Client({

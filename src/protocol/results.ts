@@ -25,7 +25,7 @@ export type FileResultKind =
 
 export type ResultKind = JsonResultKind | FileResultKind;
 
-interface FileKindSpec {
+export interface FileKindSpec {
   /** Path under the site root; the job id is appended. */
   readonly path: string;
   /** Accepted Content-Type prefixes. */
