@@ -47,6 +47,12 @@ export interface BatchInput {
   concurrency: number;
 }
 
+export interface BatchOutput {
+  settled: BatchItemSummary[];
+  /** Items never started (after DRAIN or CANCEL). */
+  notStarted: string[];
+}
+
 export type BatchEvent = SolveSettledEvent | { type: 'DRAIN' } | { type: 'CANCEL' };
 
 export type BatchEmitted =
@@ -60,6 +66,7 @@ export const batchMachine = setup({
     input: {} as BatchInput,
     events: {} as BatchEvent,
     emitted: {} as BatchEmitted,
+    output: {} as BatchOutput,
   },
   actors: { solve: solveMachine },
   guards: {

@@ -1,15 +1,18 @@
 /**
  * The high-level client: `solve()` an input and get back where it points.
  */
+import { createActor } from 'xstate';
+import { batchMachine, type BatchItem } from '../machines/batch.machine.js';
 import type { Stage } from '../machines/solve.machine.js';
+import { AbortedError, ValidationError, type AstrometryNetError } from './errors.js';
 import { acceptInput, type SolveInput } from './inputs.js';
 import type { FitsHeader } from './fits-header.js';
 import { Job } from './job.js';
 import type { Calibration } from './models.js';
 import { encodeUploadOptions, type UploadOptions } from './options.js';
-import type { ResultFile } from './protocol/results.js';
+import { FILE_RESULTS, isFileResultKind, type FileResultKind, type ResultFile } from './protocol/results.js';
 import { Session, type SessionOptions } from './session.js';
-import { SolveHandle, type PersistedSolve, type WaitOptions } from './solve-handle.js';
+import { SolveHandle, reviveError, type PersistedSolve, type WaitOptions } from './solve-handle.js';
 import { Submission } from './submission.js';
 
 export interface ClientOptions extends SessionOptions {}
@@ -73,6 +76,28 @@ export function stageTimings(stages: Partial<Record<Stage, number>>): StageTimin
   return out;
 }
 
+export interface SolveManyOptions extends UploadOptions {
+  /** Solves in flight at once (uploading, waiting or solving). Default 2. */
+  concurrency?: number;
+  /** Result files to fetch for each solved input, before it is yielded. */
+  files?: FileResultKind[];
+  /** Stops the batch: nothing new starts, solves in flight end as `aborted` (with their ids). */
+  signal?: AbortSignal;
+}
+
+/** One input's outcome in `solveMany`, in the order the solves finish. */
+export interface SolveManyOutcome {
+  /** Position of the input in the list given. */
+  index: number;
+  input: SolveInput;
+  subid: number | null;
+  jobId: number | null;
+  calibration: Calibration | null;
+  files: Partial<Record<FileResultKind, ResultFile>>;
+  /** `null` when solved. */
+  error: AstrometryNetError | null;
+}
+
 export class Client {
   readonly session: Session;
 
@@ -110,6 +135,79 @@ export class Client {
   async job(jobId: number, options: WaitOptions = {}): Promise<SolveResult> {
     const job = Job.byId(jobId, this.session);
     return this.#finish(new Submission(job.handle), options.signal);
+  }
+
+  /**
+   * Solves many inputs with a bounded number in flight, yielding each outcome as it finishes,
+   * paired with its own input. One failure never stops the others. Every input and option is
+   * validated before the first request. Breaking out of the loop stops the batch.
+   */
+  async *solveMany(inputs: Iterable<SolveInput>, options: SolveManyOptions = {}): AsyncGenerator<SolveManyOutcome, void, undefined> {
+    const { concurrency = 2, files = [], signal, ...uploadOptions } = options;
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+      throw new ValidationError('concurrency', concurrency, 'an integer from 1 to 64');
+    }
+    for (const kind of files) if (!isFileResultKind(kind)) throw new ValidationError('files', kind, `file kinds: ${Object.keys(FILE_RESULTS).join(', ')}`);
+    const wire = encodeUploadOptions(uploadOptions);
+    const list = [...inputs];
+    const items: BatchItem[] = list.map((input, index) => ({
+      id: String(index),
+      input: {
+        upload: acceptInput(input, this.session.memory),
+        options: wire,
+        schedule: this.session.schedule,
+        timeoutMs: this.session.timeoutMs,
+        prefetch: files.map((kind) => ({ kind })),
+      },
+    }));
+    const actor = createActor(batchMachine.provide({ actors: { solve: this.session.machine } }), {
+      input: { items, concurrency },
+      ...(this.session.inspect ? { inspect: this.session.inspect } : {}),
+    });
+    const ready: SolveManyOutcome[] = [];
+    let wake: (() => void) | undefined;
+    let finished = false;
+    actor.on('itemSettled', ({ id, context }) => {
+      const index = Number(id);
+      ready.push({
+        index,
+        input: list[index] as SolveInput,
+        subid: context.subid,
+        jobId: context.jobId,
+        calibration: context.results.calibration ?? null,
+        files: context.results.files ?? {},
+        error: context.error ? reviveError(context.error) : null,
+      });
+      wake?.();
+    });
+    actor.subscribe({ complete: () => ((finished = true), wake?.()), error: () => ((finished = true), wake?.()) });
+    const onAbort = () => {
+      actor.send({ type: 'DRAIN' });
+      for (const child of Object.values(actor.getSnapshot().children)) child?.send({ type: 'CANCEL', reason: 'The batch was cancelled.' });
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    actor.start();
+    if (signal?.aborted) onAbort();
+    try {
+      for (;;) {
+        const next = ready.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        if (finished) break;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+      for (const id of actor.getSnapshot().output?.notStarted ?? []) {
+        const index = Number(id);
+        const error = new AbortedError('Not started: the batch was cancelled.');
+        yield { index, input: list[index] as SolveInput, subid: null, jobId: null, calibration: null, files: {}, error };
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      if (!finished) actor.stop();
+    }
   }
 
   /** Solves a file and returns its WCS header, as the seed's `calibrate_file_wcs`. */

@@ -2,7 +2,7 @@
  * Everything that runs on any platform with \`fetch\`. The Node entry (\`index.ts\`) and the
  * browser entry (\`browser.ts\`) both re-export this; only the Node one adds undici and files.
  */
-export { Client, SolveResult, stageTimings, type ClientOptions, type SolveOptions, type StageTimings, type TimedStage } from './client.js';
+export { Client, SolveResult, stageTimings, type ClientOptions, type SolveOptions, type SolveManyOptions, type SolveManyOutcome, type StageTimings, type TimedStage } from './client.js';
 export { toMermaid } from './diagram.js';
 export { Session, DEFAULT_TIMEOUT_MS, type SessionOptions } from './session.js';
 export { platform, usePlatform, webPlatform, type Platform } from './platform.js';

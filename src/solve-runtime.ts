@@ -98,7 +98,10 @@ export function provideSolveRuntime(runtime: SolveRuntime) {
       parent?.send({ type: 'UPLOAD_PROGRESS', sentBytes, totalBytes: totalBytes ?? null });
     };
     try {
-      return await api.upload(exchangeContext(signal, { onUploadProgress }), session, input.upload, input.options, runtime.memory);
+      const result = await api.upload(exchangeContext(signal, { onUploadProgress }), session, input.upload, input.options, runtime.memory);
+      // The server has the bytes now; keeping them would grow a long-lived Session without bound.
+      if (input.upload.kind === 'memory') runtime.memory.delete(input.upload.ref);
+      return result;
     } catch (error) {
       if (error instanceof SessionExpiredError) runtime.session.invalidate(session);
       throw error;
