@@ -3,12 +3,21 @@
  *
  * Both secrets live in private fields, outside any machine context, so they never reach a
  * snapshot, an inspector event or `console.log(client)`. Concurrent solves that need a session
- * at the same time share a single login request.
+ * at the same time share a single login request; that request is aborted only when every solve
+ * waiting for it has given up, so cancelling one solve never fails the others.
  */
+import { AbortedError } from './errors.js';
+
+interface Flight {
+  promise: Promise<string>;
+  controller: AbortController;
+  waiters: number;
+}
+
 export class SessionKeeper {
   readonly #apiKey: string | (() => string);
   #session: string | undefined;
-  #pending: Promise<string> | undefined;
+  #flight: Flight | undefined;
 
   /** `apiKey` may be a function: it is then resolved at the first login, so reading public
    * results (status, files) never needs a key. */
@@ -21,23 +30,58 @@ export class SessionKeeper {
     return this.#session !== undefined;
   }
 
-  /** The current session, or a login through `doLogin` shared by every concurrent caller. */
-  acquire(doLogin: (apiKey: string) => Promise<string>): Promise<string> {
+  /**
+   * The current session, or one login through `doLogin` shared by every concurrent caller.
+   * `signal` aborts this caller's wait; the login itself stops once no caller is waiting.
+   */
+  acquire(doLogin: (apiKey: string, signal: AbortSignal) => Promise<string>, signal?: AbortSignal): Promise<string> {
     if (this.#session !== undefined) return Promise.resolve(this.#session);
-    this.#pending ??= Promise.resolve()
-      .then(() => doLogin(typeof this.#apiKey === 'function' ? this.#apiKey() : this.#apiKey))
+    const flight = (this.#flight ??= this.#startLogin(doLogin));
+    flight.waiters++;
+    return new Promise<string>((resolve, reject) => {
+      const onAbort = () => {
+        flight.waiters--;
+        if (flight.waiters === 0) {
+          // Nobody wants this login any more; a later caller starts a fresh one.
+          if (this.#flight === flight) this.#flight = undefined;
+          flight.controller.abort();
+        }
+        reject(new AbortedError('Cancelled while logging in.'));
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      flight.promise.then(
+        (session) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(session);
+        },
+        (error: unknown) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  #startLogin(doLogin: (apiKey: string, signal: AbortSignal) => Promise<string>): Flight {
+    const controller = new AbortController();
+    const flight: Flight = { controller, waiters: 0, promise: undefined as unknown as Promise<string> };
+    flight.promise = Promise.resolve()
+      .then(() => doLogin(typeof this.#apiKey === 'function' ? this.#apiKey() : this.#apiKey, controller.signal))
       .then(
-      (session) => {
-        this.#session = session;
-        this.#pending = undefined;
-        return session;
-      },
-      (error: unknown) => {
-        this.#pending = undefined;
-        throw error;
-      },
-    );
-    return this.#pending;
+        (session) => {
+          if (this.#flight === flight) this.#flight = undefined;
+          if (!controller.signal.aborted) this.#session = session;
+          return session;
+        },
+        (error: unknown) => {
+          if (this.#flight === flight) this.#flight = undefined;
+          throw error;
+        },
+      );
+    // Waiters attach their own handlers; this one keeps an abandoned login from being unhandled.
+    flight.promise.catch(() => undefined);
+    return flight;
   }
 
   /** Forgets `session` if it is still the current one (another solve may have replaced it). */

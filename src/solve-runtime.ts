@@ -51,17 +51,18 @@ function bindRuntime(runtime: SolveRuntime) {
     ...(runtime.answerTimeoutMs !== undefined ? { answerTimeoutMs: runtime.answerTimeoutMs } : {}),
     ...extra,
   });
-  const loginWith = (signal: AbortSignal) => (apiKey: string) =>
-    api.login(exchangeContext(signal), apiKey).then((r) => r.session);
+  // The login runs under the keeper's own signal: it is shared by every solve waiting for it.
+  const doLogin = (apiKey: string, loginSignal: AbortSignal) => api.login(exchangeContext(loginSignal), apiKey).then((r) => r.session);
+  const acquireSession = (signal: AbortSignal) => runtime.session.acquire(doLogin, signal);
   const login = fromPromise<void, void>(async ({ signal }) => {
-    await runtime.session.acquire(loginWith(signal));
+    await acquireSession(signal);
   });
-  return { exchangeContext, loginWith, login };
+  return { exchangeContext, acquireSession, login };
 }
 
 /** The account machine with its requests bound to a runtime. */
 export function provideAccountRuntime(runtime: SolveRuntime) {
-  const { exchangeContext, loginWith, login } = bindRuntime(runtime);
+  const { exchangeContext, acquireSession, login } = bindRuntime(runtime);
   return accountMachine.provide({
     actors: {
       login,
@@ -69,7 +70,7 @@ export function provideAccountRuntime(runtime: SolveRuntime) {
         const ctx = exchangeContext(signal);
         const { query } = input;
         if (query.kind === 'jobsByTag') return api.jobsByTag(ctx, query.query, query.exact);
-        const session = await runtime.session.acquire(loginWith(signal));
+        const session = await acquireSession(signal);
         try {
           return query.kind === 'myJobs' ? await api.myJobs(ctx, session) : await api.submissionImages(ctx, session, query.subid);
         } catch (error) {
@@ -83,11 +84,11 @@ export function provideAccountRuntime(runtime: SolveRuntime) {
 }
 
 export function provideSolveRuntime(runtime: SolveRuntime) {
-  const { exchangeContext, loginWith, login } = bindRuntime(runtime);
+  const { exchangeContext, acquireSession, login } = bindRuntime(runtime);
 
   const upload = fromPromise<Awaited<ReturnType<typeof api.upload>>, UploadActorInput>(async ({ input, signal, self }) => {
     if (input.restored) throw new UploadInterruptedError();
-    const session = await runtime.session.acquire(loginWith(signal));
+    const session = await acquireSession(signal);
     // Progress goes to the solve machine so its context (and the inspector) shows it.
     const parent = (self as AnyActorRef)._parent;
     let reported = -1;

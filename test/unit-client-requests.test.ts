@@ -453,3 +453,43 @@ describe('ending a solve early', () => {
     expect(lines()).toEqual([]);
   });
 });
+
+describe('a shared login', () => {
+  test('cancelling one of two solves waiting for the same login does not fail the other', async () => {
+    let releaseLogin!: () => void;
+    const gate = new Promise<void>((resolve) => (releaseLogin = resolve));
+    const transport = fakeNova({}, {
+      login: async () => {
+        await gate;
+        return json({ status: 'success', message: '', session: SESSION });
+      },
+    });
+    const client = new Client({ apiKey: API_KEY, apiUrl: 'http://127.0.0.1:9/api/', transport, polling: { firstDelayMs: 1, minIntervalMs: 0, maxIntervalMs: 2 } });
+    const a = new AbortController();
+    const first = client.solve('https://example.org/a.png', { signal: a.signal }).catch((e: unknown) => e);
+    const second = client.solve('https://example.org/b.png');
+    await new Promise((r) => setTimeout(r, 10));
+    a.abort();
+    releaseLogin();
+    expect(await first).toMatchObject({ code: 'aborted' });
+    expect((await second).calibration).toBeDefined();
+    expect(transport.requests.filter((r) => r.path === '/api/login')).toHaveLength(1);
+  });
+
+  test('when every waiting solve is cancelled the login request itself is aborted', async () => {
+    let loginSignal: AbortSignal | undefined;
+    const transport = fakeNova({}, {
+      login: (req) => {
+        loginSignal = req.signal;
+        return new Promise(() => undefined);
+      },
+    });
+    const client = new Client({ apiKey: API_KEY, apiUrl: 'http://127.0.0.1:9/api/', transport });
+    const a = new AbortController();
+    const solving = client.solve('https://example.org/a.png', { signal: a.signal }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 10));
+    a.abort();
+    expect(await solving).toMatchObject({ code: 'aborted' });
+    expect(loginSignal?.aborted).toBe(true);
+  });
+});
