@@ -40,21 +40,31 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
     async request(req: TransportRequest): Promise<TransportResponse> {
       const { request: undiciRequest, FormData } = await load();
       const encoded = await encodeBody(FormData, req.body, req.onUploadProgress);
-      const response = await undiciRequest(req.url, {
-        method: req.method,
-        headers: { 'user-agent': userAgent, ...encoded.headers, ...req.headers },
-        body: encoded.body,
-        signal: req.signal,
-        dispatcher: options.dispatcher,
-        bodyTimeout: options.bodyTimeoutMs ?? 120_000,
-        headersTimeout: req.timeoutMs ?? options.headersTimeoutMs ?? 600_000,
-      });
-      const body = new Uint8Array(await response.body.arrayBuffer());
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(response.headers)) {
-        if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+      // A bounded request is bounded as a whole, body included: a server trickling bytes must
+      // not hold a poll forever.
+      const signals = [req.signal, req.timeoutMs === undefined ? undefined : AbortSignal.timeout(req.timeoutMs)].filter(
+        (x): x is AbortSignal => x !== undefined,
+      );
+      try {
+        const response = await undiciRequest(req.url, {
+          method: req.method,
+          headers: { 'user-agent': userAgent, ...encoded.headers, ...req.headers },
+          body: encoded.body,
+          signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
+          dispatcher: options.dispatcher,
+          bodyTimeout: options.bodyTimeoutMs ?? 120_000,
+          headersTimeout: options.headersTimeoutMs ?? 600_000,
+        });
+        const body = new Uint8Array(await response.body.arrayBuffer());
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(response.headers)) {
+          if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+        }
+        return { status: response.statusCode, headers, body };
+      } finally {
+        // An aborted or failed upload leaves its file stream open unless it is closed here.
+        encoded.file?.destroy();
       }
-      return { status: response.statusCode, headers, body };
     },
   };
 }
@@ -62,6 +72,8 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
 interface EncodedBody {
   headers: Record<string, string>;
   body?: string | Buffer | Readable;
+  /** The stream reading the uploaded file, to close once the request is over. */
+  file?: Readable;
 }
 
 async function encodeBody(
@@ -81,14 +93,16 @@ async function encodeBody(
   for (const [name, value] of Object.entries(body.fields)) form.append(name, value);
   const { field, filename, source } = body.file;
   const type = 'application/octet-stream';
+  let file: Readable | undefined;
   if (source.kind === 'path') {
     const { size } = await stat(source.path);
-    form.append(field, createReadStream(source.path), { filename, knownLength: size, contentType: type });
+    file = createReadStream(source.path);
+    form.append(field, file, { filename, knownLength: size, contentType: type });
   } else if (source.kind === 'bytes') {
     form.append(field, Buffer.from(source.bytes.buffer, source.bytes.byteOffset, source.bytes.byteLength), { filename, contentType: type });
   } else {
-    const stream = Readable.fromWeb(source.blob.stream() as import('node:stream/web').ReadableStream);
-    form.append(field, stream, { filename, knownLength: source.blob.size, contentType: type });
+    file = Readable.fromWeb(source.blob.stream() as import('node:stream/web').ReadableStream);
+    form.append(field, file, { filename, knownLength: source.blob.size, contentType: type });
   }
   const length = await new Promise<number>((resolve, reject) =>
     form.getLength((error, value) => (error ? reject(error) : resolve(value))),
@@ -103,5 +117,6 @@ async function encodeBody(
   return {
     headers: { ...form.getHeaders(), 'content-length': String(length) },
     body: form as unknown as Readable,
+    ...(file ? { file } : {}),
   };
 }

@@ -1,0 +1,102 @@
+/**
+ * The undici transport on a real socket: uploads with an exact Content-Length, and nothing left
+ * open or hanging when a request is aborted or a server stalls.
+ */
+import { createServer, type Server } from 'node:http';
+import { readdirSync, readlinkSync, writeFileSync, mkdtempSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { undiciTransport } from '../src/transport/undici.js';
+
+let server: Server;
+let url: string;
+const seen: { contentLength?: string; received: number }[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const entry = { contentLength: req.headers['content-length'], received: 0 };
+    seen.push(entry);
+    if (req.url === '/stall') return; // never answers
+    if (req.url === '/trickle') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const timer = setInterval(() => res.write('.'), 50);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
+    req.on('data', (chunk: Buffer) => (entry.received += chunk.length));
+    // Reads slowly enough that an abort lands mid-upload.
+    if (req.url === '/slow-upload') return;
+    req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end('{"status": "success"}'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+const openFiles = (path: string) =>
+  readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === path;
+    } catch {
+      return false;
+    }
+  }).length;
+
+const bigFile = () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'anc-undici-')), 'big.fits');
+  writeFileSync(path, Buffer.alloc(8 * 1024 * 1024, 1));
+  return path;
+};
+
+test('a file upload is sent with an exact Content-Length and arrives whole', async () => {
+  const path = bigFile();
+  const transport = undiciTransport();
+  const response = await transport.request({
+    method: 'POST',
+    url: `${url}/upload`,
+    body: { kind: 'multipart', fields: { 'request-json': '{}' }, file: { field: 'file', filename: 'big.fits', source: { kind: 'path', path } } },
+  });
+  expect(response.status).toBe(200);
+  const last = seen[seen.length - 1]!;
+  expect(Number(last.contentLength)).toBe(last.received);
+  expect(last.received).toBeGreaterThan(8 * 1024 * 1024);
+  expect(openFiles(path)).toBe(0);
+});
+
+test('an upload aborted before it started sending closes its file', async () => {
+  const path = bigFile();
+  const controller = new AbortController();
+  const pending = undiciTransport().request({
+    method: 'POST',
+    url: `${url}/slow-upload`,
+    body: { kind: 'multipart', fields: {}, file: { field: 'file', filename: 'big.fits', source: { kind: 'path', path } } },
+    signal: controller.signal,
+  });
+  controller.abort();
+  await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+  await new Promise((r) => setTimeout(r, 300));
+  expect(openFiles(path)).toBe(0);
+});
+
+test('an upload aborted mid-body closes its file', async () => {
+  const path = bigFile();
+  const controller = new AbortController();
+  const pending = undiciTransport().request({
+    method: 'POST',
+    url: `${url}/slow-upload`,
+    body: { kind: 'multipart', fields: {}, file: { field: 'file', filename: 'big.fits', source: { kind: 'path', path } } },
+    signal: controller.signal,
+  });
+  await expect.poll(() => openFiles(path)).toBe(1);
+  controller.abort();
+  await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+  await expect.poll(() => openFiles(path)).toBe(0);
+});
+
+test('a bounded request fails when the server never answers, and when it trickles its body', async () => {
+  const transport = undiciTransport();
+  await expect(transport.request({ method: 'GET', url: `${url}/stall`, timeoutMs: 200 })).rejects.toMatchObject({ name: 'TimeoutError' });
+  await expect(transport.request({ method: 'GET', url: `${url}/trickle`, timeoutMs: 300 })).rejects.toMatchObject({ name: 'TimeoutError' });
+});
