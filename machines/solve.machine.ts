@@ -249,6 +249,8 @@ const solveSetup = setup({
     notifySettled: enqueueActions(({ context, enqueue }) => {
       if (context.batchItemId !== null) enqueue.sendParent({ type: 'SOLVE_SETTLED', itemId: context.batchItemId } satisfies SolveSettledEvent);
     }),
+    /** Frees the bytes of an in-memory input once the server has them (or never will). Runtime-provided. */
+    releaseUpload: enqueueActions(() => undefined),
   },
 });
 
@@ -345,7 +347,7 @@ export const solveMachine = solveSetup.createMachine({
     },
     submissionPending: {
       description: 'The server is ingesting the upload; polls the submission until a job id appears.',
-      entry: [{ type: 'stamp', params: { stage: 'submissionPending' } }, 'resetPolling', 'schedulePoll'],
+      entry: [{ type: 'stamp', params: { stage: 'submissionPending' } }, 'releaseUpload', 'resetPolling', 'schedulePoll'],
       initial: 'waiting',
       on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
       states: {
@@ -465,7 +467,7 @@ export const solveMachine = solveSetup.createMachine({
     },
     failure: {
       description: "Ended with context.error (code, subid, jobId). FETCH still reads a failed job's files.",
-      entry: [{ type: 'stamp', params: { stage: 'failure' } }, 'notifySettled'],
+      entry: [{ type: 'stamp', params: { stage: 'failure' } }, 'releaseUpload', 'notifySettled'],
       on: {
         // A failed job still has a log and an axy file worth reading.
         FETCH: [

@@ -5,7 +5,7 @@ import { createActor } from 'xstate';
 import { batchMachine, type BatchItem } from '../machines/batch.machine.js';
 import type { Stage } from '../machines/solve.machine.js';
 import { AbortedError, ValidationError, type AstrometryNetError } from './errors.js';
-import { acceptInput, type SolveInput } from './inputs.js';
+import { acceptInput, type MemoryStore, type SolveInput, type UploadDescriptor } from './inputs.js';
 import type { FitsHeader } from './fits-header.js';
 import { Job } from './job.js';
 import type { Calibration } from './models.js';
@@ -150,10 +150,14 @@ export class Client {
     for (const kind of files) if (!isFileResultKind(kind)) throw new ValidationError('files', kind, `file kinds: ${Object.keys(FILE_RESULTS).join(', ')}`);
     const wire = encodeUploadOptions(uploadOptions);
     const list = [...inputs];
-    const items: BatchItem[] = list.map((input, index) => ({
+    // Every input is checked before any is kept: a bad tenth input must not leave nine in memory.
+    const held: MemoryStore = new Map();
+    const uploads = list.map((input) => acceptInput(input, held));
+    for (const [ref, value] of held) this.session.memory.set(ref, value);
+    const items: BatchItem[] = list.map((_input, index) => ({
       id: String(index),
       input: {
-        upload: acceptInput(input, this.session.memory),
+        upload: uploads[index] as UploadDescriptor,
         options: wire,
         schedule: this.session.schedule,
         timeoutMs: this.session.timeoutMs,

@@ -99,10 +99,7 @@ export function provideSolveRuntime(runtime: SolveRuntime) {
       parent?.send({ type: 'UPLOAD_PROGRESS', sentBytes, totalBytes: totalBytes ?? null });
     };
     try {
-      const result = await api.upload(exchangeContext(signal, { onUploadProgress }), session, input.upload, input.options, runtime.memory);
-      // The server has the bytes now; keeping them would grow a long-lived Session without bound.
-      if (input.upload.kind === 'memory') runtime.memory.delete(input.upload.ref);
-      return result;
+      return await api.upload(exchangeContext(signal, { onUploadProgress }), session, input.upload, input.options, runtime.memory);
     } catch (error) {
       if (error instanceof SessionExpiredError) runtime.session.invalidate(session);
       throw error;
@@ -137,6 +134,13 @@ export function provideSolveRuntime(runtime: SolveRuntime) {
     },
     guards: {
       hasSession: () => runtime.session.hasSession,
+    },
+    actions: {
+      // Bytes held for an upload are dropped once the server has them or the solve failed:
+      // a long-lived Session would otherwise keep every file it ever sent.
+      releaseUpload: ({ context }) => {
+        if (context.upload?.kind === 'memory') runtime.memory.delete(context.upload.ref);
+      },
     },
   });
 }

@@ -493,3 +493,33 @@ describe('a shared login', () => {
     expect(loginSignal?.aborted).toBe(true);
   });
 });
+
+describe('bytes handed in are not kept', () => {
+  test('after a success, a job failure, a cancel, and a refused batch input, the session holds no bytes', async () => {
+    const bytes = () => ({ bytes: new Uint8Array([1, 2, 3]), filename: 'x.png' });
+    const make = (transport = fakeNova()) =>
+      new Client({ apiKey: API_KEY, apiUrl: 'http://127.0.0.1:9/api/', transport, polling: { firstDelayMs: 1, minIntervalMs: 0, maxIntervalMs: 2 } });
+
+    const ok = make();
+    await ok.solve(bytes());
+    expect(ok.session.memory.size).toBe(0);
+
+    const failing = make(fakeNova({ finalStatus: 'failure' }));
+    await failing.solve(bytes()).catch(() => undefined);
+    expect(failing.session.memory.size).toBe(0);
+
+    const cancelled = make(fakeNova({}, { login: () => new Promise(() => undefined) }));
+    const controller = new AbortController();
+    const solving = cancelled.solve(bytes(), { signal: controller.signal }).catch(() => undefined);
+    controller.abort();
+    await solving;
+    expect(cancelled.session.memory.size).toBe(0);
+
+    const batch = make();
+    const run = async () => {
+      for await (const _ of batch.solveMany([bytes(), bytes(), { file: '/no/such/file.fits' }])) void _;
+    };
+    await expect(run()).rejects.toMatchObject({ code: 'validation' });
+    expect(batch.session.memory.size).toBe(0);
+  });
+});
