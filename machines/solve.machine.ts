@@ -76,6 +76,8 @@ export interface SolveContext {
   pollCount: number;
   /** Epoch ms of the next poll. */
   nextPollAt: number;
+  /** Epoch ms of the last poll: POLL_NOW never polls closer to it than the schedule's minimum. */
+  lastPollAt: number;
   /** Logins forced by an expired session during this solve (one retry allowed). */
   relogins: number;
   uploadProgress: { sentBytes: number; totalBytes: number | null } | null;
@@ -190,6 +192,7 @@ const solveSetup = setup({
     resumesAtSubmission: ({ context }) => context.subid !== null,
     sessionExpiredOnce: ({ context, event }) =>
       context.relogins === 0 && (event as { error?: { name?: string } }).error?.name === 'SessionExpiredError',
+    mayPollNow: ({ context }) => Date.now() >= context.lastPollAt + context.schedule.minIntervalMs,
     pastDeadline: ({ context }) => context.deadline !== null && Date.now() >= context.deadline,
     jobLostWithSubmission: ({ context, event }) =>
       context.subid !== null && (event as { error?: { code?: string } }).error?.code === 'not_found',
@@ -214,6 +217,7 @@ const solveSetup = setup({
       pollCount: ({ context }) => context.pollCount + 1,
     }),
     resetPolling: assign({ pollCount: 0 }),
+    notePoll: assign({ lastPollAt: () => Date.now() }),
     recordError: assign({ error: ({ context, event }) => serialise((event as { error?: unknown }).error, context) }),
     recordTimeout: assign({
       error: ({ context }) =>
@@ -263,7 +267,8 @@ const waitingToPoll = solveSetup.createStateConfig({
     input: ({ context }) => ({ until: context.nextPollAt, deadline: context.deadline }),
     onDone: [{ guard: 'pastDeadline', target: '#solve.failure', actions: 'recordTimeout' }, { target: 'reading' }],
   },
-  on: { POLL_NOW: 'reading' },
+  // An early poll asked for by a caller still keeps the minimum distance between polls.
+  on: { POLL_NOW: { guard: 'mayPollNow', target: 'reading' } },
 });
 
 export const solveMachine = solveSetup.createMachine({
@@ -286,6 +291,7 @@ export const solveMachine = solveSetup.createMachine({
     timeoutMs: input.timeoutMs ?? null,
     pollCount: 0,
     nextPollAt: 0,
+    lastPollAt: 0,
     relogins: 0,
     uploadProgress: null,
     stages: {},
@@ -354,6 +360,7 @@ export const solveMachine = solveSetup.createMachine({
         waiting: waitingToPoll,
         reading: {
           description: 'GET /api/submissions/:subid',
+          entry: 'notePoll',
           invoke: {
             id: 'readSubmission',
             src: 'readSubmission',
@@ -392,6 +399,7 @@ export const solveMachine = solveSetup.createMachine({
         waiting: waitingToPoll,
         reading: {
           description: 'GET /api/jobs/:jobid',
+          entry: 'notePoll',
           invoke: {
             id: 'readJob',
             src: 'readJob',

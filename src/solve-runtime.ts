@@ -19,6 +19,8 @@ import * as api from './protocol/api.js';
 import type { ExchangeContext } from './protocol/exchange.js';
 import { isFileResultKind } from './protocol/results.js';
 import { DEFAULT_RETRY, sleep, type RetryPolicy } from './protocol/retry.js';
+import { NOVA_MIN_INTERVAL_MS } from './polling.js';
+import { isPublicNova } from './protocol/urls.js';
 import type { SessionKeeper } from './session-keeper.js';
 import type { Transport } from './transport/types.js';
 
@@ -42,10 +44,13 @@ export interface SolveRuntime {
 const PROGRESS_STEP = 0.02;
 
 function bindRuntime(runtime: SolveRuntime) {
+  const policy = runtime.retry ?? DEFAULT_RETRY;
+  // Retries are requests too: against nova they keep the same 5 s distance as polls.
+  const retry = isPublicNova(runtime.apiUrl) ? { ...policy, minDelayMs: Math.max(policy.minDelayMs ?? 0, NOVA_MIN_INTERVAL_MS) } : policy;
   const exchangeContext = (signal: AbortSignal, extra: Partial<ExchangeContext> = {}): ExchangeContext => ({
     transport: runtime.transport,
     apiUrl: runtime.apiUrl,
-    retry: runtime.retry ?? DEFAULT_RETRY,
+    retry,
     signal,
     ...(runtime.onRequest ? { onRequest: runtime.onRequest } : {}),
     ...(runtime.answerTimeoutMs !== undefined ? { answerTimeoutMs: runtime.answerTimeoutMs } : {}),

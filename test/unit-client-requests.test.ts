@@ -9,6 +9,9 @@ import { Job } from '../src/job.js';
 import type { PollSchedule } from '../src/polling.js';
 import { Submission } from '../src/submission.js';
 import { API_KEY, SESSION, fakeNova, hang, json, requestLines, html, type FakeNovaOptions, type Handler } from './helpers/fake-nova.js';
+import { Session } from '../src/session.js';
+import { HttpError } from '../src/errors.js';
+import { backoffDelay } from '../src/protocol/retry.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +27,8 @@ function fitsFile(name: string): string {
 const API = 'http://nova.test/api/';
 const FAST: Partial<PollSchedule> = { firstDelayMs: 0, minIntervalMs: 0, maxIntervalMs: 0, factor: 1, jitter: 0 };
 const HOUR = 3_600_000;
-const SLOW: Partial<PollSchedule> = { firstDelayMs: HOUR, minIntervalMs: HOUR, maxIntervalMs: HOUR, factor: 1, jitter: 0 };
+// Waits of an hour, so only explicit status() calls poll; no minimum distance between those.
+const SLOW: Partial<PollSchedule> = { firstDelayMs: HOUR, minIntervalMs: 0, maxIntervalMs: HOUR, factor: 1, jitter: 0 };
 
 function setup(fake: FakeNovaOptions = {}, overrides: Record<string, Handler> = {}, polling: Partial<PollSchedule> = FAST) {
   const transport = fakeNova(fake, overrides);
@@ -521,5 +525,24 @@ describe('bytes handed in are not kept', () => {
     };
     await expect(run()).rejects.toMatchObject({ code: 'validation' });
     expect(batch.session.memory.size).toBe(0);
+  });
+});
+
+describe('polite to nova.astrometry.net', () => {
+  test('status() asked again and again polls no closer than every 5 s', async () => {
+    const transport = fakeNova({ solvingPolls: 100 });
+    const session = new Session({ apiKey: API_KEY, apiUrl: 'https://nova.astrometry.net/api/', transport });
+    const job = Job.byId(202, session);
+    expect(await job.status()).toBe('solving');
+    for (let i = 0; i < 5; i++) expect(await job.status()).toBe('solving');
+    expect(transport.requests.map((r) => r.path)).toEqual(['/api/jobs/202']);
+    job.handle.cancel();
+  });
+
+  test('retries against nova wait at least 5 s; elsewhere the policy alone decides', () => {
+    const error = new HttpError(502, 'x');
+    const policy = { retries: 3, baseDelayMs: 10, maxDelayMs: 100 };
+    expect(backoffDelay({ ...policy, minDelayMs: 5000 }, 0, error, () => 0)).toBe(5000);
+    expect(backoffDelay(policy, 0, error, () => 0)).toBe(5);
   });
 });

@@ -809,11 +809,16 @@ describe('POLL_NOW', () => {
     expect(h.calls.readSubmission).toHaveLength(1);
   });
 
-  test('skips the job wait', async () => {
+  test('skips the job wait, but never polls closer than the schedule minimum to the last poll', async () => {
     const h = harness();
     const r = start(h);
     await PATH['jobRunning.waiting'](r);
     const wait = await r.pending('waitForNextPoll');
+    // The job was just read: an early poll now would break the minimum distance (1000 ms).
+    await r.send({ type: 'POLL_NOW' });
+    expect(r.value).toEqual({ jobRunning: 'waiting' });
+    expect(h.calls.readJob).toHaveLength(1);
+    vi.setSystemTime(Date.now() + SCHEDULE.minIntervalMs);
     await r.send({ type: 'POLL_NOW' });
     expect(r.value).toEqual({ jobRunning: 'reading' });
     expect(wait.signal.aborted).toBe(true);

@@ -14,6 +14,8 @@ export interface RetryPolicy {
   baseDelayMs: number;
   /** Cap on one backoff (and on an honoured Retry-After), milliseconds. Default 30 000. */
   maxDelayMs: number;
+  /** Floor on every backoff, milliseconds: 5000 against nova.astrometry.net, whose front end blocks fast clients. */
+  minDelayMs?: number;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { retries: 3, baseDelayMs: 1000, maxDelayMs: 30_000 };
@@ -41,12 +43,13 @@ export function isRetryable(error: unknown, idempotent: boolean): boolean {
 }
 
 export function backoffDelay(policy: RetryPolicy, attempt: number, error: unknown, random: () => number = Math.random): number {
+  const floor = policy.minDelayMs ?? 0;
   if (error instanceof HttpError && error.retryAfterSeconds !== undefined) {
-    return Math.min(error.retryAfterSeconds * 1000, policy.maxDelayMs);
+    return Math.max(floor, Math.min(error.retryAfterSeconds * 1000, policy.maxDelayMs));
   }
   const exponential = Math.min(policy.baseDelayMs * 2 ** attempt, policy.maxDelayMs);
   // Full jitter keeps a fleet of clients that failed together from retrying together.
-  return exponential / 2 + (random() * exponential) / 2;
+  return Math.max(floor, exponential / 2 + (random() * exponential) / 2);
 }
 
 export async function withRetry<T>(
