@@ -58,6 +58,7 @@ export const accountMachine = setup({
     idle: {
       on: {
         START: [{ guard: 'needsNoSession', target: 'querying' }, { guard: 'hasSession', target: 'querying' }, { target: 'loggingIn' }],
+        CANCEL: 'failure',
       },
     },
     loggingIn: {

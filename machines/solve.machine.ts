@@ -193,7 +193,10 @@ const solveSetup = setup({
     sessionExpiredOnce: ({ context, event }) =>
       context.relogins === 0 && (event as { error?: { name?: string } }).error?.name === 'SessionExpiredError',
     mayPollNow: ({ context }) => Date.now() >= context.lastPollAt + context.schedule.minIntervalMs,
-    pastDeadline: ({ context }) => context.deadline !== null && Date.now() >= context.deadline,
+    // The wait ends at the deadline when the next poll falls on or after it: decided by the
+    // schedule, not by whether a timer fired a millisecond early.
+    pastDeadline: ({ context }) =>
+      context.deadline !== null && (context.nextPollAt >= context.deadline || Date.now() >= context.deadline),
     jobLostWithSubmission: ({ context, event }) =>
       context.subid !== null && (event as { error?: { code?: string } }).error?.code === 'not_found',
     hasJobToFetchFrom: ({ context }) => context.jobId !== null,
@@ -233,8 +236,10 @@ const solveSetup = setup({
         return [...context.fetchQueue, nbright === undefined ? { kind } : { kind, nbright }];
       },
     }),
+    // Only the first entry counts: success is re-entered after every later download.
     stamp: assign({
-      stages: ({ context }, params: { stage: Stage }) => ({ ...context.stages, [params.stage]: Date.now() }),
+      stages: ({ context }, params: { stage: Stage }) =>
+        context.stages[params.stage] === undefined ? { ...context.stages, [params.stage]: Date.now() } : context.stages,
     }),
     storeResult: assign({
       results: ({ context, event }) => storeFetched(context.results, (event as unknown as { output: FetchedResult }).output),

@@ -40,7 +40,7 @@ export class SolveResult {
   constructor(submission: Submission, job: Job, calibration: Calibration) {
     const context = submission.handle.snapshot.context;
     this.subid = context.subid as number;
-    this.jobId = job.id;
+    this.jobId = context.jobId ?? job.id;
     this.calibration = calibration;
     this.hash = context.hash;
     this.job = job;
@@ -109,7 +109,7 @@ export class Client {
   async solve(input: SolveInput, options: SolveOptions = {}): Promise<SolveResult> {
     const submission = this.submit(input, options);
     options.onStart?.(submission);
-    return this.#finish(submission, options.signal);
+    return this.#finish(submission, options.signal ? { signal: options.signal } : {});
   }
 
   /** Starts a solve and returns its Submission at once (nothing is awaited). */
@@ -128,13 +128,13 @@ export class Client {
   /** Continues a persisted solve; never uploads again. */
   resume(persisted: PersistedSolve, options: { signal?: AbortSignal; timeoutMs?: number | null } = {}): Promise<SolveResult> {
     const submission = Submission.restore(persisted, this.session, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
-    return this.#finish(submission, options.signal);
+    return this.#finish(submission, options.signal ? { signal: options.signal } : {});
   }
 
   /** The result of an existing job, by id. */
   async job(jobId: number, options: WaitOptions = {}): Promise<SolveResult> {
     const job = Job.byId(jobId, this.session);
-    return this.#finish(new Submission(job.handle), options.signal);
+    return this.#finish(new Submission(job.handle), options);
   }
 
   /**
@@ -219,8 +219,7 @@ export class Client {
     return (await this.solve({ file: path }, options)).wcs(options.signal ? { signal: options.signal } : {});
   }
 
-  async #finish(submission: Submission, signal: AbortSignal | undefined): Promise<SolveResult> {
-    const wait = signal ? { signal } : {};
+  async #finish(submission: Submission, wait: WaitOptions): Promise<SolveResult> {
     const job = await submission.untilDone(wait);
     await job.untilDone(wait);
     return new SolveResult(submission, job, await job.calibration(wait));

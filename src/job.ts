@@ -6,17 +6,19 @@ import type { FetchedResult } from '../machines/solve.machine.js';
 import { parseFitsHeader, type FitsHeader } from './fits-header.js';
 import type { Annotation, Calibration, JobInfo, JobStatus } from './models.js';
 import type { FileResultKind, ResultFile } from './protocol/results.js';
+import { ValidationError } from './errors.js';
 import type { Session } from './session.js';
 import { SolveHandle, type WaitOptions } from './solve-handle.js';
 
 const ACTIVE_JOB = ['jobRunning', 'submissionPending', 'uploading', 'loggingIn'] as const;
 
 export class Job {
-  readonly id: number;
   readonly #handle: SolveHandle;
+  readonly #firstId: number;
 
   /** A job by id, e.g. from `myjobs` or an earlier run. Its status is polled until final. */
   static byId(id: number, session: Session): Job {
+    if (!Number.isSafeInteger(id) || id <= 0) throw new ValidationError('jobId', id, 'a positive integer job id');
     const handle = new SolveHandle(session, { input: { jobId: id, schedule: session.schedule, timeoutMs: session.timeoutMs } });
     handle.actor.send({ type: 'START' });
     return new Job(id, handle);
@@ -24,8 +26,13 @@ export class Job {
 
   /** @internal */
   constructor(id: number, handle: SolveHandle) {
-    this.id = id;
+    this.#firstId = id;
     this.#handle = handle;
+  }
+
+  /** The job's id; it changes if the server re-created the job after a worker restart. */
+  get id(): number {
+    return this.#handle.snapshot.context.jobId ?? this.#firstId;
   }
 
   /** The machine behind this job. */

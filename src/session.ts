@@ -136,6 +136,7 @@ export class Session {
     const onAbort = () => actor.send({ type: 'CANCEL' });
     signal?.addEventListener('abort', onAbort, { once: true });
     actor.start();
+    if (signal?.aborted) onAbort();
     actor.send({ type: 'START' });
     try {
       const output = await toPromise(actor);

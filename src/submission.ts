@@ -3,6 +3,7 @@
  */
 import type { SubmissionStatus } from './models.js';
 import { Job } from './job.js';
+import { ValidationError } from './errors.js';
 import type { Session } from './session.js';
 import { SolveHandle, type PersistedSolve, type WaitOptions } from './solve-handle.js';
 
@@ -11,6 +12,7 @@ export class Submission {
 
   /** A submission by id, e.g. from an earlier run: no upload. */
   static byId(subid: number, session: Session): Submission {
+    if (!Number.isSafeInteger(subid) || subid <= 0) throw new ValidationError('subid', subid, 'a positive integer submission id');
     const handle = new SolveHandle(session, { input: { subid, schedule: session.schedule, timeoutMs: session.timeoutMs } });
     handle.actor.send({ type: 'START' });
     return new Submission(handle);

@@ -148,18 +148,21 @@ describe('recovers from what the real service does', () => {
       const c = new Client({ apiUrl: slow.url, apiKey: slow.apiKeys[0], transport, polling: FAST });
       const submission = c.submit({ file: IMAGE.pathname });
       const firstJob = await submission.untilDone();
+      const firstId = firstJob.id;
       slow.restartWorkers();
       const job = await (async () => {
         const s = await submission.handle.until((snap) => snap.matches('success') || snap.matches('failure'));
         return s.context;
       })();
       expect(job.error).toBeNull();
-      expect(job.jobId).not.toBe(firstJob.id);
-      expect(job.lostJobIds).toEqual([firstJob.id]);
+      expect(job.jobId).not.toBe(firstId);
+      expect(job.lostJobIds).toEqual([firstId]);
+      // The Job object a caller already holds follows the re-created job.
+      expect(firstJob.id).toBe(job.jobId);
       const names = transport.log.map(endpoint);
       expect(names.filter((n) => n === 'upload')).toHaveLength(1);
       // The lost id was answered 404 exactly once, then only the new id was polled.
-      const lost = transport.log.filter((e) => e.path === `/api/jobs/${firstJob.id}` && e.status === 404);
+      const lost = transport.log.filter((e) => e.path === `/api/jobs/${firstId}` && e.status === 404);
       expect(lost).toHaveLength(1);
     } finally {
       await slow.close();

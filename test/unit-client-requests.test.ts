@@ -546,3 +546,32 @@ describe('polite to nova.astrometry.net', () => {
     expect(backoffDelay(policy, 0, error, () => 0)).toBe(5);
   });
 });
+
+describe('edges reviewed', () => {
+  test('ids that are not positive integers are refused before any request', () => {
+    const transport = fakeNova();
+    const session = new Session({ apiKey: API_KEY, apiUrl: 'http://127.0.0.1:9/api/', transport });
+    expect(() => Job.byId(Number.NaN, session)).toThrow(expect.objectContaining({ code: 'validation', option: 'jobId' }));
+    expect(() => Submission.byId(-3, session)).toThrow(expect.objectContaining({ code: 'validation', option: 'subid' }));
+    expect(transport.requests).toEqual([]);
+  });
+
+  test('an account query with an already aborted signal makes no request', async () => {
+    const transport = fakeNova();
+    const session = new Session({ apiKey: API_KEY, apiUrl: 'http://127.0.0.1:9/api/', transport });
+    const controller = new AbortController();
+    controller.abort();
+    await expect(session.myJobs({ signal: controller.signal })).rejects.toMatchObject({ code: 'aborted' });
+    expect(transport.requests).toEqual([]);
+  });
+
+  test('a stage is stamped when first entered: later downloads do not move success', async () => {
+    const { client } = setup();
+    const result = await client.solve('https://example.org/m42.jpg');
+    const { stages } = result.submission.handle.snapshot.context;
+    await new Promise((r) => setTimeout(r, 5));
+    await result.job.info();
+    await result.wcsFile();
+    expect(result.submission.handle.snapshot.context.stages).toEqual(stages);
+  });
+});
