@@ -415,16 +415,11 @@ describe('ending a solve early', () => {
   test('the deadline ends a slow poll: TimeoutError with the subid, no poll after the deadline', async () => {
     const transport = fakeNova();
     const client = new Client({ apiKey: API_KEY, apiUrl: API, transport, polling: SLOW, retry: { retries: 0 }, timeoutMs: 50 });
-    const started = Date.now();
     const error = await client.solve('https://example.org/m42.jpg').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TimeoutError);
     expect(error).toMatchObject({ code: 'timeout', subid: 101 });
-    expect(Date.now() - started).toBeLessThan(5000);
-    // The wait ends at the deadline; a timer that fires a millisecond early may allow one last poll.
-    const sent = requestLines(transport.requests);
-    expect(sent.slice(0, 2)).toEqual(['POST /api/login', 'POST /api/url_upload']);
-    expect(sent.slice(2).every((l) => l === 'GET /api/submissions/101')).toBe(true);
-    expect(sent.length).toBeLessThanOrEqual(4);
+    // The first poll was due an hour later, past the deadline: none was made.
+    expect(requestLines(transport.requests)).toEqual(['POST /api/login', 'POST /api/url_upload']);
   });
 
   test('an unknown submission id → not_found with the subid', async () => {
