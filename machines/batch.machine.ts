@@ -7,7 +7,7 @@
  * settles, so 10 000 queued files cost O(N): xstate spawning is O(live children), and there are
  * never more than `concurrency` of them. A settled item is announced with an emitted
  * `itemSettled` event that carries the child's final context (results included) for the
- * consumer to write out; the batch's own context keeps only a small summary per item.
+ * consumer to write out; the batch's own context keeps only a count.
  */
 import { assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
 import type { SerializedError } from '../src/errors.js';
@@ -37,7 +37,8 @@ export interface BatchContext {
   /** Ids of the live children. */
   running: string[];
   concurrency: number;
-  settled: BatchItemSummary[];
+  /** How many items settled; their summaries went out in `itemSettled` events. */
+  settledCount: number;
   /** Set by DRAIN: no new item starts; the batch ends when the running ones settle. */
   draining: boolean;
 }
@@ -48,7 +49,8 @@ export interface BatchInput {
 }
 
 export interface BatchOutput {
-  settled: BatchItemSummary[];
+  /** How many items settled (each was announced by `itemSettled`). */
+  settled: number;
   /** Items never started (after DRAIN or CANCEL). */
   notStarted: string[];
 }
@@ -93,7 +95,7 @@ export const batchMachine = setup({
     next: 0,
     running: [],
     concurrency: Math.max(1, input.concurrency),
-    settled: [],
+    settledCount: 0,
     draining: false,
   }),
   initial: 'running',
@@ -121,7 +123,8 @@ export const batchMachine = setup({
               enqueue.stopChild(event.itemId);
               enqueue.assign({
                 running: context.running.filter((id) => id !== event.itemId),
-                settled: [...context.settled, summary],
+                // A count, not a list: copying a growing list per item would make a batch O(N^2).
+                settledCount: context.settledCount + 1,
               });
             }),
             'fillPool',
@@ -139,7 +142,7 @@ export const batchMachine = setup({
     },
     done: { type: 'final' },
   },
-  output: ({ context }) => ({ settled: context.settled, notStarted: context.items.slice(context.next).map((i) => i.id) }),
+  output: ({ context }) => ({ settled: context.settledCount, notStarted: context.items.slice(context.next).map((i) => i.id) }),
 });
 
 export type BatchActor = ActorRefFrom<typeof batchMachine>;

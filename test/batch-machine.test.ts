@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { createActor, toPromise } from 'xstate';
-import { batchMachine, type BatchItem } from '../machines/batch.machine.js';
+import { batchMachine, type BatchItem, type BatchItemSummary } from '../machines/batch.machine.js';
 import { Session } from '../src/session.js';
 import { API_KEY, fakeNova, json } from './helpers/fake-nova.js';
 
@@ -16,19 +16,22 @@ function setup(count: number, concurrency: number, transport = fakeNova()) {
     input: { upload: { kind: 'url', url: `http://example.org/${i}.png` }, options: {}, schedule: session.schedule, prefetch: [{ kind: 'wcs' }] },
   }));
   const actor = createActor(batchMachine.provide({ actors: { solve: session.machine } }), { input: { items, concurrency } });
-  return { actor, transport };
+  const summaries: BatchItemSummary[] = [];
+  actor.on('itemSettled', (e) => summaries.push(e.summary));
+  return { actor, transport, summaries };
 }
 
 describe('batch machine', () => {
   test('never has more live children than its concurrency, and stops each settled one', async () => {
-    const { actor } = setup(7, 3);
+    const { actor, summaries } = setup(7, 3);
     let maxLive = 0;
     actor.subscribe((s) => (maxLive = Math.max(maxLive, Object.keys(s.children).length)));
     actor.start();
     const output = await toPromise(actor);
     expect(maxLive).toBe(3);
     expect(Object.keys(actor.getSnapshot().children)).toEqual([]);
-    expect(output.settled.map((s) => s.id).sort()).toEqual(Array.from({ length: 7 }, (_, i) => `item-${i}`).sort());
+    expect(summaries.map((s) => s.id).sort()).toEqual(Array.from({ length: 7 }, (_, i) => `item-${i}`).sort());
+    expect(output).toEqual({ settled: 7, notStarted: [] });
   });
 
   test('announces each settled item with its own results, and shares one login', async () => {
@@ -58,20 +61,20 @@ describe('batch machine', () => {
   test('one failing item does not stop the batch', async () => {
     let n = 0;
     const transport = fakeNova({}, { job: () => json({ status: n++ === 0 ? 'failure' : 'success' }) });
-    const { actor } = setup(3, 1, transport);
+    const { actor, summaries } = setup(3, 1, transport);
     actor.start();
-    const output = await toPromise(actor);
-    expect(output.settled.map((s) => s.outcome).sort()).toEqual(['failure', 'success', 'success']);
-    expect(output.settled.find((s) => s.outcome === 'failure')?.error?.code).toBe('job_failed');
+    await toPromise(actor);
+    expect(summaries.map((s) => s.outcome).sort()).toEqual(['failure', 'success', 'success']);
+    expect(summaries.find((s) => s.outcome === 'failure')?.error?.code).toBe('job_failed');
   });
 
   test('DRAIN lets the running solves finish and starts no other', async () => {
-    const { actor } = setup(6, 2);
+    const { actor, summaries } = setup(6, 2);
     actor.start();
     actor.send({ type: 'DRAIN' });
     const output = await toPromise(actor);
-    expect(output.settled.map((s) => s.id).sort()).toEqual(['item-0', 'item-1']);
-    expect(output.settled.every((s) => s.outcome === 'success')).toBe(true);
+    expect(summaries.map((s) => s.id).sort()).toEqual(['item-0', 'item-1']);
+    expect(summaries.every((s) => s.outcome === 'success')).toBe(true);
     expect(output.notStarted).toEqual(['item-2', 'item-3', 'item-4', 'item-5']);
   });
 });

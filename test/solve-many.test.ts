@@ -74,7 +74,8 @@ describe('Client.solveMany', () => {
       const iterator = client.solveMany(inputs(['a.png', 'b.png', 'c.png', 'd.png']), { concurrency: 2, signal: controller.signal });
       const running = collect(iterator).then((o) => outcomes.push(...o));
       // Abort once both running solves have a job (the server is solving them).
-      while (slow.requests.filter((r) => r.endpoint === 'job').length < 2) await new Promise((r) => setTimeout(r, 20));
+      const jobsPolled = () => new Set(slow.requests.filter((r) => r.endpoint === 'job').map((r) => r.path)).size;
+      while (jobsPolled() < 2) await new Promise((r) => setTimeout(r, 20));
       controller.abort();
       await running;
       expect(outcomes).toHaveLength(4);
