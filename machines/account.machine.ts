@@ -1,14 +1,13 @@
 /**
- * Questions about the account and the archive rather than one solve:
- * the account's jobs (`myjobs`), jobs by tag, and a submission's images.
+ * Questions about the account and the archive rather than one solve: the account's jobs,
+ * jobs by tag, and a submission's images.
  *
- *   idle → loggingIn → querying → done
- *                  ↘        ↘ failure
- *
- * `jobs_by_tag` needs no session, so it goes straight to querying.
+ *   idle → loggingIn → readingMyJobs | readingSubmissionImages → done
+ *      ↘ searchingTags (no session needed) ─────────────────────↗   ↘ failure
  */
 import { assign, fromPromise, setup } from 'xstate';
 import type { SerializedError } from '../src/errors.js';
+import { notProvided, serialiseError, sessionExpiredOnce } from '../src/machine-support.js';
 
 export type AccountQuery =
   | { kind: 'myJobs' }
@@ -22,14 +21,7 @@ export interface AccountContext {
   relogins: number;
 }
 
-const notProvided = (name: string) => async (): Promise<never> => {
-  throw new Error(`The "${name}" actor has no implementation: create the machine with provideAccountRuntime().`);
-};
-
-function serialise(error: unknown): SerializedError {
-  const e = error as { toJSON?: () => SerializedError; message?: string };
-  return typeof e?.toJSON === 'function' ? e.toJSON() : { name: 'Error', code: 'network', message: String(e?.message ?? error) };
-}
+const PROVIDER = 'provideAccountRuntime';
 
 export const accountMachine = setup({
   types: {
@@ -40,15 +32,23 @@ export const accountMachine = setup({
   },
   actors: {
     /** POST /api/login (skipped when the session is held). */
-    login: fromPromise<void, void>(notProvided('login')),
-    /** POST /api/myjobs, GET /api/jobs_by_tag or POST /api/submission_images. */
-    queryAccount: fromPromise<number[], { query: AccountQuery }>(notProvided('queryAccount')),
+    login: fromPromise<void, void>(notProvided('login', PROVIDER)),
+    /** POST /api/myjobs */
+    readMyJobs: fromPromise<number[], void>(notProvided('readMyJobs', PROVIDER)),
+    /** GET /api/jobs_by_tag?query=…&exact=… */
+    searchTags: fromPromise<number[], { query: string; exact: boolean }>(notProvided('searchTags', PROVIDER)),
+    /** POST /api/submission_images */
+    readSubmissionImages: fromPromise<number[], { subid: number }>(notProvided('readSubmissionImages', PROVIDER)),
   },
   guards: {
     hasSession: () => false,
-    needsNoSession: ({ context }) => context.query.kind === 'jobsByTag',
-    sessionExpiredOnce: ({ context, event }) =>
-      context.relogins === 0 && (event as { error?: { name?: string } }).error?.name === 'SessionExpiredError',
+    isTagSearch: ({ context }) => context.query.kind === 'jobsByTag',
+    isSubmissionImages: ({ context }) => context.query.kind === 'submissionImages',
+    sessionExpiredOnce: ({ context, event }) => sessionExpiredOnce(context.relogins, event),
+  },
+  actions: {
+    relogin: assign({ relogins: ({ context }) => context.relogins + 1 }),
+    recordError: assign({ error: ({ event }) => serialiseError((event as { error?: unknown }).error) }),
   },
 }).createMachine({
   id: 'account',
@@ -57,29 +57,47 @@ export const accountMachine = setup({
   states: {
     idle: {
       on: {
-        START: [{ guard: 'needsNoSession', target: 'querying' }, { guard: 'hasSession', target: 'querying' }, { target: 'loggingIn' }],
+        START: [{ guard: 'isTagSearch', target: 'searchingTags' }, { guard: 'hasSession', target: 'withSession' }, { target: 'loggingIn' }],
         CANCEL: 'failure',
       },
     },
     loggingIn: {
+      description: 'POST /api/login',
+      invoke: { id: 'login', src: 'login', onDone: 'withSession', onError: { target: 'failure', actions: 'recordError' } },
+      on: { CANCEL: 'failure' },
+    },
+    withSession: {
+      always: [{ guard: 'isSubmissionImages', target: 'readingSubmissionImages' }, { target: 'readingMyJobs' }],
+    },
+    readingMyJobs: {
+      description: 'POST /api/myjobs',
       invoke: {
-        id: 'login',
-        src: 'login',
-        onDone: 'querying',
-        onError: { target: 'failure', actions: assign({ error: ({ event }) => serialise(event.error) }) },
+        id: 'readMyJobs',
+        src: 'readMyJobs',
+        onDone: { target: 'done', actions: assign({ ids: ({ event }) => event.output }) },
+        onError: [{ guard: 'sessionExpiredOnce', target: 'loggingIn', actions: 'relogin' }, { target: 'failure', actions: 'recordError' }],
       },
       on: { CANCEL: 'failure' },
     },
-    querying: {
+    readingSubmissionImages: {
+      description: 'POST /api/submission_images',
       invoke: {
-        id: 'queryAccount',
-        src: 'queryAccount',
-        input: ({ context }) => ({ query: context.query }),
+        id: 'readSubmissionImages',
+        src: 'readSubmissionImages',
+        input: ({ context }) => ({ subid: (context.query as { subid: number }).subid }),
         onDone: { target: 'done', actions: assign({ ids: ({ event }) => event.output }) },
-        onError: [
-          { guard: 'sessionExpiredOnce', target: 'loggingIn', actions: assign({ relogins: ({ context }) => context.relogins + 1 }) },
-          { target: 'failure', actions: assign({ error: ({ event }) => serialise(event.error) }) },
-        ],
+        onError: [{ guard: 'sessionExpiredOnce', target: 'loggingIn', actions: 'relogin' }, { target: 'failure', actions: 'recordError' }],
+      },
+      on: { CANCEL: 'failure' },
+    },
+    searchingTags: {
+      description: 'GET /api/jobs_by_tag',
+      invoke: {
+        id: 'searchTags',
+        src: 'searchTags',
+        input: ({ context }) => context.query as { query: string; exact: boolean },
+        onDone: { target: 'done', actions: assign({ ids: ({ event }) => event.output }) },
+        onError: { target: 'failure', actions: 'recordError' },
       },
       on: { CANCEL: 'failure' },
     },

@@ -15,6 +15,7 @@
  */
 import { assign, enqueueActions, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import { redact, type SerializedError } from '../src/errors.js';
+import { notProvided, serialiseError, sessionExpiredOnce } from '../src/machine-support.js';
 import type { UploadDescriptor } from '../src/inputs.js';
 import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from '../src/models.js';
 import type { WireUploadOptions } from '../src/options.js';
@@ -129,9 +130,7 @@ export interface WaitInput {
   deadline: number | null;
 }
 
-const notProvided = (name: string) => async (): Promise<never> => {
-  throw new Error(`The "${name}" actor has no implementation: create the machine with provideSolveRuntime().`);
-};
+const PROVIDER = 'provideSolveRuntime';
 
 /** The key a result is cached under. */
 export function resultKey(request: ResultRequest): string {
@@ -145,11 +144,7 @@ export function cachedResult(results: ResultCache, request: ResultRequest): unkn
 }
 
 function serialise(error: unknown, context: SolveContext): SerializedError {
-  const e = error as Partial<SerializedError> & { toJSON?: () => SerializedError };
-  const base: SerializedError =
-    typeof e?.toJSON === 'function'
-      ? e.toJSON()
-      : { name: 'Error', code: 'network', message: e instanceof Error ? e.message : String(error) };
+  const base = serialiseError(error);
   if (base.subid === undefined && context.subid !== null) base.subid = context.subid;
   if (base.jobId === undefined && context.jobId !== null) base.jobId = context.jobId;
   return base;
@@ -172,26 +167,25 @@ const solveSetup = setup({
   },
   actors: {
     /** POST /api/login (skipped when the client already holds a session). */
-    login: fromPromise<void, void>(notProvided('login')),
+    login: fromPromise<void, void>(notProvided('login', PROVIDER)),
     /** POST /api/upload or /api/url_upload. Never retried once its body may have arrived. */
-    upload: fromPromise<UploadResult, UploadActorInput>(notProvided('upload')),
+    upload: fromPromise<UploadResult, UploadActorInput>(notProvided('upload', PROVIDER)),
     /** GET /api/submissions/<subid>. */
-    readSubmission: fromPromise<SubmissionStatus, { subid: number }>(notProvided('readSubmission')),
+    readSubmission: fromPromise<SubmissionStatus, { subid: number }>(notProvided('readSubmission', PROVIDER)),
     /** GET /api/jobs/<jobid>. */
-    readJob: fromPromise<JobStatus, { jobId: number }>(notProvided('readJob')),
+    readJob: fromPromise<JobStatus, { jobId: number }>(notProvided('readJob', PROVIDER)),
     /** GET /api/jobs/<jobid>/calibration. */
-    readCalibration: fromPromise<Calibration | undefined, { jobId: number }>(notProvided('readCalibration')),
+    readCalibration: fromPromise<Calibration | undefined, { jobId: number }>(notProvided('readCalibration', PROVIDER)),
     /** GET a JSON result or a result file of a job. */
-    fetchResult: fromPromise<FetchedResult, { jobId: number; request: ResultRequest }>(notProvided('fetchResult')),
+    fetchResult: fromPromise<FetchedResult, { jobId: number; request: ResultRequest }>(notProvided('fetchResult', PROVIDER)),
     /** No request: sleeps until the next poll or the deadline, whichever is first. */
-    waitForNextPoll: fromPromise<void, WaitInput>(notProvided('waitForNextPoll')),
+    waitForNextPoll: fromPromise<void, WaitInput>(notProvided('waitForNextPoll', PROVIDER)),
   },
   guards: {
     hasSession: () => false,
     resumesAtJob: ({ context }) => context.jobId !== null,
     resumesAtSubmission: ({ context }) => context.subid !== null,
-    sessionExpiredOnce: ({ context, event }) =>
-      context.relogins === 0 && (event as { error?: { name?: string } }).error?.name === 'SessionExpiredError',
+    sessionExpiredOnce: ({ context, event }) => sessionExpiredOnce(context.relogins, event),
     mayPollNow: ({ context }) => Date.now() >= context.lastPollAt + context.schedule.minIntervalMs,
     // The wait ends at the deadline when the next poll falls on or after it: decided by the
     // schedule, not by whether a timer fired a millisecond early.

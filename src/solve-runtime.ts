@@ -5,7 +5,7 @@
  * the secrets, bytes to upload) lives here, and is bound to the machine with `provide`.
  */
 import { fromPromise, type AnyActorRef } from 'xstate';
-import { accountMachine, type AccountQuery } from '../machines/account.machine.js';
+import { accountMachine } from '../machines/account.machine.js';
 import {
   solveMachine,
   type FetchedResult,
@@ -68,21 +68,26 @@ function bindRuntime(runtime: SolveRuntime) {
 /** The account machine with its requests bound to a runtime. */
 export function provideAccountRuntime(runtime: SolveRuntime) {
   const { exchangeContext, acquireSession, login } = bindRuntime(runtime);
+  /** Runs a request that needs the session; forgets the session if the server dropped it. */
+  const withSession = async <T>(signal: AbortSignal, request: (session: string) => Promise<T>): Promise<T> => {
+    const session = await acquireSession(signal);
+    try {
+      return await request(session);
+    } catch (error) {
+      if (error instanceof SessionExpiredError) runtime.session.invalidate(session);
+      throw error;
+    }
+  };
   return accountMachine.provide({
     actors: {
       login,
-      queryAccount: fromPromise<number[], { query: AccountQuery }>(async ({ input, signal }) => {
-        const ctx = exchangeContext(signal);
-        const { query } = input;
-        if (query.kind === 'jobsByTag') return api.jobsByTag(ctx, query.query, query.exact);
-        const session = await acquireSession(signal);
-        try {
-          return query.kind === 'myJobs' ? await api.myJobs(ctx, session) : await api.submissionImages(ctx, session, query.subid);
-        } catch (error) {
-          if (error instanceof SessionExpiredError) runtime.session.invalidate(session);
-          throw error;
-        }
-      }),
+      readMyJobs: fromPromise<number[], void>(({ signal }) => withSession(signal, (s) => api.myJobs(exchangeContext(signal), s))),
+      readSubmissionImages: fromPromise<number[], { subid: number }>(({ input, signal }) =>
+        withSession(signal, (s) => api.submissionImages(exchangeContext(signal), s, input.subid)),
+      ),
+      searchTags: fromPromise<number[], { query: string; exact: boolean }>(({ input, signal }) =>
+        api.jobsByTag(exchangeContext(signal), input.query, input.exact),
+      ),
     },
     guards: { hasSession: () => runtime.session.hasSession },
   });

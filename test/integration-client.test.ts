@@ -309,3 +309,21 @@ describe('a server that stops answering', () => {
     expect(log.filter((e) => endpoint(e) === 'upload')).toHaveLength(1);
   });
 });
+
+describe('account queries', () => {
+  test('myJobs, submissionImages and jobsByTag each make one request; an expired session logs in again once', async () => {
+    const { client: c, log } = client();
+    const result = await c.solve({ file: IMAGE.pathname });
+    const before = log.length;
+    expect(await c.session.myJobs()).toContain(result.jobId);
+    expect((await c.session.submissionImages(result.subid)).length).toBe(1);
+    const tags = await c.session.jobsByTag('zzz-no-such-tag', { exact: true });
+    expect(tags).toEqual([]);
+    expect(log.slice(before).map(endpoint)).toEqual(['myjobs', 'submission_images', 'jobs_by_tag']);
+
+    server.expireSessions('purged');
+    const again = log.length;
+    expect(await c.session.myJobs()).toContain(result.jobId);
+    expect(log.slice(again).map(endpoint)).toEqual(['myjobs', 'login', 'myjobs']);
+  });
+});
