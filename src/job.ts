@@ -8,9 +8,8 @@ import type { Annotation, Calibration, JobInfo, JobStatus } from './models.js';
 import type { FileResultKind, ResultFile } from './protocol/results.js';
 import { ValidationError } from './errors.js';
 import type { Session } from './session.js';
-import { SolveHandle, type WaitOptions } from './solve-handle.js';
+import { SolveHandle, UNSETTLED, type WaitOptions } from './solve-handle.js';
 
-const ACTIVE_JOB = ['jobRunning', 'submissionPending', 'uploading', 'loggingIn'] as const;
 
 export class Job {
   readonly #handle: SolveHandle;
@@ -54,13 +53,13 @@ export class Job {
 
   /** Waits until the job succeeded (with its calibration) or failed; throws on failure. */
   async untilDone(options: WaitOptions = {}): Promise<this> {
-    await this.#handle.past(ACTIVE_JOB, options);
+    await this.#handle.past(UNSETTLED, options);
     return this;
   }
 
   /** Whether the job solved. Waits for it to finish; never throws for a job failure. */
   async success(options: WaitOptions = {}): Promise<boolean> {
-    const s = await this.#handle.until((snap) => !snap.matches('idle') && !ACTIVE_JOB.some((p) => snap.matches(p)), options);
+    const s = await this.#handle.settled(options);
     return s.context.error === null;
   }
 
@@ -86,14 +85,14 @@ export class Job {
 
   /** Objects in the field in pixel coordinates; `nbright` limits the bright stars listed. */
   async annotations(options: WaitOptions & { nbright?: number } = {}): Promise<Annotation[]> {
-    await this.#handle.past(ACTIVE_JOB, options);
+    await this.#handle.past(UNSETTLED, options);
     const { nbright, ...wait } = options;
     return this.#handle.fetch<Annotation[]>(nbright === undefined ? { kind: 'annotations' } : { kind: 'annotations', nbright }, wait);
   }
 
   /** Any result file by kind. */
   async file(kind: FileResultKind, options: WaitOptions = {}): Promise<ResultFile> {
-    await this.#handle.until((s) => !s.matches('idle') && !ACTIVE_JOB.some((p) => s.matches(p)), options);
+    await this.#handle.settled(options);
     return this.#handle.fetch<ResultFile>({ kind }, options);
   }
 
@@ -143,8 +142,8 @@ export class Job {
   }
 
   async #result<T>(kind: Exclude<FetchedResult['kind'], FileResultKind | 'annotations'>, options: WaitOptions = {}): Promise<T> {
-    if (kind === 'calibration') await this.#handle.past(ACTIVE_JOB, options);
-    else await this.#handle.until((s) => !s.matches('idle') && !ACTIVE_JOB.some((p) => s.matches(p)), options);
+    if (kind === 'calibration') await this.#handle.past(UNSETTLED, options);
+    else await this.#handle.settled(options);
     return this.#handle.fetch<T>({ kind }, options);
   }
 }

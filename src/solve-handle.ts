@@ -57,6 +57,9 @@ export function reviveError(e: SerializedError): AstrometryNetError {
 
 export type StateValue = SolveSnapshot['value'];
 
+/** The phases before a solve has an outcome. */
+export const UNSETTLED = ['loggingIn', 'uploading', 'submissionPending', 'jobRunning'] as const;
+
 /** A dotted name for a state value: `jobRunning.waiting`. */
 export function stateName(value: StateValue | string | Record<string, unknown>): string {
   if (typeof value === 'string') return value;
@@ -128,9 +131,19 @@ export class SolveHandle {
     });
   }
 
+  /** Resolves once the solve is out of every phase given (and started), whatever the outcome. */
+  leave(phases: readonly string[], options: WaitOptions = {}): Promise<SolveSnapshot> {
+    return this.until((snap) => !snap.matches('idle') && !phases.some((p) => snap.matches(p as never)), options);
+  }
+
+  /** Resolves once the solve has settled: solved, failed, or fetching results after either. */
+  settled(options: WaitOptions = {}): Promise<SolveSnapshot> {
+    return this.leave(UNSETTLED, options);
+  }
+
   /** Waits until the phase given is over; throws the solve's error if it failed. */
   async past(phases: readonly string[], options: WaitOptions = {}): Promise<SolveSnapshot> {
-    const s = await this.until((snap) => !snap.matches('idle') && !phases.some((p) => snap.matches(p as never)), options);
+    const s = await this.leave(phases, options);
     if (s.context.error) throw reviveError(s.context.error);
     return s;
   }

@@ -50,7 +50,7 @@ export class Submission {
 
   /** The submission's status. Makes one request unless it is already known to be final. */
   async status(options: WaitOptions = {}): Promise<SubmissionStatus | null> {
-    await this.#handle.past(['loggingIn', 'uploading'], options).catch(() => undefined);
+    await this.#handle.leave(['loggingIn', 'uploading'], options);
     const snap = this.#handle.snapshot;
     if (snap.matches({ submissionPending: 'waiting' })) this.#handle.actor.send({ type: 'POLL_NOW' });
     if (this.#handle.snapshot.matches('submissionPending')) {
