@@ -4,7 +4,7 @@
 import { createActor } from 'xstate';
 import { batchMachine, type BatchItem } from '../machines/batch.machine.js';
 import type { Stage } from '../machines/solve.machine.js';
-import { AbortedError, ValidationError, type AstrometryNetError } from './errors.js';
+import { AbortedError, ValidationError, reviveError, type AstrometryNetError } from './errors.js';
 import { acceptInput, type MemoryStore, type SolveInput, type UploadDescriptor } from './inputs.js';
 import type { FitsHeader } from './fits-header.js';
 import { Job } from './job.js';
@@ -12,7 +12,7 @@ import type { Calibration } from './models.js';
 import { encodeUploadOptions, type UploadOptions } from './options.js';
 import { FILE_RESULTS, isFileResultKind, type FileResultKind, type ResultFile } from './protocol/results.js';
 import { Session, type SessionOptions } from './session.js';
-import { SolveHandle, reviveError, type PersistedSolve, type WaitOptions } from './solve-handle.js';
+import { SolveHandle, type PersistedSolve, type WaitOptions } from './solve-handle.js';
 import { Submission } from './submission.js';
 
 export interface ClientOptions extends SessionOptions {}

@@ -9,7 +9,7 @@ export { platform, usePlatform, webPlatform, type Platform } from './platform.js
 export { FileUpload, UrlUpload, SourceListUpload, type UploadConfig } from './uploads.js';
 export { Submission } from './submission.js';
 export { Job } from './job.js';
-export { SolveHandle, reviveError, stateName, type PersistedSolve, type WaitOptions } from './solve-handle.js';
+export { SolveHandle, stateName, type PersistedSolve, type WaitOptions } from './solve-handle.js';
 export * from './errors.js';
 export type * from './models.js';
 export { encodeUploadOptions, UPLOAD_OPTION_NAMES, type UploadOptions, type WireUploadOptions, type ScaleUnits, type Parity, type Licence, type ModificationsLicence } from './options.js';

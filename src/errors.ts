@@ -211,6 +211,30 @@ export class UploadInterruptedError extends AstrometryNetError {
   }
 }
 
+const BY_CODE: Record<ErrorCode, () => AstrometryNetError> = {
+  auth: () => new AuthError(''),
+  validation: () => new ValidationError('', undefined, ''),
+  api: () => new ApiError(''),
+  http: () => new HttpError(0, ''),
+  not_found: () => new NotFoundError(''),
+  submission_failed: () => new SubmissionFailedError(''),
+  job_failed: () => new JobFailedError(''),
+  timeout: () => new TimeoutError(''),
+  aborted: () => new AbortedError(''),
+  network: () => new NetworkError(''),
+  unexpected_content: () => new UnexpectedContentError('', { url: '', status: 0, contentType: '', bodyStart: '' }),
+  upload_interrupted: () => new UploadInterruptedError(),
+};
+
+/** Turns an error kept in context (or a snapshot) back into its class, so `instanceof` works. */
+export function reviveError(e: SerializedError): AstrometryNetError {
+  // The one subclass that shares its code with another.
+  const make = e.name === 'SessionExpiredError' ? () => new SessionExpiredError('') : (BY_CODE[e.code] ?? (() => new AstrometryNetError('')));
+  const { name: _name, code: _code, ...fields } = e;
+  // The recorded message and details win over the placeholder the constructor made.
+  return Object.assign(make(), fields);
+}
+
 /** Turns anything thrown into an AstrometryNetError without losing a typed one. */
 export function toAstrometryNetError(error: unknown, location: SolveLocation = {}): AstrometryNetError {
   if (error instanceof AstrometryNetError) return error.at(location);

@@ -5,7 +5,7 @@
  * `$XDG_CONFIG_HOME/astrometry-net/api-key`, default `~/.config/...`). Logging in is lazy: the
  * first solve that needs a session logs in, and every later solve of this Session shares it.
  */
-import { AuthError, ValidationError } from './errors.js';
+import { AuthError, ValidationError, reviveError } from './errors.js';
 import type { MemoryStore } from './inputs.js';
 import { resolvePollSchedule, type PollSchedule } from './polling.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './protocol/retry.js';
@@ -13,7 +13,6 @@ import { DEFAULT_API_URL, normaliseApiUrl } from './protocol/urls.js';
 import { SessionKeeper } from './session-keeper.js';
 import { createActor, toPromise } from 'xstate';
 import type { AccountQuery } from '../machines/account.machine.js';
-import { reviveError } from './solve-handle.js';
 import { sanitizedInspector, type InspectObserver } from './inspect.js';
 import { provideAccountRuntime, provideSolveRuntime, type RequestEvent, type SolveRuntime } from './solve-runtime.js';
 import type { Transport } from './transport/types.js';

@@ -4,56 +4,9 @@
  */
 import { createActor, type Snapshot } from 'xstate';
 import { cachedResult, resultKey, type ResultRequest, type SolveActor, type SolveSnapshot } from '../machines/solve.machine.js';
-import {
-  AbortedError,
-  ApiError,
-  AstrometryNetError,
-  AuthError,
-  HttpError,
-  JobFailedError,
-  NetworkError,
-  NotFoundError,
-  SessionExpiredError,
-  SubmissionFailedError,
-  TimeoutError,
-  UnexpectedContentError,
-  UploadInterruptedError,
-  ValidationError,
-  type SerializedError,
-} from './errors.js';
+import { AstrometryNetError, TimeoutError, ValidationError, reviveError } from './errors.js';
 import { isResultKind, RESULT_KINDS } from './protocol/results.js';
 import type { Session } from './session.js';
-
-/** Turns an error kept in context back into its class, so callers can use `instanceof`. */
-export function reviveError(e: SerializedError): AstrometryNetError {
-  const byName: Record<string, () => AstrometryNetError> = {
-    AuthError: () => new AuthError(''),
-    SessionExpiredError: () => new SessionExpiredError(''),
-    JobFailedError: () => new JobFailedError(''),
-    TimeoutError: () => new TimeoutError(''),
-    AbortedError: () => new AbortedError(''),
-    NetworkError: () => new NetworkError(''),
-    UploadInterruptedError: () => new UploadInterruptedError(),
-  };
-  const byCode: Partial<Record<SerializedError['code'], () => AstrometryNetError>> = {
-    api: () => new ApiError(''),
-    http: () => new HttpError(0, ''),
-    not_found: () => new NotFoundError(''),
-    submission_failed: () => new SubmissionFailedError(''),
-    unexpected_content: () => new UnexpectedContentError('', { url: '', status: 0, contentType: '', bodyStart: '' }),
-    validation: () => new ValidationError('', undefined, ''),
-    upload_interrupted: () => new UploadInterruptedError(),
-    auth: () => new AuthError(''),
-    job_failed: () => new JobFailedError(''),
-    timeout: () => new TimeoutError(''),
-    aborted: () => new AbortedError(''),
-    network: () => new NetworkError(''),
-  };
-  const make = byName[e.name] ?? byCode[e.code] ?? (() => new AstrometryNetError(''));
-  const { name: _name, code: _code, ...fields } = e;
-  // The recorded message and details win over the placeholder the constructor made.
-  return Object.assign(make(), fields);
-}
 
 export type StateValue = SolveSnapshot['value'];
 

@@ -23,7 +23,7 @@ import {
   toAstrometryNetError,
   type ErrorCode,
 } from '../src/errors.js';
-import { reviveError } from '../src/solve-handle.js';
+import { reviveError } from '../src/errors.js';
 import { API_KEY, SESSION } from './helpers/fake-nova.js';
 
 describe('redact', () => {

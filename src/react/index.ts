@@ -21,12 +21,12 @@ import {
 } from 'react';
 import type { SolveSnapshot } from '../../machines/solve.machine.js';
 import { Client, type ClientOptions } from '../client.js';
-import type { AstrometryNetError } from '../errors.js';
 import type { SolveInput } from '../inputs.js';
 import type { Calibration } from '../models.js';
 import type { UploadOptions } from '../options.js';
 import type { FileResultKind, ResultFile } from '../protocol/results.js';
-import { reviveError, stateName } from '../solve-handle.js';
+import { reviveError, type AstrometryNetError } from '../errors.js';
+import { stateName } from '../solve-handle.js';
 import type { Submission } from '../submission.js';
 
 const ClientContext = createContext<Client | null>(null);
