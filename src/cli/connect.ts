@@ -7,7 +7,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { AuthError } from '../errors.js';
 import type { InspectionEvent } from 'xstate';
 import type { Session } from '../session.js';
 import type { RequestEvent } from '../solve-runtime.js';
@@ -37,8 +36,6 @@ export interface ConnectOptions {
   /** Where `--local` keeps its server state (so a rerun can resume). */
   outDir: string;
   onRequest?: (event: RequestEvent) => void;
-  /** Commands that never log in (status, results) may run without a key. */
-  keyOptional?: boolean;
   /** Every actor of the session reports to it (`--inspect`); the Session sanitizes the events. */
   inspect?: (event: InspectionEvent) => void;
 }
@@ -97,14 +94,9 @@ export async function connect(flags: Flags, options: ConnectOptions): Promise<Co
 
   const apiUrl = flags.string('api-url');
   const apiKey = flags.string('api-key');
-  let session: Session;
-  try {
-    session = new Session({ ...common, ...(apiUrl !== undefined ? { apiUrl } : {}), ...(apiKey !== undefined ? { apiKey } : {}) });
-  } catch (error) {
-    if (!(error instanceof AuthError) || !options.keyOptional || apiKey !== undefined) throw error;
-    // status and results read public endpoints only; the key is never sent, so none is needed.
-    session = new Session({ ...common, ...(apiUrl !== undefined ? { apiUrl } : {}), apiKey: 'no-key-needed' });
-  }
+  // The key is read at the first login: status and results, which read public endpoints only,
+  // run without one.
+  const session = new Session({ ...common, ...(apiUrl !== undefined ? { apiUrl } : {}), ...(apiKey !== undefined ? { apiKey } : {}) });
   return {
     session,
     serverId: session.apiUrl,

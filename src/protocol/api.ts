@@ -2,7 +2,7 @@
  * Every nova operation as one async function. These are the bodies of the machines' invoked
  * actors; nothing else calls them, so every request happens inside a statechart state.
  */
-import { ApiError, AuthError, UnexpectedContentError } from '../errors.js';
+import { ApiError, AuthError, UnexpectedContentError, ValidationError } from '../errors.js';
 import { readStream, type ByteStream, type MemoryStore, type UploadDescriptor } from '../inputs.js';
 import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from '../models.js';
 import type { WireUploadOptions } from '../options.js';
@@ -74,12 +74,8 @@ async function uploadSource(descriptor: UploadDescriptor & { kind: 'file' | 'mem
     memory.set(descriptor.ref, value);
   }
   if (value === undefined) {
-    throw new UnexpectedContentError('the bytes to upload', {
-      url: descriptor.filename,
-      status: 0,
-      contentType: '',
-      bodyStart: 'the in-memory input is gone (was this solve restored in another process?)',
-    });
+    // Bytes live only in the process they were handed to; a solve restored elsewhere cannot send them.
+    throw new ValidationError('bytes', descriptor.filename, 'bytes held by this process: a solve restored in another process can upload only a file path or a URL');
   }
   return value instanceof Uint8Array ? { kind: 'bytes', bytes: value } : { kind: 'blob', blob: value };
 }

@@ -43,7 +43,6 @@ export async function runResults(argv: readonly string[], io: CliIo): Promise<nu
 
   const connection = await connect(flags, {
     outDir,
-    keyOptional: true,
     ...(flags.bool('verbose') ? { onRequest: (e: { method: string; url: string }) => void io.stderr.write(`${e.method} ${e.url}\n`) } : {}),
   });
   try {

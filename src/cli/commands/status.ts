@@ -39,7 +39,6 @@ export async function runStatus(argv: readonly string[], io: CliIo): Promise<num
   const id = parseId(idText, isJob ? 'job id' : 'submission id');
   const connection = await connect(flags, {
     outDir: io.cwd,
-    keyOptional: true,
     ...(flags.bool('verbose') ? { onRequest: (e: { method: string; url: string }) => void io.stderr.write(`${e.method} ${e.url}\n`) } : {}),
   });
   try {
