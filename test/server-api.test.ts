@@ -142,17 +142,18 @@ describe('session checks', () => {
   });
 
   it('slides expiry on every authenticated call', async () => {
-    const s = await startServer({ port: 0, apiKeys: [KEY], solver: 'simulated', sessionTtlMs: 1000 });
+    const s = await startServer({ port: 0, apiKeys: [KEY], solver: 'simulated', sessionTtlMs: 2000 });
     try {
       const call = async (path: string, json: object) =>
         (await fetch(s.url + path, { method: 'POST', body: new URLSearchParams({ 'request-json': JSON.stringify(json) }) })).text();
       const { session } = JSON.parse(await call('login', { apikey: KEY })) as { session: string };
-      // Four calls 300 ms apart outlive a 1 s TTL only because each one slides it.
+      // Four calls 600 ms apart outlive a 2 s TTL only because each one slides it (wide margins:
+      // a loaded CI machine may take a while to answer).
       for (let i = 0; i < 4; i++) {
-        await new Promise((r) => setTimeout(r, 300));
+        await new Promise((r) => setTimeout(r, 600));
         expect(await call('myjobs', { session })).toMatch(/"status": "success"/);
       }
-      await new Promise((r) => setTimeout(r, 1300));
+      await new Promise((r) => setTimeout(r, 2300));
       expect(await call('myjobs', { session })).toBe('{"status": "error", "errormessage": "user is not authenticated."}');
     } finally {
       await s.close();
