@@ -11,4 +11,6 @@ if [ ! -d node_modules/xstate ] || [ package-lock.json -nt node_modules/.package
   npm ci --no-audit --no-fund
 fi
 npm run build --silent
+# The tests are type-checked too: a test that no longer compiles against the API is a broken test.
+npm run typecheck --silent
 npx vitest run "$@"

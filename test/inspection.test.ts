@@ -36,7 +36,10 @@ describe('inspection', () => {
     expect(transport.requests.filter((r) => r.path === '/api/upload')).toHaveLength(2);
 
     expect(events.length).toBeGreaterThan(10);
-    const text = JSON.stringify(events.map(({ actorRef: _a, sourceRef: _s, ...rest }) => rest));
+    const text = JSON.stringify(events.map((e) => {
+      const { actorRef: _a, sourceRef: _s, ...rest } = e as InspectionEvent & { sourceRef?: unknown };
+      return rest;
+    }));
     expect(text).not.toContain(API_KEY);
     expect(text).not.toContain(SESSION);
     for (const e of events) {

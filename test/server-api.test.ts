@@ -2,6 +2,7 @@
  * The nova JSON API as a client meets it: text/plain JSON in Python's formatting, errors with
  * HTTP 200 and exact messages in decorator order, HTML where JSON was expected.
  */
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/server/index.js';
 
@@ -41,7 +42,7 @@ async function login(): Promise<string> {
 async function uploadMultipart(json: unknown, file?: { name: string; bytes: Uint8Array }) {
   const form = new FormData();
   form.set('request-json', JSON.stringify(json));
-  if (file) form.set('file', new Blob([file.bytes]), file.name);
+  if (file) form.set('file', new Blob([file.bytes as Uint8Array<ArrayBuffer>]), file.name);
   const res = await fetch(srv.url + 'upload', { method: 'POST', body: form });
   return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
 }
@@ -230,7 +231,7 @@ describe('upload validation', () => {
       yield Buffer.from('\r\n--B--\r\n');
     }
     const { request } = await import('undici');
-    const r = await request(srv.url + 'upload', { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=B' }, body: body() });
+    const r = await request(srv.url + 'upload', { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=B' }, body: Readable.from(body()) });
     expect(r.statusCode).toBe(413);
     await r.body.text();
     const s = await startServer({ port: 0, apiKeys: [KEY], solver: 'simulated' });

@@ -33,7 +33,7 @@ function fitsImage(w: number, h: number): Buffer {
 async function upload(name: string, bytes: Uint8Array): Promise<number> {
   const form = new FormData();
   form.set('request-json', JSON.stringify({ session }));
-  form.set('file', new Blob([bytes]), name);
+  form.set('file', new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
   return ((await (await fetch(s.url + 'upload', { method: 'POST', body: form })).json()) as { subid: number }).subid;
 }
 

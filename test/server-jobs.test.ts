@@ -50,7 +50,7 @@ async function login(s: RunningServer): Promise<string> {
 async function upload(s: RunningServer, session: string, name: string | null, bytes?: Uint8Array, extra: object = {}): Promise<number> {
   const form = new FormData();
   form.set('request-json', JSON.stringify({ session, ...extra }));
-  if (name !== null && bytes) form.set('file', new Blob([bytes]), name);
+  if (name !== null && bytes) form.set('file', new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
   const text = await (await fetch(s.url + 'upload', { method: 'POST', body: form })).text();
   const r = JSON.parse(text) as { status: string; subid: number };
   expect(r.status, text).toBe('success');
