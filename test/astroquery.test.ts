@@ -14,24 +14,18 @@
  *
  * Nothing here is skipped: a missing solver or astroquery fails every test.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, cleanEnv, CLI, FIXTURES, ROOT } from './helpers/cli-run.js';
+import { buildCli, cleanEnv, FIXTURES, ROOT } from './helpers/cli-run.js';
+import { expectNear, randomApiKey, startServe, truthOf, type Serve } from './helpers/serve-process.js';
 
 const PYTHON = process.env.ASTROQUERY_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = path.join(ROOT, 'test', 'python', 'astroquery_solve.py');
-const API_KEY = Array.from({ length: 16 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join('');
+const API_KEY = randomApiKey();
 
-interface Truth {
-  ra: number;
-  dec: number;
-  width: number;
-  height: number;
-  scale_arcsec: number;
-}
 
 interface SeenRequest {
   method: string;
@@ -57,54 +51,9 @@ interface AstroqueryOutput {
   image_size?: [number, number];
 }
 
-async function truthOf(name: string): Promise<Truth> {
-  return JSON.parse(await readFile(path.join(FIXTURES, `${name}.truth.json`), 'utf8')) as Truth;
-}
 
-/** Centre within 0.01 deg (the RA difference scaled by cos(dec)); pixel scale within 0.5 %. */
-function expectNear(ra: number, dec: number, pixscale: number, truth: Truth): void {
-  const dRa = ((((ra - truth.ra) % 360) + 540) % 360) - 180;
-  expect(Math.abs(dRa) * Math.cos((truth.dec * Math.PI) / 180), `RA ${ra} vs ${truth.ra}`).toBeLessThan(0.01);
-  expect(Math.abs(dec - truth.dec), `Dec ${dec} vs ${truth.dec}`).toBeLessThan(0.01);
-  expect(Math.abs(pixscale / truth.scale_arcsec - 1), `scale ${pixscale} vs ${truth.scale_arcsec}`).toBeLessThan(0.005);
-}
 
-interface Serve {
-  child: ChildProcess;
-  apiUrl: string;
-  origin: string;
-  stderr: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
 
-/** `astrometry-net serve --port 0 --solver solve-field`: resolves once it prints its URL. */
-async function startServe(): Promise<Serve> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--solver', 'solve-field', '--api-key', API_KEY], {
-    cwd: ROOT,
-    env: cleanEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const apiUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve printed no URL in 20 s; stderr:\n${stderr}`)), 20_000);
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      const lines = stdout.split('\n');
-      if (lines.length > 1) {
-        clearTimeout(timer);
-        resolve(lines[0] as string);
-      }
-    });
-    child.on('error', reject);
-    void exit.then(({ code }) => reject(new Error(`serve exited (${code}) before printing its URL; stderr:\n${stderr}`)));
-  });
-  return { child, apiUrl, origin: new URL(apiUrl).origin, stderr: () => stderr, exit };
-}
 
 /** serve's log from request `from` on, once it holds at least `count` requests (it is read asynchronously). */
 async function loggedSince(s: Serve, from: number, count: number): Promise<{ method: string; path: string; status: number }[]> {
@@ -137,7 +86,7 @@ async function setUp(): Promise<void> {
     throw new Error(`${PYTHON} cannot import astroquery.astrometry_net; run scripts/install-astroquery.sh\n${probe.error?.message ?? probe.stderr}`);
   }
   await buildCli();
-  serve = await startServe();
+  serve = await startServe(API_KEY);
 }
 
 /** Set up once; every test awaits it, so a missing solver or astroquery fails each test. */

@@ -6,37 +6,21 @@
  * The server is the real command (`node dist/src/cli/main.js serve`), started once for the file
  * and stopped with SIGTERM at the end. Nothing here is skipped: a missing solver fails.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, JobFailedError, type FitsHeader, type SolveResult } from '../src/index.js';
-import { buildCli, cleanEnv, CLI, FIXTURES, ROOT } from './helpers/cli-run.js';
+import { buildCli, FIXTURES } from './helpers/cli-run.js';
+import { expectNear, randomApiKey, startServe, truthOf, type Serve } from './helpers/serve-process.js';
 
-interface Truth {
-  ra: number;
-  dec: number;
-  width: number;
-  height: number;
-  scale_arcsec: number;
-}
 
 const POLLING = { firstDelayMs: 200, minIntervalMs: 200, maxIntervalMs: 1000 };
-const API_KEY = Array.from({ length: 16 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join('');
+const API_KEY = randomApiKey();
 
-async function truthOf(name: string): Promise<Truth> {
-  return JSON.parse(await readFile(path.join(FIXTURES, `${name}.truth.json`), 'utf8')) as Truth;
-}
 
-/** Centre within 0.01 deg (the RA difference scaled by cos(dec)); pixel scale within 0.5 %. */
-function expectNear(ra: number, dec: number, pixscale: number, truth: Truth): void {
-  const dRa = ((((ra - truth.ra) % 360) + 540) % 360) - 180;
-  expect(Math.abs(dRa) * Math.cos((truth.dec * Math.PI) / 180), `RA ${ra} vs ${truth.ra}`).toBeLessThan(0.01);
-  expect(Math.abs(dec - truth.dec), `Dec ${dec} vs ${truth.dec}`).toBeLessThan(0.01);
-  expect(Math.abs(pixscale / truth.scale_arcsec - 1), `scale ${pixscale} vs ${truth.scale_arcsec}`).toBeLessThan(0.005);
-}
 
 const num = (h: FitsHeader, k: string): number => {
   const v = h.get(k);
@@ -121,41 +105,7 @@ function readXyTable(bytes: Uint8Array): { x: number[]; y: number[] } {
   throw new Error('no binary table in the file');
 }
 
-interface Serve {
-  child: ChildProcess;
-  apiUrl: string;
-  stderr: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
 
-/** `astrometry-net serve --port 0 --solver solve-field`: resolves once it prints its URL. */
-async function startServe(): Promise<Serve> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--solver', 'solve-field', '--api-key', API_KEY], {
-    cwd: ROOT,
-    env: cleanEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const apiUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve printed no URL in 20 s; stderr:\n${stderr}`)), 20_000);
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      const line = stdout.split('\n');
-      if (line.length > 1) {
-        clearTimeout(timer);
-        resolve(line[0] as string);
-      }
-    });
-    child.on('error', reject);
-    void exit.then(({ code }) => reject(new Error(`serve exited (${code}) before printing its URL; stderr:\n${stderr}`)));
-  });
-  return { child, apiUrl, stderr: () => stderr, exit };
-}
 
 const started = performance.now();
 const timings: Record<string, number> = {};
@@ -182,7 +132,7 @@ async function setUp(): Promise<void> {
   tempDirs.push(dir);
   fitsPath = path.join(dir, 'small.fits');
   await writeFile(fitsPath, gunzipSync(await readFile(path.join(FIXTURES, 'small.fits.gz'))));
-  serve = await startServe();
+  serve = await startServe(API_KEY);
   // A deadline well inside the test timeout: a stuck solve fails its test instead of hanging the file.
   client = new Client({ apiUrl: serve.apiUrl, apiKey: API_KEY, polling: POLLING, timeoutMs: 50_000 });
   // Noise first: its failure is reported while the others still queue.
