@@ -62,12 +62,6 @@ function bindRuntime(runtime: SolveRuntime) {
   const login = fromPromise<void, void>(async ({ signal }) => {
     await acquireSession(signal);
   });
-  return { exchangeContext, acquireSession, login };
-}
-
-/** The account machine with its requests bound to a runtime. */
-export function provideAccountRuntime(runtime: SolveRuntime) {
-  const { exchangeContext, acquireSession, login } = bindRuntime(runtime);
   /** Runs a request that needs the session; forgets the session if the server dropped it. */
   const withSession = async <T>(signal: AbortSignal, request: (session: string) => Promise<T>): Promise<T> => {
     const session = await acquireSession(signal);
@@ -78,6 +72,12 @@ export function provideAccountRuntime(runtime: SolveRuntime) {
       throw error;
     }
   };
+  return { exchangeContext, withSession, login };
+}
+
+/** The account machine with its requests bound to a runtime. */
+export function provideAccountRuntime(runtime: SolveRuntime) {
+  const { exchangeContext, withSession, login } = bindRuntime(runtime);
   return accountMachine.provide({
     actors: {
       login,
@@ -94,11 +94,10 @@ export function provideAccountRuntime(runtime: SolveRuntime) {
 }
 
 export function provideSolveRuntime(runtime: SolveRuntime) {
-  const { exchangeContext, acquireSession, login } = bindRuntime(runtime);
+  const { exchangeContext, withSession, login } = bindRuntime(runtime);
 
   const upload = fromPromise<Awaited<ReturnType<typeof api.upload>>, UploadActorInput>(async ({ input, signal, self }) => {
     if (input.restored) throw new UploadInterruptedError();
-    const session = await acquireSession(signal);
     // Progress goes to the solve machine so its context (and the inspector) shows it.
     const parent = (self as AnyActorRef)._parent;
     let reported = -1;
@@ -108,12 +107,9 @@ export function provideSolveRuntime(runtime: SolveRuntime) {
       reported = fraction;
       parent?.send({ type: 'UPLOAD_PROGRESS', sentBytes, totalBytes: totalBytes ?? null });
     };
-    try {
-      return await api.upload(exchangeContext(signal, { onUploadProgress }), session, input.upload, input.options, runtime.memory);
-    } catch (error) {
-      if (error instanceof SessionExpiredError) runtime.session.invalidate(session);
-      throw error;
-    }
+    return withSession(signal, (session) =>
+      api.upload(exchangeContext(signal, { onUploadProgress }), session, input.upload, input.options, runtime.memory),
+    );
   });
   // A restored upload actor cannot know whether its body reached the server before the
   // process stopped; marking it makes it fail with UploadInterruptedError instead of resending.
