@@ -40,6 +40,11 @@ export interface ConnectOptions {
   inspect?: (event: InspectionEvent) => void;
 }
 
+/** `--verbose`: each request's method and URL on stderr (what `onRequest` sees: never a key). */
+export function verboseRequests(flags: Flags, stderr: { write(text: string): unknown }): Pick<ConnectOptions, 'onRequest'> {
+  return flags.bool('verbose') ? { onRequest: (e) => void stderr.write(`${e.method} ${e.url}\n`) } : {};
+}
+
 function generatedKey(): string {
   const letters = 'abcdefghijklmnopqrstuvwxyz';
   return Array.from(randomBytes(16), (b) => letters[b % 26]).join('');

@@ -7,7 +7,7 @@ import type { ResultRequest } from '../../../machines/solve.machine.js';
 import { SolveHandle } from '../../solve-handle.js';
 import type { FileResultKind } from '../../protocol/results.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
-import { connect, CONNECTION_FLAGS } from '../connect.js';
+import { connect, CONNECTION_FLAGS, verboseRequests } from '../connect.js';
 import { RESULTS_HELP } from '../help.js';
 import { COMMON_FLAGS, EXIT, type CliIo } from '../io.js';
 import { isFitsFile, outputPlan, OUTPUT_FLAGS, resultKindOf, writeOutputs } from '../outputs.js';
@@ -43,7 +43,7 @@ export async function runResults(argv: readonly string[], io: CliIo): Promise<nu
 
   const connection = await connect(flags, {
     outDir,
-    ...(flags.bool('verbose') ? { onRequest: (e: { method: string; url: string }) => void io.stderr.write(`${e.method} ${e.url}\n`) } : {}),
+    ...verboseRequests(flags, io.stderr),
   });
   try {
     const { session } = connection;

@@ -6,7 +6,7 @@
 import type { SolveSnapshot } from '../../../machines/solve.machine.js';
 import { SolveHandle, stateName } from '../../solve-handle.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
-import { connect, CONNECTION_FLAGS } from '../connect.js';
+import { connect, CONNECTION_FLAGS, verboseRequests } from '../connect.js';
 import { STATUS_HELP } from '../help.js';
 import { COMMON_FLAGS, EXIT, type CliIo } from '../io.js';
 
@@ -39,7 +39,7 @@ export async function runStatus(argv: readonly string[], io: CliIo): Promise<num
   const id = parseId(idText, isJob ? 'job id' : 'submission id');
   const connection = await connect(flags, {
     outDir: io.cwd,
-    ...(flags.bool('verbose') ? { onRequest: (e: { method: string; url: string }) => void io.stderr.write(`${e.method} ${e.url}\n`) } : {}),
+    ...verboseRequests(flags, io.stderr),
   });
   try {
     const { session } = connection;
