@@ -7,19 +7,23 @@
  * `redact()` first, because nova echoes the session key in `no session with key "..."`.
  */
 
-export type ErrorCode =
-  | 'auth'
-  | 'validation'
-  | 'api'
-  | 'http'
-  | 'not_found'
-  | 'submission_failed'
-  | 'job_failed'
-  | 'timeout'
-  | 'aborted'
-  | 'network'
-  | 'unexpected_content'
-  | 'upload_interrupted';
+/** Every code an AstrometryNetError can carry (the CLI's JSON schema lists them from here). */
+export const ERROR_CODES = [
+  'auth',
+  'validation',
+  'api',
+  'http',
+  'not_found',
+  'submission_failed',
+  'job_failed',
+  'timeout',
+  'aborted',
+  'network',
+  'unexpected_content',
+  'upload_interrupted',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** Where a solve stood when it failed: enough to pick it up again. */
 export interface SolveLocation {

@@ -4,6 +4,7 @@
  * the order they finished.
  */
 import type { Calibration } from '../models.js';
+import { ERROR_CODES } from '../errors.js';
 
 export interface SolveJsonInput {
   /** The input as given (a path relative to the working directory, or a URL). */
@@ -81,20 +82,7 @@ export const SOLVE_JSON_SCHEMA = {
                 properties: {
                   code: {
                     type: 'string',
-                    enum: [
-                      'auth',
-                      'validation',
-                      'api',
-                      'http',
-                      'not_found',
-                      'submission_failed',
-                      'job_failed',
-                      'timeout',
-                      'aborted',
-                      'network',
-                      'unexpected_content',
-                      'upload_interrupted',
-                    ],
+                    enum: [...ERROR_CODES],
                   },
                   message: { type: 'string', minLength: 1 },
                 },
