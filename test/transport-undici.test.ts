@@ -50,6 +50,19 @@ const bigFile = () => {
   return path;
 };
 
+/** An upload of a big file to a server that never reads it: abortable at any point. */
+function slowUpload() {
+  const path = bigFile();
+  const controller = new AbortController();
+  const pending = undiciTransport().request({
+    method: 'POST',
+    url: `${url}/slow-upload`,
+    body: { kind: 'multipart', fields: {}, file: { field: 'file', filename: 'big.fits', source: { kind: 'path', path } } },
+    signal: controller.signal,
+  });
+  return { path, controller, pending };
+}
+
 test('a file upload is sent with an exact Content-Length and arrives whole', async () => {
   const path = bigFile();
   const transport = undiciTransport();
@@ -66,14 +79,7 @@ test('a file upload is sent with an exact Content-Length and arrives whole', asy
 });
 
 test('an upload aborted before it started sending closes its file', async () => {
-  const path = bigFile();
-  const controller = new AbortController();
-  const pending = undiciTransport().request({
-    method: 'POST',
-    url: `${url}/slow-upload`,
-    body: { kind: 'multipart', fields: {}, file: { field: 'file', filename: 'big.fits', source: { kind: 'path', path } } },
-    signal: controller.signal,
-  });
+  const { path, controller, pending } = slowUpload();
   controller.abort();
   await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
   await new Promise((r) => setTimeout(r, 300));
@@ -81,14 +87,7 @@ test('an upload aborted before it started sending closes its file', async () => 
 });
 
 test('an upload aborted mid-body closes its file', async () => {
-  const path = bigFile();
-  const controller = new AbortController();
-  const pending = undiciTransport().request({
-    method: 'POST',
-    url: `${url}/slow-upload`,
-    body: { kind: 'multipart', fields: {}, file: { field: 'file', filename: 'big.fits', source: { kind: 'path', path } } },
-    signal: controller.signal,
-  });
+  const { path, controller, pending } = slowUpload();
   await expect.poll(() => openFiles(path)).toBe(1);
   controller.abort();
   await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
