@@ -6,8 +6,7 @@
  *      ↘ searchingTags (no session needed) ─────────────────────↗   ↘ failure
  */
 import { assign, fromPromise, setup } from 'xstate';
-import type { SerializedError } from '../src/errors.js';
-import { notProvided, serialiseError, sessionExpiredOnce } from '../src/machine-support.js';
+import { serializeError, type SerializedError } from '../src/errors.js';
 
 export type AccountQuery =
   | { kind: 'myJobs' }
@@ -19,40 +18,57 @@ export interface AccountContext {
   ids: number[] | null;
   error: SerializedError | null;
   relogins: number;
+  deadline: number | null;
 }
 
-const PROVIDER = 'provideAccountRuntime';
+const notProvided = (name: string) => async (): Promise<never> => {
+  throw new Error(`The "${name}" actor has no implementation: create the machine with provideAccountTasks().`);
+};
+
+/** Every request is bounded by the query's deadline (epoch ms), `null` for none. */
+export interface AccountInput {
+  query: AccountQuery;
+  timeoutMs?: number | null;
+}
 
 export const accountMachine = setup({
   types: {
     context: {} as AccountContext,
-    input: {} as { query: AccountQuery },
+    input: {} as AccountInput,
     events: {} as { type: 'START' } | { type: 'CANCEL' },
     output: {} as { ids: number[] | null; error: SerializedError | null },
   },
   actors: {
     /** POST /api/login (skipped when the session is held). */
-    login: fromPromise<void, void>(notProvided('login', PROVIDER)),
+    login: fromPromise<void, { deadline: number | null }>(notProvided('login')),
     /** POST /api/myjobs */
-    readMyJobs: fromPromise<number[], void>(notProvided('readMyJobs', PROVIDER)),
+    readMyJobs: fromPromise<number[], { deadline: number | null }>(notProvided('readMyJobs')),
     /** GET /api/jobs_by_tag?query=…&exact=… */
-    searchTags: fromPromise<number[], { query: string; exact: boolean }>(notProvided('searchTags', PROVIDER)),
+    searchTags: fromPromise<number[], { query: string; exact: boolean; deadline: number | null }>(notProvided('searchTags')),
     /** POST /api/submission_images */
-    readSubmissionImages: fromPromise<number[], { subid: number }>(notProvided('readSubmissionImages', PROVIDER)),
+    readSubmissionImages: fromPromise<number[], { subid: number; deadline: number | null }>(notProvided('readSubmissionImages')),
   },
   guards: {
     hasSession: () => false,
     isTagSearch: ({ context }) => context.query.kind === 'jobsByTag',
     isSubmissionImages: ({ context }) => context.query.kind === 'submissionImages',
-    sessionExpiredOnce: ({ context, event }) => sessionExpiredOnce(context.relogins, event),
+    /** The server dropped the session, and this query has not logged in again yet. */
+    sessionExpiredOnce: ({ context, event }) =>
+      context.relogins === 0 && ((event as { error?: { name?: string } }).error?.name === 'SessionExpiredError'),
   },
   actions: {
     relogin: assign({ relogins: ({ context }) => context.relogins + 1 }),
-    recordError: assign({ error: ({ event }) => serialiseError((event as { error?: unknown }).error) }),
+    recordError: assign({ error: ({ event }) => serializeError((event as { error?: unknown }).error) }),
   },
 }).createMachine({
   id: 'account',
-  context: ({ input }) => ({ query: input.query, ids: null, error: null, relogins: 0 }),
+  context: ({ input }) => ({
+    query: input.query,
+    ids: null,
+    error: null,
+    relogins: 0,
+    deadline: input.timeoutMs === undefined || input.timeoutMs === null ? null : Date.now() + input.timeoutMs,
+  }),
   initial: 'idle',
   states: {
     idle: {
@@ -63,7 +79,13 @@ export const accountMachine = setup({
     },
     loggingIn: {
       description: 'POST /api/login',
-      invoke: { id: 'login', src: 'login', onDone: 'withSession', onError: { target: 'failure', actions: 'recordError' } },
+      invoke: {
+        id: 'login',
+        src: 'login',
+        input: ({ context }) => ({ deadline: context.deadline }),
+        onDone: 'withSession',
+        onError: { target: 'failure', actions: 'recordError' },
+      },
       on: { CANCEL: 'failure' },
     },
     withSession: {
@@ -74,6 +96,7 @@ export const accountMachine = setup({
       invoke: {
         id: 'readMyJobs',
         src: 'readMyJobs',
+        input: ({ context }) => ({ deadline: context.deadline }),
         onDone: { target: 'done', actions: assign({ ids: ({ event }) => event.output }) },
         onError: [{ guard: 'sessionExpiredOnce', target: 'loggingIn', actions: 'relogin' }, { target: 'failure', actions: 'recordError' }],
       },
@@ -84,7 +107,7 @@ export const accountMachine = setup({
       invoke: {
         id: 'readSubmissionImages',
         src: 'readSubmissionImages',
-        input: ({ context }) => ({ subid: (context.query as { subid: number }).subid }),
+        input: ({ context }) => ({ subid: (context.query as { subid: number }).subid, deadline: context.deadline }),
         onDone: { target: 'done', actions: assign({ ids: ({ event }) => event.output }) },
         onError: [{ guard: 'sessionExpiredOnce', target: 'loggingIn', actions: 'relogin' }, { target: 'failure', actions: 'recordError' }],
       },
@@ -95,7 +118,7 @@ export const accountMachine = setup({
       invoke: {
         id: 'searchTags',
         src: 'searchTags',
-        input: ({ context }) => context.query as { query: string; exact: boolean },
+        input: ({ context }) => ({ ...(context.query as { query: string; exact: boolean }), deadline: context.deadline }),
         onDone: { target: 'done', actions: assign({ ids: ({ event }) => event.output }) },
         onError: { target: 'failure', actions: 'recordError' },
       },

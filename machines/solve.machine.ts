@@ -1,25 +1,37 @@
 /**
  * One solve's lifecycle, from the API key to the files, as an explicit statechart.
  *
- *   idle → loggingIn → uploading → submissionPending → jobRunning → success ⇄ fetchingResults
- *                                                                 ↘ failure ⇄ fetchingResults
+ *   idle → loggingIn → uploading → submissionPending → jobRunning → success  { ready ⇄ fetchingResults }
+ *                                                                 ↘ failure  { ready ⇄ fetchingResults }
  *
  * Every request is an invoked actor, started by entering its state and aborted by leaving it;
- * nothing else in the library talks to the server. The actors here are typed placeholders: a
- * runtime (transport, session, clock) is supplied with `provideSolveRuntime()` from
- * `src/solve-runtime.ts`, so the same chart runs on undici, on fetch, or on test fakes.
+ * nothing else in the library talks to the server. The actors here are typed placeholders: the
+ * tasks (transport, login, clock) are supplied with `provideSolveTasks()` from
+ * `src/machine-tasks.ts`, so the same chart runs on undici, on fetch, or on test fakes.
  *
  * Waits between polls are an invoked `waitForNextPoll` actor that sleeps until a time kept in
  * context, not an `after` delay, because a restored snapshot re-arms invoked actors but loses
- * `after` timers. The context holds no secret and no file bytes in transit.
+ * `after` timers. Every request carries the solve's deadline, so a stuck upload or poll ends in
+ * a timeout too. The context holds no secret and no file bytes in transit.
+ *
+ * Tags: `settled` once the outcome is known (success or failure), `fetching` while results are
+ * downloaded. Ask `snapshot.hasTag('settled')`, not a list of state names.
  */
-import { assign, enqueueActions, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
-import { redact, type SerializedError } from '../src/errors.js';
-import { notProvided, serialiseError, sessionExpiredOnce } from '../src/machine-support.js';
+import { and, assign, enqueueActions, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import {
+  AbortedError,
+  JobFailedError,
+  SubmissionFailedError,
+  TimeoutError,
+  serializeError,
+  type AstrometryNetError,
+  type SerializedError,
+} from '../src/errors.js';
 import type { UploadDescriptor } from '../src/inputs.js';
 import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from '../src/models.js';
 import type { WireUploadOptions } from '../src/options.js';
 import { pollDelay, type PollSchedule } from '../src/polling.js';
+import type { PollAnswer } from '../src/protocol/api.js';
 import type { FileResultKind, ResultFile, ResultKind } from '../src/protocol/results.js';
 import { isFileResultKind, isResultKind } from '../src/protocol/results.js';
 
@@ -51,6 +63,9 @@ export type FetchedResult =
 /** The stages a person sees, with when each began (epoch ms). */
 export type Stage = 'loggingIn' | 'uploading' | 'submissionPending' | 'jobRunning' | 'success' | 'failure';
 
+/** `settled`: the outcome is known (success or failure). `fetching`: results are being downloaded. */
+export type SolveTag = 'settled' | 'fetching';
+
 export interface SolveContext {
   /** What to upload; `null` when the solve was resumed from a subid or job id. */
   upload: UploadDescriptor | null;
@@ -73,17 +88,21 @@ export interface SolveContext {
   /** Epoch ms after which waiting ends in a timeout; `null` for no deadline. */
   deadline: number | null;
   timeoutMs: number | null;
-  /** Polls made in the current phase, for the backoff. */
-  pollCount: number;
+  /** Epoch ms when the current polling phase began: the waits grow with the time since. */
+  phaseStartedAt: number;
   /** Epoch ms of the next poll. */
   nextPollAt: number;
   /** Epoch ms of the last poll: POLL_NOW never polls closer to it than the schedule's minimum. */
   lastPollAt: number;
+  /** The state token of the last status answer, when the server holds reads until it changes. */
+  pollToken: string | null;
+  /** Seconds the server holds a status read (0: it does not, as on nova). */
+  serverHoldsSeconds: number;
   /** Logins forced by an expired session during this solve (one retry allowed). */
   relogins: number;
   uploadProgress: { sentBytes: number; totalBytes: number | null } | null;
   stages: Partial<Record<Stage, number>>;
-  /** Results fetched as soon as the job is solved, before `success` is entered. */
+  /** Results fetched as soon as the job is solved, before anyone asks. */
   prefetch: ResultRequest[];
   /** Set when a batch runs this solve: it is told `SOLVE_SETTLED` on success and failure. */
   batchItemId: string | null;
@@ -118,11 +137,21 @@ export type SolveEvent =
   | ({ type: 'FETCH' } & ResultRequest)
   | { type: 'UPLOAD_PROGRESS'; sentBytes: number; totalBytes: number | null };
 
-export interface UploadActorInput {
+/** Every request is bounded by the solve's deadline (epoch ms), or by its own for result fetches. */
+export interface Bounded {
+  deadline: number | null;
+}
+
+export interface UploadActorInput extends Bounded {
   upload: UploadDescriptor;
   options: WireUploadOptions;
   /** Set when this actor was restored from a snapshot: the upload may already be on the server. */
   restored?: boolean;
+}
+
+export interface StatusReadInput extends Bounded {
+  /** The state token last seen, for a server that holds reads until the state changes. */
+  seen: string | null;
 }
 
 export interface WaitInput {
@@ -130,7 +159,9 @@ export interface WaitInput {
   deadline: number | null;
 }
 
-const PROVIDER = 'provideSolveRuntime';
+const notProvided = (name: string) => async (): Promise<never> => {
+  throw new Error(`The "${name}" actor has no implementation: create the machine with provideSolveTasks().`);
+};
 
 /** The key a result is cached under. */
 export function resultKey(request: ResultRequest): string {
@@ -143,56 +174,67 @@ export function cachedResult(results: ResultCache, request: ResultRequest): unkn
   return results[request.kind];
 }
 
-function serialise(error: unknown, context: SolveContext): SerializedError {
-  const base = serialiseError(error);
+/** An error as the context keeps it, with where the solve stood. */
+function record(error: unknown, context: SolveContext): SerializedError {
+  const base = serializeError(error);
   if (base.subid === undefined && context.subid !== null) base.subid = context.subid;
   if (base.jobId === undefined && context.jobId !== null) base.jobId = context.jobId;
   return base;
-}
-
-function failure(context: SolveContext, name: string, code: SerializedError['code'], message: string): SerializedError {
-  return serialise({ toJSON: () => ({ name, code, message }) }, context);
 }
 
 function firstLiveJob(submission: SubmissionStatus, lost: readonly number[]): number | undefined {
   return submission.jobs.find((j): j is number => j !== null && !lost.includes(j));
 }
 
+type ErrorEvent = { error?: unknown };
+/** The output of the done event of an invoked actor, in a guard or action shared by several. */
+const outputOf = <T>(event: unknown): T => (event as { output: T }).output;
 
 const solveSetup = setup({
   types: {
     context: {} as SolveContext,
     events: {} as SolveEvent,
     input: {} as SolveMachineInput,
+    tags: {} as SolveTag,
   },
   actors: {
-    /** POST /api/login (skipped when the client already holds a session). */
-    login: fromPromise<void, void>(notProvided('login', PROVIDER)),
+    /** POST /api/login (no request when the client already holds a session). */
+    login: fromPromise<void, Bounded>(notProvided('login')),
     /** POST /api/upload or /api/url_upload. Never retried once its body may have arrived. */
-    upload: fromPromise<UploadResult, UploadActorInput>(notProvided('upload', PROVIDER)),
+    upload: fromPromise<UploadResult, UploadActorInput>(notProvided('upload')),
     /** GET /api/submissions/<subid>. */
-    readSubmission: fromPromise<SubmissionStatus, { subid: number }>(notProvided('readSubmission', PROVIDER)),
+    readSubmission: fromPromise<PollAnswer<SubmissionStatus>, StatusReadInput & { subid: number }>(notProvided('readSubmission')),
     /** GET /api/jobs/<jobid>. */
-    readJob: fromPromise<JobStatus, { jobId: number }>(notProvided('readJob', PROVIDER)),
+    readJob: fromPromise<PollAnswer<JobStatus>, StatusReadInput & { jobId: number }>(notProvided('readJob')),
     /** GET /api/jobs/<jobid>/calibration. */
-    readCalibration: fromPromise<Calibration | undefined, { jobId: number }>(notProvided('readCalibration', PROVIDER)),
+    readCalibration: fromPromise<Calibration | undefined, Bounded & { jobId: number }>(notProvided('readCalibration')),
     /** GET a JSON result or a result file of a job. */
-    fetchResult: fromPromise<FetchedResult, { jobId: number; request: ResultRequest }>(notProvided('fetchResult', PROVIDER)),
+    fetchResult: fromPromise<FetchedResult, Bounded & { jobId: number; request: ResultRequest }>(notProvided('fetchResult')),
     /** No request: sleeps until the next poll or the deadline, whichever is first. */
-    waitForNextPoll: fromPromise<void, WaitInput>(notProvided('waitForNextPoll', PROVIDER)),
+    waitForNextPoll: fromPromise<void, WaitInput>(notProvided('waitForNextPoll')),
   },
   guards: {
     hasSession: () => false,
     resumesAtJob: ({ context }) => context.jobId !== null,
     resumesAtSubmission: ({ context }) => context.subid !== null,
-    sessionExpiredOnce: ({ context, event }) => sessionExpiredOnce(context.relogins, event),
+    /** The server dropped the session (or none is held), and this solve has not logged in again yet. */
+    sessionExpiredOnce: ({ context, event }) =>
+      context.relogins === 0 && ((event as ErrorEvent).error as { name?: string } | undefined)?.name === 'SessionExpiredError',
     mayPollNow: ({ context }) => Date.now() >= context.lastPollAt + context.schedule.minIntervalMs,
     // The wait ends at the deadline when the next poll falls on or after it: decided by the
     // schedule, not by whether a timer fired a millisecond early.
     pastDeadline: ({ context }) =>
       context.deadline !== null && (context.nextPollAt >= context.deadline || Date.now() >= context.deadline),
+    submissionFailed: ({ event }) => outputOf<PollAnswer<SubmissionStatus>>(event).value.error_message !== undefined,
+    jobAppeared: ({ context, event }) =>
+      firstLiveJob(outputOf<PollAnswer<SubmissionStatus>>(event).value, context.lostJobIds) !== undefined,
+    jobSolved: ({ event }) => outputOf<PollAnswer<JobStatus>>(event).value === 'success',
+    jobFailed: ({ event }) => ['failure', '?'].includes(outputOf<PollAnswer<JobStatus>>(event).value),
+    hasCalibration: ({ event }) => outputOf<Calibration | undefined>(event) !== undefined,
+    hasPrefetch: ({ context }) => context.prefetch.length > 0,
+    /** nova re-creates unfinished jobs under new ids after a worker restart; the submission names the new one. */
     jobLostWithSubmission: ({ context, event }) =>
-      context.subid !== null && (event as { error?: { code?: string } }).error?.code === 'not_found',
+      context.subid !== null && ((event as ErrorEvent).error as { code?: string } | undefined)?.code === 'not_found',
     hasJobToFetchFrom: ({ context }) => context.jobId !== null,
     isUnknownKind: ({ event }) => !isResultKind(String((event as { kind?: unknown }).kind)),
     isCachedOrQueued: ({ context, event }) => {
@@ -203,26 +245,45 @@ const solveSetup = setup({
       );
     },
     moreToFetch: ({ context }) => context.fetchQueue.length > 1,
-    solved: ({ context }) => context.error === null,
   },
   actions: {
     startClock: assign({
       deadline: ({ context }) => (context.timeoutMs === null ? null : Date.now() + context.timeoutMs),
     }),
+    beginPhase: assign({ phaseStartedAt: () => Date.now(), pollToken: null }),
+    /** After a held read, at once (never closer than the floor); otherwise a share of the time waited so far. */
     schedulePoll: assign({
-      nextPollAt: ({ context }) => Date.now() + pollDelay(context.schedule, context.pollCount),
-      pollCount: ({ context }) => context.pollCount + 1,
+      nextPollAt: ({ context }) =>
+        context.serverHoldsSeconds > 0
+          ? Math.max(Date.now(), context.lastPollAt + context.schedule.minIntervalMs)
+          : Date.now() + pollDelay(context.schedule, Date.now() - context.phaseStartedAt),
     }),
-    resetPolling: assign({ pollCount: 0 }),
     notePoll: assign({ lastPollAt: () => Date.now() }),
-    recordError: assign({ error: ({ context, event }) => serialise((event as { error?: unknown }).error, context) }),
+    noteHold: assign({
+      pollToken: ({ event }) => outputOf<PollAnswer<unknown>>(event).hold?.token ?? null,
+      serverHoldsSeconds: ({ event }) => outputOf<PollAnswer<unknown>>(event).hold?.seconds ?? 0,
+    }),
+    recordError: assign({ error: ({ context, event }) => record((event as ErrorEvent).error, context) }),
     recordTimeout: assign({
-      error: ({ context }) =>
-        failure(context, 'TimeoutError', 'timeout', `The solve did not finish within ${context.timeoutMs} ms.`),
+      error: ({ context }) => record(new TimeoutError(`The solve did not finish within ${context.timeoutMs} ms.`), context),
     }),
     recordCancel: assign({
+      error: ({ context, event }) => record(new AbortedError((event as { reason?: string }).reason ?? 'The solve was cancelled.'), context),
+    }),
+    recordSubmissionFailed: assign({
+      submission: ({ event }) => outputOf<PollAnswer<SubmissionStatus>>(event).value,
+      error: ({ context, event }) => {
+        const message = outputOf<PollAnswer<SubmissionStatus>>(event).value.error_message as string;
+        return record(new SubmissionFailedError(message, context.subid === null ? {} : { subid: context.subid }), context);
+      },
+    }),
+    recordJobFailed: assign({
+      jobStatus: ({ event }) => outputOf<PollAnswer<JobStatus>>(event).value,
       error: ({ context, event }) =>
-        failure(context, 'AbortedError', 'aborted', (event as { reason?: string }).reason ?? 'The solve was cancelled.'),
+        record(new JobFailedError(`Job ${context.jobId} found no solution (status "${outputOf<PollAnswer<JobStatus>>(event).value}").`), context),
+    }),
+    recordNoCalibration: assign({
+      error: ({ context }) => record(new JobFailedError(`Job ${context.jobId} reported success but has no calibration.`), context),
     }),
     enqueueFetch: assign({
       fetchQueue: ({ context, event }) => {
@@ -230,13 +291,11 @@ const solveSetup = setup({
         return [...context.fetchQueue, nbright === undefined ? { kind } : { kind, nbright }];
       },
     }),
-    // Only the first entry counts: success is re-entered after every later download.
     stamp: assign({
-      stages: ({ context }, params: { stage: Stage }) =>
-        context.stages[params.stage] === undefined ? { ...context.stages, [params.stage]: Date.now() } : context.stages,
+      stages: ({ context }, params: { stage: Stage }) => ({ ...context.stages, [params.stage]: Date.now() }),
     }),
     storeResult: assign({
-      results: ({ context, event }) => storeFetched(context.results, (event as unknown as { output: FetchedResult }).output),
+      results: ({ context, event }) => storeFetched(context.results, outputOf<FetchedResult>(event)),
       resultErrors: ({ context }) => {
         const { [resultKey(context.fetchQueue[0] as ResultRequest)]: _cleared, ...rest } = context.resultErrors;
         return rest;
@@ -245,21 +304,21 @@ const solveSetup = setup({
     recordResultError: assign({
       resultErrors: ({ context, event }) => ({
         ...context.resultErrors,
-        [resultKey(context.fetchQueue[0] as ResultRequest)]: serialise((event as { error?: unknown }).error, context),
+        [resultKey(context.fetchQueue[0] as ResultRequest)]: record((event as ErrorEvent).error, context),
       }),
     }),
     dequeue: assign({ fetchQueue: ({ context }) => context.fetchQueue.slice(1) }),
     notifySettled: enqueueActions(({ context, enqueue }) => {
       if (context.batchItemId !== null) enqueue.sendParent({ type: 'SOLVE_SETTLED', itemId: context.batchItemId } satisfies SolveSettledEvent);
     }),
-    /** Frees the bytes of an in-memory input once the server has them (or never will). Runtime-provided. */
+    /** Frees the bytes of an in-memory input once the server has them (or never will). Provided by the tasks. */
     releaseUpload: enqueueActions(() => undefined),
   },
 });
 
 /** The wait between two polls, the same in both polling phases. */
 const waitingToPoll = solveSetup.createStateConfig({
-  description: 'No request: sleeps until context.nextPollAt (or the deadline).',
+  description: 'No request: sleeps until context.nextPollAt (or the deadline); at once after a held read.',
   invoke: {
     id: 'waitForNextPoll',
     src: 'waitForNextPoll',
@@ -270,9 +329,55 @@ const waitingToPoll = solveSetup.createStateConfig({
   on: { POLL_NOW: { guard: 'mayPollNow', target: 'reading' } },
 });
 
-export const solveMachine = solveSetup.createMachine({
-  id: 'solve',
-  context: ({ input }) => ({
+const ignoreKnown = [{ guard: 'isUnknownKind' }, { guard: 'isCachedOrQueued' }] as const;
+
+/**
+ * Results after the outcome, the same under `success` and `failure`: `ready` waits for FETCH,
+ * `fetchingResults` downloads the queue one result at a time. A result fetch has its own
+ * window (the solve's timeout, from when it starts), since it may come long after the solve.
+ */
+function resultsRegion(canFetch: 'hasJobToFetchFrom' | undefined) {
+  return solveSetup.createStateConfig({
+    initial: 'ready',
+    states: {
+      ready: {
+        description: 'Nothing in flight; FETCH asks for a result not cached yet.',
+        entry: 'notifySettled',
+        on: {
+          FETCH: [...ignoreKnown, { ...(canFetch ? { guard: canFetch } : {}), target: 'fetchingResults', actions: 'enqueueFetch' }],
+        },
+      },
+      fetchingResults: {
+        description: 'GET each queued result once (JSON or file); cached in context.results.',
+        tags: ['fetching'],
+        invoke: {
+          id: 'fetchResult',
+          src: 'fetchResult',
+          input: ({ context }) => ({
+            jobId: context.jobId as number,
+            request: context.fetchQueue[0] as ResultRequest,
+            deadline: context.timeoutMs === null ? null : Date.now() + context.timeoutMs,
+          }),
+          onDone: [
+            { guard: 'moreToFetch', target: 'fetchingResults', reenter: true, actions: ['storeResult', 'dequeue'] },
+            { target: 'ready', actions: ['storeResult', 'dequeue'] },
+          ],
+          onError: [
+            { guard: 'moreToFetch', target: 'fetchingResults', reenter: true, actions: ['recordResultError', 'dequeue'] },
+            { target: 'ready', actions: ['recordResultError', 'dequeue'] },
+          ],
+        },
+        on: {
+          FETCH: [...ignoreKnown, { actions: 'enqueueFetch' }],
+          CANCEL: { target: 'ready', actions: assign({ fetchQueue: [] }) },
+        },
+      },
+    },
+  });
+}
+
+function initialContext({ input }: { input: SolveMachineInput }): SolveContext {
+  return {
     upload: input.upload ?? null,
     options: input.options ?? {},
     subid: input.subid ?? null,
@@ -288,15 +393,22 @@ export const solveMachine = solveSetup.createMachine({
     schedule: input.schedule,
     deadline: null,
     timeoutMs: input.timeoutMs ?? null,
-    pollCount: 0,
+    phaseStartedAt: 0,
     nextPollAt: 0,
     lastPollAt: 0,
+    pollToken: null,
+    serverHoldsSeconds: 0,
     relogins: 0,
     uploadProgress: null,
     stages: {},
     prefetch: input.prefetch ?? [],
     batchItemId: input.batchItemId ?? null,
-  }),
+  };
+}
+
+export const solveMachine = solveSetup.createMachine({
+  id: 'solve',
+  context: initialContext,
   initial: 'idle',
   states: {
     idle: {
@@ -317,6 +429,7 @@ export const solveMachine = solveSetup.createMachine({
       invoke: {
         id: 'login',
         src: 'login',
+        input: ({ context }) => ({ deadline: context.deadline }),
         onDone: 'uploading',
         onError: { target: 'failure', actions: 'recordError' },
       },
@@ -328,7 +441,7 @@ export const solveMachine = solveSetup.createMachine({
       invoke: {
         id: 'upload',
         src: 'upload',
-        input: ({ context }) => ({ upload: context.upload as UploadDescriptor, options: context.options }),
+        input: ({ context }) => ({ upload: context.upload as UploadDescriptor, options: context.options, deadline: context.deadline }),
         onDone: {
           target: 'submissionPending',
           actions: assign({
@@ -337,8 +450,8 @@ export const solveMachine = solveSetup.createMachine({
           }),
         },
         onError: [
-          // The server rejected the session before storing anything: logging in again and
-          // sending the upload once more cannot duplicate it.
+          // The server rejected the session before storing anything (or none was held): the
+          // login state gets one, and sending the upload once more cannot duplicate it.
           { guard: 'sessionExpiredOnce', target: 'loggingIn', actions: assign({ relogins: ({ context }) => context.relogins + 1 }) },
           { target: 'failure', actions: 'recordError' },
         ],
@@ -352,7 +465,7 @@ export const solveMachine = solveSetup.createMachine({
     },
     submissionPending: {
       description: 'The server is ingesting the upload; polls the submission until a job id appears.',
-      entry: [{ type: 'stamp', params: { stage: 'submissionPending' } }, 'releaseUpload', 'resetPolling', 'schedulePoll'],
+      entry: [{ type: 'stamp', params: { stage: 'submissionPending' } }, 'releaseUpload', 'beginPhase', 'schedulePoll'],
       initial: 'waiting',
       on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
       states: {
@@ -363,26 +476,18 @@ export const solveMachine = solveSetup.createMachine({
           invoke: {
             id: 'readSubmission',
             src: 'readSubmission',
-            input: ({ context }) => ({ subid: context.subid as number }),
+            input: ({ context }) => ({ subid: context.subid as number, seen: context.pollToken, deadline: context.deadline }),
             onDone: [
+              { guard: 'submissionFailed', target: '#solve.failure', actions: 'recordSubmissionFailed' },
               {
-                guard: ({ event }) => event.output.error_message !== undefined,
-                target: '#solve.failure',
-                actions: assign({
-                  submission: ({ event }) => event.output,
-                  error: ({ context, event }) =>
-                    failure(context, 'SubmissionFailedError', 'submission_failed', `Submission ${context.subid} failed on the server: ${redact(event.output.error_message as string)}`),
-                }),
-              },
-              {
-                guard: ({ context, event }) => firstLiveJob(event.output, context.lostJobIds) !== undefined,
+                guard: 'jobAppeared',
                 target: '#solve.jobRunning',
                 actions: assign({
-                  submission: ({ event }) => event.output,
-                  jobId: ({ context, event }) => firstLiveJob(event.output, context.lostJobIds) as number,
+                  submission: ({ event }) => event.output.value,
+                  jobId: ({ context, event }) => firstLiveJob(event.output.value, context.lostJobIds) as number,
                 }),
               },
-              { target: 'waiting', reenter: true, actions: [assign({ submission: ({ event }) => event.output }), 'schedulePoll'] },
+              { target: 'waiting', actions: [assign({ submission: ({ event }) => event.output.value }), 'noteHold', 'schedulePoll'] },
             ],
             onError: { target: '#solve.failure', actions: 'recordError' },
           },
@@ -391,7 +496,7 @@ export const solveMachine = solveSetup.createMachine({
     },
     jobRunning: {
       description: 'A job is solving; polls only the job, then reads its calibration.',
-      entry: [{ type: 'stamp', params: { stage: 'jobRunning' } }, 'resetPolling'],
+      entry: [{ type: 'stamp', params: { stage: 'jobRunning' } }, 'beginPhase'],
       initial: 'reading',
       on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
       states: {
@@ -402,24 +507,14 @@ export const solveMachine = solveSetup.createMachine({
           invoke: {
             id: 'readJob',
             src: 'readJob',
-            input: ({ context }) => ({ jobId: context.jobId as number }),
+            input: ({ context }) => ({ jobId: context.jobId as number, seen: context.pollToken, deadline: context.deadline }),
             onDone: [
-              { guard: ({ event }) => event.output === 'success', target: 'readingCalibration', actions: assign({ jobStatus: 'success' }) },
-              {
-                guard: ({ event }) => event.output === 'failure' || event.output === '?',
-                target: '#solve.failure',
-                actions: assign({
-                  jobStatus: ({ event }) => event.output,
-                  error: ({ context, event }) =>
-                    failure(context, 'JobFailedError', 'job_failed', `Job ${context.jobId} found no solution (status "${event.output}").`),
-                }),
-              },
-              { target: 'waiting', actions: [assign({ jobStatus: ({ event }) => event.output }), 'schedulePoll'] },
+              { guard: 'jobSolved', target: 'readingCalibration', actions: assign({ jobStatus: 'success' }) },
+              { guard: 'jobFailed', target: '#solve.failure', actions: 'recordJobFailed' },
+              { target: 'waiting', actions: [assign({ jobStatus: ({ event }) => event.output.value }), 'noteHold', 'schedulePoll'] },
             ],
             onError: [
               {
-                // nova re-creates unfinished jobs under new ids after a worker restart; the
-                // submission names the new one.
                 guard: 'jobLostWithSubmission',
                 target: '#solve.submissionPending',
                 actions: assign({
@@ -437,28 +532,23 @@ export const solveMachine = solveSetup.createMachine({
           invoke: {
             id: 'readCalibration',
             src: 'readCalibration',
-            input: ({ context }) => ({ jobId: context.jobId as number }),
+            input: ({ context }) => ({ jobId: context.jobId as number, deadline: context.deadline }),
             onDone: [
               {
-                guard: ({ context, event }) => event.output !== undefined && context.prefetch.length > 0,
-                target: '#solve.fetchingResults',
+                // Results asked for up front (e.g. the WCS file) are fetched before anyone waits on them.
+                guard: and(['hasCalibration', 'hasPrefetch']),
+                target: '#solve.success.fetchingResults',
                 actions: assign({
                   results: ({ context, event }) => ({ ...context.results, calibration: event.output as Calibration }),
                   fetchQueue: ({ context }) => context.prefetch,
                 }),
               },
               {
-                guard: ({ event }) => event.output !== undefined,
+                guard: 'hasCalibration',
                 target: '#solve.success',
                 actions: assign({ results: ({ context, event }) => ({ ...context.results, calibration: event.output as Calibration }) }),
               },
-              {
-                target: '#solve.failure',
-                actions: assign({
-                  error: ({ context }) =>
-                    failure(context, 'JobFailedError', 'job_failed', `Job ${context.jobId} reported success but has no calibration.`),
-                }),
-              },
+              { target: '#solve.failure', actions: 'recordNoCalibration' },
             ],
             onError: { target: '#solve.failure', actions: 'recordError' },
           },
@@ -468,49 +558,15 @@ export const solveMachine = solveSetup.createMachine({
     success: {
       description: 'Solved, calibration cached. FETCH asks for another result.',
       tags: ['settled'],
-      entry: [{ type: 'stamp', params: { stage: 'success' } }, 'notifySettled'],
-      on: {
-        FETCH: [{ guard: 'isUnknownKind' }, { guard: 'isCachedOrQueued' }, { target: 'fetchingResults', actions: 'enqueueFetch' }],
-      },
+      entry: { type: 'stamp', params: { stage: 'success' } },
+      ...resultsRegion(undefined),
     },
     failure: {
       description: "Ended with context.error (code, subid, jobId). FETCH still reads a failed job's files.",
       tags: ['settled'],
-      entry: [{ type: 'stamp', params: { stage: 'failure' } }, 'releaseUpload', 'notifySettled'],
-      on: {
-        // A failed job still has a log and an axy file worth reading.
-        FETCH: [
-          { guard: 'isUnknownKind' },
-          { guard: 'isCachedOrQueued' },
-          { guard: 'hasJobToFetchFrom', target: 'fetchingResults', actions: 'enqueueFetch' },
-        ],
-      },
-    },
-    fetchingResults: {
-      description: 'GET each queued result once (JSON or file); cached in context.results.',
-      tags: ['settled'],
-      invoke: {
-        id: 'fetchResult',
-        src: 'fetchResult',
-        input: ({ context }) => ({ jobId: context.jobId as number, request: context.fetchQueue[0] as ResultRequest }),
-        onDone: [
-          { guard: 'moreToFetch', target: 'fetchingResults', reenter: true, actions: ['storeResult', 'dequeue'] },
-          { guard: 'solved', target: 'success', actions: ['storeResult', 'dequeue'] },
-          { target: 'failure', actions: ['storeResult', 'dequeue'] },
-        ],
-        onError: [
-          { guard: 'moreToFetch', target: 'fetchingResults', reenter: true, actions: ['recordResultError', 'dequeue'] },
-          { guard: 'solved', target: 'success', actions: ['recordResultError', 'dequeue'] },
-          { target: 'failure', actions: ['recordResultError', 'dequeue'] },
-        ],
-      },
-      on: {
-        FETCH: [{ guard: 'isUnknownKind' }, { guard: 'isCachedOrQueued' }, { actions: 'enqueueFetch' }],
-        CANCEL: [
-          { guard: 'solved', target: 'success', actions: assign({ fetchQueue: [] }) },
-          { target: 'failure', actions: assign({ fetchQueue: [] }) },
-        ],
-      },
+      entry: [{ type: 'stamp', params: { stage: 'failure' } }, 'releaseUpload'],
+      // A failed job still has a log and an axy file worth reading.
+      ...resultsRegion('hasJobToFetchFrom'),
     },
   },
 });
@@ -526,5 +582,6 @@ function storeFetched(results: ResultCache, fetched: FetchedResult): ResultCache
   return { ...results, [fetched.kind]: fetched.value };
 }
 
+export type { AstrometryNetError };
 export type SolveActor = ActorRefFrom<typeof solveMachine>;
 export type SolveSnapshot = SnapshotFrom<typeof solveMachine>;

@@ -11,15 +11,24 @@ import { Job } from './job.js';
 import type { Calibration } from './models.js';
 import { encodeUploadOptions, type UploadOptions } from './options.js';
 import { FILE_RESULTS, isFileResultKind, type FileResultKind, type ResultFile } from './protocol/results.js';
-import { Session, type SessionOptions } from './session.js';
-import { SolveHandle, type PersistedSolve, type WaitOptions } from './solve-handle.js';
+import { Session, checkTimeoutMs, type SessionOptions } from './session.js';
+import { StartedSolve, type PersistedSolve, type WaitOptions } from './started-solve.js';
 import { Submission } from './submission.js';
 
 export interface ClientOptions extends SessionOptions {}
 
-export interface SolveOptions extends UploadOptions {
-  /** Cancels the solve: the request in flight is aborted and `solve()` rejects with code `aborted`. */
+/** What one call to `solve()` or `submit()` may set for itself. */
+export interface CallOptions {
+  /** Cancels the solve: the request in flight is aborted and the call rejects with code `aborted`. */
   signal?: AbortSignal;
+  /**
+   * This solve's deadline, ms from the start, every request included (the upload too); `null` for
+   * none. Default: the client's `timeoutMs`. It ends in TimeoutError with the subid and job id.
+   */
+  timeoutMs?: number | null;
+}
+
+export interface SolveOptions extends UploadOptions, CallOptions {
   /** Called with the Submission as soon as the solve starts: persist it, watch its state. */
   onStart?: (submission: Submission) => void;
 }
@@ -83,6 +92,8 @@ export interface SolveManyOptions extends UploadOptions {
   files?: FileResultKind[];
   /** Stops the batch: nothing new starts, solves in flight end as `aborted` (with their ids). */
   signal?: AbortSignal;
+  /** Each solve's own deadline, ms from its start; `null` for none. Default: the client's `timeoutMs`. */
+  timeoutMs?: number | null;
 }
 
 /** One input's outcome in `solveMany`, in the order the solves finish. */
@@ -113,21 +124,22 @@ export class Client {
   }
 
   /** Starts a solve and returns its Submission at once (nothing is awaited). */
-  submit(input: SolveInput, options: UploadOptions & { signal?: AbortSignal } = {}): Submission {
-    const { signal, onStart: _ignored, ...uploadOptions } = options as SolveOptions;
+  submit(input: SolveInput, options: UploadOptions & CallOptions = {}): Submission {
+    const { signal, timeoutMs, onStart: _ignored, ...uploadOptions } = options as SolveOptions;
+    const deadline = timeoutMs === undefined ? this.session.timeoutMs : checkTimeoutMs(timeoutMs);
     const wire = encodeUploadOptions(uploadOptions);
     const descriptor = acceptInput(input, this.session.memory);
-    const handle = new SolveHandle(this.session, {
-      input: { upload: descriptor, options: wire, schedule: this.session.schedule, timeoutMs: this.session.timeoutMs },
+    const handle = new StartedSolve(this.session, {
+      input: { upload: descriptor, options: wire, schedule: this.session.schedule, timeoutMs: deadline },
     });
     handle.cancelOn(signal);
     handle.actor.send({ type: 'START' });
     return new Submission(handle);
   }
 
-  /** Continues a persisted solve; never uploads again. */
-  resume(persisted: PersistedSolve, options: { signal?: AbortSignal; timeoutMs?: number | null } = {}): Promise<SolveResult> {
-    const submission = Submission.restore(persisted, this.session, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+  /** Continues a persisted solve; never uploads again. `timeoutMs` is a fresh deadline from now. */
+  resume(persisted: PersistedSolve, options: CallOptions = {}): Promise<SolveResult> {
+    const submission = Submission.restore(persisted, this.session, options.timeoutMs === undefined ? {} : { timeoutMs: checkTimeoutMs(options.timeoutMs) });
     return this.#finish(submission, options.signal ? { signal: options.signal } : {});
   }
 
@@ -143,7 +155,8 @@ export class Client {
    * validated before the first request. Breaking out of the loop stops the batch.
    */
   async *solveMany(inputs: Iterable<SolveInput>, options: SolveManyOptions = {}): AsyncGenerator<SolveManyOutcome, void, undefined> {
-    const { concurrency = 2, files = [], signal, ...uploadOptions } = options;
+    const { concurrency = 2, files = [], signal, timeoutMs, ...uploadOptions } = options;
+    const deadline = timeoutMs === undefined ? this.session.timeoutMs : checkTimeoutMs(timeoutMs);
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
       throw new ValidationError('concurrency', concurrency, 'an integer from 1 to 64');
     }
@@ -160,7 +173,7 @@ export class Client {
         upload: uploads[index] as UploadDescriptor,
         options: wire,
         schedule: this.session.schedule,
-        timeoutMs: this.session.timeoutMs,
+        timeoutMs: deadline,
         prefetch: files.map((kind) => ({ kind })),
       },
     }));

@@ -9,7 +9,7 @@ export { platform, usePlatform, webPlatform, type Platform } from './platform.js
 export { FileUpload, UrlUpload, SourceListUpload, type UploadConfig } from './uploads.js';
 export { Submission } from './submission.js';
 export { Job } from './job.js';
-export { SolveHandle, stateName, type PersistedSolve, type WaitOptions } from './solve-handle.js';
+export { StartedSolve, stateName, type PersistedSolve, type WaitOptions } from './started-solve.js';
 export * from './errors.js';
 export type * from './models.js';
 export { encodeUploadOptions, UPLOAD_OPTION_NAMES, type UploadOptions, type WireUploadOptions, type ScaleUnits, type Parity, type Licence, type ModificationsLicence } from './options.js';
@@ -21,10 +21,10 @@ export { FILE_RESULTS, RESULT_KINDS, type ResultKind, type FileResultKind, type 
 export { parseFitsHeader, type FitsHeader, type FitsCard, type FitsValue } from './fits-header.js';
 export { fetchTransport, type FetchTransportOptions } from './transport/fetch.js';
 export type { Transport, TransportRequest, TransportResponse, RequestBody, UploadSource } from './transport/types.js';
-export { provideSolveRuntime, type SolveRuntime, type RequestEvent } from './solve-runtime.js';
+export { provideSolveTasks, type MachineDependencies, type RequestEvent } from './machine-tasks.js';
 export { solveMachine, type SolveContext, type SolveEvent, type SolveMachineInput, type SolveSnapshot, type SolveActor, type ResultRequest } from '../machines/solve.machine.js';
 export { sanitizedInspector, sanitizeForInspection, type InspectObserver } from './inspect.js';
 export { batchMachine, type BatchItem, type BatchItemSummary, type BatchEmitted } from '../machines/batch.machine.js';
 export { accountMachine, type AccountQuery } from '../machines/account.machine.js';
-export { provideAccountRuntime } from './solve-runtime.js';
-export type { SessionKeeper } from './session-keeper.js';
+export { provideAccountTasks } from './machine-tasks.js';
+export type { SharedLogin } from './login.js';

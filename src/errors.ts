@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   'network',
   'unexpected_content',
   'upload_interrupted',
+  'response_too_large',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -66,7 +67,7 @@ export class AstrometryNetError extends Error {
 }
 
 // Fields of the subclasses that a caller may read; they survive a snapshot and `reviveError`.
-const DETAIL_KEYS = ['subid', 'jobId', 'status', 'retryAfterSeconds', 'serverMessage', 'url', 'contentType', 'bodyStart', 'option', 'allowed'] as const;
+const DETAIL_KEYS = ['subid', 'jobId', 'status', 'retryAfterSeconds', 'serverMessage', 'url', 'contentType', 'bodyStart', 'option', 'allowed', 'limit'] as const;
 
 export interface SerializedError extends SolveLocation {
   name: string;
@@ -80,6 +81,7 @@ export interface SerializedError extends SolveLocation {
   bodyStart?: string;
   option?: string;
   allowed?: string;
+  limit?: number;
 }
 
 /** The API key was refused, or a session could not be obtained. */
@@ -179,19 +181,28 @@ export class NetworkError extends AstrometryNetError {
   override readonly code = 'network';
 }
 
-/** A body of the wrong kind: HTML or text where JSON or a FITS file was expected. */
+/**
+ * A body of the wrong kind: HTML or text where JSON or a FITS file was expected, or a JSON
+ * answer whose values cannot be true (a declination of 1e308, an empty WCS file).
+ */
 export class UnexpectedContentError extends AstrometryNetError {
   override readonly code = 'unexpected_content';
+  /**
+   * Whether asking again may give the right answer: nova's front end serves maintenance pages
+   * and error pages in place of JSON. A well-formed answer with impossible values is not.
+   */
+  readonly transient: boolean;
   readonly status: number;
   readonly contentType: string;
   /** The first characters of the body, to tell a login page from a stack trace. */
   readonly bodyStart: string;
   constructor(
     what: string,
-    details: { url: string; status: number; contentType: string; bodyStart: string },
+    details: { url: string; status: number; contentType: string; bodyStart: string; transient?: boolean },
     options: AstrometryNetErrorOptions = {},
   ) {
     const start = redact(details.bodyStart);
+
     super(
       `Expected ${what} from ${details.url} but got HTTP ${details.status} ${details.contentType || '(no content type)'}: ${JSON.stringify(start)}`,
       options,
@@ -199,6 +210,20 @@ export class UnexpectedContentError extends AstrometryNetError {
     this.status = details.status;
     this.contentType = details.contentType;
     this.bodyStart = start;
+    this.transient = details.transient ?? false;
+  }
+}
+
+/** An answer larger than the client accepts (`maxJsonBytes`, `maxFileBytes`): refused, not buffered. */
+export class ResponseTooLargeError extends AstrometryNetError {
+  override readonly code = 'response_too_large';
+  readonly url: string;
+  /** The cap, in bytes. */
+  readonly limit: number;
+  constructor(url: string, limit: number, options: AstrometryNetErrorOptions = {}) {
+    super(`The answer from ${url} is larger than ${limit} bytes; refused (raise the limit if the file is really that big).`, options);
+    this.url = url;
+    this.limit = limit;
   }
 }
 
@@ -228,6 +253,7 @@ const BY_CODE: Record<ErrorCode, () => AstrometryNetError> = {
   network: () => new NetworkError(''),
   unexpected_content: () => new UnexpectedContentError('', { url: '', status: 0, contentType: '', bodyStart: '' }),
   upload_interrupted: () => new UploadInterruptedError(),
+  response_too_large: () => new ResponseTooLargeError('', 0),
 };
 
 /** Turns an error kept in context (or a snapshot) back into its class, so `instanceof` works. */
@@ -237,6 +263,15 @@ export function reviveError(e: SerializedError): AstrometryNetError {
   const { name: _name, code: _code, ...fields } = e;
   // The recorded message and details win over the placeholder the constructor made.
   return Object.assign(make(), fields);
+}
+
+/** A context-safe record of anything thrown: the library's own `toJSON`, or a plain network error. */
+export function serializeError(error: unknown): SerializedError {
+  const e = error as { toJSON?: () => SerializedError; message?: unknown };
+  if (error instanceof AstrometryNetError || (typeof e?.toJSON === 'function' && typeof (e.toJSON() as { code?: unknown })?.code === 'string')) {
+    return (e.toJSON as () => SerializedError)();
+  }
+  return { name: 'Error', code: 'network', message: redact(error instanceof Error ? error.message : String(e?.message ?? error)) };
 }
 
 /** Turns anything thrown into an AstrometryNetError without losing a typed one. */

@@ -18,6 +18,7 @@ export interface SourceList {
 /** Anything `solve()` accepts. A string is a URL when it starts with http(s)://, else a path. */
 export type SolveInput =
   | string
+  | URL
   | { file: string }
   | { url: string }
   | { bytes: Uint8Array; filename?: string }
@@ -47,9 +48,8 @@ function basename(path: string): string {
   return parts[parts.length - 1] || 'upload';
 }
 
-let memoryCounter = 0;
-
 export function describeInput(input: SolveInput, memory: MemoryStore): UploadDescriptor {
+  if (typeof URL !== 'undefined' && input instanceof URL) return { kind: 'url', url: checkUrl(input.href) };
   if (typeof input === 'string') {
     return /^https?:\/\//i.test(input) ? describeInput({ url: input }, memory) : describeInput({ file: input }, memory);
   }
@@ -131,7 +131,9 @@ export function acceptInput(input: SolveInput, memory: MemoryStore): UploadDescr
 }
 
 function remember(value: Uint8Array | Blob | ByteStream, size: number, filename: string, memory: MemoryStore): UploadDescriptor {
-  const ref = `memory-${++memoryCounter}`;
+  // A reference that cannot collide across processes: a solve persisted before its upload and
+  // restored elsewhere must never find another input's bytes under its name.
+  const ref = `memory-${globalThis.crypto.randomUUID()}`;
   memory.set(ref, value);
   return { kind: 'memory', ref, filename, size };
 }

@@ -8,23 +8,23 @@ import type { Annotation, Calibration, JobInfo, JobStatus } from './models.js';
 import type { FileResultKind, ResultFile } from './protocol/results.js';
 import { ValidationError } from './errors.js';
 import type { Session } from './session.js';
-import { SolveHandle, UNSETTLED, type WaitOptions } from './solve-handle.js';
+import { StartedSolve, milestones, type WaitOptions } from './started-solve.js';
 
 
 export class Job {
-  readonly #handle: SolveHandle;
+  readonly #handle: StartedSolve;
   readonly #firstId: number;
 
   /** A job by id, e.g. from `myjobs` or an earlier run. Its status is polled until final. */
   static byId(id: number, session: Session): Job {
     if (!Number.isSafeInteger(id) || id <= 0) throw new ValidationError('jobId', id, 'a positive integer job id');
-    const handle = new SolveHandle(session, { input: { jobId: id, schedule: session.schedule, timeoutMs: session.timeoutMs } });
+    const handle = new StartedSolve(session, { input: { jobId: id, schedule: session.schedule, timeoutMs: session.timeoutMs } });
     handle.actor.send({ type: 'START' });
     return new Job(id, handle);
   }
 
   /** @internal */
-  constructor(id: number, handle: SolveHandle) {
+  constructor(id: number, handle: StartedSolve) {
     this.#firstId = id;
     this.#handle = handle;
   }
@@ -35,7 +35,7 @@ export class Job {
   }
 
   /** The machine behind this job. */
-  get handle(): SolveHandle {
+  get handle(): StartedSolve {
     return this.#handle;
   }
 
@@ -53,7 +53,7 @@ export class Job {
 
   /** Waits until the job succeeded (with its calibration) or failed; throws on failure. */
   async untilDone(options: WaitOptions = {}): Promise<this> {
-    await this.#handle.past(UNSETTLED, options);
+    await this.#handle.reach(milestones.settled, options);
     return this;
   }
 
@@ -85,7 +85,7 @@ export class Job {
 
   /** Objects in the field in pixel coordinates; `nbright` limits the bright stars listed. */
   async annotations(options: WaitOptions & { nbright?: number } = {}): Promise<Annotation[]> {
-    await this.#handle.past(UNSETTLED, options);
+    await this.#handle.reach(milestones.settled, options);
     const { nbright, ...wait } = options;
     return this.#handle.fetch<Annotation[]>(nbright === undefined ? { kind: 'annotations' } : { kind: 'annotations', nbright }, wait);
   }
@@ -142,7 +142,7 @@ export class Job {
   }
 
   async #result<T>(kind: Exclude<FetchedResult['kind'], FileResultKind | 'annotations'>, options: WaitOptions = {}): Promise<T> {
-    if (kind === 'calibration') await this.#handle.past(UNSETTLED, options);
+    if (kind === 'calibration') await this.#handle.reach(milestones.settled, options);
     else await this.#handle.settled(options);
     return this.#handle.fetch<T>({ kind }, options);
   }

@@ -76,7 +76,8 @@ const bool: Rule = (n, v) => {
   if (typeof v !== 'boolean') throw new ValidationError(n, v, 'true or false');
 };
 
-const RULES: Record<keyof UploadOptions, Rule> = {
+// A null-prototype table: an option named `__proto__` or `toString` is unknown, not a rule.
+const RULE_LIST: Record<keyof UploadOptions, Rule> = {
   publiclyVisible: bool,
   allowCommercialUse: oneOf(['yes', 'no', 'default']),
   allowModifications: oneOf(['yes', 'share-alike', 'no', 'default']),
@@ -101,6 +102,7 @@ const RULES: Record<keyof UploadOptions, Rule> = {
   imageHeight: integerIn(1, 1_000_000),
   positionalError: positive,
 };
+const RULES: Record<keyof UploadOptions, Rule> = Object.assign(Object.create(null) as Record<keyof UploadOptions, Rule>, RULE_LIST);
 
 export const UPLOAD_OPTION_NAMES = Object.keys(RULES) as (keyof UploadOptions)[];
 
@@ -118,8 +120,8 @@ export function encodeUploadOptions(options: UploadOptions | undefined): WireUpl
   const o: UploadOptions = options ?? {};
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new ValidationError('options', o, 'an object of upload options');
   for (const [name, value] of Object.entries(o)) {
-    const rule = RULES[name as keyof UploadOptions];
-    if (!rule) throw new ValidationError(name, value, `a known option: ${UPLOAD_OPTION_NAMES.join(', ')}`);
+    const rule = Object.hasOwn(RULES, name) ? RULES[name as keyof UploadOptions] : undefined;
+    if (typeof rule !== 'function') throw new ValidationError(name, value, `a known option: ${UPLOAD_OPTION_NAMES.join(', ')}`);
     if (value !== undefined) rule(name, value);
   }
   checkCombinations(o);
@@ -163,6 +165,13 @@ function checkCombinations(o: UploadOptions): void {
   const estimate = o.scaleEstimate !== undefined || o.scaleError !== undefined;
   if (bounds && estimate) {
     throw new ValidationError('scaleEstimate', o.scaleEstimate, 'either scaleLower/scaleUpper or scaleEstimate/scaleError, not both');
+  }
+  // nova's "ul" scale takes both bounds; one alone would be sent as a half-open range it cannot use.
+  if (o.scaleLower !== undefined && o.scaleUpper === undefined) {
+    throw new ValidationError('scaleUpper', o.scaleUpper, `a number above scaleLower (${o.scaleLower}): scaleLower and scaleUpper go together`);
+  }
+  if (o.scaleUpper !== undefined && o.scaleLower === undefined) {
+    throw new ValidationError('scaleLower', o.scaleLower, `a number below scaleUpper (${o.scaleUpper}): scaleLower and scaleUpper go together`);
   }
   if (o.scaleLower !== undefined && o.scaleUpper !== undefined && o.scaleLower >= o.scaleUpper) {
     throw new ValidationError('scaleLower', o.scaleLower, `a number below scaleUpper (${o.scaleUpper})`);

@@ -29,14 +29,15 @@ export const nodePlatform: Platform = {
     }
   },
   checkReadableFile: (path) => {
-    let isFile = false;
+    let stats: ReturnType<typeof statSync>;
     try {
-      isFile = statSync(path).isFile();
+      stats = statSync(path);
       accessSync(path, constants.R_OK);
     } catch {
       throw new ValidationError('file', path, 'a readable image file (this path does not exist or cannot be read)');
     }
-    if (!isFile) throw new ValidationError('file', path, 'a file, not a directory');
+    if (!stats.isFile()) throw new ValidationError('file', path, 'a file, not a directory');
+    if (stats.size === 0) throw new ValidationError('file', path, 'a non-empty image file (this one has 0 bytes)');
   },
 };
 

@@ -8,13 +8,13 @@
 import { AuthError, ValidationError, reviveError } from './errors.js';
 import type { MemoryStore } from './inputs.js';
 import { resolvePollSchedule, type PollSchedule } from './polling.js';
-import { DEFAULT_RETRY, type RetryPolicy } from './protocol/retry.js';
+import { resolveRetryPolicy, type RetryPolicy } from './protocol/retry.js';
 import { DEFAULT_API_URL, normaliseApiUrl } from './protocol/urls.js';
-import { SessionKeeper } from './session-keeper.js';
+import { SharedLogin } from './login.js';
 import { createActor, toPromise } from 'xstate';
 import type { AccountQuery } from '../machines/account.machine.js';
 import { sanitizedInspector, type InspectObserver } from './inspect.js';
-import { provideAccountRuntime, provideSolveRuntime, type RequestEvent, type SolveRuntime } from './solve-runtime.js';
+import { provideAccountTasks, provideSolveTasks, type RequestEvent, type MachineDependencies } from './machine-tasks.js';
 import type { Transport } from './transport/types.js';
 import { platform } from './platform.js';
 
@@ -27,12 +27,20 @@ export interface SessionOptions {
   transport?: Transport;
   /** Overrides of the poll schedule (defaults depend on the server; 5 s minimum on nova). */
   polling?: Partial<PollSchedule>;
-  /** Retries of safe requests on network errors, 5xx and 429. */
+  /**
+   * Retries of requests that are safe to repeat (polls, reads, downloads) on dropped connections,
+   * 5xx, 403, 429 and HTML pages in place of JSON, with backoff, until the solve's deadline.
+   * An upload is retried only when the server provably never saw it.
+   */
   retry?: Partial<RetryPolicy>;
-  /** Overall deadline of each solve, ms. Default 30 minutes; `null` for none. */
+  /** Overall deadline of each solve, ms, every request included. Default 30 minutes; `null` for none. */
   timeoutMs?: number | null;
-  /** How long a poll, read or download waits for the server's answer before it is retried. Default 60 000 ms. */
-  answerTimeoutMs?: number;
+  /** No byte moving either way for this long fails a request (a safe one is retried). Default 60 000 ms. */
+  stallTimeoutMs?: number;
+  /** Largest JSON answer accepted, bytes. Default 16 MiB. */
+  maxJsonBytes?: number;
+  /** Largest result file accepted, bytes. Default 1 GiB. */
+  maxFileBytes?: number;
   /** Sees each request's method and URL (never a key): for logging. */
   onRequest?: (event: RequestEvent) => void;
   /**
@@ -71,8 +79,17 @@ function resolveApiUrl(explicit: string | undefined): string {
   return normaliseApiUrl(url);
 }
 
-function checkTimeout(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ValidationError(name, value, 'milliseconds greater than 0');
+function checkPositive(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ValidationError(name, value, 'a number greater than 0');
+  return value;
+}
+
+/** A solve's own deadline, as a call gives it: milliseconds, or `null` for none. */
+export function checkTimeoutMs(value: unknown, name = 'timeoutMs'): number | null {
+  if (value === null) return null;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new ValidationError(name, value, 'milliseconds greater than 0, or null for no deadline');
+  }
   return value;
 }
 
@@ -82,35 +99,33 @@ export class Session {
   readonly timeoutMs: number | null;
   /** The sanitized inspector every actor of this session reports to, if any. */
   readonly inspect: ((event: import('xstate').InspectionEvent) => void) | undefined;
-  readonly #keeper: SessionKeeper;
+  readonly #keeper: SharedLogin;
   readonly #memory: MemoryStore = new Map();
-  readonly #machine: ReturnType<typeof provideSolveRuntime>;
-  readonly #accountMachine: ReturnType<typeof provideAccountRuntime>;
+  readonly #machine: ReturnType<typeof provideSolveTasks>;
+  readonly #accountMachine: ReturnType<typeof provideAccountTasks>;
 
   constructor(options: SessionOptions = {}) {
     this.apiUrl = resolveApiUrl(options.apiUrl);
     // An explicit key is checked now; otherwise the environment and the key file are read at the
     // first login, so a Session that only reads public results needs no key at all.
     if (options.apiKey !== undefined) resolveApiKey(options.apiKey);
-    this.#keeper = new SessionKeeper(() => resolveApiKey(options.apiKey));
+    this.#keeper = new SharedLogin(() => resolveApiKey(options.apiKey));
     this.schedule = resolvePollSchedule(this.apiUrl, options.polling);
-    const timeout = options.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : options.timeoutMs;
-    if (timeout !== null && !(typeof timeout === 'number' && timeout > 0)) {
-      throw new ValidationError('timeoutMs', timeout, 'milliseconds greater than 0, or null for no deadline');
-    }
-    this.timeoutMs = timeout;
+    this.timeoutMs = options.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : checkTimeoutMs(options.timeoutMs);
     this.inspect = options.inspect ? sanitizedInspector(options.inspect) : undefined;
-    const runtime: SolveRuntime = {
+    const runtime: MachineDependencies = {
       transport: options.transport ?? platform().defaultTransport(),
       apiUrl: this.apiUrl,
-      session: this.#keeper,
+      login: this.#keeper,
       memory: this.#memory,
-      retry: { ...DEFAULT_RETRY, ...options.retry },
+      retry: resolveRetryPolicy(options.retry),
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
-      ...(options.answerTimeoutMs !== undefined ? { answerTimeoutMs: checkTimeout('answerTimeoutMs', options.answerTimeoutMs) } : {}),
+      ...(options.stallTimeoutMs !== undefined ? { stallTimeoutMs: checkPositive('stallTimeoutMs', options.stallTimeoutMs) } : {}),
+      ...(options.maxJsonBytes !== undefined ? { maxJsonBytes: checkPositive('maxJsonBytes', options.maxJsonBytes) } : {}),
+      ...(options.maxFileBytes !== undefined ? { maxFileBytes: checkPositive('maxFileBytes', options.maxFileBytes) } : {}),
     };
-    this.#machine = provideSolveRuntime(runtime);
-    this.#accountMachine = provideAccountRuntime(runtime);
+    this.#machine = provideSolveTasks(runtime);
+    this.#accountMachine = provideAccountTasks(runtime);
   }
 
   /** Ids of every job of this account, in no particular order (nova has no paging). */
@@ -131,7 +146,10 @@ export class Session {
   }
 
   async #ask(query: AccountQuery, signal: AbortSignal | undefined): Promise<number[]> {
-    const actor = createActor(this.#accountMachine, { input: { query }, ...(this.inspect ? { inspect: this.inspect } : {}) });
+    const actor = createActor(this.#accountMachine, {
+      input: { query, timeoutMs: this.timeoutMs },
+      ...(this.inspect ? { inspect: this.inspect } : {}),
+    });
     const onAbort = () => actor.send({ type: 'CANCEL' });
     signal?.addEventListener('abort', onAbort, { once: true });
     actor.start();
@@ -153,7 +171,7 @@ export class Session {
   }
 
   /** The solve machine bound to this session's transport and login: use it with `createActor`. */
-  get machine(): ReturnType<typeof provideSolveRuntime> {
+  get machine(): ReturnType<typeof provideSolveTasks> {
     return this.#machine;
   }
 

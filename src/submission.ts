@@ -5,15 +5,15 @@ import type { SubmissionStatus } from './models.js';
 import { Job } from './job.js';
 import { ValidationError } from './errors.js';
 import type { Session } from './session.js';
-import { SolveHandle, type PersistedSolve, type WaitOptions } from './solve-handle.js';
+import { StartedSolve, milestones, type PersistedSolve, type WaitOptions } from './started-solve.js';
 
 export class Submission {
-  readonly #handle: SolveHandle;
+  readonly #handle: StartedSolve;
 
   /** A submission by id, e.g. from an earlier run: no upload. */
   static byId(subid: number, session: Session): Submission {
     if (!Number.isSafeInteger(subid) || subid <= 0) throw new ValidationError('subid', subid, 'a positive integer submission id');
-    const handle = new SolveHandle(session, { input: { subid, schedule: session.schedule, timeoutMs: session.timeoutMs } });
+    const handle = new StartedSolve(session, { input: { subid, schedule: session.schedule, timeoutMs: session.timeoutMs } });
     handle.actor.send({ type: 'START' });
     return new Submission(handle);
   }
@@ -25,15 +25,15 @@ export class Submission {
     // A restored solve gets a fresh deadline: the time it spent stopped is not its fault.
     const timeoutMs = options.timeoutMs === undefined ? snapshot.context.timeoutMs : options.timeoutMs;
     const context = { ...snapshot.context, timeoutMs, deadline: timeoutMs === null ? null : Date.now() + timeoutMs };
-    return new Submission(new SolveHandle(session, { snapshot: { ...snapshot, context } } as never));
+    return new Submission(new StartedSolve(session, { snapshot: { ...snapshot, context } } as never));
   }
 
   /** @internal */
-  constructor(handle: SolveHandle) {
+  constructor(handle: StartedSolve) {
     this.#handle = handle;
   }
 
-  get handle(): SolveHandle {
+  get handle(): StartedSolve {
     return this.#handle;
   }
 
@@ -50,7 +50,7 @@ export class Submission {
 
   /** The submission's status. Makes one request unless it is already known to be final. */
   async status(options: WaitOptions = {}): Promise<SubmissionStatus | null> {
-    await this.#handle.leave(['loggingIn', 'uploading'], options);
+    await this.#handle.until(milestones.submitted, options);
     const snap = this.#handle.snapshot;
     if (snap.matches({ submissionPending: 'waiting' })) this.#handle.actor.send({ type: 'POLL_NOW' });
     if (this.#handle.snapshot.matches('submissionPending')) {
@@ -61,7 +61,7 @@ export class Submission {
 
   /** Waits until the server has made a job for this submission; throws if ingestion failed. */
   async untilDone(options: WaitOptions = {}): Promise<Job> {
-    await this.#handle.past(['loggingIn', 'uploading', 'submissionPending'], options);
+    await this.#handle.reach(milestones.jobKnown, options);
     return this.jobs[0] as Job;
   }
 

@@ -5,7 +5,7 @@
 import { acceptInput, type SolveInput, type SourceList, type UploadDescriptor } from './inputs.js';
 import { encodeUploadOptions, type UploadOptions, type WireUploadOptions } from './options.js';
 import type { Session } from './session.js';
-import { SolveHandle, type WaitOptions } from './solve-handle.js';
+import { StartedSolve, milestones, type WaitOptions } from './started-solve.js';
 import { Submission } from './submission.js';
 
 export interface UploadConfig {
@@ -27,13 +27,13 @@ abstract class Upload {
   /** Logs in if needed and uploads; resolves once the server gave a submission id. */
   async submit(options: WaitOptions = {}): Promise<Submission> {
     const submission = this.start();
-    await submission.handle.past(['loggingIn', 'uploading'], options);
+    await submission.handle.reach(milestones.submitted, options);
     return submission;
   }
 
   /** Starts the solve without waiting: the Submission's machine takes it from here. */
   start(): Submission {
-    const handle = new SolveHandle(this.session, {
+    const handle = new StartedSolve(this.session, {
       input: { upload: this.descriptor, options: this.wireOptions, schedule: this.session.schedule, timeoutMs: this.session.timeoutMs },
     });
     handle.actor.send({ type: 'START' });

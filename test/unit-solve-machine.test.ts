@@ -25,8 +25,8 @@ import type { UploadDescriptor } from '../src/inputs.js';
 import type { Calibration, JobStatus, SubmissionStatus, UploadResult } from '../src/models.js';
 import type { PollSchedule } from '../src/polling.js';
 import type { ResultFile } from '../src/protocol/results.js';
-import { SessionKeeper } from '../src/session-keeper.js';
-import { provideSolveRuntime } from '../src/solve-runtime.js';
+import { SharedLogin } from '../src/login.js';
+import { provideSolveTasks } from '../src/machine-tasks.js';
 import { API_KEY, SESSION, fakeNova, hang, html, json, type Handler } from './helpers/fake-nova.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -451,10 +451,10 @@ describe('upload progress through the runtime', () => {
         return json({ status: 'success', subid: 101 });
       },
     });
-    const machine = provideSolveRuntime({
+    const machine = provideSolveTasks({
       transport,
       apiUrl: 'http://nova.test/api/',
-      session: new SessionKeeper(API_KEY),
+      session: new SharedLogin(API_KEY),
       memory: new Map(),
       retry: { retries: 0, baseDelayMs: 0, maxDelayMs: 0 },
     });
@@ -940,14 +940,14 @@ describe('persistence', () => {
     expect(r2.context.error?.code).toBe('timeout');
   });
 
-  test('a snapshot persisted in uploading, restored through provideSolveRuntime, fails upload_interrupted and never uploads again', async () => {
+  test('a snapshot persisted in uploading, restored through provideSolveTasks, fails upload_interrupted and never uploads again', async () => {
     vi.useRealTimers();
     const transport = fakeNova({}, { url_upload: hang() });
     const runtime = () =>
-      provideSolveRuntime({
+      provideSolveTasks({
         transport,
         apiUrl: 'http://nova.test/api/',
-        session: new SessionKeeper(API_KEY),
+        session: new SharedLogin(API_KEY),
         memory: new Map(),
         retry: { retries: 0, baseDelayMs: 0, maxDelayMs: 0 },
       });
@@ -979,10 +979,10 @@ describe('persistence', () => {
   ] as [string, Record<string, Handler>, string][])('a failure snapshot after %s holds no secret', async (_name, overrides, code) => {
     vi.useRealTimers();
     const transport = fakeNova({}, overrides);
-    const machine = provideSolveRuntime({
+    const machine = provideSolveTasks({
       transport,
       apiUrl: 'http://nova.test/api/',
-      session: new SessionKeeper(API_KEY),
+      session: new SharedLogin(API_KEY),
       memory: new Map(),
       retry: { retries: 0, baseDelayMs: 0, maxDelayMs: 0 },
     });
@@ -1025,10 +1025,10 @@ describe('persistence', () => {
             : json({ status: 'success', subid: 101 }),
       },
     );
-    const machine = provideSolveRuntime({
+    const machine = provideSolveTasks({
       transport,
       apiUrl: 'http://nova.test/api/',
-      session: new SessionKeeper(API_KEY),
+      session: new SharedLogin(API_KEY),
       memory: new Map(),
       retry: { retries: 0, baseDelayMs: 0, maxDelayMs: 0 },
     });

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InspectionEvent } from 'xstate';
 import type { Session } from '../session.js';
-import type { RequestEvent } from '../solve-runtime.js';
+import type { RequestEvent } from '../machine-tasks.js';
 import { UsageError, type FlagSpec, type Flags } from './args.js';
 
 export const CONNECTION_FLAGS: readonly FlagSpec[] = [

@@ -9,7 +9,8 @@ import type { WireUploadOptions } from '../options.js';
 import type { UploadSource } from '../transport/types.js';
 import * as decode from './decode.js';
 import { exchange, exchangeJson, type ExchangeContext } from './exchange.js';
-import { FILE_RESULTS, type FileResultKind, type ResultFile } from './results.js';
+import type { RequestBody, TransportResponse } from '../transport/types.js';
+import { FILE_RESULTS, type FileKindSpec, type FileResultKind, type ResultFile } from './results.js';
 import { apiEndpoint, siteRoot } from './urls.js';
 
 const form = (json: object) => ({ kind: 'form' as const, fields: { 'request-json': JSON.stringify(json) } });
@@ -18,8 +19,7 @@ export async function login(ctx: ExchangeContext, apiKey: string): Promise<{ ses
   const url = apiEndpoint(ctx.apiUrl, 'login');
   // A repeated login only makes a second session: harmless, so it may be retried.
   try {
-    const json = await exchangeJson(ctx, { method: 'POST', url, body: form({ apikey: apiKey }), idempotent: true });
-    return decode.decodeLogin(json, url);
+    return await exchangeJson(ctx, { method: 'POST', url, body: form({ apikey: apiKey }), idempotent: true }, (json) => decode.decodeLogin(json, url));
   } catch (error) {
     // nova refuses a key with a plain API error ("bad apikey"); to a caller that is an auth failure.
     if (error instanceof ApiError) {
@@ -38,31 +38,21 @@ export async function upload(
 ): Promise<UploadResult> {
   if (descriptor.kind === 'url') {
     const url = apiEndpoint(ctx.apiUrl, 'url_upload');
-    const json = await exchangeJson(ctx, {
-      method: 'POST',
-      url,
-      body: form({ ...options, session, url: descriptor.url }),
-      idempotent: false,
-    });
-    return decode.decodeUpload(json, url);
+    const body = form({ ...options, session, url: descriptor.url });
+    return exchangeJson(ctx, { method: 'POST', url, body, idempotent: false }, (json) => decode.decodeUpload(json, url));
   }
   const url = apiEndpoint(ctx.apiUrl, 'upload');
   if (descriptor.kind === 'sourceList') {
     // x/y lists ride inside request-json; nova builds the FITS table itself.
     const body = form({ ...options, session, x: descriptor.x, y: descriptor.y });
-    return decode.decodeUpload(await exchangeJson(ctx, { method: 'POST', url, body, idempotent: false }), url);
+    return exchangeJson(ctx, { method: 'POST', url, body, idempotent: false }, (json) => decode.decodeUpload(json, url));
   }
-  const json = await exchangeJson(ctx, {
-    method: 'POST',
-    url,
-    body: {
-      kind: 'multipart',
-      fields: { 'request-json': JSON.stringify({ ...options, session }) },
-      file: { field: 'file', filename: descriptor.filename, source: await uploadSource(descriptor, memory) },
-    },
-    idempotent: false,
-  });
-  return decode.decodeUpload(json, url);
+  const body: RequestBody = {
+    kind: 'multipart',
+    fields: { 'request-json': JSON.stringify({ ...options, session }) },
+    file: { field: 'file', filename: descriptor.filename, source: await uploadSource(descriptor, memory) },
+  };
+  return exchangeJson(ctx, { method: 'POST', url, body, idempotent: false }, (json) => decode.decodeUpload(json, url));
 }
 
 async function uploadSource(descriptor: UploadDescriptor & { kind: 'file' | 'memory' }, memory: MemoryStore): Promise<UploadSource> {
@@ -80,55 +70,91 @@ async function uploadSource(descriptor: UploadDescriptor & { kind: 'file' | 'mem
   return value instanceof Uint8Array ? { kind: 'bytes', bytes: value } : { kind: 'blob', blob: value };
 }
 
-export async function submissionStatus(ctx: ExchangeContext, subid: number): Promise<SubmissionStatus> {
-  const url = apiEndpoint(ctx.apiUrl, `submissions/${subid}`);
-  return decode.decodeSubmission(await exchangeJson(ctx, { method: 'GET', url, idempotent: true }), url);
+/** Asks `serve` to hold a status read until it changes (nova ignores the parameters). */
+export interface LongPoll {
+  /** Seconds the client will wait for a held answer. */
+  waitSeconds: number;
+  /** The state token of the answer last seen, so an unchanged state is held, a changed one answered at once. */
+  seen: string | null;
 }
 
-export async function jobStatus(ctx: ExchangeContext, jobId: number): Promise<JobStatus> {
-  const url = apiEndpoint(ctx.apiUrl, `jobs/${jobId}`);
-  return decode.decodeJobStatus(await exchangeJson(ctx, { method: 'GET', url, idempotent: true }), url);
+/** A status read, with what the server said about holding the next one. */
+export interface PollAnswer<T> {
+  value: T;
+  /** Present when the server holds status reads (x-long-poll); absent on nova. */
+  hold: { token: string; seconds: number } | null;
 }
 
-export async function calibration(ctx: ExchangeContext, jobId: number): Promise<Calibration | undefined> {
-  const url = apiEndpoint(ctx.apiUrl, `jobs/${jobId}/calibration`);
-  return decode.decodeCalibration(await exchangeJson(ctx, { method: 'GET', url, idempotent: true }), url);
+function pollUrl(base: string, longPoll: LongPoll | undefined): string {
+  if (!longPoll) return base;
+  const params = new URLSearchParams({ wait: String(longPoll.waitSeconds) });
+  if (longPoll.seen !== null) params.set('seen', longPoll.seen);
+  return `${base}?${params}`;
 }
 
-export async function info(ctx: ExchangeContext, jobId: number): Promise<JobInfo> {
-  const url = apiEndpoint(ctx.apiUrl, `jobs/${jobId}/info`);
-  return decode.decodeInfo(await exchangeJson(ctx, { method: 'GET', url, idempotent: true }), url);
+function holdFrom(response: TransportResponse): PollAnswer<unknown>['hold'] {
+  const seconds = Number(response.headers['x-long-poll']);
+  const token = response.headers['x-state'];
+  return Number.isInteger(seconds) && seconds > 0 && token ? { token, seconds } : null;
 }
 
-export async function tags(ctx: ExchangeContext, jobId: number, which: 'tags' | 'machine_tags' | 'objects_in_field'): Promise<string[]> {
-  const url = apiEndpoint(ctx.apiUrl, `jobs/${jobId}/${which}`);
-  const json = await exchangeJson(ctx, { method: 'GET', url, idempotent: true });
-  return decode.decodeTags(json, url, which === 'objects_in_field' ? 'objects_in_field' : 'tags');
+function readStatus<T>(ctx: ExchangeContext, path: string, longPoll: LongPoll | undefined, decodeValue: (json: Json, url: string) => T) {
+  const base = apiEndpoint(ctx.apiUrl, path);
+  const url = pollUrl(base, longPoll);
+  return exchangeJson<PollAnswer<T>>(
+    ctx,
+    { method: 'GET', url, idempotent: true, ...(longPoll ? { holdMs: longPoll.waitSeconds * 1000 } : {}) },
+    (json, response) => ({ value: decodeValue(json, base), hold: longPoll ? holdFrom(response) : null }),
+  );
 }
 
-export async function annotations(ctx: ExchangeContext, jobId: number, nbright?: number): Promise<Annotation[] | undefined> {
+type Json = Record<string, unknown>;
+
+export function submissionStatus(ctx: ExchangeContext, subid: number, longPoll?: LongPoll): Promise<PollAnswer<SubmissionStatus>> {
+  return readStatus(ctx, `submissions/${subid}`, longPoll, decode.decodeSubmission);
+}
+
+export function jobStatus(ctx: ExchangeContext, jobId: number, longPoll?: LongPoll): Promise<PollAnswer<JobStatus>> {
+  return readStatus(ctx, `jobs/${jobId}`, longPoll, decode.decodeJobStatus);
+}
+
+function getJson<T>(ctx: ExchangeContext, path: string, decodeValue: (json: Json, url: string) => T): Promise<T> {
+  const url = apiEndpoint(ctx.apiUrl, path);
+  return exchangeJson(ctx, { method: 'GET', url, idempotent: true }, (json) => decodeValue(json, url));
+}
+
+export function calibration(ctx: ExchangeContext, jobId: number): Promise<Calibration | undefined> {
+  return getJson(ctx, `jobs/${jobId}/calibration`, decode.decodeCalibration);
+}
+
+export function info(ctx: ExchangeContext, jobId: number): Promise<JobInfo> {
+  return getJson(ctx, `jobs/${jobId}/info`, decode.decodeInfo);
+}
+
+export function tags(ctx: ExchangeContext, jobId: number, which: 'tags' | 'machine_tags' | 'objects_in_field'): Promise<string[]> {
+  return getJson(ctx, `jobs/${jobId}/${which}`, (json, url) => decode.decodeTags(json, url, which === 'objects_in_field' ? 'objects_in_field' : 'tags'));
+}
+
+export function annotations(ctx: ExchangeContext, jobId: number, nbright?: number): Promise<Annotation[] | undefined> {
   const query = nbright === undefined ? '' : `?nbright=${nbright}`;
-  const url = apiEndpoint(ctx.apiUrl, `jobs/${jobId}/annotations${query}`);
-  return decode.decodeAnnotations(await exchangeJson(ctx, { method: 'GET', url, idempotent: true }), url);
+  return getJson(ctx, `jobs/${jobId}/annotations${query}`, decode.decodeAnnotations);
 }
 
-export async function myJobs(ctx: ExchangeContext, session: string): Promise<number[]> {
+export function myJobs(ctx: ExchangeContext, session: string): Promise<number[]> {
   const url = apiEndpoint(ctx.apiUrl, 'myjobs/');
-  const json = await exchangeJson(ctx, { method: 'POST', url, body: form({ session }), idempotent: true });
-  return decode.decodeIdList(json, url, 'jobs');
+  return exchangeJson(ctx, { method: 'POST', url, body: form({ session }), idempotent: true }, (json) => decode.decodeIdList(json, url, 'jobs'));
 }
 
-export async function jobsByTag(ctx: ExchangeContext, query: string, exact: boolean): Promise<number[]> {
+export function jobsByTag(ctx: ExchangeContext, query: string, exact: boolean): Promise<number[]> {
   const params = new URLSearchParams({ query });
   if (exact) params.set('exact', '1');
-  const url = apiEndpoint(ctx.apiUrl, `jobs_by_tag?${params}`);
-  return decode.decodeIdList(await exchangeJson(ctx, { method: 'GET', url, idempotent: true }), url, 'job_ids');
+  return getJson(ctx, `jobs_by_tag?${params}`, (json, url) => decode.decodeIdList(json, url, 'job_ids'));
 }
 
-export async function submissionImages(ctx: ExchangeContext, session: string, subid: number): Promise<number[]> {
+export function submissionImages(ctx: ExchangeContext, session: string, subid: number): Promise<number[]> {
   const url = apiEndpoint(ctx.apiUrl, 'submission_images');
-  const json = await exchangeJson(ctx, { method: 'POST', url, body: form({ session, subid }), idempotent: true });
-  return decode.decodeIdList(json, url, 'image_ids');
+  const body = form({ session, subid });
+  return exchangeJson(ctx, { method: 'POST', url, body, idempotent: true }, (json) => decode.decodeIdList(json, url, 'image_ids'));
 }
 
 /**
@@ -136,23 +162,38 @@ export async function submissionImages(ctx: ExchangeContext, session: string, su
  * comes back as an HTML 500 or, for some kinds, as HTML with status 200, so the content type
  * decides whether this is the file.
  */
-export async function resultFile(ctx: ExchangeContext, kind: FileResultKind, jobId: number): Promise<ResultFile> {
+export function resultFile(ctx: ExchangeContext, kind: FileResultKind, jobId: number): Promise<ResultFile> {
   const spec = FILE_RESULTS[kind];
   const url = `${siteRoot(ctx.apiUrl)}${spec.path}/${jobId}`;
-  const response = await exchange(ctx, {
+  return exchange(ctx, {
     method: 'GET',
     url,
     headers: { referer: apiEndpoint(ctx.apiUrl, 'login') },
     idempotent: true,
+    answer: 'file',
+    read: (response) => {
+      const contentType = (response.headers['content-type'] ?? '').toLowerCase();
+      const details = { url, status: response.status, contentType, bodyStart: new TextDecoder().decode(response.body.subarray(0, 120)) };
+      // An HTML page in place of the file is the front end or a gate: asking again may work.
+      if (response.status !== 200 || !spec.accepts.some((prefix) => contentType.startsWith(prefix))) {
+        throw new UnexpectedContentError(`the ${kind} file`, { ...details, transient: true });
+      }
+      // The right type with no usable content (an empty WCS, a FITS file without its header) is
+      // not a result, and asking again would give the same bytes.
+      const problem = fileProblem(spec, response.body);
+      if (problem) throw new UnexpectedContentError(`the ${kind} file (${problem})`, details, { jobId });
+      return { kind, filename: spec.filename, contentType, bytes: response.body };
+    },
   });
-  const contentType = (response.headers['content-type'] ?? '').toLowerCase();
-  if (response.status !== 200 || !spec.accepts.some((prefix) => contentType.startsWith(prefix))) {
-    throw new UnexpectedContentError(`the ${kind} file`, {
-      url,
-      status: response.status,
-      contentType,
-      bodyStart: new TextDecoder().decode(response.body.subarray(0, 120)),
-    });
+}
+
+const FITS_MAGIC = 'SIMPLE  =';
+
+function fileProblem(spec: FileKindSpec, bytes: Uint8Array): string | undefined {
+  if (bytes.byteLength === 0) return 'it is empty';
+  if (spec.format === 'fits') {
+    const start = new TextDecoder().decode(bytes.subarray(0, FITS_MAGIC.length));
+    if (start !== FITS_MAGIC || bytes.byteLength < 2880) return 'it does not start with a FITS header';
   }
-  return { kind, filename: spec.filename, contentType, bytes: response.body };
+  return undefined;
 }

@@ -107,6 +107,10 @@ function calibrationFrom(json: Json): Calibration | undefined {
   if (ra === undefined || dec === undefined || radius === undefined || pixscale === undefined || orientation === undefined) {
     return undefined;
   }
+  // A sky position must be on the sky: a declination of 1e308 is a broken server, not a result.
+  if (ra < 0 || ra > 360 || dec < -90 || dec > 90 || radius <= 0 || radius > 180 || pixscale <= 0 || Math.abs(orientation) > 360) {
+    return undefined;
+  }
   const cal: Calibration = { ra, dec, radius, pixscale, orientation, parity: parity !== undefined && parity < 0 ? -1 : 1 };
   const width = num(json.width_arcsec);
   const height = num(json.height_arcsec);

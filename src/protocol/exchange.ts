@@ -3,7 +3,9 @@
  *
  * nova answers JSON as text/plain, API errors with HTTP 200, unknown ids with an HTML 404, and
  * typos with its HTML home page at 200. Everything that is not the expected kind of body
- * becomes a typed error here, so no caller ever parses HTML as JSON or saves it as a file.
+ * becomes a typed error here, so no caller ever parses HTML as JSON or saves it as a file. The
+ * answer is read inside the retry loop: a maintenance page in place of JSON is asked again, as
+ * a 5xx is, when the request is safe to repeat.
  */
 import {
   ApiError,
@@ -11,6 +13,7 @@ import {
   HttpError,
   NotFoundError,
   SessionExpiredError,
+  TimeoutError,
   UnexpectedContentError,
   toAstrometryNetError,
 } from '../errors.js';
@@ -22,33 +25,46 @@ export interface ExchangeContext {
   readonly apiUrl: string;
   readonly retry?: RetryPolicy;
   readonly signal?: AbortSignal;
+  /** Epoch ms after which nothing more is sent and a request in flight is cut off. */
+  readonly deadline?: number | null;
   /** Called with each request's method and URL: what `--verbose` prints. Never sees bodies. */
   readonly onRequest?: (event: { method: string; url: string }) => void;
   readonly onUploadProgress?: (sentBytes: number, totalBytes: number | undefined) => void;
-  /** Overrides how long a safe request waits for its answer (default one minute). */
-  readonly answerTimeoutMs?: number;
+  /** No byte moving either way for this long fails the attempt. Default 60 000 ms. */
+  readonly stallTimeoutMs?: number;
+  /** Largest JSON answer accepted. Default 16 MiB. */
+  readonly maxJsonBytes?: number;
+  /** Largest result file accepted. Default 1 GiB. */
+  readonly maxFileBytes?: number;
 }
 
-export interface ExchangeRequest {
+export interface ExchangeRequest<T> {
   readonly method: 'GET' | 'POST';
   readonly url: string;
   readonly body?: RequestBody;
   readonly headers?: Readonly<Record<string, string>>;
   /** Whether sending it twice is harmless. Uploads are not. */
   readonly idempotent: boolean;
+  /** Milliseconds the server may hold the answer on purpose (a long poll), on top of the stall timeout. */
+  readonly holdMs?: number;
+  /** JSON or a file: which size cap applies. */
+  readonly answer: 'json' | 'file';
+  /** Checks and decodes the answer; throws a typed error for a wrong one. */
+  readonly read: (response: TransportResponse) => T;
 }
 
-// A poll or a download that has not started answering in a minute is stuck, not slow: fail it
-// (and retry it, being idempotent). Uploads keep the transport's long default, since the server
-// answers only after it stored the whole body.
-const ANSWER_TIMEOUT_MS = 60_000;
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+export const DEFAULT_MAX_JSON_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024;
 
 const decoder = new TextDecoder();
 
-/** Sends a request, retrying what is safe to retry; returns any HTTP answer below 400 or 404. */
-export async function exchange(ctx: ExchangeContext, req: ExchangeRequest): Promise<TransportResponse> {
+/** Sends a request and reads its answer, retrying what is safe to retry until the deadline. */
+export async function exchange<T>(ctx: ExchangeContext, req: ExchangeRequest<T>): Promise<T> {
+  const deadline = ctx.deadline ?? null;
   return withRetry(
     async () => {
+      if (deadline !== null && Date.now() >= deadline) throw new TimeoutError('The deadline passed before the request could be sent.');
       ctx.onRequest?.({ method: req.method, url: req.url });
       let response: TransportResponse;
       try {
@@ -57,37 +73,54 @@ export async function exchange(ctx: ExchangeContext, req: ExchangeRequest): Prom
           url: req.url,
           ...(req.body ? { body: req.body } : {}),
           ...(req.headers ? { headers: req.headers } : {}),
-          ...(req.idempotent ? { timeoutMs: ctx.answerTimeoutMs ?? ANSWER_TIMEOUT_MS } : {}),
+          ...(deadline !== null ? { timeoutMs: Math.max(1, deadline - Date.now()) } : {}),
+          stallTimeoutMs: (ctx.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) + (req.holdMs ?? 0),
+          maxResponseBytes: req.answer === 'json' ? (ctx.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES) : (ctx.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES),
           ...(ctx.signal ? { signal: ctx.signal } : {}),
           ...(ctx.onUploadProgress ? { onUploadProgress: ctx.onUploadProgress } : {}),
         });
       } catch (error) {
-        throw toAstrometryNetError(error);
+        const typed = toAstrometryNetError(error);
+        // Cut off by the solve's deadline, not by the server: that is the solve timing out.
+        if (deadline !== null && Date.now() >= deadline && typed.code === 'network') {
+          throw new TimeoutError(`The deadline passed while waiting for ${req.method} ${req.url}.`, { cause: typed });
+        }
+        throw typed;
       }
       if (response.status === 404) throw new NotFoundError(req.url);
       if (response.status >= 400) {
         const retryAfter = parseRetryAfter(response.headers['retry-after']);
         throw new HttpError(response.status, req.url, retryAfter === undefined ? {} : { retryAfterSeconds: retryAfter });
       }
-      return response;
+      return req.read(response);
     },
-    { policy: ctx.retry ?? DEFAULT_RETRY, idempotent: req.idempotent, ...(ctx.signal ? { signal: ctx.signal } : {}) },
+    { policy: ctx.retry ?? DEFAULT_RETRY, idempotent: req.idempotent, deadline, ...(ctx.signal ? { signal: ctx.signal } : {}) },
   );
 }
 
 /** An exchange whose answer must be a nova JSON object; `status: "error"` becomes ApiError. */
-export async function exchangeJson(ctx: ExchangeContext, req: ExchangeRequest): Promise<Record<string, unknown>> {
-  const response = await exchange(ctx, req);
-  const json = parseJsonBody(response, req.url);
-  if (json.status === 'error') throw apiErrorFrom(json.errormessage);
-  return json;
+export function exchangeJson<T>(
+  ctx: ExchangeContext,
+  req: Omit<ExchangeRequest<T>, 'answer' | 'read'>,
+  decode: (json: Record<string, unknown>, response: TransportResponse) => T,
+): Promise<T> {
+  return exchange(ctx, {
+    ...req,
+    answer: 'json',
+    read: (response) => {
+      const json = parseJsonBody(response, req.url);
+      if (json.status === 'error') throw apiErrorFrom(json.errormessage);
+      return decode(json, response);
+    },
+  });
 }
 
 export function parseJsonBody(response: TransportResponse, url: string): Record<string, unknown> {
   const contentType = response.headers['content-type'] ?? '';
   const text = decoder.decode(response.body);
+  // A page in place of JSON is the front end's (maintenance, block, catch-all): worth asking again.
   const unexpected = () =>
-    new UnexpectedContentError('a JSON answer', { url, status: response.status, contentType, bodyStart: text.slice(0, 120) });
+    new UnexpectedContentError('a JSON answer', { url, status: response.status, contentType, bodyStart: text.slice(0, 120), transient: true });
   // nova serves JSON as text/plain; HTML here is its home page (a wrong path) or an error page.
   if (response.status !== 200 || contentType.startsWith('text/html')) throw unexpected();
   let value: unknown;

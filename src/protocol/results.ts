@@ -32,24 +32,26 @@ export interface FileKindSpec {
   readonly accepts: readonly string[];
   /** A name to save the file under. */
   readonly filename: string;
+  /** What the bytes must be: a FITS file starts with its header; the rest must not be empty. */
+  readonly format: 'fits' | 'image' | 'text';
 }
 
 const FITS = ['application/fits', 'image/fits', 'application/octet-stream'] as const;
 
 export const FILE_RESULTS: Readonly<Record<FileResultKind, FileKindSpec>> = {
-  wcs: { path: 'wcs_file', accepts: FITS, filename: 'wcs.fits' },
-  newFits: { path: 'new_fits_file', accepts: FITS, filename: 'new-image.fits' },
-  rdls: { path: 'rdls_file', accepts: FITS, filename: 'rdls.fits' },
-  axy: { path: 'axy_file', accepts: FITS, filename: 'axy.fits' },
-  corr: { path: 'corr_file', accepts: FITS, filename: 'corr.fits' },
-  imageRd: { path: 'image_rd_file', accepts: FITS, filename: 'image-radec.fits' },
-  annotatedDisplay: { path: 'annotated_display', accepts: ['image/'], filename: 'annotated-display.jpg' },
-  annotatedFull: { path: 'annotated_full', accepts: ['image/'], filename: 'annotated-full.jpg' },
-  redGreenDisplay: { path: 'red_green_image_display', accepts: ['image/'], filename: 'red-green-display.png' },
-  redGreenFull: { path: 'red_green_image_full', accepts: ['image/'], filename: 'red-green-full.png' },
-  extractionDisplay: { path: 'extraction_image_display', accepts: ['image/'], filename: 'extraction-display.png' },
-  extractionFull: { path: 'extraction_image_full', accepts: ['image/'], filename: 'extraction-full.png' },
-  joblog: { path: 'joblog', accepts: ['text/plain'], filename: 'job.log' },
+  wcs: { path: 'wcs_file', accepts: FITS, filename: 'wcs.fits', format: 'fits' },
+  newFits: { path: 'new_fits_file', accepts: FITS, filename: 'new-image.fits', format: 'fits' },
+  rdls: { path: 'rdls_file', accepts: FITS, filename: 'rdls.fits', format: 'fits' },
+  axy: { path: 'axy_file', accepts: FITS, filename: 'axy.fits', format: 'fits' },
+  corr: { path: 'corr_file', accepts: FITS, filename: 'corr.fits', format: 'fits' },
+  imageRd: { path: 'image_rd_file', accepts: FITS, filename: 'image-radec.fits', format: 'fits' },
+  annotatedDisplay: { path: 'annotated_display', accepts: ['image/'], filename: 'annotated-display.jpg', format: 'image' },
+  annotatedFull: { path: 'annotated_full', accepts: ['image/'], filename: 'annotated-full.jpg', format: 'image' },
+  redGreenDisplay: { path: 'red_green_image_display', accepts: ['image/'], filename: 'red-green-display.png', format: 'image' },
+  redGreenFull: { path: 'red_green_image_full', accepts: ['image/'], filename: 'red-green-full.png', format: 'image' },
+  extractionDisplay: { path: 'extraction_image_display', accepts: ['image/'], filename: 'extraction-display.png', format: 'image' },
+  extractionFull: { path: 'extraction_image_full', accepts: ['image/'], filename: 'extraction-full.png', format: 'image' },
+  joblog: { path: 'joblog', accepts: ['text/plain'], filename: 'job.log', format: 'text' },
 };
 
 const JSON_RESULTS: readonly JsonResultKind[] = ['calibration', 'info', 'tags', 'machineTags', 'objectsInField', 'annotations'];

@@ -1,24 +1,57 @@
 /**
- * Retries for requests that are safe to repeat: network errors, 5xx and 429.
+ * Retries for requests that are safe to repeat, until the solve's deadline.
  *
- * An upload is not safe to repeat once its body may have reached the server, so callers mark
- * each request `idempotent` or not; a non-idempotent request is retried only when the server
- * provably did not process it (the connection was refused, or a 429 came back).
+ * nova's front end answers polls with maintenance pages, 403 blocks and 5xx now and then; one
+ * such answer must not end a solve that would have finished. An upload is not safe to repeat
+ * once its body may have reached the server, so callers mark each request `idempotent` or not;
+ * a non-idempotent request is retried only when the server provably did not process it (the
+ * connection was refused, or a 429 came back).
  */
-import { AbortedError, AstrometryNetError, HttpError, NetworkError, isAbortError } from '../errors.js';
+import { AbortedError, AstrometryNetError, HttpError, NetworkError, UnexpectedContentError, ValidationError, isAbortError } from '../errors.js';
 
 export interface RetryPolicy {
-  /** Attempts after the first. Default 3. */
+  /** Attempts after the first. Default `Infinity`: safe requests are retried until the deadline. */
   retries: number;
   /** First backoff, milliseconds. Default 1000; doubles each attempt. */
   baseDelayMs: number;
-  /** Cap on one backoff (and on an honoured Retry-After), milliseconds. Default 30 000. */
+  /** Cap on one backoff, milliseconds. Default 60 000. */
   maxDelayMs: number;
   /** Floor on every backoff, milliseconds: 5000 against nova.astrometry.net, whose front end blocks fast clients. */
   minDelayMs?: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { retries: 3, baseDelayMs: 1000, maxDelayMs: 30_000 };
+export const DEFAULT_RETRY: RetryPolicy = { retries: Number.POSITIVE_INFINITY, baseDelayMs: 1000, maxDelayMs: 60_000 };
+
+/** A 403 from nova's front end is a block on fast clients: asking again sooner only extends it. */
+export const FORBIDDEN_MIN_DELAY_MS = 60_000;
+/** The longest Retry-After honoured; a longer one is met by the deadline instead. */
+const MAX_RETRY_AFTER_MS = 10 * 60_000;
+
+/** Merges overrides into the default policy, refusing values that make no sense. */
+export function resolveRetryPolicy(overrides: Partial<RetryPolicy> | undefined): RetryPolicy {
+  if (overrides !== undefined && (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides))) {
+    throw new ValidationError('retry', overrides, 'an object such as { retries: 5, baseDelayMs: 1000 }');
+  }
+  for (const key of Object.keys(overrides ?? {})) {
+    if (!['retries', 'baseDelayMs', 'maxDelayMs', 'minDelayMs'].includes(key)) {
+      throw new ValidationError(`retry.${key}`, (overrides as Record<string, unknown>)[key], 'a known setting: retries, baseDelayMs, maxDelayMs, minDelayMs');
+    }
+  }
+  const policy = { ...DEFAULT_RETRY, ...overrides };
+  const { retries } = policy;
+  if (typeof retries !== 'number' || !(retries === Number.POSITIVE_INFINITY || (Number.isInteger(retries) && retries >= 0))) {
+    throw new ValidationError('retry.retries', retries, 'an integer of 0 or more, or Infinity (until the deadline)');
+  }
+  for (const key of ['baseDelayMs', 'maxDelayMs', 'minDelayMs'] as const) {
+    const v = policy[key];
+    if (v === undefined && key === 'minDelayMs') continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ValidationError(`retry.${key}`, v, 'milliseconds, 0 or more');
+  }
+  if (policy.maxDelayMs < policy.baseDelayMs) {
+    throw new ValidationError('retry.maxDelayMs', policy.maxDelayMs, `at least retry.baseDelayMs (${policy.baseDelayMs})`);
+  }
+  return policy;
+}
 
 // Error codes that mean the request never reached the server.
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
@@ -36,32 +69,42 @@ export function neverReachedServer(error: unknown): boolean {
 export function isRetryable(error: unknown, idempotent: boolean): boolean {
   if (error instanceof HttpError) {
     if (error.status === 429) return true;
-    return idempotent && error.status >= 500;
+    return idempotent && (error.status >= 500 || error.status === 403 || error.status === 408);
   }
   if (error instanceof NetworkError) return idempotent || neverReachedServer(error);
+  if (error instanceof UnexpectedContentError) return idempotent && error.transient;
   return false;
 }
 
 export function backoffDelay(policy: RetryPolicy, attempt: number, error: unknown, random: () => number = Math.random): number {
-  const floor = policy.minDelayMs ?? 0;
+  let floor = policy.minDelayMs ?? 0;
+  if (error instanceof HttpError && error.status === 403) floor = Math.max(floor, FORBIDDEN_MIN_DELAY_MS);
   if (error instanceof HttpError && error.retryAfterSeconds !== undefined) {
-    return Math.max(floor, Math.min(error.retryAfterSeconds * 1000, policy.maxDelayMs));
+    return Math.max(floor, Math.min(error.retryAfterSeconds * 1000, MAX_RETRY_AFTER_MS));
   }
   const exponential = Math.min(policy.baseDelayMs * 2 ** attempt, policy.maxDelayMs);
   // Full jitter keeps a fleet of clients that failed together from retrying together.
   return Math.max(floor, exponential / 2 + (random() * exponential) / 2);
 }
 
-export async function withRetry<T>(
-  attempt: () => Promise<T>,
-  options: { policy: RetryPolicy; idempotent: boolean; signal?: AbortSignal; onRetry?: (error: AstrometryNetError, delayMs: number) => void },
-): Promise<T> {
+export interface RetryOptions {
+  policy: RetryPolicy;
+  idempotent: boolean;
+  signal?: AbortSignal;
+  /** Epoch ms: no retry is scheduled past it; the last error is thrown instead. */
+  deadline?: number | null;
+  onRetry?: (error: AstrometryNetError, delayMs: number) => void;
+}
+
+export async function withRetry<T>(attempt: () => Promise<T>, options: RetryOptions): Promise<T> {
   for (let n = 0; ; n++) {
     try {
       return await attempt();
     } catch (error) {
       if (n >= options.policy.retries || !isRetryable(error, options.idempotent)) throw error;
       const delay = backoffDelay(options.policy, n, error);
+      const deadline = options.deadline ?? null;
+      if (deadline !== null && Date.now() + delay >= deadline) throw error;
       options.onRetry?.(error as AstrometryNetError, delay);
       await sleep(delay, options.signal);
     }

@@ -26,7 +26,7 @@ import type { Calibration } from '../models.js';
 import type { UploadOptions } from '../options.js';
 import type { FileResultKind, ResultFile } from '../protocol/results.js';
 import { reviveError, type AstrometryNetError } from '../errors.js';
-import { stateName } from '../solve-handle.js';
+import { stateName } from '../started-solve.js';
 import type { Submission } from '../submission.js';
 
 const ClientContext = createContext<Client | null>(null);
@@ -90,7 +90,7 @@ const IDLE: SolveView = {
 export function viewOf(snapshot: SolveSnapshot | null): SolveView {
   if (!snapshot) return IDLE;
   const { context } = snapshot;
-  const settled = snapshot.matches('success') || snapshot.matches('failure') || snapshot.matches('fetchingResults');
+  const settled = snapshot.hasTag('settled');
   return {
     state: stateName(snapshot.value),
     phase: !settled ? (snapshot.matches('idle') ? 'idle' : 'running') : context.error ? 'failure' : 'success',

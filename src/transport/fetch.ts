@@ -2,7 +2,9 @@
  * A transport on the platform's `fetch`, for browsers and other runtimes without undici.
  * Uses only web APIs, so a browser bundle pulls in neither undici nor form-data.
  */
+import { ResponseTooLargeError } from '../errors.js';
 import type { RequestBody, Transport, TransportRequest, TransportResponse } from './types.js';
+import { watch } from './watchdog.js';
 
 export interface FetchTransportOptions {
   /** Defaults to `globalThis.fetch`. */
@@ -13,21 +15,59 @@ export function fetchTransport(options: FetchTransportOptions = {}): Transport {
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   return {
     async request(req: TransportRequest): Promise<TransportResponse> {
-      const init: RequestInit = { method: req.method, headers: { ...req.headers }, redirect: 'manual' };
-      if (req.body) init.body = encodeBody(req.body);
-      const signals = [req.signal, req.timeoutMs === undefined ? undefined : AbortSignal.timeout(req.timeoutMs)].filter(
-        (x): x is AbortSignal => x !== undefined,
-      );
-      if (signals.length > 0) init.signal = signals.length === 1 ? signals[0] : AbortSignal.any(signals);
-      const response = await doFetch(req.url, init);
-      const body = new Uint8Array(await response.arrayBuffer());
-      const headers: Record<string, string> = {};
-      response.headers.forEach((value, name) => {
-        headers[name.toLowerCase()] = value;
-      });
-      return { status: response.status, headers, body };
+      // fetch cannot report upload progress, so while a body is sent the stall timer sees
+      // nothing move: an upload is bounded by its overall timeout instead.
+      const dog = watch(req.body?.kind === 'multipart' ? { ...req, stallTimeoutMs: undefined } : req);
+      try {
+        const init: RequestInit = { method: req.method, headers: { ...req.headers }, redirect: 'manual', signal: dog.signal };
+        if (req.body) init.body = encodeBody(req.body);
+        const response = await doFetch(req.url, init);
+        dog.touch();
+        const headers: Record<string, string> = {};
+        response.headers.forEach((value, name) => {
+          headers[name.toLowerCase()] = value;
+        });
+        const body = await readCapped(response, req, dog.touch);
+        return { status: response.status, headers, body };
+      } catch (error) {
+        throw dog.signal.aborted && dog.signal.reason !== undefined ? dog.signal.reason : error;
+      } finally {
+        dog.done();
+      }
     },
   };
+}
+
+async function readCapped(response: Response, req: TransportRequest, touch: () => void): Promise<Uint8Array> {
+  const limit = req.maxResponseBytes ?? Number.POSITIVE_INFINITY;
+  const declared = response.headers.get('content-length');
+  if (declared !== null && Number(declared) > limit) {
+    await response.body?.cancel();
+    throw new ResponseTooLargeError(req.url, limit);
+  }
+  if (!response.body) return new Uint8Array(0);
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    touch();
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel();
+      throw new ResponseTooLargeError(req.url, limit);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
 }
 
 function encodeBody(body: RequestBody): BodyInit {

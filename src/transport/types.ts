@@ -32,8 +32,15 @@ export interface TransportRequest {
   readonly body?: RequestBody;
   /** Aborted when the state that made the request is left. */
   readonly signal?: AbortSignal;
-  /** Milliseconds to wait for the answer's headers before failing; transports have a default. */
+  /** Milliseconds the whole exchange may take, body included; then it fails with a NetworkError. */
   readonly timeoutMs?: number;
+  /**
+   * Milliseconds without a byte moving either way (sent or received) before the exchange fails
+   * with a NetworkError. An answer the server holds on purpose (a long poll) needs more.
+   */
+  readonly stallTimeoutMs?: number;
+  /** A larger answer is refused with ResponseTooLargeError instead of being buffered. */
+  readonly maxResponseBytes?: number;
   /** Reports bytes of the request body sent so far, when the platform can tell. */
   readonly onUploadProgress?: (sentBytes: number, totalBytes: number | undefined) => void;
 }

@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { ResultRequest } from '../../../machines/solve.machine.js';
-import { SolveHandle } from '../../solve-handle.js';
+import { StartedSolve } from '../../started-solve.js';
 import type { FileResultKind } from '../../protocol/results.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { connect, CONNECTION_FLAGS, verboseRequests } from '../connect.js';
@@ -47,7 +47,7 @@ export async function runResults(argv: readonly string[], io: CliIo): Promise<nu
   });
   try {
     const { session } = connection;
-    const handle = new SolveHandle(session, {
+    const handle = new StartedSolve(session, {
       input: { jobId, schedule: session.schedule, timeoutMs: session.timeoutMs, prefetch: [...kinds].map((kind): ResultRequest => ({ kind })) },
     });
     handle.actor.send({ type: 'START' });

@@ -13,7 +13,7 @@ import { batchMachine, type BatchItem } from '../../../machines/batch.machine.js
 import type { ResultRequest, SolveActor, SolveContext, SolveMachineInput, SolveSnapshot } from '../../../machines/solve.machine.js';
 import type { SerializedError } from '../../errors.js';
 import type { Calibration } from '../../models.js';
-import { stateName } from '../../solve-handle.js';
+import { stateName } from '../../started-solve.js';
 import { describeInput, type UploadDescriptor } from '../../inputs.js';
 import type { WireUploadOptions } from '../../options.js';
 import type { FileResultKind } from '../../protocol/results.js';

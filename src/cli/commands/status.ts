@@ -4,7 +4,7 @@
  * (a job still running, a submission still waiting, or a final state).
  */
 import type { SolveSnapshot } from '../../../machines/solve.machine.js';
-import { SolveHandle, stateName } from '../../solve-handle.js';
+import { StartedSolve, stateName } from '../../started-solve.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { connect, CONNECTION_FLAGS, verboseRequests } from '../connect.js';
 import { STATUS_HELP } from '../help.js';
@@ -43,7 +43,7 @@ export async function runStatus(argv: readonly string[], io: CliIo): Promise<num
   });
   try {
     const { session } = connection;
-    const handle = new SolveHandle(session, {
+    const handle = new StartedSolve(session, {
       input: { ...(isJob ? { jobId: id } : { subid: id }), schedule: session.schedule, timeoutMs: session.timeoutMs },
     });
     handle.actor.send({ type: 'START' });

@@ -1,5 +1,5 @@
 /**
- * A running solve actor, seen from a facade: wait for a state, ask for a result, cancel,
+ * A started solve actor, seen from a facade: wait for a milestone, ask for a result, cancel,
  * persist. Facades hold no logic of their own beyond this; the machine decides everything.
  */
 import { createActor, type Snapshot } from 'xstate';
@@ -10,8 +10,15 @@ import type { Session } from './session.js';
 
 export type StateValue = SolveSnapshot['value'];
 
-/** The phases before a solve has an outcome. */
-export const UNSETTLED = ['loggingIn', 'uploading', 'submissionPending', 'jobRunning'] as const;
+/** Milestones a facade waits for, asked of the snapshot by tag and context, not by state names. */
+export const milestones = {
+  /** The outcome is known: solved or failed. */
+  settled: (s: SolveSnapshot) => s.hasTag('settled'),
+  /** The server has the upload (a submission id), or the solve ended without one. */
+  submitted: (s: SolveSnapshot) => s.context.subid !== null || s.hasTag('settled'),
+  /** A job is solving the submission, or the solve ended. */
+  jobKnown: (s: SolveSnapshot) => s.context.jobId !== null || s.hasTag('settled'),
+} as const;
 
 /** A dotted name for a state value: `jobRunning.waiting`. */
 export function stateName(value: StateValue | string | Record<string, unknown>): string {
@@ -27,7 +34,7 @@ export interface WaitOptions {
   timeoutMs?: number;
 }
 
-export class SolveHandle {
+export class StartedSolve {
   readonly actor: SolveActor;
 
   constructor(session: Session, actorOptions: Parameters<typeof createActor<Session['machine']>>[1]) {
@@ -84,19 +91,14 @@ export class SolveHandle {
     });
   }
 
-  /** Resolves once the solve is out of every phase given (and started), whatever the outcome. */
-  leave(phases: readonly string[], options: WaitOptions = {}): Promise<SolveSnapshot> {
-    return this.until((snap) => !snap.matches('idle') && !phases.some((p) => snap.matches(p as never)), options);
-  }
-
-  /** Resolves once the solve has settled: solved, failed, or fetching results after either. */
+  /** Resolves once the solve has settled: solved or failed (results may still be fetched after). */
   settled(options: WaitOptions = {}): Promise<SolveSnapshot> {
-    return this.leave(UNSETTLED, options);
+    return this.until(milestones.settled, options);
   }
 
-  /** Waits until the phase given is over; throws the solve's error if it failed. */
-  async past(phases: readonly string[], options: WaitOptions = {}): Promise<SolveSnapshot> {
-    const s = await this.leave(phases, options);
+  /** Waits for a milestone; throws the solve's error if the solve failed first. */
+  async reach(milestone: (s: SolveSnapshot) => boolean, options: WaitOptions = {}): Promise<SolveSnapshot> {
+    const s = await this.until(milestone, options);
     if (s.context.error) throw reviveError(s.context.error);
     return s;
   }
@@ -115,7 +117,7 @@ export class SolveHandle {
       (snap) =>
         cachedResult(snap.context.results, request) !== undefined ||
         (snap.context.resultErrors[key] !== undefined && snap.context.resultErrors[key] !== before) ||
-        (!snap.matches('fetchingResults') && !snap.context.fetchQueue.some((q) => resultKey(q) === key)),
+        (!snap.hasTag('fetching') && !snap.context.fetchQueue.some((q) => resultKey(q) === key)),
       options,
     );
     const value = cachedResult(s.context.results, request);
@@ -131,7 +133,7 @@ export class SolveHandle {
     const onAbort = () => this.cancel(reasonOf(signal));
     signal.addEventListener('abort', onAbort, { once: true });
     const sub = this.actor.subscribe((s) => {
-      if (s.matches('success') || s.matches('failure')) {
+      if (s.hasTag('settled')) {
         signal.removeEventListener('abort', onAbort);
         sub.unsubscribe();
       }

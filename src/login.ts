@@ -1,5 +1,5 @@
 /**
- * Holds the API key and the one session every solve of a client shares.
+ * The login: holds the API key and the one session every solve of a client shares.
  *
  * Both secrets live in private fields, outside any machine context, so they never reach a
  * snapshot, an inspector event or `console.log(client)`. Concurrent solves that need a session
@@ -14,7 +14,7 @@ interface Flight {
   waiters: number;
 }
 
-export class SessionKeeper {
+export class SharedLogin {
   readonly #apiKey: string | (() => string);
   #session: string | undefined;
   #flight: Flight | undefined;
@@ -28,6 +28,11 @@ export class SessionKeeper {
   /** Whether a session is held now (no request is needed to use it). */
   get hasSession(): boolean {
     return this.#session !== undefined;
+  }
+
+  /** The session held now, if any. Only the login state obtains one; other requests use it. */
+  get current(): string | undefined {
+    return this.#session;
   }
 
   /**
@@ -94,6 +99,6 @@ export class SessionKeeper {
   }
 
   [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return `SessionKeeper { hasSession: ${this.hasSession} }`;
+    return `SharedLogin { hasSession: ${this.hasSession} }`;
   }
 }
