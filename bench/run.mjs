@@ -36,7 +36,7 @@ function instantNova() {
 
 async function batch(n, concurrency) {
   const transport = instantNova();
-  const session = new Session({ apiKey: 'benchbenchbenchb', apiUrl: 'http://127.0.0.1:1/api/', transport, polling: { firstDelayMs: 0, minIntervalMs: 0, maxIntervalMs: 0 } });
+  const session = new Session({ apiKey: 'benchbenchbenchb', apiUrl: 'http://127.0.0.1:1/api/', transport, polling: { minIntervalMs: 0, maxIntervalMs: 0 } });
   const items = Array.from({ length: n }, (_, i) => ({ id: `i${i}`, input: { upload: { kind: 'url', url: `http://x/${i}.png` }, options: {}, schedule: session.schedule } }));
   global.gc?.();
   const rss0 = process.memoryUsage().rss;

@@ -9,7 +9,7 @@ function setup(count: number, concurrency: number, transport = fakeNova()) {
     apiKey: API_KEY,
     apiUrl: 'http://127.0.0.1:1/api/',
     transport,
-    polling: { firstDelayMs: 1, minIntervalMs: 0, maxIntervalMs: 2 },
+    polling: { minIntervalMs: 0, maxIntervalMs: 2 },
   });
   const items: BatchItem[] = Array.from({ length: count }, (_, i) => ({
     id: `item-${i}`,

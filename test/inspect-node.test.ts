@@ -14,7 +14,7 @@ import { createNodeInspector, type NodeInspector } from '../src/inspect-node.js'
 import { startServer, type RunningServer } from '../src/server/index.js';
 
 const IMAGE = new URL('./fixtures/small.png', import.meta.url);
-const FAST = { firstDelayMs: 20, minIntervalMs: 10, maxIntervalMs: 60, factor: 1.5, jitter: 0.1 };
+const FAST = { minIntervalMs: 10, maxIntervalMs: 60, jitter: 0.1 };
 
 let server: RunningServer;
 

@@ -17,7 +17,7 @@ test('an @statelyai/inspect inspector gets no file bytes and no key, registratio
     apiKey: API_KEY,
     apiUrl: 'http://127.0.0.1:9/api/',
     transport: fakeNova(),
-    polling: { firstDelayMs: 1, minIntervalMs: 0, maxIntervalMs: 2 },
+    polling: { minIntervalMs: 0, maxIntervalMs: 2 },
     inspect: inspector.inspect,
   });
   const result = await client.solve({ bytes: new TextEncoder().encode('image bytes'), filename: 'x.fits' });

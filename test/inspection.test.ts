@@ -26,7 +26,7 @@ describe('inspection', () => {
       apiKey: API_KEY,
       apiUrl: 'http://127.0.0.1:9/api/',
       transport,
-      polling: { firstDelayMs: 1, minIntervalMs: 0, maxIntervalMs: 2 },
+      polling: { minIntervalMs: 0, maxIntervalMs: 2 },
       inspect: (e) => events.push(e),
     });
     const bytes = new TextEncoder().encode(`image bytes ${API_KEY}`);

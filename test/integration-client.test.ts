@@ -8,11 +8,12 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { Client } from '../src/client.js';
+import { milestones } from '../src/started-solve.js';
 import { startServer, type RunningServer } from '../src/server/index.js';
 import { recordingTransport, type Exchange } from './helpers/recording-transport.js';
 
 const IMAGE = new URL('./fixtures/small.png', import.meta.url);
-const FAST = { firstDelayMs: 20, minIntervalMs: 10, maxIntervalMs: 60, factor: 1.5, jitter: 0.1 };
+const FAST = { minIntervalMs: 10, maxIntervalMs: 60, jitter: 0.1 };
 
 let server: RunningServer;
 let imageHost: Server;
@@ -35,7 +36,14 @@ beforeEach(() => server.faults.clear());
 
 function client(extra: Partial<ConstructorParameters<typeof Client>[0]> = {}) {
   const transport = recordingTransport();
-  const c = new Client({ apiUrl: server.url, apiKey: server.apiKeys[0], transport, polling: FAST, retry: { retries: 3, baseDelayMs: 10, maxDelayMs: 2000 }, ...extra });
+  const c = new Client({
+    apiUrl: server.url,
+    apiKey: server.apiKeys[0],
+    transport,
+    polling: FAST,
+    retry: { retries: 3, baseDelayMs: 10, maxDelayMs: 2000, forbiddenDelayMs: 50 },
+    ...extra,
+  });
   return { client: c, log: transport.log };
 }
 
@@ -200,21 +208,57 @@ describe('recovers from what the real service does', () => {
     expect(log.filter((e) => endpoint(e) === 'upload').length).toBe(1);
   });
 
-  test('HTML where JSON was expected ends in unexpected_content carrying the subid and job id', async () => {
+  test.each([
+    ['an HTML page (200)', { kind: 'html' }],
+    ['a text page (200)', { kind: 'text' }],
+    ['a 403 block', { kind: 'forbidden' }],
+    ['a 429 with Retry-After', { kind: 'rate-limit', retryAfterSeconds: 0 }],
+    ['a 503', { kind: 'status', status: 503 }],
+    ['a dropped connection', { kind: 'drop' }],
+  ] as const)('%s on every kind of safe request is retried and the solve finishes', async (_name, fault) => {
+    const { client: c, log } = client();
+    for (const endpoint of ['login', 'submission', 'job', 'calibration', 'wcs_file']) server.faults.inject({ endpoint, ...fault, times: 2 });
+    const result = await c.solve({ file: IMAGE.pathname });
+    expect(result.calibration.pixscale).toBeGreaterThan(0);
+    expect((await result.wcs()).get('CTYPE1')).toContain('TAN');
+    expect(server.faults.pending).toHaveLength(0);
+    expect(log.filter((e) => endpoint(e) === 'upload')).toHaveLength(1);
+  });
+
+  test('HTML where JSON was expected, until the retries run out, ends in unexpected_content carrying the subid and job id', async () => {
     const { client: c } = client();
-    server.faults.inject({ endpoint: 'calibration', kind: 'html' });
+    server.faults.inject({ endpoint: 'calibration', kind: 'html', times: 10 });
     const error = (await c.solve({ file: IMAGE.pathname }).catch((e: unknown) => e)) as { code: string; subid?: number; jobId?: number };
     expect(error.code).toBe('unexpected_content');
     expect(error.subid).toBeGreaterThan(0);
     expect(error.jobId).toBeGreaterThan(0);
   });
 
-  test('a forbidden front end (403) is an http error with advice, not a crash', async () => {
-    const { client: c } = client();
-    server.faults.inject({ endpoint: 'login', kind: 'forbidden' });
+  test('a front end that keeps answering 403 is an http error with advice, after the retries, not a crash', async () => {
+    const { client: c, log } = client();
+    server.faults.inject({ endpoint: 'login', kind: 'forbidden', times: 10 });
     const error = (await c.solve({ file: IMAGE.pathname }).catch((e: unknown) => e)) as { code: string; status: number; message: string };
     expect(error).toMatchObject({ code: 'http', status: 403 });
     expect(error.message).toMatch(/poll/);
+    expect(log.map(endpoint)).toEqual(['login', 'login', 'login', 'login']);
+  });
+
+  test('an upload answered with an HTML page is never sent twice: a typed error, not a retry', async () => {
+    const { client: c, log } = client();
+    server.faults.inject({ endpoint: 'upload', kind: 'html' });
+    const error = await c.solve({ file: IMAGE.pathname }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'unexpected_content' });
+    expect(log.filter((e) => endpoint(e) === 'upload')).toHaveLength(1);
+  });
+
+  test('an upload the server never answers is cut off at the solve deadline: timeout, uploaded once', async () => {
+    const { client: c, log } = client({ timeoutMs: 1500 });
+    server.faults.inject({ endpoint: 'upload', kind: 'slow', delayMs: 60_000 });
+    // Unbounded, this would wait for undici's ten-minute default and the test would time out.
+    const error = await c.solve({ file: IMAGE.pathname }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'timeout' });
+    expect(log.filter((e) => endpoint(e) === 'upload')).toHaveLength(0);
+    expect(server.requests.filter((r) => r.endpoint === 'upload').length).toBeGreaterThan(0);
   });
 
   test('a failing image ends as job_failed with both ids; its log can still be read', async () => {
@@ -271,7 +315,7 @@ describe('every kind of upload source reaches the server whole', () => {
     ];
     for (const input of inputs) {
       const submission = c.submit(input);
-      await submission.handle.past(['loggingIn', 'uploading']);
+      await submission.handle.reach(milestones.submitted);
       expect(submission.handle.snapshot.context.hash).toBe(sha1);
       submission.cancel();
     }
@@ -284,7 +328,7 @@ describe('waiting with a timeout', () => {
     try {
       const c = new Client({ apiUrl: slow.url, apiKey: slow.apiKeys[0], polling: FAST });
       const submission = c.submit({ file: IMAGE.pathname });
-      await submission.handle.past(['loggingIn', 'uploading']);
+      await submission.handle.reach(milestones.submitted);
       const error = (await submission.untilDone({ timeoutMs: 50 }).catch((e: unknown) => e)) as { code: string; subid: number };
       expect(error).toMatchObject({ code: 'timeout', subid: submission.subid });
       const job = await submission.untilDone();
@@ -296,8 +340,8 @@ describe('waiting with a timeout', () => {
 });
 
 describe('a server that stops answering', () => {
-  test('a poll with no answer within answerTimeoutMs is abandoned and retried; the solve succeeds', async () => {
-    const { client: c, log } = client({ answerTimeoutMs: 300 });
+  test('a poll with no byte moving within stallTimeoutMs is abandoned and retried; the solve succeeds', async () => {
+    const { client: c, log } = client({ stallTimeoutMs: 300 });
     server.faults.inject({ endpoint: 'job', kind: 'slow', delayMs: 5000 });
     const seenBefore = server.requests.length;
     const result = await c.solve({ file: IMAGE.pathname });

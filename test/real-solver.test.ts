@@ -17,7 +17,7 @@ import { buildCli, FIXTURES } from './helpers/cli-run.js';
 import { expectNear, randomApiKey, startServe, truthOf, type Serve } from './helpers/serve-process.js';
 
 
-const POLLING = { firstDelayMs: 200, minIntervalMs: 200, maxIntervalMs: 1000 };
+const POLLING = { minIntervalMs: 200, maxIntervalMs: 1000 };
 const API_KEY = randomApiKey();
 
 

@@ -7,7 +7,7 @@ import { Job } from '../src/job.js';
 import { Session } from '../src/session.js';
 import { API_KEY, fakeNova } from './helpers/fake-nova.js';
 
-const FAST = { firstDelayMs: 1, minIntervalMs: 0, maxIntervalMs: 2 };
+const FAST = { minIntervalMs: 0, maxIntervalMs: 2 };
 
 describe('where the API key comes from', () => {
   let config: string;

@@ -8,7 +8,7 @@ import { Client, type SolveManyOutcome } from '../src/client.js';
 import { startServer, type RunningServer } from '../src/server/index.js';
 
 const IMAGE = new URL('./fixtures/small.png', import.meta.url);
-const FAST = { firstDelayMs: 20, minIntervalMs: 10, maxIntervalMs: 60 };
+const FAST = { minIntervalMs: 10, maxIntervalMs: 60 };
 let server: RunningServer;
 
 beforeAll(async () => {

@@ -25,9 +25,9 @@ beforeAll(async () => {
       res.on('close', () => clearInterval(timer));
       return;
     }
-    req.on('data', (chunk: Buffer) => (entry.received += chunk.length));
-    // Reads slowly enough that an abort lands mid-upload.
+    // Never reads the body: the upload stops once the buffers between are full.
     if (req.url === '/slow-upload') return;
+    req.on('data', (chunk: Buffer) => (entry.received += chunk.length));
     req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end('{"status": "success"}'));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -44,9 +44,11 @@ const openFiles = (path: string) =>
     }
   }).length;
 
-const bigFile = () => {
+// Larger than every buffer between the file and a server that never reads (1 MiB file reads,
+// the socket's send and receive buffers), so an upload can be caught mid-body.
+const bigFile = (size = 32 * 1024 * 1024) => {
   const path = join(mkdtempSync(join(tmpdir(), 'anc-undici-')), 'big.fits');
-  writeFileSync(path, Buffer.alloc(8 * 1024 * 1024, 1));
+  writeFileSync(path, Buffer.alloc(size, 1));
   return path;
 };
 
@@ -74,7 +76,7 @@ test('a file upload is sent with an exact Content-Length and arrives whole', asy
   expect(response.status).toBe(200);
   const last = seen[seen.length - 1]!;
   expect(Number(last.contentLength)).toBe(last.received);
-  expect(last.received).toBeGreaterThan(8 * 1024 * 1024);
+  expect(last.received).toBeGreaterThan(32 * 1024 * 1024);
   expect(openFiles(path)).toBe(0);
 });
 
@@ -94,8 +96,49 @@ test('an upload aborted mid-body closes its file', async () => {
   await expect.poll(() => openFiles(path)).toBe(0);
 });
 
-test('a bounded request fails when the server never answers, and when it trickles its body', async () => {
+test('a bounded request fails with a NetworkError when the server never answers, and when it trickles its body', async () => {
   const transport = undiciTransport();
-  await expect(transport.request({ method: 'GET', url: `${url}/stall`, timeoutMs: 200 })).rejects.toMatchObject({ name: 'TimeoutError' });
-  await expect(transport.request({ method: 'GET', url: `${url}/trickle`, timeoutMs: 300 })).rejects.toMatchObject({ name: 'TimeoutError' });
+  await expect(transport.request({ method: 'GET', url: `${url}/stall`, timeoutMs: 200 })).rejects.toMatchObject({
+    code: 'network',
+    message: expect.stringContaining('No complete answer'),
+  });
+  // Bytes keep moving, so only the overall bound ends it.
+  await expect(transport.request({ method: 'GET', url: `${url}/trickle`, timeoutMs: 300, stallTimeoutMs: 200 })).rejects.toMatchObject({
+    code: 'network',
+    message: expect.stringContaining('No complete answer'),
+  });
+});
+
+test('a stall timeout ends a request whose answer never starts', async () => {
+  const transport = undiciTransport();
+  await expect(transport.request({ method: 'GET', url: `${url}/stall`, stallTimeoutMs: 200 })).rejects.toMatchObject({
+    code: 'network',
+    message: expect.stringContaining('Stalled'),
+  });
+});
+
+test('a stall timeout ends an upload the server stops reading, and closes its file', async () => {
+  const path = bigFile();
+  const pending = undiciTransport().request({
+    method: 'POST',
+    url: `${url}/slow-upload`,
+    body: { kind: 'multipart', fields: {}, file: { field: 'file', filename: 'big.fits', source: { kind: 'path', path } } },
+    stallTimeoutMs: 300,
+  });
+  await expect(pending).rejects.toMatchObject({ code: 'network', message: expect.stringContaining('Stalled') });
+  await expect.poll(() => openFiles(path)).toBe(0);
+});
+
+test('an answer larger than maxResponseBytes is refused, declared or streamed', async () => {
+  const transport = undiciTransport();
+  // The upload endpoint answers 21 bytes with a Content-Length.
+  await expect(transport.request({ method: 'POST', url: `${url}/upload`, maxResponseBytes: 20 })).rejects.toMatchObject({
+    code: 'response_too_large',
+    limit: 20,
+  });
+  await expect(transport.request({ method: 'POST', url: `${url}/upload`, maxResponseBytes: 21 })).resolves.toMatchObject({ status: 200 });
+  // The trickle has no Content-Length: it is counted as it arrives.
+  await expect(transport.request({ method: 'GET', url: `${url}/trickle`, maxResponseBytes: 3 })).rejects.toMatchObject({
+    code: 'response_too_large',
+  });
 });

@@ -2,13 +2,13 @@
  * Exactly which requests the Client makes, through the fake nova transport: nova's maintainer
  * asks for gentle clients, so every redundant request here is a regression.
  */
-import { describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { Client } from '../src/client.js';
 import { AbortedError, AuthError, JobFailedError, NotFoundError, SubmissionFailedError, TimeoutError } from '../src/errors.js';
 import { Job } from '../src/job.js';
 import type { PollSchedule } from '../src/polling.js';
 import { Submission } from '../src/submission.js';
-import { API_KEY, SESSION, fakeNova, hang, json, requestLines, html, type FakeNovaOptions, type Handler } from './helpers/fake-nova.js';
+import { API_KEY, SESSION, fakeNova, fitsBytes, hang, json, requestLines, html, type FakeNovaOptions, type Handler } from './helpers/fake-nova.js';
 import { Session } from '../src/session.js';
 import { HttpError } from '../src/errors.js';
 import { backoffDelay } from '../src/protocol/retry.js';
@@ -25,10 +25,10 @@ function fitsFile(name: string): string {
 }
 
 const API = 'http://nova.test/api/';
-const FAST: Partial<PollSchedule> = { firstDelayMs: 0, minIntervalMs: 0, maxIntervalMs: 0, factor: 1, jitter: 0 };
+const FAST: Partial<PollSchedule> = { minIntervalMs: 0, maxIntervalMs: 0, jitter: 0 };
 const HOUR = 3_600_000;
-// Waits of an hour, so only explicit status() calls poll; no minimum distance between those.
-const SLOW: Partial<PollSchedule> = { firstDelayMs: HOUR, minIntervalMs: 0, maxIntervalMs: HOUR, factor: 1, jitter: 0 };
+// Waits of an hour, so only explicit status() calls poll (after the clock is moved on).
+const SLOW: Partial<PollSchedule> = { minIntervalMs: HOUR, maxIntervalMs: HOUR, jitter: 0 };
 
 function setup(fake: FakeNovaOptions = {}, overrides: Record<string, Handler> = {}, polling: Partial<PollSchedule> = FAST) {
   const transport = fakeNova(fake, overrides);
@@ -43,8 +43,8 @@ const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 const solveLines = (upload: string, n: number, m: number) => [
   'POST /api/login',
   upload,
-  ...times(n + 1, 'GET /api/submissions/101'),
-  ...times(m + 1, 'GET /api/jobs/202'),
+  ...times(n + 1, 'GET /api/submissions/101?wait=600'),
+  ...times(m + 1, 'GET /api/jobs/202?wait=600'),
   'GET /api/jobs/202/calibration',
 ];
 
@@ -86,7 +86,7 @@ describe('a whole solve makes exactly the requests it needs', () => {
     const error = await client.solve('https://example.org/m42.jpg').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(JobFailedError);
     expect(error).toMatchObject({ code: 'job_failed', subid: 101, jobId: 202 });
-    expect(lines()).toEqual(['POST /api/login', 'POST /api/url_upload', 'GET /api/submissions/101', 'GET /api/jobs/202', 'GET /api/jobs/202']);
+    expect(lines()).toEqual(['POST /api/login', 'POST /api/url_upload', 'GET /api/submissions/101?wait=600', 'GET /api/jobs/202?wait=600', 'GET /api/jobs/202?wait=600']);
   });
 
   test('a submission failure: no job request', async () => {
@@ -97,7 +97,7 @@ describe('a whole solve makes exactly the requests it needs', () => {
     const error = await client.solve('https://example.org/m42.jpg').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SubmissionFailedError);
     expect(error).toMatchObject({ code: 'submission_failed', subid: 101 });
-    expect(lines()).toEqual(['POST /api/login', 'POST /api/url_upload', 'GET /api/submissions/101']);
+    expect(lines()).toEqual(['POST /api/login', 'POST /api/url_upload', 'GET /api/submissions/101?wait=600']);
   });
 });
 
@@ -179,11 +179,11 @@ describe('results are fetched once', () => {
   test('a failed download is not cached: it is asked for again, once per read', async () => {
     let n = 0;
     const { client, lines } = setup({}, {
-      new_fits_file: () => (n++ === 0 ? html(200, 'image2pnm.py failed') : { status: 200, headers: { 'content-type': 'application/fits' }, body: new Uint8Array([1]) }),
+      new_fits_file: () => (n++ === 0 ? html(200, 'image2pnm.py failed') : { status: 200, headers: { 'content-type': 'application/fits' }, body: fitsBytes() }),
     });
     const result = await client.solve('https://example.org/m42.jpg');
     await expect(result.job.newFitsFile()).rejects.toMatchObject({ code: 'unexpected_content' });
-    expect((await result.job.newFitsFile()).bytes).toEqual(new Uint8Array([1]));
+    expect((await result.job.newFitsFile()).bytes).toEqual(fitsBytes());
     await result.job.newFitsFile();
     expect(lines().filter((l) => l.includes('new_fits_file'))).toHaveLength(2);
   });
@@ -227,8 +227,8 @@ describe('one login per client', () => {
       'POST /api/upload',
       'POST /api/login',
       'POST /api/upload',
-      ...times(2, 'GET /api/submissions/101'),
-      ...times(2, 'GET /api/jobs/202'),
+      ...times(2, 'GET /api/submissions/101?wait=600'),
+      ...times(2, 'GET /api/jobs/202?wait=600'),
       'GET /api/jobs/202/calibration',
     ]);
     const uploadsSent = transport.requests.filter((r) => r.path === '/api/upload');
@@ -281,41 +281,54 @@ describe('resume', () => {
     const b = setup({ pendingSubmissionPolls: 1 });
     const result = await b.client.resume(persisted);
     expect(result.toJSON()).toMatchObject({ subid: 101, jobId: 202 });
-    expect(b.lines()).toEqual(['GET /api/submissions/101', 'GET /api/submissions/101', 'GET /api/jobs/202', 'GET /api/jobs/202/calibration']);
+    expect(b.lines()).toEqual(['GET /api/submissions/101?wait=600', 'GET /api/submissions/101?wait=600', 'GET /api/jobs/202?wait=600', 'GET /api/jobs/202/calibration']);
   });
 
   test('Client.job(id) reads the job and its calibration only', async () => {
     const { client, lines } = setup({ solvingPolls: 1 });
     const result = await client.job(202);
     expect(result.calibration).toEqual(CAL);
-    expect(lines()).toEqual(['GET /api/jobs/202', 'GET /api/jobs/202', 'GET /api/jobs/202/calibration']);
+    expect(lines()).toEqual(['GET /api/jobs/202?wait=600', 'GET /api/jobs/202?wait=600', 'GET /api/jobs/202/calibration']);
   });
 
   test('Client.job(id) of a job that answers 404 fails not_found without polling a submission', async () => {
     const { client, lines } = setup({}, { job: () => html(404) });
     await expect(client.job(55)).rejects.toMatchObject({ code: 'not_found', jobId: 55 });
-    expect(lines()).toEqual(['GET /api/jobs/55']);
+    expect(lines()).toEqual(['GET /api/jobs/55?wait=600']);
   });
 });
 
 describe('facades: status() costs one request when not final, none when final', () => {
+  // The schedule waits an hour between polls and never polls closer than that; the clock (Date
+  // only) is moved on by an hour before each status() so the early poll it asks for is allowed.
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const anHourLater = () => vi.setSystemTime(Date.now() + HOUR);
+
   test('Job.status()', async () => {
     let status = 'solving';
     const { client, lines } = setup({}, { job: () => json({ status }) }, SLOW);
     const job = Job.byId(202, client.session);
     try {
       await job.handle.until((s) => s.matches({ jobRunning: 'waiting' }));
-      expect(lines()).toEqual(['GET /api/jobs/202']);
+      expect(lines()).toEqual(['GET /api/jobs/202?wait=600']);
 
+      anHourLater();
       expect(await job.status()).toBe('solving');
-      expect(lines()).toEqual(times(2, 'GET /api/jobs/202'));
+      expect(lines()).toEqual(times(2, 'GET /api/jobs/202?wait=600'));
+      anHourLater();
       expect(await job.status()).toBe('solving');
-      expect(lines()).toEqual(times(3, 'GET /api/jobs/202'));
+      expect(lines()).toEqual(times(3, 'GET /api/jobs/202?wait=600'));
 
       status = 'success';
+      anHourLater();
       expect(await job.status()).toBe('success');
       await job.untilDone();
-      expect(lines()).toEqual([...times(4, 'GET /api/jobs/202'), 'GET /api/jobs/202/calibration']);
+      expect(lines()).toEqual([...times(4, 'GET /api/jobs/202?wait=600'), 'GET /api/jobs/202/calibration']);
 
       // Final: no more requests.
       expect(await job.status()).toBe('success');
@@ -331,10 +344,10 @@ describe('facades: status() costs one request when not final, none when final', 
     const { client, lines } = setup({ finalStatus: 'failure' }, {}, SLOW);
     const job = Job.byId(202, client.session);
     expect(await job.success()).toBe(false);
-    expect(lines()).toEqual(['GET /api/jobs/202']);
+    expect(lines()).toEqual(['GET /api/jobs/202?wait=600']);
     expect(await job.status()).toBe('failure');
     await flush();
-    expect(lines()).toEqual(['GET /api/jobs/202']);
+    expect(lines()).toEqual(['GET /api/jobs/202?wait=600']);
   });
 
   test('Submission.status()', async () => {
@@ -361,18 +374,21 @@ describe('facades: status() costs one request when not final, none when final', 
       await submission.handle.until((s) => s.matches({ submissionPending: 'waiting' }));
       expect(lines()).toEqual([]);
 
+      anHourLater();
       const first = await submission.status();
       expect(first?.jobs).toEqual([]);
       expect(first?.processing_started).toBe('2026-11-25T10:00:00.000Z');
-      expect(lines()).toEqual(['GET /api/submissions/101']);
+      expect(lines()).toEqual(['GET /api/submissions/101?wait=600']);
+      anHourLater();
       await submission.status();
-      expect(lines()).toEqual(times(2, 'GET /api/submissions/101'));
+      expect(lines()).toEqual(times(2, 'GET /api/submissions/101?wait=600'));
 
       ready = true;
+      anHourLater();
       const last = await submission.status();
       expect(last?.jobs).toEqual([202]);
       await submission.handle.until((s) => s.matches({ jobRunning: 'waiting' }));
-      expect(lines()).toEqual([...times(3, 'GET /api/submissions/101'), 'GET /api/jobs/202']);
+      expect(lines()).toEqual([...times(3, 'GET /api/submissions/101?wait=600'), 'GET /api/jobs/202?wait=600']);
       expect(submission.jobs.map((j) => j.id)).toEqual([202]);
 
       // The submission is final (it has its job): no more submission requests.
@@ -400,7 +416,7 @@ describe('ending a solve early', () => {
     expect(error).toMatchObject({ code: 'aborted', subid: 101 });
     expect(inFlight?.aborted).toBe(true);
     await new Promise((r) => setTimeout(r, 20));
-    expect(lines()).toEqual(['POST /api/login', 'POST /api/url_upload', 'GET /api/submissions/101']);
+    expect(lines()).toEqual(['POST /api/login', 'POST /api/url_upload', 'GET /api/submissions/101?wait=600']);
   });
 
   test('an already aborted signal makes no request', async () => {
@@ -428,7 +444,7 @@ describe('ending a solve early', () => {
     const error = await submission.untilDone().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotFoundError);
     expect(error).toMatchObject({ code: 'not_found', subid: 999 });
-    expect(lines()).toEqual(['GET /api/submissions/999']);
+    expect(lines()).toEqual(['GET /api/submissions/999?wait=600']);
   });
 
   test('a failed job still gives its log, with one request', async () => {
@@ -463,7 +479,7 @@ describe('a shared login', () => {
         return json({ status: 'success', message: '', session: SESSION });
       },
     });
-    const client = new Client({ apiKey: API_KEY, apiUrl: 'http://127.0.0.1:9/api/', transport, polling: { firstDelayMs: 1, minIntervalMs: 0, maxIntervalMs: 2 } });
+    const client = new Client({ apiKey: API_KEY, apiUrl: 'http://127.0.0.1:9/api/', transport, polling: { minIntervalMs: 0, maxIntervalMs: 2 } });
     const a = new AbortController();
     const first = client.solve('https://example.org/a.png', { signal: a.signal }).catch((e: unknown) => e);
     const second = client.solve('https://example.org/b.png');
@@ -497,7 +513,7 @@ describe('bytes handed in are not kept', () => {
   test('after a success, a job failure, a cancel, and a refused batch input, the session holds no bytes', async () => {
     const bytes = () => ({ bytes: new Uint8Array([1, 2, 3]), filename: 'x.png' });
     const make = (transport = fakeNova()) =>
-      new Client({ apiKey: API_KEY, apiUrl: 'http://127.0.0.1:9/api/', transport, polling: { firstDelayMs: 1, minIntervalMs: 0, maxIntervalMs: 2 } });
+      new Client({ apiKey: API_KEY, apiUrl: 'http://127.0.0.1:9/api/', transport, polling: { minIntervalMs: 0, maxIntervalMs: 2 } });
 
     const ok = make();
     await ok.solve(bytes());

@@ -139,7 +139,7 @@ describe('encodeUploadOptions: names and combinations', () => {
     expect(error.allowed).toContain('centerRa, centerDec and radius go together');
   });
 
-  test('scale bounds: scale_type ul with the bounds; one bound alone is allowed', () => {
+  test('scale bounds: scale_type ul with both bounds; one bound alone is refused, naming the other', () => {
     expect(encodeUploadOptions({ scaleUnits: 'arcminwidth', scaleLower: 10, scaleUpper: 20 })).toEqual({
       ...DEFAULTS,
       scale_units: 'arcminwidth',
@@ -147,7 +147,8 @@ describe('encodeUploadOptions: names and combinations', () => {
       scale_lower: 10,
       scale_upper: 20,
     });
-    expect(encodeUploadOptions({ scaleUpper: 20 })).toEqual({ ...DEFAULTS, scale_type: 'ul', scale_upper: 20 });
+    expect(refusal(() => encodeUploadOptions({ scaleUpper: 20 }))).toMatchObject({ option: 'scaleLower', value: undefined });
+    expect(refusal(() => encodeUploadOptions({ scaleLower: 1 }))).toMatchObject({ option: 'scaleUpper', allowed: expect.stringContaining('go together') });
   });
 
   test('scale estimate: scale_type ev with est and err', () => {
@@ -341,7 +342,7 @@ describe('describeInput', () => {
 describe('Client.solve validates before any request', () => {
   const client = () => {
     const transport = fakeNova();
-    return { transport, client: new Client({ apiKey: API_KEY, apiUrl: 'http://nova.test/api/', transport, polling: { firstDelayMs: 0, minIntervalMs: 0 } }) };
+    return { transport, client: new Client({ apiKey: API_KEY, apiUrl: 'http://nova.test/api/', transport, polling: { minIntervalMs: 0 } }) };
   };
 
   test.each([
@@ -385,27 +386,33 @@ describe('the poll schedule', () => {
   const NOVA = 'https://nova.astrometry.net/api/';
   const LOCAL = 'http://127.0.0.1:8080/api/';
 
-  test('nova.astrometry.net gets 5 s polls; a local server polls fast', () => {
-    expect(defaultPollSchedule(NOVA)).toMatchObject({ firstDelayMs: 5000, minIntervalMs: 5000 });
-    expect(defaultPollSchedule(LOCAL).minIntervalMs).toBeLessThan(5000);
+  test('the floor is 5 s against nova.astrometry.net and 1 s elsewhere; waits are capped at 30 s', () => {
+    expect(defaultPollSchedule(NOVA)).toEqual({ minIntervalMs: 5000, maxIntervalMs: 30_000, fraction: 0.1, jitter: 0.1 });
+    expect(defaultPollSchedule(LOCAL)).toEqual({ minIntervalMs: 1000, maxIntervalMs: 30_000, fraction: 0.1, jitter: 0.1 });
   });
 
-  test('waits grow by the factor up to the cap, jitter stays within its spread and never below the minimum', () => {
-    const s: PollSchedule = { firstDelayMs: 1000, minIntervalMs: 800, maxIntervalMs: 5000, factor: 2, jitter: 0.1 };
-    expect([0, 1, 2, 3, 10].map((n) => pollDelay(s, n, 0.5))).toEqual([1000, 2000, 4000, 5000, 5000]);
-    expect(pollDelay(s, 0, 0)).toBe(900);
-    expect(pollDelay(s, 0, 1)).toBe(1100);
-    expect(pollDelay(s, 10, 1)).toBe(5000);
-    expect(pollDelay({ ...s, minIntervalMs: 1000 }, 0, 0)).toBe(1000);
+  test('each wait is a tenth of the time already waited, clamped to the floor and the cap', () => {
+    const s: PollSchedule = { minIntervalMs: 5000, maxIntervalMs: 30_000, fraction: 0.1, jitter: 0 };
+    expect([0, 10_000, 50_000, 120_000, 300_000, 600_000].map((elapsed) => pollDelay(s, elapsed))).toEqual([
+      5000, 5000, 5000, 12_000, 30_000, 30_000,
+    ]);
+  });
+
+  test('jitter only shortens a wait, and never below the floor', () => {
+    const s: PollSchedule = { minIntervalMs: 1000, maxIntervalMs: 30_000, fraction: 0.1, jitter: 0.1 };
+    expect(pollDelay(s, 100_000, 0)).toBe(10_000);
+    expect(pollDelay(s, 100_000, 1)).toBe(9000);
+    expect(pollDelay(s, 0, 1)).toBe(1000);
     const nova = defaultPollSchedule(NOVA);
-    for (let n = 0; n < 20; n++) for (const r of [0, 0.3, 0.999]) expect(pollDelay(nova, n, r)).toBeGreaterThanOrEqual(5000);
+    for (const elapsed of [0, 5000, 60_000, 1e6]) for (const r of [0, 0.3, 0.999]) expect(pollDelay(nova, elapsed, r)).toBeGreaterThanOrEqual(5000);
   });
 
   test.each([
-    [{ firstDelayMs: -1 }, 'polling.firstDelayMs'],
+    [{ firstDelayMs: 1000 }, 'polling.firstDelayMs'],
     [{ minIntervalMs: Number.NaN }, 'polling.minIntervalMs'],
     [{ maxIntervalMs: Number.POSITIVE_INFINITY }, 'polling.maxIntervalMs'],
-    [{ factor: 0.5 }, 'polling.factor'],
+    [{ fraction: 0 }, 'polling.fraction'],
+    [{ fraction: 2 }, 'polling.fraction'],
     [{ jitter: 1 }, 'polling.jitter'],
     [{ jitter: -0.1 }, 'polling.jitter'],
     [{ minIntervalMs: 2000, maxIntervalMs: 1000 }, 'polling.maxIntervalMs'],
@@ -414,19 +421,13 @@ describe('the poll schedule', () => {
     expect(() => new Session({ apiKey: API_KEY, apiUrl: LOCAL, transport: fakeNova(), polling: overrides })).toThrow(ValidationError);
   });
 
-  test('overrides merge into the defaults', () => {
-    expect(resolvePollSchedule(LOCAL, { firstDelayMs: 0 })).toEqual({ ...defaultPollSchedule(LOCAL), firstDelayMs: 0 });
+  test('minIntervalMs alone is a valid override: the rest adapts (a floor above the cap lifts the cap)', () => {
+    expect(resolvePollSchedule(NOVA, { minIntervalMs: 10_000 })).toEqual({ ...defaultPollSchedule(NOVA), minIntervalMs: 10_000 });
+    expect(resolvePollSchedule(LOCAL, { minIntervalMs: 60_000 })).toMatchObject({ minIntervalMs: 60_000, maxIntervalMs: 60_000 });
   });
 
   test('against nova.astrometry.net an override cannot poll faster than every 5 s', () => {
-    let result: PollSchedule | unknown;
-    try {
-      result = resolvePollSchedule(NOVA, { firstDelayMs: 0, minIntervalMs: 0 });
-    } catch (error) {
-      result = error;
-    }
-    if (result instanceof ValidationError) return;
-    expect((result as PollSchedule).minIntervalMs).toBeGreaterThanOrEqual(5000);
+    expect(refusal(() => resolvePollSchedule(NOVA, { minIntervalMs: 1000 })).option).toBe('polling.minIntervalMs');
   });
 });
 

@@ -125,7 +125,7 @@ describe('JSON answers', () => {
     expect(error).not.toBeInstanceOf(SessionExpiredError);
   });
 
-  test('HTML with status 200 (the catch-all home page) where JSON was expected → UnexpectedContentError', async () => {
+  test('HTML with status 200 (a maintenance or home page) where JSON was expected is asked again, then UnexpectedContentError', async () => {
     const { transport, ctx } = setup({ submission: () => html(200, '<!DOCTYPE html><html><title>Astrometry.net</title></html>') }, ZERO_DELAY);
     const error = await rejection(api.submissionStatus(ctx, 101));
     expect(error).toBeInstanceOf(UnexpectedContentError);
@@ -134,12 +134,49 @@ describe('JSON answers', () => {
     expect(error.contentType).toContain('text/html');
     expect(error.bodyStart).toContain('<!DOCTYPE html>');
     expect(error.message).toContain('http://nova.test/api/submissions/101');
+    expect(transport.requests).toHaveLength(4);
+  });
+
+  test('a maintenance page on a poll is retried, and the poll succeeds', async () => {
+    const { transport, ctx } = setup({ job: sequence(html(200, '<html>down for maintenance</html>'), json({ status: 'solving' })) }, ZERO_DELAY);
+    expect((await api.jobStatus(ctx, 202)).value).toBe('solving');
+    expect(transport.requests).toHaveLength(2);
+  });
+
+  test('an HTML page in answer to an upload is never sent again (the server may have the file)', async () => {
+    const { transport, ctx } = setup({ upload: () => html(200, '<html>maintenance</html>') }, ZERO_DELAY);
+    const error = await rejection(api.upload(ctx, SESSION, FILE, {}, memory));
+    expect(error).toBeInstanceOf(UnexpectedContentError);
+    expect(error.transient).toBe(true);
+    expect(requestLines(transport.requests)).toEqual(['POST /api/upload']);
+  });
+
+  test('a well-formed answer with impossible values is not retried: a calibration at dec 1e308', async () => {
+    const { transport, ctx } = setup(
+      { calibration: () => json({ ra: 10, dec: 1e308, radius: 1, pixscale: 2, orientation: 0, parity: 1 }) },
+      ZERO_DELAY,
+    );
+    const error = await rejection(api.calibration(ctx, 202));
+    expect(error).toMatchObject({ code: 'unexpected_content', transient: false });
     expect(transport.requests).toHaveLength(1);
+  });
+
+  test('a 0-byte WCS file, and a "FITS" file without its header, are unexpected content, not results', async () => {
+    const empty = setup({ wcs_file: () => ({ status: 200, headers: { 'content-type': 'application/fits' }, body: new Uint8Array(0) }) }, ZERO_DELAY);
+    expect(await rejection(api.resultFile(empty.ctx, 'wcs', 202))).toMatchObject({ code: 'unexpected_content', message: expect.stringContaining('empty') });
+    expect(empty.transport.requests).toHaveLength(1);
+    const junk = setup({ wcs_file: () => ({ status: 200, headers: { 'content-type': 'application/fits' }, body: new Uint8Array(3000) }) }, ZERO_DELAY);
+    expect(await rejection(api.resultFile(junk.ctx, 'wcs', 202))).toMatchObject({ code: 'unexpected_content', message: expect.stringContaining('FITS header') });
+  });
+
+  test('a JSON answer above maxJsonBytes is refused, not buffered', async () => {
+    const { ctx } = setup({ job: () => text(`{"status": "solving", "pad": "${'x'.repeat(2000)}"}`) }, ZERO_DELAY, { maxJsonBytes: 1000 });
+    expect(await rejection(api.jobStatus(ctx, 202))).toMatchObject({ code: 'response_too_large', limit: 1000 });
   });
 
   test('a typo in a path reaches the home page: UnexpectedContentError, never parsed as JSON', async () => {
     const { ctx } = setup();
-    const error = await rejection(exchangeJson(ctx, { method: 'GET', url: `${API}submission/1`, idempotent: true }));
+    const error = await rejection(exchangeJson(ctx, { method: 'GET', url: `${API}submission/1`, idempotent: true }, (json) => json));
     expect(error).toBeInstanceOf(UnexpectedContentError);
   });
 
@@ -159,7 +196,7 @@ describe('JSON answers', () => {
 
   test.each(['processing', 'solving', 'success', 'failure', '?'])('job status %j is decoded', async (status) => {
     const { ctx } = setup({ job: () => json({ status }) });
-    expect(await api.jobStatus(ctx, 202)).toBe(status);
+    expect((await api.jobStatus(ctx, 202)).value).toBe(status);
   });
 
   test('an upload answer without a subid is unexpected content', async () => {
@@ -192,7 +229,7 @@ describe('HTTP errors and retries', () => {
 
   test('a 500 that recovers on the third attempt succeeds after three requests', async () => {
     const { transport, ctx } = setup({ job: sequence(html(500), html(502), json({ status: 'solving' })) }, ZERO_DELAY);
-    expect(await api.jobStatus(ctx, 202)).toBe('solving');
+    expect((await api.jobStatus(ctx, 202)).value).toBe('solving');
     expect(transport.requests).toHaveLength(3);
   });
 
@@ -203,13 +240,40 @@ describe('HTTP errors and retries', () => {
     expect(requestLines(transport.requests)).toEqual(['POST /api/upload']);
   });
 
-  test('403 is not retried and says why nova blocks', async () => {
-    const { transport, ctx } = setup({ login: () => html(403, 'Forbidden') }, ZERO_DELAY);
-    const error = await rejection(api.login(ctx, API_KEY));
+  test('403 on a safe request is retried after at least a minute, and says why nova blocks when it persists', async () => {
+    vi.useFakeTimers();
+    const { transport, ctx } = setup({ job: sequence(html(403, 'Forbidden'), json({ status: 'solving' })) }, ZERO_DELAY);
+    const result = api.jobStatus(ctx, 202);
+    await vi.advanceTimersByTimeAsync(59_999);
+    expect(transport.requests).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect((await result).value).toBe('solving');
+    expect(transport.requests).toHaveLength(2);
+
+    const blocked = setup({ job: () => html(403, 'Forbidden') }, { retries: 1, baseDelayMs: 0, maxDelayMs: 0 });
+    const pending = rejection(api.jobStatus(blocked.ctx, 202));
+    await vi.advanceTimersByTimeAsync(60_000);
+    const error = await pending;
     expect(error).toBeInstanceOf(HttpError);
     expect(error.status).toBe(403);
     expect(error.message).toMatch(/poll/);
+    expect(blocked.transport.requests).toHaveLength(2);
+  });
+
+  test('403 on an upload is not retried', async () => {
+    const { transport, ctx } = setup({ upload: () => html(403, 'Forbidden') }, ZERO_DELAY);
+    expect(await rejection(api.upload(ctx, SESSION, FILE, {}, memory))).toMatchObject({ code: 'http', status: 403 });
     expect(transport.requests).toHaveLength(1);
+  });
+
+  test('no retry is scheduled past the deadline: the last error is thrown instead', async () => {
+    const { transport, ctx } = setup({ job: () => html(503) }, { retries: Number.POSITIVE_INFINITY, baseDelayMs: 200, maxDelayMs: 200 }, {
+      deadline: Date.now() + 500,
+    });
+    const error = await rejection(api.jobStatus(ctx, 202));
+    expect(error).toMatchObject({ code: 'http', status: 503 });
+    expect(transport.requests.length).toBeGreaterThanOrEqual(2);
+    expect(transport.requests.length).toBeLessThanOrEqual(4);
   });
 
   test('429 with Retry-After: waits exactly that long, then retries', async () => {
@@ -223,7 +287,7 @@ describe('HTTP errors and retries', () => {
     expect(transport.requests).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
     expect(transport.requests).toHaveLength(2);
-    await expect(result).resolves.toBe('success');
+    await expect(result).resolves.toMatchObject({ value: 'success' });
   });
 
   test('429 on an upload is retried too (the server did not take it)', async () => {
@@ -240,17 +304,17 @@ describe('HTTP errors and retries', () => {
     expect(requestLines(transport.requests)).toEqual(['POST /api/url_upload', 'POST /api/url_upload']);
   });
 
-  test('a Retry-After longer than maxDelayMs is capped', async () => {
+  test('a Retry-After is honoured beyond maxDelayMs, up to ten minutes', async () => {
     vi.useFakeTimers();
     const { transport, ctx } = setup(
       { job: sequence(text('', 429, 'text/plain', { 'retry-after': '3600' }), json({ status: 'solving' })) },
       { retries: 1, baseDelayMs: 0, maxDelayMs: 5000 },
     );
     const result = api.jobStatus(ctx, 202);
-    await vi.advanceTimersByTimeAsync(4999);
+    await vi.advanceTimersByTimeAsync(599_999);
     expect(transport.requests).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
-    await expect(result).resolves.toBe('solving');
+    await expect(result).resolves.toMatchObject({ value: 'solving' });
   });
 
   test('429 until the retries run out → HttpError that remembers Retry-After', async () => {
@@ -275,7 +339,7 @@ describe('dropped connections', () => {
 
   test('a GET that drops once then answers succeeds', async () => {
     const { transport, ctx } = setup({ job: sequence(netError('ECONNRESET'), json({ status: 'solving' })) }, ZERO_DELAY);
-    expect(await api.jobStatus(ctx, 202)).toBe('solving');
+    expect((await api.jobStatus(ctx, 202)).value).toBe('solving');
     expect(transport.requests).toHaveLength(2);
   });
 
@@ -340,7 +404,7 @@ describe('decoding nova quirks', () => {
           job_calibrations: [],
         }),
     });
-    const status = await api.submissionStatus(ctx, 101);
+    const status = (await api.submissionStatus(ctx, 101)).value;
     expect(status.processing_started).toBe('2023-08-16T06:26:46.267Z');
     expect(status.processing_finished).toBeNull();
     expect(status.error_message).toBeUndefined();
@@ -375,9 +439,9 @@ describe('decoding nova quirks', () => {
     const { ctx } = setup({
       submission: () => json({ processing_started: 'None', processing_finished: 'None', user: 1, images: [], ...answers[i++] }),
     });
-    expect(await api.submissionStatus(ctx, 1)).toMatchObject({ jobs: [null], user_images: [5], job_calibrations: [] });
-    expect(await api.submissionStatus(ctx, 1)).toMatchObject({ jobs: [null, 12], job_calibrations: [[12, 99]] });
-    expect((await api.submissionStatus(ctx, 1)).error_message).toBe('...ValueError: bad');
+    expect((await api.submissionStatus(ctx, 1)).value).toMatchObject({ jobs: [null], user_images: [5], job_calibrations: [] });
+    expect((await api.submissionStatus(ctx, 1)).value).toMatchObject({ jobs: [null, 12], job_calibrations: [[12, 99]] });
+    expect(((await api.submissionStatus(ctx, 1)).value).error_message).toBe('...ValueError: bad');
   });
 
   test('a submission answer without its lists is unexpected content', async () => {
@@ -509,7 +573,8 @@ describe('result downloads', () => {
     const error = await rejection(api.resultFile(ctx, 'corr', 202));
     expect(error).toBeInstanceOf(UnexpectedContentError);
     expect(error.status).toBe(302);
-    expect(transport.requests).toHaveLength(1);
+    // A gate page may go away (a session turned human): asked again, as any safe request.
+    expect(transport.requests).toHaveLength(4);
   });
 
   test('a missing wcs file (HTML 500) → HttpError after the retries', async () => {

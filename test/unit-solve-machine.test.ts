@@ -7,6 +7,8 @@ import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { createActor, fromPromise } from 'xstate';
 import {
   solveMachine,
+  type Bounded,
+  type StatusReadInput,
   type FetchedResult,
   type ResultRequest,
   type SolveMachineInput,
@@ -24,6 +26,7 @@ import {
 import type { UploadDescriptor } from '../src/inputs.js';
 import type { Calibration, JobStatus, SubmissionStatus, UploadResult } from '../src/models.js';
 import type { PollSchedule } from '../src/polling.js';
+import type { PollAnswer } from '../src/protocol/api.js';
 import type { ResultFile } from '../src/protocol/results.js';
 import { SharedLogin } from '../src/login.js';
 import { provideSolveTasks } from '../src/machine-tasks.js';
@@ -44,7 +47,7 @@ interface Call {
 }
 
 const T0 = Date.UTC(2026, 10, 25, 12, 0, 0);
-const SCHEDULE: PollSchedule = { firstDelayMs: 1000, minIntervalMs: 1000, maxIntervalMs: 8000, factor: 2, jitter: 0 };
+const SCHEDULE: PollSchedule = { minIntervalMs: 1000, maxIntervalMs: 8000, fraction: 0.5, jitter: 0 };
 const UPLOAD: UploadDescriptor = { kind: 'url', url: 'http://example.org/m42.jpg' };
 const CAL: Calibration = { ra: 83.8, dec: -5.4, radius: 1.2, pixscale: 2.5, orientation: 12, parity: 1 };
 const WCS: ResultFile = { kind: 'wcs', filename: 'wcs.fits', contentType: 'application/fits', bytes: new Uint8Array([1, 2, 3]) };
@@ -80,6 +83,9 @@ function harness(options: { hasSession?: boolean } = {}) {
     fetchResult: [],
     waitForNextPoll: [],
   };
+  // Status reads answer { value, hold }; a test answers with the bare status (no long polling)
+  // or with the whole answer.
+  const isStatusRead = (name: ActorName) => name === 'readSubmission' || name === 'readJob';
   function fake<TOutput, TInput>(name: ActorName) {
     return fromPromise<TOutput, TInput>(
       ({ input, signal }) =>
@@ -91,7 +97,8 @@ function harness(options: { hasSession?: boolean } = {}) {
             settled: false,
             resolve: (v) => {
               call.settled = true;
-              resolve(v as TOutput);
+              const wrapped = isStatusRead(name) && !(typeof v === 'object' && v !== null && 'hold' in v) ? { value: v, hold: null } : v;
+              resolve(wrapped as TOutput);
             },
             reject: (e) => {
               call.settled = true;
@@ -104,12 +111,12 @@ function harness(options: { hasSession?: boolean } = {}) {
   }
   const machine = solveMachine.provide({
     actors: {
-      login: fake<void, void>('login'),
+      login: fake<void, Bounded>('login'),
       upload: fake<UploadResult, UploadActorInput>('upload'),
-      readSubmission: fake<SubmissionStatus, { subid: number }>('readSubmission'),
-      readJob: fake<JobStatus, { jobId: number }>('readJob'),
-      readCalibration: fake<Calibration | undefined, { jobId: number }>('readCalibration'),
-      fetchResult: fake<FetchedResult, { jobId: number; request: ResultRequest }>('fetchResult'),
+      readSubmission: fake<PollAnswer<SubmissionStatus>, StatusReadInput & { subid: number }>('readSubmission'),
+      readJob: fake<PollAnswer<JobStatus>, StatusReadInput & { jobId: number }>('readJob'),
+      readCalibration: fake<Calibration | undefined, Bounded & { jobId: number }>('readCalibration'),
+      fetchResult: fake<FetchedResult, Bounded & { jobId: number; request: ResultRequest }>('fetchResult'),
       waitForNextPoll: fake<void, WaitInput>('waitForNextPoll'),
     },
     guards: { hasSession: () => options.hasSession ?? false },
@@ -252,7 +259,7 @@ describe('the happy path', () => {
     await r.answer('login');
     expect(r.value).toBe('uploading');
     const upload = await r.pending('upload');
-    expect(upload.input).toEqual({ upload: UPLOAD, options: { publicly_visible: 'n' } });
+    expect(upload.input).toEqual({ upload: UPLOAD, options: { publicly_visible: 'n' }, deadline: null });
 
     upload.resolve({ subid: 101, hash: 'f'.repeat(40) });
     await flush();
@@ -264,16 +271,17 @@ describe('the happy path', () => {
 
     await r.answer('waitForNextPoll');
     expect(r.value).toEqual({ submissionPending: 'reading' });
-    expect((await r.pending('readSubmission')).input).toEqual({ subid: 101 });
+    expect((await r.pending('readSubmission')).input).toEqual({ subid: 101, seen: null, deadline: null });
     await r.answer('readSubmission', sub([]));
     expect(r.value).toEqual({ submissionPending: 'waiting' });
-    // The second wait backs off by the factor.
-    expect((await r.pending('waitForNextPoll')).input).toEqual({ until: T0 + 2000, deadline: null });
+    // Later waits are a share (here half) of the time the phase has taken; the clock stands
+    // still, so the floor applies.
+    expect((await r.pending('waitForNextPoll')).input).toEqual({ until: T0 + 1000, deadline: null });
     await r.answer('waitForNextPoll');
     await r.answer('readSubmission', sub([202]));
     expect(r.value).toEqual({ jobRunning: 'reading' });
     expect(r.context.jobId).toBe(202);
-    expect((await r.pending('readJob')).input).toEqual({ jobId: 202 });
+    expect((await r.pending('readJob')).input).toEqual({ jobId: 202, seen: null, deadline: null });
 
     await r.answer('readJob', 'solving');
     expect(r.value).toEqual({ jobRunning: 'waiting' });
@@ -283,10 +291,10 @@ describe('the happy path', () => {
     await r.answer('waitForNextPoll');
     await r.answer('readJob', 'success');
     expect(r.value).toEqual({ jobRunning: 'readingCalibration' });
-    expect((await r.pending('readCalibration')).input).toEqual({ jobId: 202 });
+    expect((await r.pending('readCalibration')).input).toEqual({ jobId: 202, deadline: null });
     await r.answer('readCalibration', CAL);
 
-    expect(r.value).toBe('success');
+    expect(r.value).toEqual({ success: 'ready' });
     expect(r.values).toEqual(
       [
         'idle',
@@ -300,7 +308,7 @@ describe('the happy path', () => {
         { jobRunning: 'waiting' },
         { jobRunning: 'reading' },
         { jobRunning: 'readingCalibration' },
-        'success',
+        { success: 'ready' },
       ].map((v) => JSON.stringify(v)),
     );
     expect(r.context).toMatchObject({ subid: 101, jobId: 202, jobStatus: 'success', error: null, results: { calibration: CAL } });
@@ -338,7 +346,7 @@ describe('the happy path', () => {
     const r = start(h);
     await PATH['submissionPending.reading'](r);
     await r.answer('readSubmission', sub([], { error_message: '...IOError: cannot identify image file' }));
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.error).toMatchObject({ name: 'SubmissionFailedError', code: 'submission_failed', subid: 101 });
     expect(r.context.error?.jobId).toBeUndefined();
     expect(r.context.error?.message).toContain('cannot identify image file');
@@ -367,7 +375,7 @@ describe('the happy path', () => {
     const r = start(h);
     await PATH['jobRunning.reading'](r);
     await r.answer('readJob', status);
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.jobStatus).toBe(status);
     expect(r.context.error).toMatchObject({ name: 'JobFailedError', code: 'job_failed', subid: 101, jobId: 202 });
     expect(h.calls.readCalibration).toHaveLength(0);
@@ -378,7 +386,7 @@ describe('the happy path', () => {
     const r = start(h);
     await PATH['jobRunning.readingCalibration'](r);
     await r.answer('readCalibration', undefined);
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.error).toMatchObject({ code: 'job_failed', subid: 101, jobId: 202 });
   });
 
@@ -402,7 +410,7 @@ describe('the happy path', () => {
     expect(r.context.jobId).toBe(404);
     await r.answer('readJob', 'success');
     await r.answer('readCalibration', CAL);
-    expect(r.value).toBe('success');
+    expect(r.value).toEqual({ success: 'ready' });
     expect(h.calls.readJob.map((c) => c.input.jobId)).toEqual([202, 404]);
   });
 
@@ -411,7 +419,7 @@ describe('the happy path', () => {
     const r = start(h);
     await PATH['jobRunning.reading'](r);
     await r.fail('readJob', new NetworkError('socket hang up'));
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.error).toMatchObject({ code: 'network', subid: 101, jobId: 202 });
   });
 
@@ -420,7 +428,7 @@ describe('the happy path', () => {
     const r = start(h);
     await PATH['submissionPending.reading'](r);
     await r.fail('readSubmission', new UnexpectedContentError('a JSON answer', { url: 'u', status: 200, contentType: 'text/html', bodyStart: '<html>' }));
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.error).toMatchObject({ code: 'unexpected_content', subid: 101 });
   });
 
@@ -428,7 +436,7 @@ describe('the happy path', () => {
     const h = harness();
     const r = start(h);
     await r.fail('login', new ApiError('bad apikey'));
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.error).toMatchObject({ code: 'api', name: 'ApiError' });
     expect(h.calls.upload).toHaveLength(0);
   });
@@ -437,7 +445,7 @@ describe('the happy path', () => {
     const h = harness();
     const r = start(h);
     await r.fail('login', new TypeError('boom'));
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.error).toMatchObject({ code: 'network', message: 'boom' });
   });
 });
@@ -454,7 +462,7 @@ describe('upload progress through the runtime', () => {
     const machine = provideSolveTasks({
       transport,
       apiUrl: 'http://nova.test/api/',
-      session: new SharedLogin(API_KEY),
+      login: new SharedLogin(API_KEY),
       memory: new Map(),
       retry: { retries: 0, baseDelayMs: 0, maxDelayMs: 0 },
     });
@@ -495,7 +503,7 @@ describe('session expiry during the upload', () => {
     await r.answer('readSubmission', sub([202]));
     await r.answer('readJob', 'success');
     await r.answer('readCalibration', CAL);
-    expect(r.value).toBe('success');
+    expect(r.value).toEqual({ success: 'ready' });
     expect(h.calls.login).toHaveLength(2);
     expect(h.calls.upload).toHaveLength(2);
   });
@@ -507,7 +515,7 @@ describe('session expiry during the upload', () => {
     await r.fail('upload', new SessionExpiredError('expired'));
     await r.answer('login');
     await r.fail('upload', new SessionExpiredError('expired again'));
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.error).toMatchObject({ code: 'auth', name: 'SessionExpiredError' });
     expect(h.calls.login).toHaveLength(2);
     expect(h.calls.upload).toHaveLength(2);
@@ -518,7 +526,7 @@ describe('session expiry during the upload', () => {
     const r = start(h);
     await r.answer('login');
     await r.fail('upload', new ApiError('Failed to find an Album with title "x"'));
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.error?.code).toBe('api');
     expect(h.calls.login).toHaveLength(1);
     expect(h.calls.upload).toHaveLength(1);
@@ -539,7 +547,7 @@ describe('the deadline', () => {
     await r.answer('readSubmission', sub([]));
     vi.setSystemTime(T0 + 5000);
     await r.answer('waitForNextPoll');
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.error).toMatchObject({ name: 'TimeoutError', code: 'timeout', subid: 101 });
     expect(r.context.error?.message).toContain('5000');
     expect(h.calls.readSubmission).toHaveLength(1);
@@ -551,7 +559,7 @@ describe('the deadline', () => {
     await PATH['jobRunning.waiting'](r);
     vi.setSystemTime(T0 + 61_000);
     await r.answer('waitForNextPoll');
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.error).toMatchObject({ code: 'timeout', subid: 101, jobId: 202 });
     expect(h.calls.readJob).toHaveLength(1);
   });
@@ -572,7 +580,7 @@ describe('CANCEL', () => {
     const h = harness();
     const r = run(h, { upload: UPLOAD, schedule: SCHEDULE });
     await r.send({ type: 'CANCEL' });
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.error).toMatchObject({ code: 'aborted', name: 'AbortedError', message: 'The solve was cancelled.' });
   });
 
@@ -593,13 +601,13 @@ describe('CANCEL', () => {
     const inFlight = await r.pending(actorName);
     expect(inFlight.signal.aborted).toBe(false);
     await r.send({ type: 'CANCEL', reason: 'user pressed ctrl-c' });
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.error).toMatchObject({ code: 'aborted', message: 'user pressed ctrl-c' });
     expect(inFlight.signal.aborted).toBe(true);
     // The late answer of the aborted actor changes nothing.
     inFlight.resolve(undefined);
     await flush();
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.error?.code).toBe('aborted');
   });
 
@@ -619,7 +627,7 @@ describe('CANCEL', () => {
     await r.send({ type: 'FETCH', kind: 'info' });
     const inFlight = await r.pending('fetchResult');
     await r.send({ type: 'CANCEL' });
-    expect(r.value).toBe('success');
+    expect(r.value).toEqual({ success: 'ready' });
     expect(r.context.error).toBeNull();
     expect(r.context.fetchQueue).toEqual([]);
     expect(inFlight.signal.aborted).toBe(true);
@@ -631,7 +639,7 @@ describe('CANCEL', () => {
     const r = start(h);
     await PATH.success(r);
     await r.send({ type: 'CANCEL' });
-    expect(r.value).toBe('success');
+    expect(r.value).toEqual({ success: 'ready' });
     expect(r.context.error).toBeNull();
   });
 });
@@ -642,14 +650,14 @@ describe('FETCH', () => {
     const r = start(h);
     await PATH.success(r);
     await r.send({ type: 'FETCH', kind: 'wcs' });
-    expect(r.value).toBe('fetchingResults');
+    expect(r.value).toEqual({ success: 'fetchingResults' });
     const call = await r.answer('fetchResult', { kind: 'wcs', value: WCS });
-    expect(call.input).toEqual({ jobId: 202, request: { kind: 'wcs' } });
-    expect(r.value).toBe('success');
+    expect(call.input).toEqual({ jobId: 202, request: { kind: 'wcs' }, deadline: null });
+    expect(r.value).toEqual({ success: 'ready' });
     expect(r.context.results.files?.wcs).toEqual(WCS);
 
     await r.send({ type: 'FETCH', kind: 'wcs' });
-    expect(r.value).toBe('success');
+    expect(r.value).toEqual({ success: 'ready' });
     expect(h.calls.fetchResult).toHaveLength(1);
   });
 
@@ -658,7 +666,7 @@ describe('FETCH', () => {
     const r = start(h);
     await PATH.success(r);
     await r.send({ type: 'FETCH', kind: 'calibration' });
-    expect(r.value).toBe('success');
+    expect(r.value).toEqual({ success: 'ready' });
     expect(h.calls.fetchResult).toHaveLength(0);
   });
 
@@ -684,13 +692,13 @@ describe('FETCH', () => {
     const bright = [{ type: 'bright', names: ['Rigel'], pixelx: 1, pixely: 2, radius: 0, vmag: 0.1 }];
     const all = [...bright, { type: 'ngc', names: ['NGC 1976'], pixelx: 3, pixely: 4, radius: 30 }];
     await r.answer('fetchResult', { kind: 'info', value: info });
-    expect(r.value).toBe('fetchingResults');
+    expect(r.value).toEqual({ success: 'fetchingResults' });
     await r.answer('fetchResult', { kind: 'wcs', value: WCS });
     await r.answer('fetchResult', { kind: 'tags', value: ['Orion'] });
     await r.answer('fetchResult', { kind: 'annotations', nbright: 5, value: bright });
-    expect(r.value).toBe('fetchingResults');
+    expect(r.value).toEqual({ success: 'fetchingResults' });
     await r.answer('fetchResult', { kind: 'annotations', value: all });
-    expect(r.value).toBe('success');
+    expect(r.value).toEqual({ success: 'ready' });
     expect(h.calls.fetchResult.map((c) => c.input.request)).toEqual([
       { kind: 'info' },
       { kind: 'wcs' },
@@ -704,11 +712,11 @@ describe('FETCH', () => {
     for (const kind of ['info', 'wcs', 'tags'] as const) await r.send({ type: 'FETCH', kind });
     await r.send({ type: 'FETCH', kind: 'annotations', nbright: 5 });
     await r.send({ type: 'FETCH', kind: 'annotations' });
-    expect(r.value).toBe('success');
+    expect(r.value).toEqual({ success: 'ready' });
     expect(h.calls.fetchResult).toHaveLength(5);
     // A different nbright is a different result.
     await r.send({ type: 'FETCH', kind: 'annotations', nbright: 10 });
-    expect(r.value).toBe('fetchingResults');
+    expect(r.value).toEqual({ success: 'fetchingResults' });
   });
 
   test('in failure with a job id (a failed job still has a log): fetched, and the state returns to failure', async () => {
@@ -716,13 +724,13 @@ describe('FETCH', () => {
     const r = start(h);
     await PATH['jobRunning.reading'](r);
     await r.answer('readJob', 'failure');
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     await r.send({ type: 'FETCH', kind: 'joblog' });
-    expect(r.value).toBe('fetchingResults');
+    expect(r.value).toEqual({ failure: 'fetchingResults' });
     const log: ResultFile = { kind: 'joblog', filename: 'job.log', contentType: 'text/plain', bytes: new Uint8Array([65]) };
     const call = await r.answer('fetchResult', { kind: 'joblog', value: log });
-    expect(call.input).toEqual({ jobId: 202, request: { kind: 'joblog' } });
-    expect(r.value).toBe('failure');
+    expect(call.input).toEqual({ jobId: 202, request: { kind: 'joblog' }, deadline: null });
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.results.files?.joblog).toEqual(log);
     expect(r.context.error).toMatchObject({ code: 'job_failed' });
     await r.send({ type: 'FETCH', kind: 'joblog' });
@@ -735,7 +743,7 @@ describe('FETCH', () => {
     await PATH['submissionPending.reading'](r);
     await r.answer('readSubmission', sub([], { error_message: 'bad file' }));
     await r.send({ type: 'FETCH', kind: 'joblog' });
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(h.calls.fetchResult).toHaveLength(0);
     expect(r.context.fetchQueue).toEqual([]);
   });
@@ -749,15 +757,15 @@ describe('FETCH', () => {
       'fetchResult',
       new UnexpectedContentError('the newFits file', { url: 'u', status: 200, contentType: 'text/html', bodyStart: 'image2pnm.py failed' }),
     );
-    expect(r.value).toBe('success');
+    expect(r.value).toEqual({ success: 'ready' });
     expect(r.context.error).toBeNull();
     expect(r.context.resultErrors.newFits).toMatchObject({ code: 'unexpected_content', subid: 101, jobId: 202 });
     expect(r.context.results.files?.newFits).toBeUndefined();
 
     await r.send({ type: 'FETCH', kind: 'newFits' });
-    expect(r.value).toBe('fetchingResults');
+    expect(r.value).toEqual({ success: 'fetchingResults' });
     await r.answer('fetchResult', { kind: 'newFits', value: { ...WCS, kind: 'newFits' } });
-    expect(r.value).toBe('success');
+    expect(r.value).toEqual({ success: 'ready' });
     expect(r.context.resultErrors.newFits).toBeUndefined();
     expect(r.context.results.files?.newFits).toBeDefined();
     expect(h.calls.fetchResult).toHaveLength(2);
@@ -770,24 +778,25 @@ describe('FETCH', () => {
     await r.send({ type: 'FETCH', kind: 'corr' });
     await r.send({ type: 'FETCH', kind: 'wcs' });
     await r.fail('fetchResult', new NetworkError('reset'));
-    expect(r.value).toBe('fetchingResults');
+    expect(r.value).toEqual({ success: 'fetchingResults' });
     await r.answer('fetchResult', { kind: 'wcs', value: WCS });
-    expect(r.value).toBe('success');
+    expect(r.value).toEqual({ success: 'ready' });
     expect(Object.keys(r.context.resultErrors)).toEqual(['corr']);
     expect(r.context.results.files?.wcs).toEqual(WCS);
   });
 
-  test('prefetch: results asked for in the input are fetched before success is entered', async () => {
+  test('prefetch: results asked for in the input are fetched as success is entered, before it is ready', async () => {
     const h = harness();
     const r = start(h, { prefetch: [{ kind: 'wcs' }, { kind: 'info' }] });
     await PATH['jobRunning.readingCalibration'](r);
     await r.answer('readCalibration', CAL);
-    expect(r.value).toBe('fetchingResults');
-    expect(r.context.stages.success).toBeUndefined();
+    expect(r.value).toEqual({ success: 'fetchingResults' });
+    expect(r.snap.hasTag('settled')).toBe(true);
+    expect(r.snap.hasTag('fetching')).toBe(true);
     expect(r.context.results.calibration).toEqual(CAL);
     await r.answer('fetchResult', { kind: 'wcs', value: WCS });
     await r.answer('fetchResult', { kind: 'info', value: { status: 'success', original_filename: '', objects_in_field: [], machine_tags: [], tags: [] } });
-    expect(r.value).toBe('success');
+    expect(r.value).toEqual({ success: 'ready' });
     expect(r.context.results.files?.wcs).toEqual(WCS);
     expect(h.calls.fetchResult.map((c) => c.input.request.kind)).toEqual(['wcs', 'info']);
   });
@@ -835,11 +844,11 @@ describe('resume', () => {
     await r.send({ type: 'START' });
     expect(r.value).toEqual({ submissionPending: 'waiting' });
     await r.answer('waitForNextPoll');
-    expect((await r.pending('readSubmission')).input).toEqual({ subid: 77 });
+    expect((await r.pending('readSubmission')).input).toEqual({ subid: 77, seen: null, deadline: null });
     await r.answer('readSubmission', sub([88]));
     await r.answer('readJob', 'success');
     await r.answer('readCalibration', CAL);
-    expect(r.value).toBe('success');
+    expect(r.value).toEqual({ success: 'ready' });
     expect(r.context).toMatchObject({ subid: 77, jobId: 88, upload: null });
     expect(h.calls.login).toHaveLength(0);
     expect(h.calls.upload).toHaveLength(0);
@@ -850,10 +859,10 @@ describe('resume', () => {
     const r = run(h, { jobId: 55, schedule: SCHEDULE });
     await r.send({ type: 'START' });
     expect(r.value).toEqual({ jobRunning: 'reading' });
-    expect((await r.pending('readJob')).input).toEqual({ jobId: 55 });
+    expect((await r.pending('readJob')).input).toEqual({ jobId: 55, seen: null, deadline: null });
     await r.answer('readJob', 'success');
     await r.answer('readCalibration', CAL);
-    expect(r.value).toBe('success');
+    expect(r.value).toEqual({ success: 'ready' });
     expect(h.calls.login).toHaveLength(0);
     expect(h.calls.upload).toHaveLength(0);
     expect(h.calls.readSubmission).toHaveLength(0);
@@ -864,7 +873,7 @@ describe('resume', () => {
     const r = run(h, { jobId: 55, schedule: SCHEDULE });
     await r.send({ type: 'START' });
     await r.fail('readJob', new NotFoundError('http://nova.test/api/jobs/55'));
-    expect(r.value).toBe('failure');
+    expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.error).toMatchObject({ code: 'not_found', jobId: 55 });
     expect(h.calls.readSubmission).toHaveLength(0);
   });
@@ -917,7 +926,7 @@ describe('persistence', () => {
       };
       await rest[state]!(r2);
       await r2.answer('readCalibration', CAL);
-      expect(r2.value).toBe('success');
+      expect(r2.value).toEqual({ success: 'ready' });
       expect(r2.context).toMatchObject({ subid: 101, jobId: 202, results: { calibration: CAL } });
       expect(h2.calls.upload).toHaveLength(0);
       expect(h2.calls.login).toHaveLength(0);
@@ -936,7 +945,7 @@ describe('persistence', () => {
     expect((await r2.pending('waitForNextPoll')).input.deadline).toBe(T0 + 10_000);
     vi.setSystemTime(T0 + 10_001);
     await r2.answer('waitForNextPoll');
-    expect(r2.value).toBe('failure');
+    expect(r2.value).toEqual({ failure: 'ready' });
     expect(r2.context.error?.code).toBe('timeout');
   });
 
@@ -947,7 +956,7 @@ describe('persistence', () => {
       provideSolveTasks({
         transport,
         apiUrl: 'http://nova.test/api/',
-        session: new SharedLogin(API_KEY),
+        login: new SharedLogin(API_KEY),
         memory: new Map(),
         retry: { retries: 0, baseDelayMs: 0, maxDelayMs: 0 },
       });
@@ -966,7 +975,7 @@ describe('persistence', () => {
     restored.subscribe({ error: () => undefined });
     restored.start();
     await waitUntil(() => restored.getSnapshot().matches('failure'));
-    expect(restored.getSnapshot().value).toBe('failure');
+    expect(restored.getSnapshot().value).toEqual({ failure: 'ready' });
     expect(restored.getSnapshot().context.error).toMatchObject({ code: 'upload_interrupted', name: 'UploadInterruptedError' });
     expect(transport.requests.filter((q) => q.path === '/api/url_upload')).toHaveLength(1);
     expect(transport.requests.map((q) => q.path)).toEqual(['/api/login', '/api/url_upload']);
@@ -982,18 +991,18 @@ describe('persistence', () => {
     const machine = provideSolveTasks({
       transport,
       apiUrl: 'http://nova.test/api/',
-      session: new SharedLogin(API_KEY),
+      login: new SharedLogin(API_KEY),
       memory: new Map(),
       retry: { retries: 0, baseDelayMs: 0, maxDelayMs: 0 },
     });
-    const fast: PollSchedule = { firstDelayMs: 0, minIntervalMs: 0, maxIntervalMs: 0, factor: 1, jitter: 0 };
+    const fast: PollSchedule = { minIntervalMs: 0, maxIntervalMs: 0, fraction: 0.1, jitter: 0 };
     const actor = createActor(machine, { input: { upload: UPLOAD, options: {}, schedule: fast } });
     actor.subscribe({ error: () => undefined });
     actor.start();
     actor.send({ type: 'START' });
     await waitUntil(() => actor.getSnapshot().matches('failure'));
     const snapshot = actor.getSnapshot();
-    expect(snapshot.value).toBe('failure');
+    expect(snapshot.value).toEqual({ failure: 'ready' });
     expect(snapshot.context.error?.code).toBe(code);
     const text = JSON.stringify(actor.getPersistedSnapshot());
     expect(text).not.toContain(SESSION);
@@ -1028,11 +1037,11 @@ describe('persistence', () => {
     const machine = provideSolveTasks({
       transport,
       apiUrl: 'http://nova.test/api/',
-      session: new SharedLogin(API_KEY),
+      login: new SharedLogin(API_KEY),
       memory: new Map(),
       retry: { retries: 0, baseDelayMs: 0, maxDelayMs: 0 },
     });
-    const fast: PollSchedule = { firstDelayMs: 0, minIntervalMs: 0, maxIntervalMs: 0, factor: 1, jitter: 0 };
+    const fast: PollSchedule = { minIntervalMs: 0, maxIntervalMs: 0, fraction: 0.1, jitter: 0 };
     const actor = createActor(machine, { input: { upload: UPLOAD, options: {}, schedule: fast, timeoutMs: 60_000 } });
     const persisted: string[] = [];
     const seen = new Set<string>();
@@ -1046,13 +1055,13 @@ describe('persistence', () => {
     actor.start();
     actor.send({ type: 'START' });
     await waitUntil(() => actor.getSnapshot().matches('success'));
-    expect(actor.getSnapshot().value).toBe('success');
+    expect(actor.getSnapshot().value).toEqual({ success: 'ready' });
     actor.send({ type: 'FETCH', kind: 'info' });
     await waitUntil(() => actor.getSnapshot().context.results.info !== undefined);
     expect(actor.getSnapshot().context.results.info).toBeDefined();
     expect(actor.getSnapshot().context.relogins).toBe(1);
     expect([...seen]).toEqual(
-      expect.arrayContaining(['"loggingIn"', '"uploading"', '{"submissionPending":"waiting"}', '{"jobRunning":"reading"}', '"success"', '"fetchingResults"']),
+      expect.arrayContaining(['"loggingIn"', '"uploading"', '{"submissionPending":"waiting"}', '{"jobRunning":"reading"}', '{"success":"ready"}', '{"success":"fetchingResults"}']),
     );
     expect(persisted.length).toBeGreaterThan(8);
     for (const text of persisted) {

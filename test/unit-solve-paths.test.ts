@@ -12,7 +12,7 @@ import { solveMachine, type SolveMachineInput, type SolveSnapshot } from '../mac
 import { NetworkError, NotFoundError, SessionExpiredError, UnexpectedContentError } from '../src/errors.js';
 import type { Calibration, SubmissionStatus } from '../src/models.js';
 
-const SCHEDULE = { firstDelayMs: 1000, minIntervalMs: 1000, maxIntervalMs: 8000, factor: 2, jitter: 0 };
+const SCHEDULE = { minIntervalMs: 1000, maxIntervalMs: 8000, fraction: 0.5, jitter: 0 };
 const CAL: Calibration = { ra: 1, dec: 2, radius: 3, pixscale: 4, orientation: 5, parity: 1 };
 const sub = (jobs: (number | null)[], extra: Partial<SubmissionStatus> = {}): SubmissionStatus => ({
   user: 1,
@@ -171,7 +171,7 @@ describe('every state of the solve machine is reachable', () => {
     const simpleReached = new Set(simple.map((p) => JSON.stringify(p.state.value)));
     expect([...simpleReached].sort()).toEqual([...EXPECTED].sort());
     for (const p of simple) {
-      if (p.state.matches('success') || p.state.matches('fetchingResults')) expect(p.state.context.jobId).not.toBeNull();
+      if (p.state.matches('success') || p.state.hasTag('fetching')) expect(p.state.context.jobId).not.toBeNull();
     }
   });
 });

@@ -17,7 +17,7 @@ await new Promise((resolve) => host.listen(0, '127.0.0.1', resolve));
 const imageUrl = `http://127.0.0.1:${host.address().port}/sample.png`;
 
 const server = await startServer({ port: 0, solver });
-const client = new Client({ apiUrl: server.url, apiKey: server.apiKeys[0], polling: { firstDelayMs: 200, minIntervalMs: 200, maxIntervalMs: 1000 } });
+const client = new Client({ apiUrl: server.url, apiKey: server.apiKeys[0], polling: { minIntervalMs: 200, maxIntervalMs: 1000 } });
 
 async function counted(label, run) {
   const before = server.requests.length;

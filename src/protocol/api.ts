@@ -103,7 +103,9 @@ function readStatus<T>(ctx: ExchangeContext, path: string, longPoll: LongPoll | 
   const url = pollUrl(base, longPoll);
   return exchangeJson<PollAnswer<T>>(
     ctx,
-    { method: 'GET', url, idempotent: true, ...(longPoll ? { holdMs: longPoll.waitSeconds * 1000 } : {}) },
+    // Without a token the server answers at once (it has nothing to compare), so only a read
+    // that sends one may be held, and only it gets the extra time before counting as stalled.
+    { method: 'GET', url, idempotent: true, ...(longPoll?.seen ? { holdMs: longPoll.waitSeconds * 1000 } : {}) },
     (json, response) => ({ value: decodeValue(json, base), hold: longPoll ? holdFrom(response) : null }),
   );
 }

@@ -18,6 +18,8 @@ export interface RetryPolicy {
   maxDelayMs: number;
   /** Floor on every backoff, milliseconds: 5000 against nova.astrometry.net, whose front end blocks fast clients. */
   minDelayMs?: number;
+  /** Floor on the backoff after a 403, milliseconds. Default 60 000: asking a blocking front end sooner extends the block. */
+  forbiddenDelayMs?: number;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { retries: Number.POSITIVE_INFINITY, baseDelayMs: 1000, maxDelayMs: 60_000 };
@@ -27,14 +29,16 @@ export const FORBIDDEN_MIN_DELAY_MS = 60_000;
 /** The longest Retry-After honoured; a longer one is met by the deadline instead. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
 
+const RETRY_KEYS = ['retries', 'baseDelayMs', 'maxDelayMs', 'minDelayMs', 'forbiddenDelayMs'];
+
 /** Merges overrides into the default policy, refusing values that make no sense. */
 export function resolveRetryPolicy(overrides: Partial<RetryPolicy> | undefined): RetryPolicy {
   if (overrides !== undefined && (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides))) {
     throw new ValidationError('retry', overrides, 'an object such as { retries: 5, baseDelayMs: 1000 }');
   }
   for (const key of Object.keys(overrides ?? {})) {
-    if (!['retries', 'baseDelayMs', 'maxDelayMs', 'minDelayMs'].includes(key)) {
-      throw new ValidationError(`retry.${key}`, (overrides as Record<string, unknown>)[key], 'a known setting: retries, baseDelayMs, maxDelayMs, minDelayMs');
+    if (!RETRY_KEYS.includes(key)) {
+      throw new ValidationError(`retry.${key}`, (overrides as Record<string, unknown>)[key], `a known setting: ${RETRY_KEYS.join(', ')}`);
     }
   }
   const policy = { ...DEFAULT_RETRY, ...overrides };
@@ -42,9 +46,9 @@ export function resolveRetryPolicy(overrides: Partial<RetryPolicy> | undefined):
   if (typeof retries !== 'number' || !(retries === Number.POSITIVE_INFINITY || (Number.isInteger(retries) && retries >= 0))) {
     throw new ValidationError('retry.retries', retries, 'an integer of 0 or more, or Infinity (until the deadline)');
   }
-  for (const key of ['baseDelayMs', 'maxDelayMs', 'minDelayMs'] as const) {
+  for (const key of ['baseDelayMs', 'maxDelayMs', 'minDelayMs', 'forbiddenDelayMs'] as const) {
     const v = policy[key];
-    if (v === undefined && key === 'minDelayMs') continue;
+    if (v === undefined && (key === 'minDelayMs' || key === 'forbiddenDelayMs')) continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ValidationError(`retry.${key}`, v, 'milliseconds, 0 or more');
   }
   if (policy.maxDelayMs < policy.baseDelayMs) {
@@ -78,7 +82,7 @@ export function isRetryable(error: unknown, idempotent: boolean): boolean {
 
 export function backoffDelay(policy: RetryPolicy, attempt: number, error: unknown, random: () => number = Math.random): number {
   let floor = policy.minDelayMs ?? 0;
-  if (error instanceof HttpError && error.status === 403) floor = Math.max(floor, FORBIDDEN_MIN_DELAY_MS);
+  if (error instanceof HttpError && error.status === 403) floor = Math.max(floor, policy.forbiddenDelayMs ?? FORBIDDEN_MIN_DELAY_MS);
   if (error instanceof HttpError && error.retryAfterSeconds !== undefined) {
     return Math.max(floor, Math.min(error.retryAfterSeconds * 1000, MAX_RETRY_AFTER_MS));
   }

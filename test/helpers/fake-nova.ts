@@ -4,6 +4,8 @@
  */
 import type { RequestBody, Transport, TransportRequest, TransportResponse } from '../../src/transport/types.js';
 
+import { ResponseTooLargeError } from '../../src/errors.js';
+
 export interface Recorded {
   method: string;
   path: string;
@@ -100,8 +102,12 @@ export function fakeNova(options: FakeNovaOptions = {}, overrides: Record<string
       requests.push(recorded);
       const name = endpointName(path);
       const handler = handlers[name];
-      if (!handler) return html(200, '<html>home</html>');
-      return handler(req, recorded);
+      const response = handler ? await handler(req, recorded) : html(200, '<html>home</html>');
+      // As a real transport does: a body over the cap is refused, not handed on.
+      if (req.maxResponseBytes !== undefined && response.body.byteLength > req.maxResponseBytes) {
+        throw new ResponseTooLargeError(req.url, req.maxResponseBytes);
+      }
+      return response;
     },
   };
   return transport;
