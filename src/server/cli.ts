@@ -7,11 +7,12 @@ import { startServer, type ServerOptions } from './index.js';
 import { SOLVER_NAMES, type SolverName } from './solvers/registry.js';
 
 export const SERVE_USAGE = `usage: astrometry-net serve [--host H] [--port N] [--api-key KEY]... [--solver ${SOLVER_NAMES.join('|')}]
-                          [--data-dir DIR] [--max-upload-mb N] [--concurrency N] [--cors-origin O]...`;
+                          [--data-dir DIR] [--max-upload-mb N] [--concurrency N] [--cors-origin O]...
+                          [--long-poll-max SECONDS]`;
 
 export class UsageError extends Error {}
 
-const FLAGS = ['--host', '--port', '--api-key', '--solver', '--data-dir', '--max-upload-mb', '--concurrency', '--cors-origin'] as const;
+const FLAGS = ['--host', '--port', '--api-key', '--solver', '--data-dir', '--max-upload-mb', '--concurrency', '--cors-origin', '--long-poll-max'] as const;
 type Flag = (typeof FLAGS)[number];
 
 function bad(flag: string, value: string, allowed: string): never {
@@ -81,6 +82,12 @@ export function parseServeArgs(argv: readonly string[]): ServerOptions & { help?
         if (!/^https?:\/\/[^/\s]+$/.test(value)) bad(flag, value, 'an origin such as http://localhost:3000 (scheme://host[:port], no path)');
         origins.push(value);
         break;
+      case '--long-poll-max': {
+        const n = Number(value);
+        if (!/^\d+$/.test(value) || n > 86400) bad(flag, value, 'an integer number of seconds from 0 to 86400 (0 disables long polling)');
+        out.longPollMaxSeconds = n;
+        break;
+      }
     }
   }
   if (keys.length > 0) out.apiKeys = keys;

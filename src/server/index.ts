@@ -16,6 +16,7 @@ import type { ServerContext } from './context.js';
 import { createDispatcher, type RecordedRequest } from './dispatch.js';
 import { Faults, type FaultController } from './faults.js';
 import { DJANGO_MAX_MEMORY_SIZE } from './forms.js';
+import { ChangeFeed } from './long-poll.js';
 import { Processor } from './processor.js';
 import { sweep, sweepInterval } from './retention.js';
 import { Sessions, randomString } from './sessions.js';
@@ -55,6 +56,8 @@ export interface ServerOptions {
   sessionTtlMs?: number;
   /** Worker-side fetch of url_upload: inactivity timeout (default 10 s) and size cap (default maxUploadBytes). */
   urlFetch?: { timeoutMs?: number; maxBytes?: number };
+  /** Longest hold of a long-polled status read (`?wait=`), in seconds. Default 600; 0 disables long polling. */
+  longPollMaxSeconds?: number;
   /** Receives one line per event; never API keys or session keys. */
   log?: (line: string) => void;
 }
@@ -74,6 +77,8 @@ export interface RunningServer {
   restartWorkers(): void;
   /** The directory holding state and files. */
   dataDir: string;
+  /** Status reads being held by long polling right now. */
+  readonly heldRequests: number;
   close(): Promise<void>;
 }
 
@@ -94,6 +99,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   checkPositiveInt('port', port, 0);
   if (port > 65535) throw new RangeError('port must be <= 65535');
   checkPositiveInt('concurrency', options.concurrency, 1);
+  checkPositiveInt('longPollMaxSeconds', options.longPollMaxSeconds, 0);
   const maxUploadBytes = options.maxUploadBytes ?? 100 * MiB;
   if (!(maxUploadBytes > 0)) throw new RangeError('maxUploadBytes must be positive');
   const apiKeys = options.apiKeys && options.apiKeys.length > 0 ? [...options.apiKeys] : [randomString(16, 'abcdefghijklmnopqrstuvwxyz')];
@@ -102,6 +108,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'astrometry-net-serve-')));
   const store = await Store.open(dataDir, (err) => log(`state save failed: ${err.message}`));
+  const changes = new ChangeFeed();
+  store.onChange = () => changes.notify();
   const users = new Map<string, UserRow>();
   for (const key of apiKeys) {
     const hash = keyHash(key);
@@ -134,6 +142,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     processor,
     findUserByKey: (key) => users.get(keyHash(key)),
     formLimits: { maxBodyBytes: maxUploadBytes, maxFieldBytes: DJANGO_MAX_MEMORY_SIZE, tmpDir: store.tmpDir },
+    longPoll: { maxSeconds: options.longPollMaxSeconds ?? 600, changes },
     log,
   };
   const faults = new Faults();
@@ -191,6 +200,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const close = (): Promise<void> => {
     closing ??= (async () => {
       clearInterval(sweepTimer);
+      // Held status reads answer now rather than hold the shutdown.
+      changes.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await processor.close();
@@ -217,6 +228,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       store.saveInBackground();
     },
     restartWorkers: () => processor.restart(),
+    get heldRequests() {
+      return changes.size;
+    },
     close,
   };
 }

@@ -118,6 +118,8 @@ export class Store {
   private writing: Promise<void> = Promise.resolve();
   private dirty = false;
   private seq = 0;
+  /** Told of every save(), i.e. every change; long polls wake on it. */
+  onChange: () => void = () => undefined;
 
   private constructor(
     readonly dataDir: string,
@@ -202,6 +204,7 @@ export class Store {
    */
   save(): Promise<void> {
     this.dirty = true;
+    this.onChange();
     // A failed write must not poison later ones: each link starts from a settled chain.
     const p = this.writing
       .catch(() => undefined)
