@@ -347,7 +347,11 @@ function submissionStatusBody(ctx: ServerContext, rawId: string): Dumpable {
 }
 
 export function jobStatus(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {
-  return answerStatus(ex, ctx.longPoll, () => ({ status: statusBlurb(jobOr404(ctx, rawId)) }));
+  return answerStatus(ex, ctx.longPoll, () => {
+    const job = jobOr404(ctx, rawId);
+    // Extension (not in nova): why a failed job failed, when the solver could tell.
+    return { status: statusBlurb(job), failure_reason: job.status === 'F' ? job.failureReason : undefined };
+  });
 }
 
 function noCalibration(rawId: string): Dumpable {
@@ -414,6 +418,7 @@ export function jobInfo(ctx: ServerContext, ex: Exchange, rawId: string): void {
     machine_tags: ui.machineTags,
     tags: ui.tags,
     status: statusBlurb(job),
+    failure_reason: job.status === 'F' ? job.failureReason : undefined,
     original_filename: ui.originalFilename,
     calibration: calibrationCore(ctx, job, false) ?? undefined,
   });

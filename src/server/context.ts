@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FormLimits } from './forms.js';
 import type { LongPollConfig } from './long-poll.js';
+import type { Dumpable } from './python.js';
 import type { Processor } from './processor.js';
 import type { Sessions } from './sessions.js';
 import type { Store, UserRow } from './store.js';
@@ -13,6 +14,8 @@ export interface ServerContext {
   findUserByKey(key: string): UserRow | undefined;
   formLimits: FormLimits;
   longPoll: LongPollConfig;
+  /** The body of GET /api/server_info, fixed at start. */
+  serverInfo: Dumpable;
   log: (line: string) => void;
 }
 

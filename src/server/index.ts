@@ -18,6 +18,7 @@ import { Faults, type FaultController } from './faults.js';
 import { DJANGO_MAX_MEMORY_SIZE } from './forms.js';
 import { ChangeFeed } from './long-poll.js';
 import { Processor } from './processor.js';
+import { serverInfoBody } from './server-info.js';
 import { sweep, sweepInterval } from './retention.js';
 import { Sessions, randomString } from './sessions.js';
 import { createBackend } from './solvers/registry.js';
@@ -29,7 +30,7 @@ export type { Fault, FaultController, FaultKind } from './faults.js';
 export type { SimulatedSolverOptions } from './solvers/simulated.js';
 export { createSimulatedBackend } from './solvers/simulated.js';
 export type { SolverName } from './solvers/registry.js';
-export type { SolverBackend, SolveRequest, SolveOutcome, SolveFiles, ParsedUploadOptions } from './solver-backend.js';
+export type { SolverBackend, SolverDescription, SolveRequest, SolveOutcome, SolveFiles, ParsedUploadOptions } from './solver-backend.js';
 
 export interface ServerOptions {
   /** Default '127.0.0.1'. */
@@ -56,6 +57,10 @@ export interface ServerOptions {
   sessionTtlMs?: number;
   /** Worker-side fetch of url_upload: inactivity timeout (default 10 s) and size cap (default maxUploadBytes). */
   urlFetch?: { timeoutMs?: number; maxBytes?: number };
+  /** solve-field: index directories searched besides the system's (`add_path` in /etc/astrometry.cfg). */
+  indexDirs?: string[];
+  /** solve-field: search the system's index directories too. Default true. */
+  systemIndexes?: boolean;
   /** Longest hold of a long-polled status read (`?wait=`), in seconds. Default 600; 0 disables long polling. */
   longPollMaxSeconds?: number;
   /** Receives one line per event; never API keys or session keys. */
@@ -124,11 +129,19 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   await store.save();
 
   const solverName = typeof options.solver === 'object' ? 'custom' : (options.solver ?? 'solve-field');
-  const backend = await createBackend(options.solver, { simulated: options.simulated, log });
+  const backend = await createBackend(options.solver, {
+    simulated: options.simulated,
+    log,
+    ...(options.indexDirs ? { indexDirs: options.indexDirs } : {}),
+    ...(options.systemIndexes !== undefined ? { systemIndexes: options.systemIndexes } : {}),
+  });
+  const solverDescription = (await backend.describe?.()) ?? { name: backend.name };
+  const concurrency = options.concurrency ?? 2;
+  const longPollMaxSeconds = options.longPollMaxSeconds ?? 600;
   const isSim = solverName === 'simulated';
   const sessions = new Sessions(store, options.sessionTtlMs ?? 14 * 86400_000);
   const processor = new Processor(store, backend, {
-    concurrency: options.concurrency ?? 2,
+    concurrency,
     ingestMs: options.simulated?.ingestMs ?? (isSim ? SIMULATED_DEFAULTS.ingestMs : 0),
     queueMs: options.simulated?.queueMs ?? (isSim ? SIMULATED_DEFAULTS.queueMs : 0),
     urlFetch: { timeoutMs: options.urlFetch?.timeoutMs ?? 10_000, maxBytes: options.urlFetch?.maxBytes ?? maxUploadBytes },
@@ -142,7 +155,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     processor,
     findUserByKey: (key) => users.get(keyHash(key)),
     formLimits: { maxBodyBytes: maxUploadBytes, maxFieldBytes: DJANGO_MAX_MEMORY_SIZE, tmpDir: store.tmpDir },
-    longPoll: { maxSeconds: options.longPollMaxSeconds ?? 600, changes },
+    longPoll: { maxSeconds: longPollMaxSeconds, changes },
+    serverInfo: serverInfoBody(solverDescription, { maxUploadBytes, concurrency, longPollMaxSeconds }),
     log,
   };
   const faults = new Faults();
@@ -183,6 +197,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const origin = `http://${hostPart}:${addr.port}`;
   log(`listening on ${origin} (solver: ${backend.name}, data: ${dataDir})`);
+  if (solverDescription.index) log(`index: ${solverDescription.index.summary}`);
 
   let sweepTimer: NodeJS.Timeout | undefined;
   const maxAgeMs = options.retention?.maxAgeMs;

@@ -81,6 +81,8 @@ export interface JobRow {
   calibration: CalibrationRow | null;
   /** Result files by SolveFiles key, as names relative to the job directory. */
   files: Record<string, string>;
+  /** Why a failed job could not solve, when the solver knows (served as `failure_reason`). */
+  failureReason?: string;
 }
 
 export interface StateData {
