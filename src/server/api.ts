@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { lastValue, readForm, type ParsedForm } from './forms.js';
 import { FILES, xyTable } from './ingest.js';
 import { charField, convertOptions } from './options.js';
+import { answerStatus } from './long-poll.js';
 import { nowMicros } from './processor.js';
 import {
   PyError,
@@ -318,7 +319,11 @@ function bestJob(ctx: ServerContext, ui: UserImageRow): JobRow | null {
 
 const endKey = (j: JobRow): number => (j.endedAt === null ? Number.POSITIVE_INFINITY : j.endedAt);
 
-export function submissionStatus(ctx: ServerContext, ex: Exchange, rawId: string): void {
+export function submissionStatus(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {
+  return answerStatus(ex, ctx.longPoll, () => submissionStatusBody(ctx, rawId));
+}
+
+function submissionStatusBody(ctx: ServerContext, rawId: string): Dumpable {
   const sub = ctx.store.submission(parseUrlId(rawId));
   if (!sub) throw notFound('Submission');
   const uis = ctx.store.userImagesOf(sub.id);
@@ -329,7 +334,7 @@ export function submissionStatus(ctx: ServerContext, ex: Exchange, rawId: string
     jobs.push(job ? job.id : null);
     if (job?.calibration) jobcals.push([job.id, job.calibration.id]);
   }
-  sendJson(ex.res, {
+  return {
     user: sub.userId,
     processing_started: pyDatetimeStr(sub.processingStarted),
     processing_finished: pyDatetimeStr(sub.processingFinished),
@@ -338,11 +343,15 @@ export function submissionStatus(ctx: ServerContext, ex: Exchange, rawId: string
     jobs,
     job_calibrations: jobcals,
     error_message: sub.errorMessage ? sub.errorMessage : undefined,
-  });
+  };
 }
 
-export function jobStatus(ctx: ServerContext, ex: Exchange, rawId: string): void {
-  sendJson(ex.res, { status: statusBlurb(jobOr404(ctx, rawId)) });
+export function jobStatus(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {
+  return answerStatus(ex, ctx.longPoll, () => {
+    const job = jobOr404(ctx, rawId);
+    // Extension (not in nova): why a failed job failed, when the solver could tell.
+    return { status: statusBlurb(job), failure_reason: job.status === 'F' ? job.failureReason : undefined };
+  });
 }
 
 function noCalibration(rawId: string): Dumpable {
@@ -409,6 +418,7 @@ export function jobInfo(ctx: ServerContext, ex: Exchange, rawId: string): void {
     machine_tags: ui.machineTags,
     tags: ui.tags,
     status: statusBlurb(job),
+    failure_reason: job.status === 'F' ? job.failureReason : undefined,
     original_filename: ui.originalFilename,
     calibration: calibrationCore(ctx, job, false) ?? undefined,
   });

@@ -3,15 +3,19 @@
  * stdout carries exactly the API base URL once the server accepts connections, so scripts can
  * capture it; everything else (a generated key, errors, the log) goes to stderr.
  */
+import { resolve } from 'node:path';
 import { startServer, type ServerOptions } from './index.js';
 import { SOLVER_NAMES, type SolverName } from './solvers/registry.js';
+import { describeCoverage, formatRanges, scanIndexDirs, systemIndexDirs } from './solvers/index-coverage.js';
 
 export const SERVE_USAGE = `usage: astrometry-net serve [--host H] [--port N] [--api-key KEY]... [--solver ${SOLVER_NAMES.join('|')}]
-                          [--data-dir DIR] [--max-upload-mb N] [--concurrency N] [--cors-origin O]...`;
+                          [--data-dir DIR] [--max-upload-mb N] [--concurrency N] [--cors-origin O]...
+                          [--long-poll-max SECONDS] [--index-dir DIR]... [--no-system-indexes]
+       astrometry-net serve --list-indexes [--index-dir DIR]... [--no-system-indexes]`;
 
 export class UsageError extends Error {}
 
-const FLAGS = ['--host', '--port', '--api-key', '--solver', '--data-dir', '--max-upload-mb', '--concurrency', '--cors-origin'] as const;
+const FLAGS = ['--host', '--port', '--api-key', '--solver', '--data-dir', '--max-upload-mb', '--concurrency', '--cors-origin', '--long-poll-max', '--index-dir'] as const;
 type Flag = (typeof FLAGS)[number];
 
 function bad(flag: string, value: string, allowed: string): never {
@@ -19,20 +23,31 @@ function bad(flag: string, value: string, allowed: string): never {
 }
 
 /** Parses serve's flags (`--flag value` or `--flag=value`). Throws UsageError. */
-export function parseServeArgs(argv: readonly string[]): ServerOptions & { help?: boolean } {
-  const out: ServerOptions & { help?: boolean } = {};
+export type ServeArgs = ServerOptions & { help?: boolean; listIndexes?: boolean };
+
+export function parseServeArgs(argv: readonly string[]): ServeArgs {
+  const out: ServeArgs = {};
   const keys: string[] = [];
   const origins: string[] = [];
+  const indexDirs: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--help' || arg === '-h') {
       out.help = true;
       continue;
     }
+    if (arg === '--list-indexes') {
+      out.listIndexes = true;
+      continue;
+    }
+    if (arg === '--no-system-indexes') {
+      out.systemIndexes = false;
+      continue;
+    }
     const eq = arg.indexOf('=');
     const flag = (eq > 0 && arg.startsWith('--') ? arg.slice(0, eq) : arg) as Flag;
     if (!FLAGS.includes(flag)) {
-      throw new UsageError(`unknown argument "${arg}"; allowed flags: ${FLAGS.join(', ')}`);
+      throw new UsageError(`unknown argument "${arg}"; allowed flags: ${[...FLAGS, '--list-indexes', '--no-system-indexes'].join(', ')}`);
     }
     let value: string;
     if (eq > 0 && arg.startsWith('--')) value = arg.slice(eq + 1);
@@ -81,10 +96,21 @@ export function parseServeArgs(argv: readonly string[]): ServerOptions & { help?
         if (!/^https?:\/\/[^/\s]+$/.test(value)) bad(flag, value, 'an origin such as http://localhost:3000 (scheme://host[:port], no path)');
         origins.push(value);
         break;
+      case '--index-dir':
+        if (value === '') bad(flag, value, 'a directory holding astrometry.net index files (index-*.fits)');
+        indexDirs.push(value);
+        break;
+      case '--long-poll-max': {
+        const n = Number(value);
+        if (!/^\d+$/.test(value) || n > 86400) bad(flag, value, 'an integer number of seconds from 0 to 86400 (0 disables long polling)');
+        out.longPollMaxSeconds = n;
+        break;
+      }
     }
   }
   if (keys.length > 0) out.apiKeys = keys;
   if (origins.length > 0) out.cors = { origins };
+  if (indexDirs.length > 0) out.indexDirs = indexDirs;
   return out;
 }
 
@@ -111,7 +137,7 @@ function untilSignal(): Promise<void> {
 export async function runServe(argv: string[], io?: ServeIo): Promise<number> {
   const out = io?.stdout ?? ((t: string) => void process.stdout.write(t));
   const err = io?.stderr ?? ((t: string) => void process.stderr.write(t));
-  let opts: ServerOptions & { help?: boolean };
+  let opts: ServeArgs;
   try {
     opts = parseServeArgs(argv);
   } catch (e) {
@@ -123,8 +149,12 @@ export async function runServe(argv: string[], io?: ServeIo): Promise<number> {
     out(`${SERVE_USAGE}\n`);
     return 0;
   }
+  if (opts.listIndexes) {
+    out(await listIndexes(opts));
+    return 0;
+  }
   const generatedKey = opts.apiKeys === undefined;
-  const { help: _help, ...serverOptions } = opts;
+  const { help: _help, listIndexes: _list, ...serverOptions } = opts;
   // Listen for signals before starting, so a stop during startup is not lost.
   const stopped = (io?.untilStopped ?? untilSignal)();
   let server;
@@ -139,4 +169,14 @@ export async function runServe(argv: string[], io?: ServeIo): Promise<number> {
   await stopped;
   await server.close();
   return 0;
+}
+
+/** `--list-indexes`: every index file solve-field would use, and the field widths they serve. */
+async function listIndexes(opts: ServeArgs): Promise<string> {
+  const dirs = [...(opts.systemIndexes === false ? [] : await systemIndexDirs()), ...(opts.indexDirs ?? [])];
+  const cov = await scanIndexDirs([...new Set(dirs.map((d) => resolve(d)))]);
+  const lines = cov.files.map((f) => `${f.path}\tindex ${f.indexId}${f.healpix >= 0 ? ` healpix ${f.healpix}` : ''}\tquads ${formatRanges([f.quadArcmin])}`);
+  lines.push(describeCoverage(cov));
+  if (cov.files.length > 0) lines.push(`field widths: ${formatRanges(cov.fieldArcmin)}`);
+  return lines.join('\n') + '\n';
 }

@@ -1,6 +1,8 @@
 /** What request handlers share: the server's state and services, and one request/response. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FormLimits } from './forms.js';
+import type { LongPollConfig } from './long-poll.js';
+import type { Dumpable } from './python.js';
 import type { Processor } from './processor.js';
 import type { Sessions } from './sessions.js';
 import type { Store, UserRow } from './store.js';
@@ -11,6 +13,9 @@ export interface ServerContext {
   processor: Processor;
   findUserByKey(key: string): UserRow | undefined;
   formLimits: FormLimits;
+  longPoll: LongPollConfig;
+  /** The body of GET /api/server_info, fixed at start. */
+  serverInfo: Dumpable;
   log: (line: string) => void;
 }
 

@@ -64,7 +64,8 @@ export function createDispatcher(ctx: ServerContext, faults: Faults, requests: R
       if (!r.csrfExempt && UNSAFE.has(method)) throw new HttpError(403, 'CSRF verification failed');
       const ex: Exchange = { req, res, url, path };
       await r.handler(ctx, ex, match);
-      if (!res.headersSent) throw new Error(`handler for ${endpoint} sent no response`);
+      // A client that left while its answer was held gets none.
+      if (!res.headersSent && !res.destroyed) throw new Error(`handler for ${endpoint} sent no response`);
     } catch (err) {
       await answerError(ctx, req, res, err, endpoint);
     }

@@ -16,7 +16,9 @@ import type { ServerContext } from './context.js';
 import { createDispatcher, type RecordedRequest } from './dispatch.js';
 import { Faults, type FaultController } from './faults.js';
 import { DJANGO_MAX_MEMORY_SIZE } from './forms.js';
+import { ChangeFeed } from './long-poll.js';
 import { Processor } from './processor.js';
+import { serverInfoBody } from './server-info.js';
 import { sweep, sweepInterval } from './retention.js';
 import { Sessions, randomString } from './sessions.js';
 import { createBackend } from './solvers/registry.js';
@@ -28,7 +30,7 @@ export type { Fault, FaultController, FaultKind } from './faults.js';
 export type { SimulatedSolverOptions } from './solvers/simulated.js';
 export { createSimulatedBackend } from './solvers/simulated.js';
 export type { SolverName } from './solvers/registry.js';
-export type { SolverBackend, SolveRequest, SolveOutcome, SolveFiles, ParsedUploadOptions } from './solver-backend.js';
+export type { SolverBackend, SolverDescription, SolveRequest, SolveOutcome, SolveFiles, ParsedUploadOptions } from './solver-backend.js';
 
 export interface ServerOptions {
   /** Default '127.0.0.1'. */
@@ -55,6 +57,12 @@ export interface ServerOptions {
   sessionTtlMs?: number;
   /** Worker-side fetch of url_upload: inactivity timeout (default 10 s) and size cap (default maxUploadBytes). */
   urlFetch?: { timeoutMs?: number; maxBytes?: number };
+  /** solve-field: index directories searched besides the system's (`add_path` in /etc/astrometry.cfg). */
+  indexDirs?: string[];
+  /** solve-field: search the system's index directories too. Default true. */
+  systemIndexes?: boolean;
+  /** Longest hold of a long-polled status read (`?wait=`), in seconds. Default 600; 0 disables long polling. */
+  longPollMaxSeconds?: number;
   /** Receives one line per event; never API keys or session keys. */
   log?: (line: string) => void;
 }
@@ -74,6 +82,8 @@ export interface RunningServer {
   restartWorkers(): void;
   /** The directory holding state and files. */
   dataDir: string;
+  /** Status reads being held by long polling right now. */
+  readonly heldRequests: number;
   close(): Promise<void>;
 }
 
@@ -94,6 +104,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   checkPositiveInt('port', port, 0);
   if (port > 65535) throw new RangeError('port must be <= 65535');
   checkPositiveInt('concurrency', options.concurrency, 1);
+  checkPositiveInt('longPollMaxSeconds', options.longPollMaxSeconds, 0);
   const maxUploadBytes = options.maxUploadBytes ?? 100 * MiB;
   if (!(maxUploadBytes > 0)) throw new RangeError('maxUploadBytes must be positive');
   const apiKeys = options.apiKeys && options.apiKeys.length > 0 ? [...options.apiKeys] : [randomString(16, 'abcdefghijklmnopqrstuvwxyz')];
@@ -102,6 +113,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'astrometry-net-serve-')));
   const store = await Store.open(dataDir, (err) => log(`state save failed: ${err.message}`));
+  const changes = new ChangeFeed();
+  store.onChange = () => changes.notify();
   const users = new Map<string, UserRow>();
   for (const key of apiKeys) {
     const hash = keyHash(key);
@@ -116,11 +129,19 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   await store.save();
 
   const solverName = typeof options.solver === 'object' ? 'custom' : (options.solver ?? 'solve-field');
-  const backend = await createBackend(options.solver, { simulated: options.simulated, log });
+  const backend = await createBackend(options.solver, {
+    simulated: options.simulated,
+    log,
+    ...(options.indexDirs ? { indexDirs: options.indexDirs } : {}),
+    ...(options.systemIndexes !== undefined ? { systemIndexes: options.systemIndexes } : {}),
+  });
+  const solverDescription = (await backend.describe?.()) ?? { name: backend.name };
+  const concurrency = options.concurrency ?? 2;
+  const longPollMaxSeconds = options.longPollMaxSeconds ?? 600;
   const isSim = solverName === 'simulated';
   const sessions = new Sessions(store, options.sessionTtlMs ?? 14 * 86400_000);
   const processor = new Processor(store, backend, {
-    concurrency: options.concurrency ?? 2,
+    concurrency,
     ingestMs: options.simulated?.ingestMs ?? (isSim ? SIMULATED_DEFAULTS.ingestMs : 0),
     queueMs: options.simulated?.queueMs ?? (isSim ? SIMULATED_DEFAULTS.queueMs : 0),
     urlFetch: { timeoutMs: options.urlFetch?.timeoutMs ?? 10_000, maxBytes: options.urlFetch?.maxBytes ?? maxUploadBytes },
@@ -134,6 +155,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     processor,
     findUserByKey: (key) => users.get(keyHash(key)),
     formLimits: { maxBodyBytes: maxUploadBytes, maxFieldBytes: DJANGO_MAX_MEMORY_SIZE, tmpDir: store.tmpDir },
+    longPoll: { maxSeconds: longPollMaxSeconds, changes },
+    serverInfo: serverInfoBody(solverDescription, { maxUploadBytes, concurrency, longPollMaxSeconds }),
     log,
   };
   const faults = new Faults();
@@ -174,6 +197,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const origin = `http://${hostPart}:${addr.port}`;
   log(`listening on ${origin} (solver: ${backend.name}, data: ${dataDir})`);
+  if (solverDescription.index) log(`index: ${solverDescription.index.summary}`);
 
   let sweepTimer: NodeJS.Timeout | undefined;
   const maxAgeMs = options.retention?.maxAgeMs;
@@ -191,6 +215,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const close = (): Promise<void> => {
     closing ??= (async () => {
       clearInterval(sweepTimer);
+      // Held status reads answer now rather than hold the shutdown.
+      changes.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await processor.close();
@@ -217,6 +243,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       store.saveInBackground();
     },
     restartWorkers: () => processor.restart(),
+    get heldRequests() {
+      return changes.size;
+    },
     close,
   };
 }

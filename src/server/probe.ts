@@ -26,6 +26,9 @@ export async function probeFile(path: string): Promise<Probe> {
     const headLen = Math.min(size, HEAD_BYTES);
     const head = Buffer.alloc(headLen);
     await fh.read(head, 0, headLen, 0);
+    // An image is known by its head: only a source list (a FITS table, or text) is read whole.
+    const img = imageSize(head);
+    if (img) return { kind: 'image', ...img };
     const needWhole = size > headLen && size <= WHOLE_FILE_LIMIT && (isFits(head) || looksLikeText(head));
     let whole = head;
     if (needWhole) {

@@ -235,6 +235,7 @@ export class Processor {
     job.files = files;
     if (outcome.calibration) job.calibration = { id: this.store.nextId('calibration'), ...outcome.calibration };
     job.status = outcome.status === 'success' ? 'S' : 'F';
+    if (outcome.status === 'failure' && outcome.failureReason) job.failureReason = outcome.failureReason;
     job.endedAt = nowMicros();
   }
 

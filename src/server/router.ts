@@ -9,6 +9,7 @@ import * as dl from './downloads.js';
 import type { Exchange, ServerContext } from './context.js';
 import { askHumanPage, homePage } from './html.js';
 import { sendHtml } from './respond.js';
+import { serverInfo } from './server-info.js';
 
 export type Handler = (ctx: ServerContext, ex: Exchange, m: RegExpExecArray) => Promise<void> | void;
 
@@ -78,6 +79,8 @@ export const ROUTES: readonly Route[] = [
   apiRoute(/^api\/jobs\/([0-9-]+|JOBID)\/annotations\/?$/, 'annotations', (c, ex, m) => api.annotations(c, ex, g(m, 1))),
   apiRoute(new RegExp(`^api/jobs/${ID}/info/?$`), 'info', (c, ex, m) => api.jobInfo(c, ex, g(m, 1))),
   apiRoute(/^api\/jobs_by_tag\/?$/, 'jobs_by_tag', (c, ex) => api.jobsByTag(c, ex)),
+  // Extension (not in nova): what this server solves and its limits.
+  apiRoute(/^api\/server_info\/?$/, 'server_info', (c, ex) => serverInfo(c.serverInfo, ex)),
 ];
 
 /** The catch-all `re_path(r'', home)`. */

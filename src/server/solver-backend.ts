@@ -61,6 +61,8 @@ export interface SolveFiles {
 
 export interface SolveOutcome {
   status: 'success' | 'failure';
+  /** For a failure the backend can explain (e.g. no index covers the hinted field width): one sentence. */
+  failureReason?: string;
   calibration?: Calibration;
   files: SolveFiles;
   tags: string[];
@@ -68,7 +70,26 @@ export interface SolveOutcome {
   objectsInField: string[];
 }
 
+/** What a backend tells about itself at `GET /api/server_info` and at start. */
+export interface SolverDescription {
+  name: string;
+  /** The solver program's version, when it has one. */
+  version?: string;
+  /** Installed index files and the field widths they serve; absent for solvers without an index. */
+  index?: {
+    dirs: string[];
+    files: number;
+    series: { series: number; name: string; scales: number[]; files: number }[];
+    /** Field widths served, arcminutes, as merged ranges. */
+    fieldWidthArcmin: [number, number][];
+    /** The same, for people: e.g. "13 index files (Tycho-2 (4100) scales 07–19) in ...: fields 22'–180° wide". */
+    summary: string;
+  };
+  limits?: { cpuLimitSeconds?: number; timeoutSeconds?: number };
+}
+
 export interface SolverBackend {
   readonly name: string;
   solve(request: SolveRequest): Promise<SolveOutcome>;
+  describe?(): Promise<SolverDescription>;
 }

@@ -81,6 +81,8 @@ export interface JobRow {
   calibration: CalibrationRow | null;
   /** Result files by SolveFiles key, as names relative to the job directory. */
   files: Record<string, string>;
+  /** Why a failed job could not solve, when the solver knows (served as `failure_reason`). */
+  failureReason?: string;
 }
 
 export interface StateData {
@@ -118,6 +120,8 @@ export class Store {
   private writing: Promise<void> = Promise.resolve();
   private dirty = false;
   private seq = 0;
+  /** Told of every save(), i.e. every change; long polls wake on it. */
+  onChange: () => void = () => undefined;
 
   private constructor(
     readonly dataDir: string,
@@ -202,6 +206,7 @@ export class Store {
    */
   save(): Promise<void> {
     this.dirty = true;
+    this.onChange();
     // A failed write must not poison later ones: each link starts from a settled chain.
     const p = this.writing
       .catch(() => undefined)

@@ -39,9 +39,9 @@ export interface Serve {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** `astrometry-net serve --port 0 --solver solve-field --api-key KEY`: resolves once it prints its URL. */
-export async function startServe(apiKey: string): Promise<Serve> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--solver', 'solve-field', '--api-key', apiKey], {
+/** `astrometry-net serve --port 0 --solver solve-field --api-key KEY [extra...]`: resolves once it prints its URL. */
+export async function startServe(apiKey: string, extraArgs: readonly string[] = []): Promise<Serve> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--solver', 'solve-field', '--api-key', apiKey, ...extraArgs], {
     cwd: ROOT,
     env: cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -10,11 +10,19 @@ export const SOLVER_NAMES: readonly SolverName[] = ['simulated', 'solve-field'];
 
 export interface BackendContext {
   simulated?: SimulatedSolverOptions;
+  /** solve-field: index directories added to the system's. */
+  indexDirs?: string[];
+  /** solve-field: also search the directories of /etc/astrometry.cfg (default true). */
+  systemIndexes?: boolean;
   log?: (line: string) => void;
 }
 
 type SolveFieldModule = {
-  createSolveFieldBackend?: (options?: { log?: (line: string) => void }) => SolverBackend | Promise<SolverBackend>;
+  createSolveFieldBackend?: (options?: {
+    log?: (line: string) => void;
+    indexDirs?: string[];
+    systemIndexes?: boolean;
+  }) => SolverBackend | Promise<SolverBackend>;
 };
 
 export async function createBackend(
@@ -36,7 +44,11 @@ export async function createBackend(
     if (typeof mod.createSolveFieldBackend !== 'function') {
       throw new Error('the solve-field backend module does not export createSolveFieldBackend');
     }
-    return mod.createSolveFieldBackend(ctx.log ? { log: ctx.log } : {});
+    return mod.createSolveFieldBackend({
+      ...(ctx.log ? { log: ctx.log } : {}),
+      ...(ctx.indexDirs ? { indexDirs: ctx.indexDirs } : {}),
+      ...(ctx.systemIndexes !== undefined ? { systemIndexes: ctx.systemIndexes } : {}),
+    });
   }
   throw new Error(`unknown solver "${String(name)}"; allowed: ${SOLVER_NAMES.join(', ')}`);
 }

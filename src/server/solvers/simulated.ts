@@ -5,12 +5,12 @@
  * The calibration is derived from the SHA-1 of the input (or taken from the RA/Dec hint), and
  * the result files are small but valid FITS consistent with it, so downloads carry real bytes.
  */
-import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Calibration } from '../../models.js';
 import type { SolveFiles, SolveOutcome, SolveRequest, SolverBackend } from '../solver-backend.js';
 import { emptyPrimary, isFits, readHdus, readXyTable, tableFile, type Card } from '../fits.js';
+import { sha1File } from '../ingest.js';
 import { imageSize } from '../probe.js';
 import { cdMatrix, pixelToRaDec, type TanWcs } from './tan.js';
 
@@ -81,9 +81,25 @@ interface InputGeometry {
   sources: { x: number[]; y: number[] };
 }
 
-async function readGeometry(req: SolveRequest, bytes: Buffer, digest: Buffer): Promise<InputGeometry> {
+/** Enough of an image's start for its size: FITS headers, PNG/GIF/PNM headers, JPEG segments before SOF. */
+const IMAGE_HEAD_BYTES = 4 * 1024 * 1024;
+
+async function readHead(path: string, max: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(max);
+    const { bytesRead } = await fh.read(buf, 0, max, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Reads only what it needs: a source list is the server's own small FITS table, an image only its head. */
+async function readGeometry(req: SolveRequest, digest: Buffer): Promise<InputGeometry> {
   const o = req.options;
   if (req.kind === 'xylist') {
+    const bytes = await readFile(req.inputPath);
     const t = isFits(bytes) ? readXyTable(bytes, readHdus(bytes)) : null;
     const xs = t?.x ?? [];
     const ys = t?.y ?? [];
@@ -91,7 +107,7 @@ async function readGeometry(req: SolveRequest, bytes: Buffer, digest: Buffer): P
     const h = o.image_height || Math.ceil(maxOr1(ys));
     return { width: w, height: h, jpegLike: false, sources: { x: xs.slice(0, 200), y: ys.slice(0, 200) } };
   }
-  const size = imageSize(bytes);
+  const size = imageSize(await readHead(req.inputPath, IMAGE_HEAD_BYTES));
   const width = size?.width ?? 1000;
   const height = size?.height ?? 1000;
   const rnd = prng(digest.readUInt32BE(12));
@@ -107,9 +123,9 @@ async function readGeometry(req: SolveRequest, bytes: Buffer, digest: Buffer): P
 
 async function simulateSolve(req: SolveRequest, solveMs: number): Promise<SolveOutcome> {
   await abortableDelay(solveMs, req.signal);
-  const bytes = await readFile(req.inputPath);
-  const digest = createHash('sha1').update(bytes).digest();
-  const geo = await readGeometry(req, bytes, digest);
+  // Inputs can be gigabytes: hashed as a stream, never read whole.
+  const digest = Buffer.from(await sha1File(req.inputPath), 'hex');
+  const geo = await readGeometry(req, digest);
   const files: SolveFiles = {};
   const log: string[] = [
     'Simulated astrometry.net solver (deterministic; no real plate solving).',

@@ -10,10 +10,19 @@
 import { copyFile, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Calibration } from '../../models.js';
-import type { SolveFiles, SolveOutcome, SolveRequest, SolverBackend } from '../solver-backend.js';
+import type { ParsedUploadOptions, SolveFiles, SolveOutcome, SolveRequest, SolverBackend, SolverDescription } from '../solver-backend.js';
 import { OptionError, formatNumber, optionArgs, type SolveArgsContext } from './solve-field/args.js';
 import { looksLikeFits, readBinTable } from './solve-field/fits.js';
 import { describeRun, runProgram, type RunResult } from './solve-field/run.js';
+import { imageSize } from '../probe.js';
+import {
+  describeCoverage,
+  explainCoverage,
+  hintedWidths,
+  scanIndexDirs,
+  systemIndexDirs,
+  type IndexCoverage,
+} from './index-coverage.js';
 import { calibrationFromTan, readTanWcs } from './solve-field/wcs.js';
 
 export interface SolveFieldBackendOptions {
@@ -23,6 +32,10 @@ export interface SolveFieldBackendOptions {
   cpuLimitSeconds?: number;
   /** Wall-clock limit for one solve-field run; default 2 x cpulimit + 30 s. */
   timeoutMs?: number;
+  /** Index directories searched besides the system's (e.g. astrometry.net's 4200/5200 series). */
+  indexDirs?: string[];
+  /** Also search the directories named in /etc/astrometry.cfg (`add_path`). Default true. */
+  systemIndexes?: boolean;
   /** Progress and diagnostics, one line at a time. */
   log?: (line: string) => void;
 }
@@ -30,6 +43,8 @@ export interface SolveFieldBackendOptions {
 /** Output names inside the job directory (nova's names where it has them). */
 export const SOLVE_FIELD_FILES = {
   joblog: 'job.log',
+  /** The engine's config, generated from the index directories. */
+  config: 'astrometry.cfg',
   axy: 'job.axy',
   wcs: 'wcs.fits',
   corr: 'corr.fits',
@@ -142,6 +157,17 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
   // Companion tools (wcs-xy2rd, plot-constellations) live next to solve-field when a path was given.
   const toolDir = solveFieldPath.includes('/') ? path.dirname(solveFieldPath) : undefined;
   const tool = (name: string) => (toolDir ? path.join(toolDir, name) : name);
+  // Read once at start: what the index files cover decides what a failure can be blamed on.
+  const coverage: Promise<IndexCoverage> = (async () => {
+    const dirs = [...(options.systemIndexes === false ? [] : await systemIndexDirs()), ...(options.indexDirs ?? [])];
+    return scanIndexDirs([...new Set(dirs.map((d) => path.resolve(d)))]);
+  })();
+  const version: Promise<string | undefined> = runProgram(solveFieldPath, ['--version'], {
+    cwd: process.cwd(),
+    timeoutMs: HELPER_TIMEOUT_MS,
+    stdout: 'capture',
+    stderr: 'capture',
+  }).then((r) => (r.code === 0 ? r.stdout.trim().split('\n')[0] || undefined : undefined));
 
   async function solve(request: SolveRequest): Promise<SolveOutcome> {
     const jobDir = path.resolve(request.jobDir);
@@ -228,12 +254,15 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     const tmpDir = P('tmp');
     await mkdir(tmpDir, { recursive: true });
     const F = SOLVE_FIELD_FILES;
+    const cov = await coverage;
+    await writeFile(P(F.config), engineConfig(cov.dirs, cpuLimit));
     const args = [
       '--dir', outDir,
       '--out', 'job',
       '--overwrite',
       '--temp-dir', tmpDir,
       '--cpulimit', formatNumber('cpuLimitSeconds', cpuLimit),
+      '--config', F.config,
       '--axy', F.axy,
       '--wcs', F.wcs,
       '--corr', F.corr,
@@ -274,7 +303,13 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     await addPlot(files, 'extraction', P(F.plotExtraction), P(F.extractionDisplay), request.signal, outDir);
 
     // nova: the outcome is whether wcs.fits exists.
-    if (!(await exists(P(F.wcs)))) return failure();
+    if (!(await exists(P(F.wcs)))) {
+      const size = request.kind === 'xylist' ? ctx.xylistSize : await imageSizeOf(input);
+      const why = coverageNote(cov, request.options, size);
+      if (!why) return failure();
+      await note(why.message);
+      return { ...failure(), ...(why.outside ? { failureReason: why.message } : {}) };
+    }
     let calibration: Calibration;
     try {
       const tan = readTanWcs(await readFile(P(F.wcs)));
@@ -414,5 +449,59 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     }
   }
 
-  return { name: 'solve-field', solve };
+  async function describe(): Promise<SolverDescription> {
+    const cov = await coverage;
+    const v = await version;
+    return {
+      name: 'solve-field',
+      ...(v ? { version: v } : {}),
+      index: {
+        dirs: cov.dirs,
+        files: cov.files.length,
+        series: cov.series,
+        fieldWidthArcmin: cov.fieldArcmin,
+        summary: describeCoverage(cov),
+      },
+      limits: { cpuLimitSeconds: cpuLimit, timeoutSeconds: timeoutMs / 1000 },
+    };
+  }
+
+  return { name: 'solve-field', solve, describe };
+}
+
+/** astrometry-engine's config: the index directories, searched for every index file in them. */
+export function engineConfig(dirs: readonly string[], cpuLimit: number): string {
+  const lines = ['# Generated by astrometry-net serve from its index directories.', `cpulimit ${formatNumber('cpuLimitSeconds', cpuLimit)}`];
+  for (const d of dirs) lines.push(`add_path ${d}`);
+  lines.push('autoindex', '');
+  return lines.join('\n');
+}
+
+async function imageSizeOf(file: string): Promise<{ width: number; height: number } | undefined> {
+  try {
+    const fh = await open(file, 'r');
+    try {
+      const head = Buffer.alloc(1 << 20);
+      const { bytesRead } = await fh.read(head, 0, head.length, 0);
+      const size = imageSize(head.subarray(0, bytesRead));
+      return size ? { width: size.width, height: size.height } : undefined;
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/** A job-log line when the hinted field width lies (partly) outside the installed index coverage. */
+function coverageNote(
+  cov: IndexCoverage,
+  o: ParsedUploadOptions,
+  size: { width: number; height: number } | undefined,
+): { outside: boolean; message: string } | null {
+  const widths = hintedWidths(o, size);
+  if (!widths) return null;
+  const range = o.scale_type === 'ev' ? `${o.scale_est} ± ${o.scale_err} %` : `${o.scale_lower}–${o.scale_upper}`;
+  const perPixel = /^(arcsecperpix|app)$/i.test(o.scale_units ?? '') && size ? ` × ${Math.max(size.width, size.height)} px` : '';
+  return explainCoverage(cov, widths, `scale hint ${range} ${o.scale_units}${perPixel}`);
 }
