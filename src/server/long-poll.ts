@@ -48,6 +48,12 @@ export interface LongPollConfig {
 
 /** Re-check interval for changes made by another process sharing the store. */
 const FALLBACK_RECHECK_MS = 1000;
+/**
+ * Changes come in bursts (an ingest ends and the job is created a moment later; a job is created
+ * and started): a hold answers once a burst has settled, so a client sees one change, not each
+ * step, at the cost of this much lag.
+ */
+const SETTLE_MS = 25;
 
 export function stateToken(bodyText: string): string {
   return createHash('sha1').update(bodyText, 'utf8').digest('hex').slice(0, 16);
@@ -98,11 +104,13 @@ function holdUntilChanged(ex: Exchange, changes: ChangeFeed, holdMs: number, cha
       return;
     }
     let settled = false;
+    let settling: ReturnType<typeof setTimeout> | undefined;
     const finish = (gone: boolean, err?: unknown): void => {
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
       clearInterval(recheck);
+      if (settling !== undefined) clearTimeout(settling);
       unsubscribe();
       ex.res.off('close', onClose);
       if (err !== undefined) reject(err);
@@ -118,7 +126,13 @@ function holdUntilChanged(ex: Exchange, changes: ChangeFeed, holdMs: number, cha
     const onClose = (): void => finish(true);
     const deadline = setTimeout(() => finish(false), holdMs);
     const recheck = setInterval(() => check(), FALLBACK_RECHECK_MS);
-    const unsubscribe = changes.subscribe(check);
+    const unsubscribe = changes.subscribe((closing) => {
+      if (closing) return check(true);
+      settling ??= setTimeout(() => {
+        settling = undefined;
+        check();
+      }, SETTLE_MS);
+    });
     ex.res.on('close', onClose);
   });
 }

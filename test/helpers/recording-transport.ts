@@ -8,7 +8,11 @@ import { undiciTransport } from '../../src/transport/undici.js';
 export interface Exchange {
   method: string;
   path: string;
+  /** The query string with its `?` (empty when none). */
+  query: string;
   status: number;
+  /** Whether the server said it holds status reads (`x-long-poll`). */
+  held: boolean;
   json?: Record<string, unknown>;
 }
 
@@ -18,7 +22,14 @@ export function recordingTransport(inner: Transport = undiciTransport()): Transp
     log,
     async request(req) {
       const response: TransportResponse = await inner.request(req);
-      const entry: Exchange = { method: req.method, path: new URL(req.url).pathname, status: response.status };
+      const url = new URL(req.url);
+      const entry: Exchange = {
+        method: req.method,
+        path: url.pathname,
+        query: url.search,
+        status: response.status,
+        held: response.headers['x-long-poll'] !== undefined,
+      };
       if ((response.headers['content-type'] ?? '').startsWith('text/plain')) {
         try {
           entry.json = JSON.parse(new TextDecoder().decode(response.body));
