@@ -802,6 +802,45 @@ describe('FETCH', () => {
   });
 });
 
+describe('polling', () => {
+  test('waits grow with the time the phase has taken: a share of it, never below the floor', async () => {
+    const h = harness();
+    const r = start(h);
+    await PATH['submissionPending.waiting'](r);
+    expect((await r.pending('waitForNextPoll')).input.until).toBe(T0 + 1000);
+    vi.setSystemTime(T0 + 10_000);
+    await r.answer('waitForNextPoll');
+    await r.answer('readSubmission', sub([]));
+    // 10 s into the phase, half of it (SCHEDULE.fraction) is 5 s.
+    expect((await r.pending('waitForNextPoll')).input.until).toBe(T0 + 15_000);
+  });
+
+  test('a server that holds reads is asked again at once, with the token it gave; a new phase starts without one', async () => {
+    const h = harness();
+    const r = start(h);
+    await PATH['submissionPending.reading'](r);
+    expect((await r.pending('readSubmission')).input.seen).toBeNull();
+    vi.setSystemTime(T0 + 5000);
+    await r.answer('readSubmission', { value: sub([]), hold: { token: 'abc', seconds: 600 } });
+    expect(r.context).toMatchObject({ pollToken: 'abc', serverHoldsSeconds: 600 });
+    // The last read began more than the floor ago: the next one is due now.
+    expect((await r.pending('waitForNextPoll')).input.until).toBe(T0 + 5000);
+    await r.answer('waitForNextPoll');
+    expect((await r.pending('readSubmission')).input).toMatchObject({ seen: 'abc' });
+    await r.answer('readSubmission', { value: sub([202]), hold: { token: 'def', seconds: 600 } });
+    expect(r.value).toEqual({ jobRunning: 'reading' });
+    expect((await r.pending('readJob')).input).toMatchObject({ jobId: 202, seen: null });
+  });
+
+  test('a held read that came back at once still keeps the floor before the next', async () => {
+    const h = harness();
+    const r = start(h);
+    await PATH['jobRunning.reading'](r);
+    await r.answer('readJob', { value: 'solving', hold: { token: 't1', seconds: 600 } });
+    expect((await r.pending('waitForNextPoll')).input.until).toBe(T0 + SCHEDULE.minIntervalMs);
+  });
+});
+
 describe('POLL_NOW', () => {
   test('skips the submission wait: reads at once and aborts the wait', async () => {
     const h = harness();
