@@ -313,6 +313,8 @@ const solveSetup = setup({
     }),
     /** Frees the bytes of an in-memory input once the server has them (or never will). Provided by the tasks. */
     releaseUpload: enqueueActions(() => undefined),
+    /** Sets serverHoldsSeconds from what earlier solves of the session learned. Provided by the tasks. */
+    learnServerHolds: enqueueActions(() => undefined),
   },
 });
 
@@ -465,7 +467,7 @@ export const solveMachine = solveSetup.createMachine({
     },
     submissionPending: {
       description: 'The server is ingesting the upload; polls the submission until a job id appears.',
-      entry: [{ type: 'stamp', params: { stage: 'submissionPending' } }, 'releaseUpload', 'beginPhase', 'schedulePoll'],
+      entry: [{ type: 'stamp', params: { stage: 'submissionPending' } }, 'releaseUpload', 'beginPhase', 'learnServerHolds', 'schedulePoll'],
       initial: 'waiting',
       on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
       states: {

@@ -7,7 +7,7 @@
  * Everything a process holds that a snapshot must not (the transport, the login with its secrets,
  * bytes to upload) lives here, never in a machine's context.
  */
-import { fromPromise, type AnyActorRef } from 'xstate';
+import { assign, fromPromise, type AnyActorRef } from 'xstate';
 import { accountMachine } from '../machines/account.machine.js';
 import {
   solveMachine,
@@ -113,9 +113,9 @@ export function provideAccountTasks(deps: MachineDependencies) {
 }
 
 /** How long a status read asks to be held: until the deadline, at most ten minutes. */
-function longPoll(input: StatusReadInput): api.LongPoll {
+function longPoll(input: StatusReadInput, until: api.LongPoll['until']): api.LongPoll {
   const left = input.deadline === null ? MAX_HOLD_SECONDS : Math.floor((input.deadline - Date.now()) / 1000);
-  return { waitSeconds: Math.max(1, Math.min(MAX_HOLD_SECONDS, left)), seen: input.seen };
+  return { waitSeconds: Math.max(1, Math.min(MAX_HOLD_SECONDS, left)), seen: input.seen, ...(until ? { until } : {}) };
 }
 
 /** The solve machine with its requests bound to one server and account. */
@@ -141,17 +141,28 @@ export function provideSolveTasks(deps: MachineDependencies) {
   // process stopped; marking it makes it fail with UploadInterruptedError instead of resending.
   upload.restoreSnapshot = (snapshot: any) => ({ ...snapshot, input: { ...snapshot.input, restored: true } });
 
+  // Whether this server holds status reads, as its last answer said: every solve of the session
+  // then asks to be held until the milestone it waits for, from its first read on.
+  let serverHoldsSeconds = 0;
+  const learn = <T>(answer: api.PollAnswer<T>): api.PollAnswer<T> => {
+    serverHoldsSeconds = answer.hold?.seconds ?? 0;
+    return answer;
+  };
+  const milestone = (until: 'job' | 'done') => (serverHoldsSeconds > 0 ? until : undefined);
+
   return solveMachine.provide({
     actors: {
       login,
       upload,
       readSubmission: fromPromise(({ input, signal }: { input: StatusReadInput & { subid: number }; signal: AbortSignal }) =>
-        api.submissionStatus(exchangeContext(signal, input.deadline), input.subid, longPoll(input)).catch((error: unknown) => {
-          throw error instanceof NotFoundError ? Object.assign(error, { subid: input.subid }) : error;
-        }),
+        api
+          .submissionStatus(exchangeContext(signal, input.deadline), input.subid, longPoll(input, milestone('job')))
+          .then(learn, (error: unknown) => {
+            throw error instanceof NotFoundError ? Object.assign(error, { subid: input.subid }) : error;
+          }),
       ),
       readJob: fromPromise(({ input, signal }: { input: StatusReadInput & { jobId: number }; signal: AbortSignal }) =>
-        api.jobStatus(exchangeContext(signal, input.deadline), input.jobId, longPoll(input)),
+        api.jobStatus(exchangeContext(signal, input.deadline), input.jobId, longPoll(input, milestone('done'))).then(learn),
       ),
       readCalibration: fromPromise(({ input, signal }: { input: Bounded & { jobId: number }; signal: AbortSignal }) =>
         api.calibration(exchangeContext(signal, input.deadline), input.jobId),
@@ -168,6 +179,7 @@ export function provideSolveTasks(deps: MachineDependencies) {
       hasSession: () => deps.login.hasSession,
     },
     actions: {
+      learnServerHolds: assign({ serverHoldsSeconds: () => serverHoldsSeconds }),
       // Bytes held for an upload are dropped once the server has them or the solve failed:
       // a long-lived Session would otherwise keep every file it ever sent.
       releaseUpload: ({ context }) => {

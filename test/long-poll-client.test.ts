@@ -1,7 +1,8 @@
 /**
- * The client against `serve` with long polling: a held status read answers as soon as the state
- * changes, so each phase costs about two status requests whatever the job's length; against a
- * server without it (as nova), the client falls back to its own schedule.
+ * The client against `serve` with long polling: a held status read answers as soon as the
+ * resource reaches what the client waits for, so each phase costs one status request whatever
+ * the job's length; against a server without it (as nova), the client falls back to its own
+ * schedule.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Client } from '../src/client.js';
@@ -29,18 +30,24 @@ afterAll(async () => {
 const statusReads = (log: Exchange[], kind: 'submissions' | 'jobs') => log.filter((e) => new RegExp(`^/api/${kind}/\\d+/?$`).test(e.path));
 
 describe('long polling', () => {
-  test('each phase costs two status reads on a server that holds them: one answered at once, one held until the change', async () => {
+  test('on a server that holds reads each phase costs one status read, held until the milestone; the first read of a session learns it', async () => {
     const transport = recordingTransport();
     const client = new Client({ apiUrl: holding.url, apiKey: holding.apiKeys[0], transport });
-    const result = await client.solve(IMAGE);
-    expect(result.calibration.pixscale).toBeGreaterThan(0);
-    const submissions = statusReads(transport.log, 'submissions');
-    const jobs = statusReads(transport.log, 'jobs');
-    expect(submissions.map((e) => (e.json?.jobs as unknown[]).length > 0)).toEqual([false, true]);
-    expect(jobs.map((e) => e.json?.status)).toEqual(['solving', 'success']);
-    // The server said it holds reads; the second read of each phase sent back the token it was given.
-    expect([...submissions, ...jobs].every((e) => e.held)).toBe(true);
-    expect([...submissions, ...jobs].map((e) => e.query.includes('seen='))).toEqual([false, true, false, true]);
+    const first = await client.solve(IMAGE);
+    expect(first.calibration.pixscale).toBeGreaterThan(0);
+    // First solve: the first submission read is answered at once and says the server holds
+    // reads; from then on every read asks to be held until its milestone.
+    expect(statusReads(transport.log, 'submissions').map((e) => (e.json?.jobs as unknown[]).length > 0)).toEqual([false, true]);
+    expect(statusReads(transport.log, 'jobs').map((e) => e.json?.status)).toEqual(['success']);
+    expect(statusReads(transport.log, 'submissions').map((e) => new URLSearchParams(e.query).get('until'))).toEqual([null, 'job']);
+    expect(statusReads(transport.log, 'jobs').map((e) => new URLSearchParams(e.query).get('until'))).toEqual(['done']);
+
+    const before = transport.log.length;
+    await client.solve(IMAGE);
+    const second = transport.log.slice(before);
+    expect(statusReads(second, 'submissions')).toHaveLength(1);
+    expect(statusReads(second, 'jobs')).toHaveLength(1);
+    expect(second.map((e) => e.path.replace(/\d+/g, ':id'))).toEqual(['/api/upload', '/api/submissions/:id', '/api/jobs/:id', '/api/jobs/:id/calibration']);
   });
 
   test('a server that does not hold reads gets the adaptive schedule instead: every read is answered at once', async () => {

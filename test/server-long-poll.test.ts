@@ -147,6 +147,27 @@ describe('long polling of status reads', () => {
     solver.release();
   });
 
+  it('until=done holds a job read without a token until the job ends, skipping nothing else; an unknown milestone does not hold', async () => {
+    const solver = gatedSolver();
+    const s = await start({ solver, longPollMaxSeconds: 20 });
+    const jobId = await solvingJob(s);
+    const unknown = await fetch(`${s.url}jobs/${jobId}?wait=5&until=coffee`);
+    expect(await unknown.text()).toBe('{"status": "solving"}');
+    const held = fetch(`${s.url}jobs/${jobId}?wait=20&until=done`).then(async (r) => ({ body: await r.text(), hold: r.headers.get('x-long-poll') }));
+    expect(await pendingAfter(held, 300)).toBe(true);
+    expect(s.heldRequests).toBe(1);
+    solver.release();
+    expect(await held).toEqual({ body: '{"status": "success"}', hold: '20' });
+  });
+
+  it('until=job holds a submission read until a job appears', async () => {
+    const s = await start({ simulated: { ingestMs: 400, queueMs: 5, solveMs: 20 } });
+    const subid = await submit(s);
+    const r = await fetch(`${s.url}submissions/${subid}?wait=20&until=job`);
+    const body = JSON.parse(await r.text()) as { jobs: (number | null)[] };
+    expect(body.jobs.some((j) => j !== null)).toBe(true);
+  });
+
   it('never holds longer than the server maximum, and then answers the unchanged state', async () => {
     const solver = gatedSolver();
     const s = await start({ solver, longPollMaxSeconds: 1 });

@@ -76,6 +76,11 @@ export interface LongPoll {
   waitSeconds: number;
   /** The state token of the answer last seen, so an unchanged state is held, a changed one answered at once. */
   seen: string | null;
+  /**
+   * Hold until the resource reaches this milestone (`job`: the submission has a job or failed;
+   * `done`: the job ended), skipping the steps between. Sent only to a server known to hold reads.
+   */
+  until?: 'job' | 'done';
 }
 
 /** A status read, with what the server said about holding the next one. */
@@ -89,6 +94,7 @@ function pollUrl(base: string, longPoll: LongPoll | undefined): string {
   if (!longPoll) return base;
   const params = new URLSearchParams({ wait: String(longPoll.waitSeconds) });
   if (longPoll.seen !== null) params.set('seen', longPoll.seen);
+  if (longPoll.until !== undefined) params.set('until', longPoll.until);
   return `${base}?${params}`;
 }
 
@@ -103,9 +109,9 @@ function readStatus<T>(ctx: ExchangeContext, path: string, longPoll: LongPoll | 
   const url = pollUrl(base, longPoll);
   return exchangeJson<PollAnswer<T>>(
     ctx,
-    // Without a token the server answers at once (it has nothing to compare), so only a read
-    // that sends one may be held, and only it gets the extra time before counting as stalled.
-    { method: 'GET', url, idempotent: true, ...(longPoll?.seen ? { holdMs: longPoll.waitSeconds * 1000 } : {}) },
+    // Without a token or a milestone the server answers at once, so only a read that sends one
+    // may be held, and only it gets the extra time before it counts as stalled.
+    { method: 'GET', url, idempotent: true, ...(longPoll?.seen || longPoll?.until ? { holdMs: longPoll.waitSeconds * 1000 } : {}) },
     (json, response) => ({ value: decodeValue(json, base), hold: longPoll ? holdFrom(response) : null }),
   );
 }

@@ -320,7 +320,13 @@ function bestJob(ctx: ServerContext, ui: UserImageRow): JobRow | null {
 const endKey = (j: JobRow): number => (j.endedAt === null ? Number.POSITIVE_INFINITY : j.endedAt);
 
 export function submissionStatus(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {
-  return answerStatus(ex, ctx.longPoll, () => submissionStatusBody(ctx, rawId));
+  return answerStatus(ex, ctx.longPoll, () => submissionStatusBody(ctx, rawId), {
+    // A job to follow, or an ingestion error: what a client waits for after its upload.
+    job: (body) => {
+      const b = body as { jobs: (number | null)[]; error_message?: string };
+      return b.error_message !== undefined || b.jobs.some((j) => j !== null);
+    },
+  });
 }
 
 function submissionStatusBody(ctx: ServerContext, rawId: string): Dumpable {
@@ -351,6 +357,8 @@ export function jobStatus(ctx: ServerContext, ex: Exchange, rawId: string): Prom
     const job = jobOr404(ctx, rawId);
     // Extension (not in nova): why a failed job failed, when the solver could tell.
     return { status: statusBlurb(job), failure_reason: job.status === 'F' ? job.failureReason : undefined };
+  }, {
+    done: (body) => ['success', 'failure'].includes((body as { status: string }).status),
   });
 }
 

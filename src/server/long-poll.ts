@@ -71,7 +71,12 @@ export function requestedWait(url: URL): number | null {
  * Answers a status read. `compute` builds the body from current state (throwing HttpError for
  * an unknown id, which then answers at once or ends a hold the same way).
  */
-export async function answerStatus(ex: Exchange, config: LongPollConfig, compute: () => Dumpable): Promise<void> {
+export async function answerStatus(
+  ex: Exchange,
+  config: LongPollConfig,
+  compute: () => Dumpable,
+  milestones: Readonly<Record<string, (body: Dumpable) => boolean>> = {},
+): Promise<void> {
   let body = compute();
   const wait = config.maxSeconds > 0 ? requestedWait(ex.url) : null;
   if (wait === null) {
@@ -81,11 +86,16 @@ export async function answerStatus(ex: Exchange, config: LongPollConfig, compute
   const hold = Math.min(wait, config.maxSeconds);
   let text = pyDumps(body);
   const seen = ex.url.searchParams.get('seen');
-  if (seen === stateToken(text)) {
+  // `until=<milestone>` holds until the resource reaches it (a job appears; the job ends),
+  // skipping the steps in between; `seen=<token>` holds until anything changes.
+  const until = ex.url.searchParams.get('until');
+  const reached = until !== null && Object.hasOwn(milestones, until) ? (milestones[until] as (b: Dumpable) => boolean) : undefined;
+  const waiting = () => (reached ? !reached(body) : seen === stateToken(text));
+  if (waiting()) {
     const gone = await holdUntilChanged(ex, config.changes, hold * 1000, () => {
       body = compute();
       text = pyDumps(body);
-      return stateToken(text) !== seen;
+      return !waiting();
     });
     if (gone) return;
   }
