@@ -65,7 +65,8 @@ output:
   --annotated, --red-green, --extraction, --full-size (full-size plots)
                             files are named <input-stem>.<kind>, e.g. m42.wcs.fits; a FITS input
                             also gets <stem>.solved.fits: the input with the solved WCS cards
-  --json                    print one JSON document (schema: src/cli/json-schema.ts) on stdout
+  --json                    print one JSON document (JSON Schema: the package file
+                            astrometry-net-client/schema.json) on stdout
 
 batch and resume:
   --concurrency N, -j N     inputs uploading/solving at once (default 2)

@@ -51,6 +51,8 @@ export async function buildCli(): Promise<void> {
       if (!existsSync(CLI) || statSync(CLI).mtimeMs < started - 1000) {
         throw new Error(`tsc did not emit ${CLI}:\n${r.stdout}\n${r.stderr}`);
       }
+      // As `npm run build` does: the schema file is generated from the built module.
+      spawnSync(process.execPath, [join(ROOT, 'scripts', 'write-schema.mjs')], { cwd: ROOT, encoding: 'utf8' });
       const own = `${r.stdout}`.split('\n').filter((l) => l.startsWith('src/cli/'));
       if (own.length > 0) throw new Error(`The CLI does not type-check:\n${own.join('\n')}`);
       writeFileSync(STAMP, token);
