@@ -73,7 +73,8 @@ batch and resume:
   a journal in <out>/.astrometry-net-journal/ records each input's state: run the same command
   again to skip done inputs and resume started ones from their submission or job. An input
   whose upload was cut off is never uploaded twice silently: it is reported as
-  upload_interrupted; --reupload uploads it again.
+  upload_interrupted; --reupload uploads it again. One run at a time per --out folder: a
+  second exits 2 (a lock left by a killed run is taken over).
 
   --quiet, -q               only errors and the summary
   --verbose, -v             also each request's method and URL (keys never appear)

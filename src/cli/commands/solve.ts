@@ -8,17 +8,16 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createActor, toPromise } from 'xstate';
-import { batchMachine, type BatchItem } from '../../../machines/batch.machine.js';
-import type { ResultRequest, SolveActor, SolveContext, SolveMachineInput, SolveSnapshot } from '../../../machines/solve.machine.js';
+import type { BatchItem } from '../../../machines/batch.machine.js';
+import type { ResultRequest, SolveContext, SolveMachineInput } from '../../../machines/solve.machine.js';
+import { driveBatch, type ItemProgress } from '../../batch-driver.js';
 import type { SerializedError } from '../../errors.js';
 import type { Calibration } from '../../models.js';
-import { stateName } from '../../solve-handle.js';
 import { describeInput, type UploadDescriptor } from '../../inputs.js';
 import type { WireUploadOptions } from '../../options.js';
 import type { FileResultKind } from '../../protocol/results.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
-import { connect, CONNECTION_FLAGS, startInspector, type CliInspector, type Connection } from '../connect.js';
+import { connect, CONNECTION_FLAGS, requireApiKey, startInspector, type CliInspector, type Connection } from '../connect.js';
 import { SOLVE_HELP } from '../help.js';
 import { resolveInputs, type CliInput } from '../inputs.js';
 import { COMMON_FLAGS, EXIT, type CliIo } from '../io.js';
@@ -34,6 +33,7 @@ import {
 } from '../journal.js';
 import type { SolveJsonDocument, SolveJsonInput } from '../json-schema.js';
 import { isFitsFile, outputPlan, OUTPUT_FLAGS, resultKindOf, writeOutputs, type OutputPlan } from '../outputs.js';
+import { lockOutDir } from '../out-lock.js';
 import { formatDuration, Progress } from '../progress.js';
 import { UPLOAD_FLAGS, uploadOptionsFromFlags } from '../upload-flags.js';
 
@@ -110,6 +110,18 @@ export async function runSolve(argv: readonly string[], io: CliIo): Promise<numb
       input.kind === 'file' ? { file: input.path } : input.kind === 'url' ? { url: input.url } : { sourceList: { x: input.x, y: input.y } };
     descriptors.set(input.id, describeInput(source, scratch));
   }
+  await requireApiKey(flags);
+  // One run per output folder: a second would upload what the first is uploading.
+  const lock = lockOutDir(outDir);
+  try {
+    return await solveLocked({ flags, io, inputs, descriptors, wire, plan, outDir, concurrency, json, quiet, verbose });
+  } finally {
+    lock.release();
+  }
+}
+
+async function solveLocked(a: Omit<BatchArgs, 'connection' | 'progress'> & { verbose: boolean }): Promise<number> {
+  const { flags, io, outDir, concurrency, quiet, verbose } = a;
 
   // The inspector's page replays what happened before it was opened, so the solve need not wait.
   let inspector: CliInspector | undefined;
@@ -131,7 +143,7 @@ export async function runSolve(argv: readonly string[], io: CliIo): Promise<numb
     throw error;
   }
   try {
-    return await runBatch({ flags, io, inputs, descriptors, wire, plan, outDir, connection, progress, concurrency, json, quiet });
+    return await runBatch({ ...a, connection, progress });
   } finally {
     progress.stop();
     await connection.close();
@@ -273,37 +285,18 @@ async function runBatch(a: BatchArgs): Promise<number> {
   );
 
   let authError: SerializedError | null = null;
-  let stopping = false;
+  /** Ctrl-C or SIGTERM stopped the run (exit 130). */
+  let signalled = false;
 
   if (items.length > 0) {
-    const actor = createActor(batchMachine.provide({ actors: { solve: session.machine } }), {
-      input: { items, concurrency: a.concurrency },
-      // The batch and every solve it runs report to the session's (sanitized) inspector.
-      ...(session.inspect ? { inspect: session.inspect } : {}),
-    });
-
-    /** Children alive now, by item id. */
-    const live = new Map<string, SolveActor>();
-    /** First Ctrl-C: let uploads in flight reach a submission id, start nothing new, then stop. */
-    let draining = false;
-    let cancelled = false;
-    const cancelBatch = () => {
-      if (cancelled) return;
-      cancelled = true;
-      // Not from inside an actor's own notification.
-      queueMicrotask(() => actor.send({ type: 'CANCEL' }));
-    };
-    const uploadsInFlight = () => [...live.values()].filter((c) => c.getSnapshot().matches('uploading')).length;
-
-    const observe = (rec: Rec, s: SolveSnapshot) => {
-      // The batch announces a settled child before the child's own observers hear of it.
-      if (rec.result) return;
-      const state = stateName(s.value as never);
-      const top = state.split('.')[0] as string;
-      const c = s.context;
-      a.progress.update(rec.id, state, { uploadProgress: c.uploadProgress, subid: c.subid, jobId: c.jobId });
-      const subid = c.subid ?? rec.entry.subid;
-      const jobId = c.jobId ?? (c.subid === null ? rec.entry.jobId : null);
+    const observe = (p: ItemProgress) => {
+      const rec = byId.get(p.id);
+      // A settled solve is reported by `settle`.
+      if (!rec || rec.result || p.settled) return;
+      a.progress.update(rec.id, p.state, { uploadProgress: p.uploadProgress, subid: p.subid, jobId: p.jobId });
+      const top = p.phase;
+      const subid = p.subid ?? rec.entry.subid;
+      const jobId = p.jobId ?? (p.subid === null ? rec.entry.jobId : null);
       const phase = ACTIVE.includes(top) ? (top as ActivePhase) : rec.entry.phase;
       if (rec.entry.state.split('.')[0] === top && rec.entry.subid === subid && rec.entry.jobId === jobId) return;
       // Synchronous and atomic: `uploading` is on disk before the upload request can leave.
@@ -313,36 +306,13 @@ async function runBatch(a: BatchArgs): Promise<number> {
         subid,
         jobId,
         done: false,
-        outcome: top === 'success' ? 'success' : top === 'failure' ? 'failure' : null,
-        error: c.error,
-        calibration: c.results.calibration ?? rec.entry.calibration,
+        outcome: null,
+        error: p.error,
+        calibration: p.calibration ?? rec.entry.calibration,
       });
-      if (draining && uploadsInFlight() === 0) cancelBatch();
     };
 
-    actor.on('itemStarted', ({ id }) => {
-      const rec = byId.get(id);
-      const child = actor.getSnapshot().children[id] as SolveActor | undefined;
-      if (!rec || !child) return;
-      if (draining) {
-        // Stopping: this one's upload has not left yet (its actor awaits the session first),
-        // so it is cancelled before it can, and stays queued for the next run.
-        child.send({ type: 'CANCEL', reason: 'The run was stopped before this input started.' });
-        return;
-      }
-      live.set(id, child);
-      observe(rec, child.getSnapshot());
-      child.subscribe({ next: (s) => observe(rec, s), error: () => undefined });
-    });
-
-    actor.on('itemSettled', ({ id, summary, context }) => {
-      const rec = byId.get(id);
-      if (!rec) return;
-      settle(rec, summary.outcome, context);
-    });
-
     const settle = (rec: Rec, outcome: 'success' | 'failure', context: SolveContext) => {
-      live.delete(rec.id);
       const resumedFrom = rec.plan.action === 'resumeJob' ? 'job' : rec.plan.action === 'resumeSubmission' ? 'submission' : null;
       const subid = context.subid ?? rec.entry.subid;
       const jobId = context.jobId;
@@ -396,39 +366,47 @@ async function runBatch(a: BatchArgs): Promise<number> {
       if (error.code === 'auth' && !authError) {
         // A refused key fails every input the same way: stop instead of logging in N times.
         authError = error;
-        stopping = true;
-        cancelBatch();
+        run.stop('Not attempted: the server refused the API key.');
       }
     };
 
+    const run = driveBatch({
+      items,
+      concurrency: a.concurrency,
+      solve: session.machine,
+      // The batch and every solve it runs report to the session's (sanitized) inspector.
+      ...(session.inspect ? { inspect: session.inspect } : {}),
+      onItem: observe,
+      onSettled: (summary, context) => {
+        const rec = byId.get(summary.id);
+        if (rec) settle(rec, summary.outcome, context);
+      },
+    });
+
+    // First Ctrl-C: the batch drains (uploads in flight reach a submission id, nothing new
+    // starts, then the rest is cancelled); a second one stops it at once.
     const onSignal = () => {
-      if (stopping && !draining) return;
-      if (draining) {
+      const batch = run.progress();
+      if (batch.phase === 'running' && !authError) {
+        signalled = true;
+        const inFlight = batch.uploading;
+        if (inFlight === 0) {
+          a.progress.error('Stopping: cancelling the solves in flight. Rerun the same command to resume.');
+        } else {
+          a.progress.error(
+            `Stopping after ${inFlight} upload${inFlight === 1 ? '' : 's'} in flight reach${inFlight === 1 ? 'es' : ''} the server (press Ctrl-C again to stop at once). Rerun the same command to resume.`,
+          );
+        }
+        run.drain('uploaded');
+      } else if (batch.phase === 'draining') {
         a.progress.error('Stopping now: uploads still in flight will be reported as upload_interrupted.');
-        draining = false;
-        cancelBatch();
-        return;
-      }
-      stopping = true;
-      draining = true;
-      // Nothing has been sent for a solve still logging in: cancel those at once.
-      for (const child of live.values()) if (child.getSnapshot().matches('loggingIn') || child.getSnapshot().matches('idle')) child.send({ type: 'CANCEL', reason: 'The run was stopped.' });
-      const inFlight = uploadsInFlight();
-      if (inFlight === 0) {
-        a.progress.error('Stopping: cancelling the solves in flight. Rerun the same command to resume.');
-        cancelBatch();
-      } else {
-        a.progress.error(
-          `Stopping after ${inFlight} upload${inFlight === 1 ? '' : 's'} in flight reach${inFlight === 1 ? 'es' : ''} the server (press Ctrl-C again to stop at once). Rerun the same command to resume.`,
-        );
+        run.stop('Not finished: the run was stopped.');
       }
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    actor.subscribe({ error: () => undefined });
-    actor.start();
     try {
-      await toPromise(actor);
+      await run.done;
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -473,7 +451,7 @@ async function runBatch(a: BatchArgs): Promise<number> {
     );
     return EXIT.auth;
   }
-  if (stopping) return EXIT.interrupted;
+  if (signalled) return EXIT.interrupted;
   if (failed > 0) {
     const hints = [`${failed} of ${results.length} input${results.length === 1 ? '' : 's'} failed (listed above).`];
     if (interrupted > 0 || results.some((r) => r.error?.code === 'upload_interrupted')) {
