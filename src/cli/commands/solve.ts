@@ -436,12 +436,12 @@ async function runBatch(a: BatchArgs): Promise<number> {
   const solved = results.filter((r) => r.status === 'success').length;
   const failed = results.length - solved;
   const doc: SolveJsonDocument = { inputs: results, summary: { total: results.length, solved, failed } };
-  const summary = `${results.length} input${results.length === 1 ? '' : 's'}: ${solved} solved, ${failed} failed (${formatDuration(Date.now() - started)})`;
+  const took = formatDuration(Date.now() - started);
   if (a.json) {
     a.io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-    a.io.stderr.write(`${summary}\n`);
+    a.progress.summary(a.io.stderr, results.length, solved, failed, took);
   } else {
-    a.io.stdout.write(`${summary}\n`);
+    a.progress.summary(a.io.stdout, results.length, solved, failed, took);
   }
 
   if (authError) {
