@@ -137,9 +137,16 @@ export interface CliInspector {
   stop(): Promise<void>;
 }
 
-/** Starts the Stately inspector's page for `--inspect` (loaded only then). */
-export async function startInspector(): Promise<CliInspector> {
+/**
+ * Starts the inspector for `--inspect`: the offline page (drawn here, works with no network), or
+ * with `stately` the Stately inspector's page (online; needs @statelyai/inspect). Loaded only then.
+ */
+export async function startInspector(kind: 'offline' | 'stately' = 'offline'): Promise<CliInspector> {
   try {
+    if (kind === 'offline') {
+      const { createOfflineInspector } = await import('../inspect-offline.js');
+      return await createOfflineInspector();
+    }
     const { createNodeInspector } = await import('../inspect-node.js');
     return await createNodeInspector();
   } catch (error) {

@@ -78,9 +78,12 @@ batch and resume:
 
   --quiet, -q               only errors and the summary
   --verbose, -v             also each request's method and URL (keys never appear)
-  --inspect                 watch the statecharts in the Stately inspector: prints a local URL
-                            (127.0.0.1) to open in a browser while the command runs. Needs
-                            npm install @statelyai/inspect. No key and no file bytes are sent.
+  --inspect                 watch the statecharts live: prints a local URL (127.0.0.1) to open
+                            in a browser while the command runs; the page draws each machine
+                            and marks the state of every solve. Works offline. Only state
+                            names are sent: no key, no file bytes, no results.
+  --inspect-stately         the same in the Stately inspector (online: the page loads
+                            https://stately.ai/inspect; npm install @statelyai/inspect)
 
 exit codes: 0 all solved, 1 some failed, 2 bad usage or options, 3 authentication refused.
 `;

@@ -46,6 +46,7 @@ export const SOLVE_FLAGS: readonly FlagSpec[] = [
   { name: 'concurrency', type: 'string', short: 'j' },
   { name: 'reupload', type: 'boolean' },
   { name: 'inspect', type: 'boolean' },
+  { name: 'inspect-stately', type: 'boolean' },
 ];
 
 const ACTIVE: readonly string[] = ['idle', 'loggingIn', 'uploading', 'submissionPending', 'jobRunning', 'fetchingResults'];
@@ -125,9 +126,12 @@ async function solveLocked(a: Omit<BatchArgs, 'connection' | 'progress'> & { ver
 
   // The inspector's page replays what happened before it was opened, so the solve need not wait.
   let inspector: CliInspector | undefined;
-  if (flags.bool('inspect')) {
-    inspector = await startInspector();
-    io.stderr.write(`Inspector: open ${inspector.url} in a browser to watch the statecharts (served while this command runs).\n`);
+  if (flags.bool('inspect') || flags.bool('inspect-stately')) {
+    const stately = flags.bool('inspect-stately');
+    inspector = await startInspector(stately ? 'stately' : 'offline');
+    io.stderr.write(
+      `Inspector: open ${inspector.url} in a browser to watch the statecharts${stately ? ' in the Stately inspector' : ''} (served while this command runs).\n`,
+    );
   }
   const progress = new Progress({ stderr: io.stderr, stdout: io.stdout, quiet, verbose, concurrency });
   let connection: Connection;
