@@ -488,6 +488,7 @@ export const solveMachine = solveSetup.createMachine({
     },
     fetchingResults: {
       description: 'GET each queued result once (JSON or file); cached in context.results.',
+      tags: ['settled'],
       invoke: {
         id: 'fetchResult',
         src: 'fetchResult',
