@@ -91,6 +91,15 @@ const SNAPSHOT_PREFIX = 'xstate.snapshot.';
 /** States in which a solve has sent nothing yet: cancelling it leaves nothing behind. */
 const NOT_SENT = new Set(['idle', 'loggingIn']);
 
+/**
+ * A child is settled when its snapshot has the tag `settled` and no result is still queued: the
+ * results asked for up front (`prefetch`) are fetched in `fetchingResults`, which is tagged
+ * `settled` for the fetches asked later, so that tag alone would end an item before its files.
+ */
+export function isSettled(snapshot: SolveSnapshot): boolean {
+  return snapshot.hasTag('settled') && snapshot.context.fetchQueue.length === 0;
+}
+
 function childId(event: ChildSnapshotEvent): string {
   return event.type.slice(SNAPSHOT_PREFIX.length);
 }
@@ -129,7 +138,7 @@ export const batchMachine = setup({
       const live = context.running.find((r) => r.id === id);
       if (!live) return;
       enqueue.emit({ type: 'itemUpdated', id, snapshot });
-      if (!snapshot.hasTag('settled')) {
+      if (!isSettled(snapshot)) {
         const phase = String(typeof snapshot.value === 'string' ? snapshot.value : Object.keys(snapshot.value)[0]);
         if (phase !== live.phase) enqueue.assign({ running: context.running.map((r) => (r.id === id ? { id, phase } : r)) });
         return;

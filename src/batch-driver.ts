@@ -5,7 +5,7 @@
  * sends the events.
  */
 import { createActor, toPromise, type InspectionEvent } from 'xstate';
-import { batchMachine, type BatchActor, type BatchItem, type BatchItemSummary, type BatchOutput, type BatchSnapshot } from '../machines/batch.machine.js';
+import { batchMachine, isSettled, type BatchActor, type BatchItem, type BatchItemSummary, type BatchOutput, type BatchSnapshot } from '../machines/batch.machine.js';
 import type { solveMachine, SolveContext, SolveSnapshot } from '../machines/solve.machine.js';
 import type { SerializedError } from './errors.js';
 import type { Calibration } from './models.js';
@@ -51,7 +51,7 @@ export function itemProgress(id: string, snapshot: SolveSnapshot): ItemProgress 
     uploadProgress: c.uploadProgress,
     calibration: c.results.calibration ?? null,
     error: c.error,
-    settled: snapshot.hasTag('settled'),
+    settled: isSettled(snapshot),
   };
 }
 
