@@ -74,3 +74,27 @@ describe('npm run lint:package', () => {
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
   }, 120_000);
 });
+
+describe('slim installs', () => {
+  /** Relative modules a file imports statically (`import … from`, `export … from`, bare `import '…'`). */
+  const staticImports = (file: string): string[] =>
+    [...readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\s[^'"]*?(?:from\s*)?['"](\.{1,2}\/[^'"]+)['"]/gm)].map((m) => resolve(dirname(file), m[1] as string));
+
+  it('nothing a client loads reaches the server: src/server is only imported dynamically, by serve and --local', () => {
+    const pkg = JSON.parse(readFileSync(join(unpacked, 'package.json'), 'utf8')) as { exports: Record<string, string | Record<string, string>>; bin: Record<string, string> };
+    const entries = ['.', './machines', './react']
+      .flatMap((k) => Object.values(pkg.exports[k] as Record<string, string>))
+      .filter((p) => p.endsWith('.js'))
+      .concat(Object.values(pkg.bin));
+    const seen = new Set<string>();
+    const queue = entries.map((p) => join(unpacked, p));
+    while (queue.length > 0) {
+      const file = queue.pop() as string;
+      if (seen.has(file)) continue;
+      seen.add(file);
+      queue.push(...staticImports(file));
+    }
+    expect(seen.size).toBeGreaterThan(30);
+    expect([...seen].filter((f) => f.includes('/dist/src/server/'))).toEqual([]);
+  });
+});
