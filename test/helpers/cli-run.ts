@@ -76,10 +76,11 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
-/** An environment with no key from the developer's machine: no ASTROMETRY_*, an empty config home. */
+/** An environment with no key from the developer's machine (no ASTROMETRY_*, an empty config home) and no colour setting. */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ASTROMETRY_')) env[k] = v;
+  // No key from the developer's machine, and no colour setting from the terminal running the tests.
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ASTROMETRY_') && k !== 'FORCE_COLOR' && k !== 'NO_COLOR') env[k] = v;
   env.XDG_CONFIG_HOME = join(tmpdir(), 'astrometry-net-cli-test-no-config');
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
