@@ -40,6 +40,14 @@ describe('the packed tarball', () => {
     expect(JSON.parse(readFileSync(join(unpacked, 'schema.json'), 'utf8'))).toEqual(SOLVE_JSON_SCHEMA);
   });
 
+  it('solve --help points to the shipped schema file', () => {
+    const help = spawnSync(process.execPath, [join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'solve', '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('astrometry-net-client/schema.json');
+    const pkg = JSON.parse(readFileSync(join(unpacked, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+    expect(existsSync(join(unpacked, pkg.exports['./schema.json'] as string))).toBe(true);
+  });
+
   it('has no source map pointing at a file it does not ship', () => {
     const maps = walk(unpacked).filter((f) => f.endsWith('.map'));
     expect(maps.length).toBeGreaterThan(10);
