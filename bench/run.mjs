@@ -5,9 +5,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createActor, toPromise } from 'xstate';
-import { batchMachine } from '../dist/machines/batch.machine.js';
-import { Client, Session } from '../dist/src/index.js';
+import { Client, driveBatch, Session } from '../dist/src/index.js';
 import { startServer } from '../dist/src/server/index.js';
 
 const enc = new TextEncoder();
@@ -43,12 +41,11 @@ async function batch(n, concurrency) {
   let peak = rss0;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
   const t0 = performance.now();
-  const actor = createActor(batchMachine.provide({ actors: { solve: session.machine } }), { input: { items, concurrency } });
-  actor.start();
-  const out = await toPromise(actor);
+  // Through the one driver, as solveMany and the CLI run it (children followed by snapshots).
+  const out = await driveBatch({ items, concurrency, solve: session.machine }).done;
   const ms = performance.now() - t0;
   clearInterval(timer);
-  return { n, concurrency, ms, perItem: ms / n, requests: transport.requests, settled: out.settled.length, peakMb: (peak - rss0) / 2 ** 20 };
+  return { n, concurrency, ms, perItem: ms / n, requests: transport.requests, settled: out.settled, peakMb: (peak - rss0) / 2 ** 20 };
 }
 
 async function upload(sizeMb) {

@@ -1,23 +1,28 @@
 /**
  * Many solves in one process, with a bounded number alive at once.
  *
- *   running ──(every item settled, or DRAIN and the running ones settled)──▶ done
+ *   running ──DRAIN──▶ draining ──(the running ones settled, or with until: 'uploaded',
+ *      │                  │        no upload in flight)──▶ stopping / done
+ *      │                  └─CANCEL─┐
+ *      └──────CANCEL──────────────▶ stopping ──(every running one settled)──▶ done
+ *      └──(every item settled)──▶ done
  *
  * Each item is a child solve machine, spawned when a slot is free and stopped as soon as it
  * settles, so 10 000 queued files cost O(N): xstate spawning is O(live children), and there are
- * never more than `concurrency` of them. A settled item is announced with an emitted
- * `itemSettled` event that carries the child's final context (results included) for the
- * consumer to write out; the batch's own context keeps only a count.
+ * never more than `concurrency` of them. The batch follows each child through its snapshots
+ * (`syncSnapshot`): a child is settled when its snapshot has the tag `settled`, so the solve
+ * machine knows nothing of batches. Every snapshot is announced as `itemUpdated`, a settled item
+ * as `itemSettled` with the child's final context (results included) for the consumer to write
+ * out; the batch's own context keeps only a count and the phases of the live children.
  */
-import { assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
+import { assign, enqueueActions, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import type { SerializedError } from '../src/errors.js';
 import type { Calibration } from '../src/models.js';
-import { solveMachine, type SolveContext, type SolveMachineInput, type SolveSettledEvent } from './solve.machine.js';
+import { solveMachine, type SolveContext, type SolveMachineInput, type SolveSnapshot } from './solve.machine.js';
 
 export interface BatchItem {
   /** Unique within the batch; also the child actor's id. */
   id: string;
-  /** The solve's input (its `batchItemId` is set by the batch). */
   input: SolveMachineInput;
 }
 
@@ -30,17 +35,23 @@ export interface BatchItemSummary {
   error: SerializedError | null;
 }
 
+/** A live child: its id and its top-level state. */
+export interface RunningItem {
+  id: string;
+  phase: string;
+}
+
 export interface BatchContext {
   items: BatchItem[];
   /** Index of the next item to start: items before it were started. */
   next: number;
-  /** Ids of the live children. */
-  running: string[];
+  /** The live children, in the order they started. */
+  running: RunningItem[];
   concurrency: number;
   /** How many items settled; their summaries went out in `itemSettled` events. */
   settledCount: number;
-  /** Set by DRAIN: no new item starts; the batch ends when the running ones settle. */
-  draining: boolean;
+  /** What `draining` waits for: every running item to settle, or only the uploads in flight. */
+  drainUntil: 'settled' | 'uploaded';
 }
 
 export interface BatchInput {
@@ -55,12 +66,43 @@ export interface BatchOutput {
   notStarted: string[];
 }
 
-export type BatchEvent = SolveSettledEvent | { type: 'DRAIN' } | { type: 'CANCEL' };
+export type ChildSnapshotEvent = { type: `xstate.snapshot.${string}`; snapshot: SolveSnapshot };
+
+export type BatchEvent =
+  /**
+   * Start nothing new. `until: 'settled'` (default): the running solves finish, then the batch
+   * is done. `until: 'uploaded'`: solves that have sent nothing yet are cancelled, uploads in
+   * flight are let reach their submission id, then the rest is cancelled (a clean stop that a
+   * later run can resume from ids, with no upload left in doubt).
+   */
+  | { type: 'DRAIN'; until?: 'settled' | 'uploaded' }
+  /** Cancel every running solve now; the batch is done once each has settled. */
+  | { type: 'CANCEL'; reason?: string }
+  | ChildSnapshotEvent;
 
 export type BatchEmitted =
   /** The child is then `snapshot.children[id]`. */
   | { type: 'itemStarted'; id: string }
+  /** A new snapshot of a live child. */
+  | { type: 'itemUpdated'; id: string; snapshot: SolveSnapshot }
   | { type: 'itemSettled'; id: string; summary: BatchItemSummary; context: SolveContext };
+
+const SNAPSHOT_PREFIX = 'xstate.snapshot.';
+/** States in which a solve has sent nothing yet: cancelling it leaves nothing behind. */
+const NOT_SENT = new Set(['idle', 'loggingIn']);
+
+/**
+ * A child is settled when its snapshot has the tag `settled` and no result is still queued: the
+ * results asked for up front (`prefetch`) are fetched in `success.fetchingResults`, under the
+ * `settled` tag, so that tag alone would end an item before its files.
+ */
+export function isSettled(snapshot: SolveSnapshot): boolean {
+  return snapshot.hasTag('settled') && snapshot.context.fetchQueue.length === 0;
+}
+
+function childId(event: ChildSnapshotEvent): string {
+  return event.type.slice(SNAPSHOT_PREFIX.length);
+}
 
 export const batchMachine = setup({
   types: {
@@ -72,20 +114,58 @@ export const batchMachine = setup({
   },
   actors: { solve: solveMachine },
   guards: {
-    allSettled: ({ context }) => (context.draining || context.next >= context.items.length) && context.running.length === 0,
+    noneRunning: ({ context }) => context.running.length === 0,
+    allSettled: ({ context }) => context.next >= context.items.length && context.running.length === 0,
+    uploadsLanded: ({ context }) => context.drainUntil === 'uploaded' && !context.running.some((r) => r.phase === 'uploading'),
   },
   actions: {
     fillPool: enqueueActions(({ context, enqueue }) => {
       let next = context.next;
       const running = [...context.running];
-      while (!context.draining && running.length < context.concurrency && next < context.items.length) {
+      while (running.length < context.concurrency && next < context.items.length) {
         const item = context.items[next++] as BatchItem;
-        enqueue.spawnChild('solve', { id: item.id, input: { ...item.input, batchItemId: item.id } });
+        enqueue.spawnChild('solve', { id: item.id, input: item.input, syncSnapshot: true });
         enqueue.sendTo(item.id, { type: 'START' });
         enqueue.emit({ type: 'itemStarted', id: item.id });
-        running.push(item.id);
+        running.push({ id: item.id, phase: 'idle' });
       }
       enqueue.assign({ next, running });
+    }),
+    /** Announces the child's snapshot; a settled child is summarised, stopped and forgotten. */
+    follow: enqueueActions(({ context, event, enqueue }) => {
+      const id = childId(event as ChildSnapshotEvent);
+      const { snapshot } = event as ChildSnapshotEvent;
+      const live = context.running.find((r) => r.id === id);
+      if (!live) return;
+      enqueue.emit({ type: 'itemUpdated', id, snapshot });
+      if (!isSettled(snapshot)) {
+        const phase = String(typeof snapshot.value === 'string' ? snapshot.value : Object.keys(snapshot.value)[0]);
+        if (phase !== live.phase) enqueue.assign({ running: context.running.map((r) => (r.id === id ? { id, phase } : r)) });
+        return;
+      }
+      const solved = snapshot.context;
+      const summary: BatchItemSummary = {
+        id,
+        outcome: solved.error === null ? 'success' : 'failure',
+        subid: solved.subid,
+        jobId: solved.jobId,
+        calibration: solved.results.calibration ?? null,
+        error: solved.error,
+      };
+      enqueue.emit({ type: 'itemSettled', id, summary, context: solved });
+      enqueue.stopChild(id);
+      enqueue.assign({
+        running: context.running.filter((r) => r.id !== id),
+        // A count, not a list: copying a growing list per item would make a batch O(N^2).
+        settledCount: context.settledCount + 1,
+      });
+    }),
+    cancelUnsent: enqueueActions(({ context, enqueue }) => {
+      for (const r of context.running) if (NOT_SENT.has(r.phase)) enqueue.sendTo(r.id, { type: 'CANCEL', reason: 'The batch was stopped before this input was sent.' });
+    }),
+    cancelRunning: enqueueActions(({ context, event, enqueue }) => {
+      const reason = (event as { reason?: string }).reason ?? 'The batch was cancelled.';
+      for (const r of context.running) enqueue.sendTo(r.id, { type: 'CANCEL', reason });
     }),
   },
 }).createMachine({
@@ -96,49 +176,37 @@ export const batchMachine = setup({
     running: [],
     concurrency: Math.max(1, input.concurrency),
     settledCount: 0,
-    draining: false,
+    drainUntil: 'settled',
   }),
   initial: 'running',
+  on: {
+    'xstate.snapshot.*': { actions: 'follow' },
+  },
   states: {
     running: {
       entry: 'fillPool',
       always: { guard: 'allSettled', target: 'done' },
       on: {
-        SOLVE_SETTLED: {
-          guard: ({ context, event }) => context.running.includes(event.itemId),
-          actions: [
-            enqueueActions(({ context, event, enqueue, self }) => {
-              const child = self.getSnapshot().children[event.itemId] as ActorRefFrom<typeof solveMachine> | undefined;
-              const solved = child?.getSnapshot().context;
-              if (!solved) return;
-              const summary: BatchItemSummary = {
-                id: event.itemId,
-                outcome: solved.error === null ? 'success' : 'failure',
-                subid: solved.subid,
-                jobId: solved.jobId,
-                calibration: solved.results.calibration ?? null,
-                error: solved.error,
-              };
-              enqueue.emit({ type: 'itemSettled', id: event.itemId, summary, context: solved });
-              enqueue.stopChild(event.itemId);
-              enqueue.assign({
-                running: context.running.filter((id) => id !== event.itemId),
-                // A count, not a list: copying a growing list per item would make a batch O(N^2).
-                settledCount: context.settledCount + 1,
-              });
-            }),
-            'fillPool',
-          ],
-        },
-        // Finish what is running (each keeps its submission), start nothing new: a clean stop.
-        DRAIN: { actions: assign({ draining: true }) },
-        CANCEL: {
-          target: 'done',
-          actions: enqueueActions(({ context, enqueue }) => {
-            for (const id of context.running) enqueue.sendTo(id, { type: 'CANCEL', reason: 'The batch was cancelled.' });
-          }),
-        },
+        'xstate.snapshot.*': { actions: ['follow', 'fillPool'] },
+        DRAIN: { target: 'draining', actions: assign({ drainUntil: ({ event }) => event.until ?? 'settled' }) },
+        CANCEL: 'stopping',
       },
+    },
+    draining: {
+      description: 'Nothing new starts; the batch ends when the running solves settle, or their uploads land.',
+      entry: enqueueActions(({ context, enqueue }) => {
+        if (context.drainUntil === 'uploaded') enqueue('cancelUnsent');
+      }),
+      always: [
+        { guard: 'noneRunning', target: 'done' },
+        { guard: 'uploadsLanded', target: 'stopping' },
+      ],
+      on: { CANCEL: 'stopping' },
+    },
+    stopping: {
+      description: 'Every running solve was cancelled; the batch ends when each has settled.',
+      entry: 'cancelRunning',
+      always: { guard: 'noneRunning', target: 'done' },
     },
     done: { type: 'final' },
   },
@@ -146,3 +214,4 @@ export const batchMachine = setup({
 });
 
 export type BatchActor = ActorRefFrom<typeof batchMachine>;
+export type BatchSnapshot = SnapshotFrom<typeof batchMachine>;

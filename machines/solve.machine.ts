@@ -104,8 +104,6 @@ export interface SolveContext {
   stages: Partial<Record<Stage, number>>;
   /** Results fetched as soon as the job is solved, before anyone asks. */
   prefetch: ResultRequest[];
-  /** Set when a batch runs this solve: it is told `SOLVE_SETTLED` on success and failure. */
-  batchItemId: string | null;
 }
 
 export interface SolveMachineInput {
@@ -120,14 +118,6 @@ export interface SolveMachineInput {
   timeoutMs?: number | null;
   /** Results to fetch right after the calibration, e.g. the WCS file. */
   prefetch?: ResultRequest[];
-  /** The id a parent batch knows this solve by. */
-  batchItemId?: string;
-}
-
-/** What a solve tells the batch that spawned it. */
-export interface SolveSettledEvent {
-  type: 'SOLVE_SETTLED';
-  itemId: string;
 }
 
 export type SolveEvent =
@@ -308,9 +298,6 @@ const solveSetup = setup({
       }),
     }),
     dequeue: assign({ fetchQueue: ({ context }) => context.fetchQueue.slice(1) }),
-    notifySettled: enqueueActions(({ context, enqueue }) => {
-      if (context.batchItemId !== null) enqueue.sendParent({ type: 'SOLVE_SETTLED', itemId: context.batchItemId } satisfies SolveSettledEvent);
-    }),
     /** Frees the bytes of an in-memory input once the server has them (or never will). Provided by the tasks. */
     releaseUpload: enqueueActions(() => undefined),
     /** Sets serverHoldsSeconds from what earlier solves of the session learned. Provided by the tasks. */
@@ -344,7 +331,6 @@ function resultsRegion(canFetch: 'hasJobToFetchFrom' | undefined) {
     states: {
       ready: {
         description: 'Nothing in flight; FETCH asks for a result not cached yet.',
-        entry: 'notifySettled',
         on: {
           FETCH: [...ignoreKnown, { ...(canFetch ? { guard: canFetch } : {}), target: 'fetchingResults', actions: 'enqueueFetch' }],
         },
@@ -404,7 +390,6 @@ function initialContext({ input }: { input: SolveMachineInput }): SolveContext {
     uploadProgress: null,
     stages: {},
     prefetch: input.prefetch ?? [],
-    batchItemId: input.batchItemId ?? null,
   };
 }
 

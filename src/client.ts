@@ -1,9 +1,9 @@
 /**
  * The high-level client: `solve()` an input and get back where it points.
  */
-import { createActor } from 'xstate';
-import { batchMachine, type BatchItem } from '../machines/batch.machine.js';
+import type { BatchItem } from '../machines/batch.machine.js';
 import type { Stage } from '../machines/solve.machine.js';
+import { driveBatch, type BatchProgress } from './batch-driver.js';
 import { AbortedError, ValidationError, reviveError, type AstrometryNetError } from './errors.js';
 import { acceptInput, type MemoryStore, type SolveInput, type UploadDescriptor } from './inputs.js';
 import type { FitsHeader } from './fits-header.js';
@@ -94,6 +94,8 @@ export interface SolveManyOptions extends UploadOptions {
   signal?: AbortSignal;
   /** Each solve's own deadline, ms from its start; `null` for none. Default: the client's `timeoutMs`. */
   timeoutMs?: number | null;
+  /** The batch's progress after every change: its phase, and each live solve's state. */
+  onProgress?: (progress: BatchProgress) => void;
 }
 
 /** One input's outcome in `solveMany`, in the order the solves finish. */
@@ -155,7 +157,7 @@ export class Client {
    * validated before the first request. Breaking out of the loop stops the batch.
    */
   async *solveMany(inputs: Iterable<SolveInput>, options: SolveManyOptions = {}): AsyncGenerator<SolveManyOutcome, void, undefined> {
-    const { concurrency = 2, files = [], signal, timeoutMs, ...uploadOptions } = options;
+    const { concurrency = 2, files = [], signal, onProgress, timeoutMs, ...uploadOptions } = options;
     const deadline = timeoutMs === undefined ? this.session.timeoutMs : checkTimeoutMs(timeoutMs);
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
       throw new ValidationError('concurrency', concurrency, 'an integer from 1 to 64');
@@ -177,33 +179,36 @@ export class Client {
         prefetch: files.map((kind) => ({ kind })),
       },
     }));
-    const actor = createActor(batchMachine.provide({ actors: { solve: this.session.machine } }), {
-      input: { items, concurrency },
-      ...(this.session.inspect ? { inspect: this.session.inspect } : {}),
-    });
     const ready: SolveManyOutcome[] = [];
     let wake: (() => void) | undefined;
     let finished = false;
-    actor.on('itemSettled', ({ id, context }) => {
-      const index = Number(id);
-      ready.push({
-        index,
-        input: list[index] as SolveInput,
-        subid: context.subid,
-        jobId: context.jobId,
-        calibration: context.results.calibration ?? null,
-        files: context.results.files ?? {},
-        error: context.error ? reviveError(context.error) : null,
-      });
-      wake?.();
+    const run = driveBatch({
+      items,
+      concurrency,
+      solve: this.session.machine,
+      ...(this.session.inspect ? { inspect: this.session.inspect } : {}),
+      ...(onProgress ? { onProgress } : {}),
+      onSettled: ({ id }, context) => {
+        const index = Number(id);
+        ready.push({
+          index,
+          input: list[index] as SolveInput,
+          subid: context.subid,
+          jobId: context.jobId,
+          calibration: context.results.calibration ?? null,
+          files: context.results.files ?? {},
+          error: context.error ? reviveError(context.error) : null,
+        });
+        wake?.();
+      },
     });
-    actor.subscribe({ complete: () => ((finished = true), wake?.()), error: () => ((finished = true), wake?.()) });
-    const onAbort = () => {
-      actor.send({ type: 'DRAIN' });
-      for (const child of Object.values(actor.getSnapshot().children)) child?.send({ type: 'CANCEL', reason: 'The batch was cancelled.' });
+    const ended = () => {
+      finished = true;
+      wake?.();
     };
+    run.done.then(ended, ended);
+    const onAbort = () => run.stop('The batch was cancelled.');
     signal?.addEventListener('abort', onAbort, { once: true });
-    actor.start();
     if (signal?.aborted) onAbort();
     try {
       for (;;) {
@@ -216,14 +221,14 @@ export class Client {
         await new Promise<void>((resolve) => (wake = resolve));
         wake = undefined;
       }
-      for (const id of actor.getSnapshot().output?.notStarted ?? []) {
+      for (const id of (await run.done).notStarted) {
         const index = Number(id);
         const error = new AbortedError('Not started: the batch was cancelled.');
         yield { index, input: list[index] as SolveInput, subid: null, jobId: null, calibration: null, files: {}, error };
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      if (!finished) actor.stop();
+      if (!finished) run.abandon();
     }
   }
 

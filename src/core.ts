@@ -24,7 +24,8 @@ export type { Transport, TransportRequest, TransportResponse, RequestBody, Uploa
 export { provideSolveTasks, type MachineDependencies, type RequestEvent } from './machine-tasks.js';
 export { solveMachine, type SolveContext, type SolveEvent, type SolveMachineInput, type SolveSnapshot, type SolveActor, type ResultRequest } from '../machines/solve.machine.js';
 export { sanitizedInspector, sanitizeForInspection, type InspectObserver } from './inspect.js';
-export { batchMachine, type BatchItem, type BatchItemSummary, type BatchEmitted } from '../machines/batch.machine.js';
+export { batchMachine, type BatchItem, type BatchItemSummary, type BatchEmitted, type BatchOutput } from '../machines/batch.machine.js';
+export { driveBatch, itemProgress, batchProgress, type BatchRun, type DriveBatchOptions, type ItemProgress, type BatchProgress } from './batch-driver.js';
 export { accountMachine, type AccountQuery } from '../machines/account.machine.js';
 export { provideAccountTasks } from './machine-tasks.js';
 export type { SharedLogin } from './login.js';

@@ -7,3 +7,4 @@ export * from './core.js';
 export { keyFilePath, nodePlatform } from './platform-node.js';
 export { undiciTransport, type UndiciTransportOptions } from './transport/undici.js';
 export { createNodeInspector, type NodeInspector, type NodeInspectorOptions } from './inspect-node.js';
+export { createOfflineInspector, drawMachine, type OfflineInspector, type OfflineInspectorOptions, type StateDrawing } from './inspect-offline.js';

@@ -27,6 +27,9 @@ export function sanitizeForInspection(value: unknown, depth = 0): unknown {
   if ('sessionId' in value && 'send' in value && typeof (value as { send: unknown }).send === 'function') {
     return { actorId: (value as { id?: string }).id };
   }
+  // A machine snapshot inside an event (a batch's `xstate.snapshot.<id>` from a child): its data
+  // only. Its `machine` is the whole definition, a graph that would be walked on every event.
+  if ('machine' in value && 'value' in value && 'context' in value) return plainSnapshot(value);
   if (Array.isArray(value)) return value.map((v) => sanitizeForInspection(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {

@@ -53,7 +53,8 @@ export interface SessionOptions {
 
 export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
 
-function resolveApiKey(explicit: string | undefined): string {
+/** The API key as a Session would read it at its first login; throws AuthError when there is none. */
+export function resolveApiKey(explicit: string | undefined): string {
   if (explicit !== undefined) {
     if (typeof explicit !== 'string' || explicit.trim() === '') throw new ValidationError('apiKey', '(empty)', 'your nova API key');
     return explicit.trim();

@@ -14,6 +14,8 @@ export type StateValue = SolveSnapshot['value'];
 export const milestones = {
   /** The outcome is known: solved or failed. */
   settled: (s: SolveSnapshot) => s.hasTag('settled'),
+  /** Settled, and no result download in flight (the prefetched files are in). */
+  quiet: (s: SolveSnapshot) => s.hasTag('settled') && !s.hasTag('fetching'),
   /** The server has the upload (a submission id), or the solve ended without one. */
   submitted: (s: SolveSnapshot) => s.context.subid !== null || s.hasTag('settled'),
   /** A job is solving the submission, or the solve ended. */

@@ -125,7 +125,7 @@ describe('in-memory inputs never collide across processes', () => {
     const transport = fakeNova();
     const second = new Session({ apiKey: API_KEY, apiUrl: API, transport });
     describeInput({ bytes: new Uint8Array([2, 2, 2]), filename: 'b.fits' }, second.memory);
-    const restored = createActor(second.machine, { snapshot: persisted });
+    const restored = createActor(second.machine, { snapshot: persisted } as Parameters<typeof createActor<typeof second.machine>>[1]);
     restored.subscribe({ error: () => undefined });
     restored.start();
     restored.send({ type: 'START' });

@@ -77,4 +77,71 @@ describe('batch machine', () => {
     expect(summaries.every((s) => s.outcome === 'success')).toBe(true);
     expect(output.notStarted).toEqual(['item-2', 'item-3', 'item-4', 'item-5']);
   });
+
+  test('follows each child through its snapshots: every state is announced, and the solve input carries no batch id', async () => {
+    const { actor } = setup(2, 2);
+    const phases = new Map<string, string[]>();
+    actor.on('itemUpdated', ({ id, snapshot }) => {
+      const list = phases.get(id) ?? [];
+      const top = typeof snapshot.value === 'string' ? snapshot.value : Object.entries(snapshot.value).map(([k, v]) => (k === 'success' ? `${k}.${v}` : k))[0];
+      if (list.at(-1) !== top) list.push(String(top));
+      phases.set(id, list);
+    });
+    actor.start();
+    await toPromise(actor);
+    for (const id of ['item-0', 'item-1']) {
+      expect(phases.get(id)?.[0]).toBe('idle');
+      expect(phases.get(id)?.[1]).toMatch(/^(loggingIn|uploading)$/);
+      // The prefetched files are downloaded under success before the item counts as settled.
+      expect(phases.get(id)?.slice(-3)).toEqual(['jobRunning', 'success.fetchingResults', 'success.ready']);
+    }
+    expect(JSON.stringify(actor.getSnapshot().context.items)).not.toContain('batchItemId');
+  });
+
+  test('DRAIN until uploaded: nothing new starts, the upload in flight lands, then the rest is cancelled and settles as aborted', async () => {
+    let releaseUpload: (() => void) | undefined;
+    const uploadHeld = new Promise<void>((r) => (releaseUpload = r));
+    let uploads = 0;
+    const transport = fakeNova({ solvingPolls: 1000 }, {
+      url_upload: async () => {
+        if (uploads++ === 1) await uploadHeld;
+        return json({ status: 'success', subid: 100 + uploads });
+      },
+    });
+    const { actor, summaries } = setup(5, 2, transport);
+    const phases: string[] = [];
+    actor.subscribe((s) => phases.at(-1) !== s.value && phases.push(String(s.value)));
+    actor.start();
+    // Wait until one solve is polling its job and the other's upload is held.
+    while (!(actor.getSnapshot().context.running.some((r) => r.phase === 'jobRunning') && actor.getSnapshot().context.running.some((r) => r.phase === 'uploading'))) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    actor.send({ type: 'DRAIN', until: 'uploaded' });
+    expect(actor.getSnapshot().value).toBe('draining');
+    releaseUpload?.();
+    const output = await toPromise(actor);
+    expect(phases).toEqual(['running', 'draining', 'stopping', 'done']);
+    expect(output.notStarted).toEqual(['item-2', 'item-3', 'item-4']);
+    expect(uploads).toBe(2);
+    // Both got their submission before they were cancelled: a later run resumes them from it.
+    expect(summaries.map((s) => [s.id, s.error?.code, s.subid !== null]).sort()).toEqual([
+      ['item-0', 'aborted', true],
+      ['item-1', 'aborted', true],
+    ]);
+  });
+
+  test('CANCEL stops at once: the running solves settle as aborted before the batch is done', async () => {
+    const transport = fakeNova({ solvingPolls: 1000 });
+    const { actor, summaries } = setup(4, 2, transport);
+    actor.start();
+    while (!actor.getSnapshot().context.running.every((r) => r.phase === 'jobRunning')) await new Promise((r) => setTimeout(r, 2));
+    actor.send({ type: 'CANCEL', reason: 'Enough.' });
+    const output = await toPromise(actor);
+    expect(summaries.map((s) => [s.id, s.outcome, s.error?.code, s.error?.message]).sort()).toEqual([
+      ['item-0', 'failure', 'aborted', 'Enough.'],
+      ['item-1', 'failure', 'aborted', 'Enough.'],
+    ]);
+    expect(output).toEqual({ settled: 2, notStarted: ['item-2', 'item-3'] });
+    expect(Object.keys(actor.getSnapshot().children)).toEqual([]);
+  });
 });

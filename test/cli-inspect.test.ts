@@ -38,10 +38,10 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 20
 }
 
 describe('astrometry-net solve --inspect', () => {
-  test('prints the URL before solving, serves the statecharts there while it runs, and still solves', async () => {
+  test('--inspect-stately prints the URL before solving, serves the statecharts there while it runs, and still solves', async () => {
     // The upload is held back, so there is time to open the page while the solve runs.
     nova.server.faults.inject({ endpoint: 'upload', kind: 'slow', delayMs: 1500 });
-    const child = spawnCli(['solve', 'orion.png', '--api-url', nova.url, '--api-key', GOOD_KEY, '--out', join(work, 'out'), '--inspect'], {
+    const child = spawnCli(['solve', 'orion.png', '--api-url', nova.url, '--api-key', GOOD_KEY, '--out', join(work, 'out'), '--inspect-stately'], {
       cwd: work,
     });
     const url = await until('the inspector URL', () => URL_LINE.exec(child.output().stderr)?.[1]);
@@ -78,7 +78,7 @@ describe('astrometry-net solve --inspect', () => {
     expect(solve).toBeDefined();
     const states = events.filter((e) => e.type === '@xstate.snapshot' && e.sessionId === solve?.sessionId).map((e) => JSON.stringify(e.snapshot?.value));
     expect(states).toContain('"uploading"');
-    expect(states).toContain('"success"');
+    expect(states).toContain('{"success":"ready"}');
 
     // No key anywhere: not in what the command printed, not in what the inspector sent.
     const sessions = (JSON.parse(readFileSync(join(nova.server.dataDir, 'state.json'), 'utf8')) as { sessions: { key: string }[] }).sessions.map((s) => s.key);
@@ -91,5 +91,38 @@ describe('astrometry-net solve --inspect', () => {
 
     // Stopped with the command.
     await expect(fetch(url)).rejects.toThrow();
+  });
+
+  test('--inspect serves the offline page: nothing from elsewhere, and its stream draws the machines and follows the solve to success', async () => {
+    nova.server.faults.inject({ endpoint: 'upload', kind: 'slow', delayMs: 1000 });
+    const child = spawnCli(['solve', 'orion.png', '--api-url', nova.url, '--api-key', GOOD_KEY, '--out', join(work, 'offline'), '--inspect'], { cwd: work });
+    const url = await until('the inspector URL', () => URL_LINE.exec(child.output().stderr)?.[1]);
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const html = await page.text();
+    // No script, style, frame or image from another origin.
+    expect(html).not.toMatch(/(src|href)=["']?https?:/i);
+    expect(html).not.toContain('stately.ai');
+    const streamPath = /"streamPath":"([^"]+)"/.exec(html)?.[1] as string;
+    const stream = await fetch(`${new URL(url).origin}${streamPath}`);
+    expect(stream.headers.get('content-type')).toBe('text/event-stream');
+    // Read the stream until the command ends it.
+    const text = await stream.text();
+    const r = await child.result;
+    expect(r.code, r.stderr).toBe(0);
+    const messages = text
+      .split('\n\n')
+      .filter((block) => block.startsWith('data: '))
+      .map((block) => JSON.parse(block.slice(6)) as { type: string; machine: string; id?: string; value?: unknown });
+    expect(messages.filter((m) => m.type === 'machine').map((m) => m.machine).sort()).toEqual(['batch', 'solve']);
+    const solveStates = messages.filter((m) => m.type === 'actor' && m.id === 'item-0').map((m) => JSON.stringify(m.value));
+    expect(solveStates).toContain('"uploading"');
+    expect(solveStates.at(-1)).toBe('{"success":"ready"}');
+    expect(text).toContain('event: end');
+    // State names only: no key, no context.
+    expect(text).not.toContain(GOOD_KEY);
+    for (const m of messages) expect(Object.keys(m).filter((k) => ['context', 'event', 'output', 'snapshot'].includes(k))).toEqual([]);
+    expect(text).not.toContain('"ra":');
   });
 });

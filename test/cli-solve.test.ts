@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SOLVE_JSON_SCHEMA, type SolveJsonDocument } from '../src/cli/json-schema.js';
 import { card, fitsFile, headerCards, int16Image } from './helpers/cli-fits.js';
-import { buildCli, FIXTURES, GOOD_KEY, runCli, serverJson, startTestServer, type TestServer } from './helpers/cli-run.js';
+import { buildCli, FIXTURES, GOOD_KEY, runCli, serverJson, spawnCli, startTestServer, type TestServer } from './helpers/cli-run.js';
 import { validate } from './helpers/cli-schema.js';
 
 let nova: TestServer;
@@ -200,11 +200,54 @@ describe('astrometry-net solve', () => {
 
     const noKey = await runCli(['solve', 'orion.png', '--api-url', nova.url, '--out', join(work, 'auth')], { cwd: work });
     expect(noKey.code).toBe(3);
+    expect(noKey.stderr).toContain('No API key');
     expect(noKey.stderr).toContain('ASTROMETRY_API_KEY');
     expect(noKey.stderr).toContain('api-key');
+    // Found before the run starts: nothing printed about solving, no request made.
+    expect(noKey.stderr).not.toMatch(/Solving|loggingIn/);
+    expect(noKey.stdout).toBe('');
+    expect(logins() - loginsBefore).toBe(1);
+    const noKeyJobs = await runCli(['jobs', '--api-url', nova.url], { cwd: work });
+    expect(noKeyJobs.code).toBe(3);
+    expect(noKeyJobs.stderr).toContain('No API key');
+    expect(logins() - loginsBefore).toBe(1);
 
     const jobs = await runCli(['jobs', '--api-url', nova.url, '--api-key', 'wrongkeywrongkey'], { cwd: work });
     expect(jobs.code).toBe(3);
+  });
+
+  test('a second solve on the same --out exits 2 naming the run that holds it; a lock left by a killed run is taken over', async () => {
+    const out = join(work, 'locked');
+    const args = ['solve', 'orion.png', 'south.png', ...where(), '--out', out, '--json'];
+    nova.server.faults.inject({ endpoint: 'upload', kind: 'slow', delayMs: 1500 });
+    const before = nova.uploads();
+    const first = spawnCli(args, { cwd: work });
+    const lockFile = join(out, '.astrometry-net-journal', 'lock');
+    const deadline = Date.now() + 15_000;
+    // Both of the first run's uploads are on the wire (held by the server).
+    while (!existsSync(lockFile) || nova.uploads() - before < 2) {
+      if (Date.now() > deadline) throw new Error(`no lock taken:\n${first.output().stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const uploads = nova.uploads();
+    const second = await runCli(args, { cwd: work });
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`pid ${first.pid}`);
+    expect(second.stderr).toContain(`is using the output folder ${out}`);
+    expect(second.stderr).toContain('another --out');
+    expect(second.stdout).toBe('');
+    // The second run sent nothing.
+    expect(nova.uploads()).toBe(uploads);
+
+    // Killed without a chance to clean up: its lock stays, and the next run takes it over.
+    first.kill('SIGKILL');
+    await first.result;
+    expect(existsSync(lockFile)).toBe(true);
+    // (Its uploads were cut off mid-flight: --reupload sends them again.)
+    const third = await runCli([...args, '--reupload'], { cwd: work });
+    expect(third.code, third.stderr).toBe(0);
+    // Released when the run ends.
+    expect(existsSync(lockFile)).toBe(false);
   });
 
   test('--verbose shows each request but never the API key or a session key', async () => {
@@ -239,7 +282,7 @@ describe('astrometry-net solve', () => {
     expect(status.stdout).toContain(`submission ${subid}: success`);
     expect(status.stdout).toContain(`job: ${jobId} success`);
     expect(jobStatus.code).toBe(0);
-    expect(JSON.parse(jobStatus.stdout)).toMatchObject({ kind: 'job', id: jobId, state: 'success', jobStatus: 'success' });
+    expect(JSON.parse(jobStatus.stdout)).toMatchObject({ kind: 'job', id: jobId, state: 'success.ready', jobStatus: 'success' });
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('not_found');
     expect(badId.code).toBe(2);

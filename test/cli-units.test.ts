@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, test, vi } from 'vitest';
 import { Flags, parseArgs, UsageError } from '../src/cli/args.js';
 import { mergeWcsIntoFits, readXyColumns } from '../src/cli/fits.js';
-import { expandGlob, globMatch } from '../src/cli/glob.js';
+import { expandGlob } from '../src/cli/glob.js';
 import { resolveInputs } from '../src/cli/inputs.js';
 import { newEntry, planFor } from '../src/cli/journal.js';
 import { Progress } from '../src/cli/progress.js';
@@ -54,8 +54,25 @@ describe('flags', () => {
 
   test('unknown and incomplete flags are usage errors', () => {
     expect(() => parseArgs(['--invrt'], specs, 'solve')).toThrow(/Unknown flag --invrt.*/);
+    try {
+      parseArgs(['--invrt'], specs, 'solve');
+    } catch (error) {
+      expect((error as UsageError).hint).toBe('Did you mean --invert?');
+    }
     expect(() => parseArgs(['--ra'], specs, 'solve')).toThrow(UsageError);
     expect(() => parseArgs(['--invert=perhaps'], specs, 'solve')).toThrow(/Invalid value for --invert/);
+  });
+
+  test('grouped short flags, a joined short value, --, negative numbers and --no- on a value flag', () => {
+    const all = [...specs, { name: 'quiet', type: 'boolean' as const, short: 'q' }, { name: 'verbose', type: 'boolean' as const, short: 'v' }, { name: 'concurrency', type: 'string' as const, short: 'j' }, { name: 'source-list', type: 'string' as const, multiple: true }];
+    const p = parseArgs(['-qv', '-j4', '--source-list', 'a.csv', '--source-list=b.csv', '-7', '--', '--not-a-flag'], all, 'solve');
+    expect(Object.fromEntries(p.flags)).toEqual({ quiet: true, verbose: true, concurrency: '4', 'source-list': ['a.csv', 'b.csv'] });
+    expect(p.positionals).toEqual(['-7', '--not-a-flag']);
+    expect(parseArgs(['--invert=no'], all, 'solve').flags.get('invert')).toBe(false);
+    expect(() => parseArgs(['--no-dec'], all, 'solve')).toThrow(/Unknown flag --no-dec/);
+    expect(() => parseArgs(['--no-wcs=1'], all, 'solve')).toThrow(/takes no value/);
+    expect(() => parseArgs(['-j'], all, 'solve')).toThrow(/-j \(--concurrency\) needs a value/);
+    expect(() => parseArgs(['-x'], all, 'solve')).toThrow(/Unknown flag -x/);
   });
 
   test('--focal-length/--pixel-size become arcsec/px bounds of ±10 %, validated by the library', () => {
@@ -78,14 +95,16 @@ describe('inputs', () => {
   mkdirSync(join(root, '.hidden'), { recursive: true });
   for (const f of ['n1/a.fits', 'n1/b.png', 'n1/notes.txt', 'n1/deep/c.fits', 'n1/deep/a.fits', '.hidden/h.fits', 'top.fits']) writeFileSync(join(root, f), 'x');
 
-  test('glob matching: * and ? stay in one segment, ** spans directories, dot names need a dot', () => {
-    expect(globMatch('**/*.fits', 'n1/deep/c.fits')).toBe(true);
-    expect(globMatch('**/*.fits', 'top.fits')).toBe(true);
-    expect(globMatch('*.fits', 'n1/a.fits')).toBe(false);
-    expect(globMatch('n1/?.png', 'n1/b.png')).toBe(true);
-    expect(globMatch('**/*.fits', '.hidden/h.fits')).toBe(false);
-    expect(globMatch('n1/[ab].*', 'n1/a.fits')).toBe(true);
-    expect(expandGlob('**/*.fits', root).map((h) => h.path.slice(root.length + 1))).toEqual(['n1/a.fits', 'n1/deep/a.fits', 'n1/deep/c.fits', 'top.fits']);
+  test('globs: * and ? stay in one segment, ** spans directories, {a,b} braces, dot names need a dot', () => {
+    const rel = (pattern: string) => expandGlob(pattern, root).map((h) => h.path.slice(root.length + 1));
+    expect(rel('**/*.fits')).toEqual(['n1/a.fits', 'n1/deep/a.fits', 'n1/deep/c.fits', 'top.fits']);
+    expect(rel('*.fits')).toEqual(['top.fits']);
+    expect(rel('n1/?.png')).toEqual(['n1/b.png']);
+    expect(rel('n1/[ab].*')).toEqual(['n1/a.fits', 'n1/b.png']);
+    expect(rel('n1/{a.fits,notes.txt}')).toEqual(['n1/a.fits', 'n1/notes.txt']);
+    expect(rel('{top,n1/deep/c}.fits')).toEqual(['n1/deep/c.fits', 'top.fits']);
+    expect(rel('.hidden/*.fits')).toEqual(['.hidden/h.fits']);
+    expect(expandGlob(`${root}/n1/*.fits`).map((h) => h.path)).toEqual([join(root, 'n1/a.fits')]);
     expect(expandGlob('n1/*', root).filter((h) => h.isDirectory).map((h) => h.path.slice(root.length + 1))).toEqual(['n1/deep']);
   });
 
@@ -108,6 +127,12 @@ describe('source lists', () => {
     expect(parseSourceListText('# stars\n1 2\n3.5 4\n')).toEqual({ x: [1, 3.5], y: [2, 4] });
     expect(parseSourceListText('flux,y,x\n10,2,1\n20,4,3\n')).toEqual({ x: [1, 3], y: [2, 4] });
     expect(() => parseSourceListText('1 2\n3 oops\n')).toThrow(/Line 2/);
+    // Quoted cells, a semicolon or tab separator, CRLF, runs of spaces and a trailing comment.
+    expect(parseSourceListText('"x","y"\r\n"1.5","2"\r\n3,4 # bright\r\n')).toEqual({ x: [1.5, 3], y: [2, 4] });
+    expect(parseSourceListText('x;y\n1;2\n')).toEqual({ x: [1], y: [2] });
+    expect(parseSourceListText('y\tx\n2\t1\n')).toEqual({ x: [1], y: [2] });
+    expect(parseSourceListText('   1    2\n\n  3  4  \n')).toEqual({ x: [1, 3], y: [2, 4] });
+    expect(() => parseSourceListText('x,y\n1,2\n3,\n')).toThrow(/Line 3/);
   });
 
   test('a FITS binary table with x/y columns, gzipped or not', () => {

@@ -55,4 +55,14 @@ describe('inspection', () => {
       sanitizeForInspection({ file: new Uint8Array(7), note: `key ${SESSION}`, n: 3, list: ['wcs', 1], nested: { fn: () => 1 } }),
     ).toEqual({ file: '[7 bytes]', note: 'key [redacted]', n: 3, list: ['wcs', 1], nested: {} });
   });
+
+  test("a child's snapshot inside a batch event is reduced to its data, not its machine", async () => {
+    const { createActor } = await import('xstate');
+    const { solveMachine } = await import('../machines/solve.machine.js');
+    const { defaultPollSchedule } = await import('../src/polling.js');
+    const snapshot = createActor(solveMachine, { input: { upload: { kind: 'url', url: 'http://example.org/a.png' }, options: {}, schedule: defaultPollSchedule('http://example.org/api/') } }).getSnapshot();
+    const clean = sanitizeForInspection({ type: 'xstate.snapshot.item-0', snapshot }) as { snapshot: Record<string, unknown> };
+    expect(Object.keys(clean.snapshot).sort()).toEqual(['context', 'status', 'value']);
+    expect(clean.snapshot.value).toBe('idle');
+  });
 });

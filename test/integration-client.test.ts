@@ -340,16 +340,17 @@ describe('waiting with a timeout', () => {
 });
 
 describe('a server that stops answering', () => {
-  test('a poll with no byte moving within stallTimeoutMs is abandoned and retried; the solve succeeds', async () => {
+  test('a read with no byte moving within stallTimeoutMs is abandoned and retried; the solve succeeds', async () => {
+    // The calibration read is never held on purpose (status reads may be, on this server).
     const { client: c, log } = client({ stallTimeoutMs: 300 });
-    server.faults.inject({ endpoint: 'job', kind: 'slow', delayMs: 5000 });
+    server.faults.inject({ endpoint: 'calibration', kind: 'slow', delayMs: 5000 });
     const seenBefore = server.requests.length;
     const result = await c.solve({ file: IMAGE.pathname });
     expect(result.calibration).toBeDefined();
     expect(server.faults.pending).toHaveLength(0);
-    // The server received one job poll more than the client got answers for: the abandoned one.
-    const jobPollsAtServer = server.requests.slice(seenBefore).filter((r) => r.endpoint === 'job').length;
-    expect(jobPollsAtServer).toBe(log.filter((e) => endpoint(e) === 'jobs/:id').length + 1);
+    // The server received one calibration read more than the client got answers for: the abandoned one.
+    const atServer = server.requests.slice(seenBefore).filter((r) => r.endpoint === 'calibration').length;
+    expect(atServer).toBe(log.filter((e) => endpoint(e) === 'jobs/:id/calibration').length + 1);
     expect(log.filter((e) => endpoint(e) === 'upload')).toHaveLength(1);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { BatchProgress } from '../src/batch-driver.js';
 import { Client, type SolveManyOutcome } from '../src/client.js';
 import { startServer, type RunningServer } from '../src/server/index.js';
 
@@ -31,7 +32,12 @@ describe('Client.solveMany', () => {
     const client = new Client({ apiUrl: server.url, apiKey: server.apiKeys[0], polling: FAST });
     const names = ['a.png', 'b.png', 'noise-c.png', 'd.png', 'e.png'];
     const before = server.requests.length;
-    const outcomes = await collect(client.solveMany(inputs(names), { concurrency: 2, files: ['wcs'] }));
+    const progress: BatchProgress[] = [];
+    const outcomes = await collect(client.solveMany(inputs(names), { concurrency: 2, files: ['wcs'], onProgress: (p) => progress.push(p) }));
+    // The batch's own progress: never more than two live, every item started and settled.
+    expect(Math.max(...progress.map((p) => p.running.length))).toBe(2);
+    expect(progress.at(-1)).toMatchObject({ phase: 'done', total: 5, started: 5, settled: 5, running: [] });
+    expect(progress.some((p) => p.uploading > 0)).toBe(true);
     expect(outcomes.map((o) => o.index).sort()).toEqual([0, 1, 2, 3, 4]);
     for (const o of outcomes) {
       const name = (o.input as { filename: string }).filename;

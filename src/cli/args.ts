@@ -1,8 +1,11 @@
 /**
- * A small, strict argument parser: `--flag value`, `--flag=value`, `--no-flag`, and
- * positionals. A flag that takes a value always takes the next argument, so `--dec -05:23:28`
- * works (Node's util.parseArgs refuses values that start with a dash).
+ * Command-line flags, tokenised by Node's `util.parseArgs`: `--flag value`, `--flag=value`,
+ * `--no-flag`, grouped short flags (`-qv`, `-j4`), `--` and positionals. It runs non-strict so
+ * that a value flag always takes the next argument, even one that starts with a dash
+ * (`--dec -05:23:28`; strict mode refuses it as ambiguous); its tokens are then checked here,
+ * with messages that name the flag and what it takes.
  */
+import { parseArgs as tokenize } from 'node:util';
 
 /** Bad usage: a wrong flag, a missing argument. Exit code 2. */
 export class UsageError extends Error {
@@ -37,10 +40,11 @@ const FALSE = new Set(['false', 'no', '0', 'off']);
 
 export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], command: string): ParsedArgs {
   const byName = new Map(specs.map((s) => [s.name, s]));
-  const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short as string, s]));
   const positionals: string[] = [];
   const flags = new Map<string, FlagValue>();
   const hint = `Run \`astrometry-net ${command} --help\` for the flags it takes.`;
+  const options = Object.fromEntries(specs.map((s) => [s.name, { type: s.type, ...(s.short ? { short: s.short } : {}) }]));
+  const { tokens } = tokenize({ args: [...argv], options, strict: false, allowPositionals: true, allowNegative: true, tokens: true });
 
   const set = (spec: FlagSpec, value: string | boolean) => {
     if (spec.multiple) {
@@ -52,59 +56,41 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
     }
   };
 
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--') {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (arg.startsWith('--')) {
-      const eq = arg.indexOf('=');
-      const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-      const inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
-      let spec = byName.get(name);
-      if (!spec && name.startsWith('no-')) {
-        const positive = byName.get(name.slice(3));
-        if (positive?.type === 'boolean') {
-          if (inline !== undefined) throw new UsageError(`The flag --${name} takes no value (got "${inline}").`, hint);
-          flags.set(positive.name, false);
-          continue;
-        }
-      }
-      if (!spec) throw new UsageError(`Unknown flag --${name} for \`${command}\`.`, suggest(name, specs) ?? hint);
-      if (spec.type === 'boolean') {
-        if (inline === undefined) set(spec, true);
-        else if (TRUE.has(inline.toLowerCase())) set(spec, true);
-        else if (FALSE.has(inline.toLowerCase())) set(spec, false);
-        else throw new UsageError(`Invalid value for --${name}: "${inline}". Allowed: yes or no (or leave the value out).`, hint);
-        continue;
-      }
-      let value = inline;
-      if (value === undefined) {
-        if (i + 1 >= argv.length) throw new UsageError(`The flag --${name} needs a value.`, hint);
-        value = argv[++i] as string;
-      }
-      set(spec, value);
+  for (const token of tokens) {
+    if (token.kind === 'positional') {
+      positionals.push(token.value);
       continue;
     }
-    if (arg.startsWith('-') && arg.length > 1 && !/^-\d/.test(arg)) {
-      const letters = arg.slice(1);
-      for (let j = 0; j < letters.length; j++) {
-        const spec = byShort.get(letters[j] as string);
-        if (!spec) throw new UsageError(`Unknown flag -${letters[j]} for \`${command}\`.`, hint);
-        if (spec.type === 'boolean') {
-          set(spec, true);
-        } else {
-          const rest = letters.slice(j + 1);
-          if (rest) set(spec, rest);
-          else if (i + 1 < argv.length) set(spec, argv[++i] as string);
-          else throw new UsageError(`The flag -${spec.short} (--${spec.name}) needs a value.`, hint);
-          break;
-        }
-      }
+    if (token.kind === 'option-terminator') continue;
+    // A negative number is an argument, not a flag.
+    if (/^-\d/.test(token.rawName)) {
+      positionals.push(argv[token.index] as string);
       continue;
     }
-    positionals.push(arg);
+    const spec = byName.get(token.name);
+    const shown = token.rawName.startsWith('--') ? token.rawName : `${token.rawName} (--${token.name})`;
+    if (!spec && token.rawName.startsWith('--no-') && byName.get(token.name.slice(3))?.type === 'boolean' && token.value !== undefined) {
+      throw new UsageError(`The flag ${token.rawName} takes no value (got "${token.value}").`, hint);
+    }
+    if (!spec) {
+      const name = token.rawName.replace(/^--?/, '');
+      throw new UsageError(`Unknown flag ${token.rawName} for \`${command}\`.`, (token.rawName.startsWith('--') ? suggest(name, specs) : undefined) ?? hint);
+    }
+    if (token.rawName.startsWith('--no-') && !specs.some((s) => s.name === token.rawName.slice(2))) {
+      if (spec.type !== 'boolean') throw new UsageError(`Unknown flag ${token.rawName} for \`${command}\`.`, hint);
+      if (token.value !== undefined) throw new UsageError(`The flag ${token.rawName} takes no value (got "${token.value}").`, hint);
+      flags.set(spec.name, false);
+      continue;
+    }
+    if (spec.type === 'boolean') {
+      const inline = token.value;
+      if (inline === undefined || TRUE.has(inline.toLowerCase())) set(spec, true);
+      else if (FALSE.has(inline.toLowerCase())) set(spec, false);
+      else throw new UsageError(`Invalid value for --${spec.name}: "${inline}". Allowed: yes or no (or leave the value out).`, hint);
+      continue;
+    }
+    if (token.value === undefined) throw new UsageError(`The flag ${shown} needs a value.`, hint);
+    set(spec, token.value);
   }
   return { positionals, flags };
 }

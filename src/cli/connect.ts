@@ -50,6 +50,17 @@ function generatedKey(): string {
   return Array.from(randomBytes(16), (b) => letters[b % 26]).join('');
 }
 
+/**
+ * Fails now, with AuthError (exit 3), when a command that logs in has no key to log in with:
+ * before anything is printed or sent, instead of at the first login. `--local` makes its own.
+ */
+export async function requireApiKey(flags: Flags): Promise<void> {
+  if (flags.bool('local')) return;
+  const { resolveApiKey } = await import('../session.js');
+  await import('../index.js');
+  resolveApiKey(flags.string('api-key'));
+}
+
 export async function connect(flags: Flags, options: ConnectOptions): Promise<Connection> {
   // Loaded here, not at startup: the HTTP stack is most of the CLI's start time, and usage
   // errors and --help need none of it.
@@ -126,9 +137,16 @@ export interface CliInspector {
   stop(): Promise<void>;
 }
 
-/** Starts the Stately inspector's page for `--inspect` (loaded only then). */
-export async function startInspector(): Promise<CliInspector> {
+/**
+ * Starts the inspector for `--inspect`: the offline page (drawn here, works with no network), or
+ * with `stately` the Stately inspector's page (online; needs @statelyai/inspect). Loaded only then.
+ */
+export async function startInspector(kind: 'offline' | 'stately' = 'offline'): Promise<CliInspector> {
   try {
+    if (kind === 'offline') {
+      const { createOfflineInspector } = await import('../inspect-offline.js');
+      return await createOfflineInspector();
+    }
     const { createNodeInspector } = await import('../inspect-node.js');
     return await createNodeInspector();
   } catch (error) {

@@ -65,20 +65,25 @@ output:
   --annotated, --red-green, --extraction, --full-size (full-size plots)
                             files are named <input-stem>.<kind>, e.g. m42.wcs.fits; a FITS input
                             also gets <stem>.solved.fits: the input with the solved WCS cards
-  --json                    print one JSON document (schema: src/cli/json-schema.ts) on stdout
+  --json                    print one JSON document (JSON Schema: the package file
+                            astrometry-net-client/schema.json) on stdout
 
 batch and resume:
   --concurrency N, -j N     inputs uploading/solving at once (default 2)
   a journal in <out>/.astrometry-net-journal/ records each input's state: run the same command
   again to skip done inputs and resume started ones from their submission or job. An input
   whose upload was cut off is never uploaded twice silently: it is reported as
-  upload_interrupted; --reupload uploads it again.
+  upload_interrupted; --reupload uploads it again. One run at a time per --out folder: a
+  second exits 2 (a lock left by a killed run is taken over).
 
   --quiet, -q               only errors and the summary
   --verbose, -v             also each request's method and URL (keys never appear)
-  --inspect                 watch the statecharts in the Stately inspector: prints a local URL
-                            (127.0.0.1) to open in a browser while the command runs. Needs
-                            npm install @statelyai/inspect. No key and no file bytes are sent.
+  --inspect                 watch the statecharts live: prints a local URL (127.0.0.1) to open
+                            in a browser while the command runs; the page draws each machine
+                            and marks the state of every solve. Works offline. Only state
+                            names are sent: no key, no file bytes, no results.
+  --inspect-stately         the same in the Stately inspector (online: the page loads
+                            https://stately.ai/inspect; npm install @statelyai/inspect)
 
 exit codes: 0 all solved, 1 some failed, 2 bad usage or options, 3 authentication refused.
 `;

@@ -7,8 +7,13 @@
  * timestamped line per state change. `--quiet` shows only errors and the summary; `--verbose`
  * adds each request's method and URL (never a key: the library only reports those two).
  *
+ * Names are shown by what tells them apart (basename, middle ellipsis), states in colour where
+ * the terminal takes it (NO_COLOR, FORCE_COLOR honoured).
+ *
  * Results go through `result()` so they are printed between redraws, never inside the view.
  */
+
+import { colourEnabled, painter, stateStyle, type Paint, type Style } from './colour.js';
 
 export interface ProgressOptions {
   stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number; rows?: number };
@@ -21,6 +26,8 @@ export interface ProgressOptions {
   /** Redraws per second at most. */
   fps?: number;
   now?: () => number;
+  /** Colour on stderr / stdout. Default: each stream's own choice (TTY, NO_COLOR, FORCE_COLOR). */
+  colour?: { stderr: boolean; stdout: boolean };
 }
 
 interface Item {
@@ -58,6 +65,8 @@ function topState(state: string): string {
 
 export class Progress {
   readonly #o: Required<Omit<ProgressOptions, 'tty'>> & { tty: boolean };
+  readonly #paintErr: Paint;
+  readonly #paintOut: Paint;
   readonly #items = new Map<string, Item>();
   readonly #order: string[] = [];
   readonly #start: number;
@@ -66,6 +75,9 @@ export class Progress {
   #ticker: NodeJS.Timeout | null = null;
   #lastDraw = 0;
   #stopped = false;
+  /** Shown names by label, recomputed when inputs are added. */
+  #names = new Map<string, string>();
+  #namesFor = -1;
 
   constructor(options: ProgressOptions) {
     this.#o = {
@@ -75,7 +87,10 @@ export class Progress {
       now: Date.now,
       ...options,
       tty: options.tty ?? Boolean(options.stderr.isTTY),
+      colour: options.colour ?? { stderr: colourEnabled(options.stderr), stdout: colourEnabled(options.stdout) },
     };
+    this.#paintErr = painter(this.#o.colour.stderr);
+    this.#paintOut = painter(this.#o.colour.stdout);
     this.#start = this.#o.now();
     if (this.#live) {
       // Elapsed times move even when no state does.
@@ -135,7 +150,19 @@ export class Progress {
 
   /** A result line on stdout, or on stderr when stdout is reserved (`--json`). */
   result(line: string, toStderr = false): void {
-    this.#line(toStderr ? this.#o.stderr : this.#o.stdout, line, true);
+    const paint = toStderr ? this.#paintErr : this.#paintOut;
+    const word = /^(solved|failed)\b/.exec(line)?.[1];
+    const shown = word ? paint(word, word === 'solved' ? 'green' : 'red') + line.slice(word.length) : line;
+    this.#line(toStderr ? this.#o.stderr : this.#o.stdout, shown, true);
+  }
+
+  /** The summary line, its counts coloured where the stream takes colour. */
+  summary(stream: NodeJS.WritableStream, total: number, solved: number, failed: number, elapsed: string): void {
+    const paint = stream === this.#o.stderr ? this.#paintErr : this.#paintOut;
+    const line =
+      `${total} input${total === 1 ? '' : 's'}: ${paint(`${solved} solved`, solved > 0 ? 'green' : undefined)}, ` +
+      `${paint(`${failed} failed`, failed > 0 ? 'red' : undefined)} (${elapsed})`;
+    stream.write(`${line}\n`);
   }
 
   /** An error or warning on stderr; shown even with --quiet. */
@@ -184,15 +211,20 @@ export class Progress {
   #draw(): void {
     if (this.#stopped) return;
     this.#lastDraw = this.#o.now();
-    const lines = this.render();
+    const lines = this.#view().map((segments) => segments.map(([text, style]) => this.#paintErr(text, style)).join(''));
     this.#clear();
     if (lines.length === 0) return;
     this.#o.stderr.write(`${lines.join('\n')}\n`);
     this.#drawnLines = lines.length;
   }
 
-  /** The live view's lines (exposed for tests). */
+  /** The live view's lines, without colour (exposed for tests). */
   render(): string[] {
+    return this.#view().map((segments) => segments.map(([text]) => text).join(''));
+  }
+
+  /** The live view as lines of styled segments, each line cut to the terminal's width. */
+  #view(): Segment[][] {
     const now = this.#o.now();
     // A pseudo-terminal may report 0 columns: treat that as unknown.
     const width = Math.max(40, (this.#o.stderr as { columns?: number }).columns || 100);
@@ -208,23 +240,34 @@ export class Progress {
     let eta = '–';
     if (settled > 0 && remaining > 0) eta = formatDuration((elapsed / settled) * remaining);
     else if (remaining === 0) eta = '0:00';
-    const header =
-      `${settled}/${items.length} done (${solved} solved, ${failed} failed) · ${running.length} running · ${queued.length} queued` +
-      ` · ${formatDuration(elapsed)} elapsed · ETA ${eta}`;
-    const labelWidth = Math.min(32, Math.max(8, ...running.map((i) => i.label.length)));
-    const lines = [header];
+    const header: Segment[] = [
+      [`${settled}/${items.length} done (`, 'bold'],
+      [`${solved} solved`, solved > 0 ? 'green' : undefined],
+      [', '],
+      [`${failed} failed`, failed > 0 ? 'red' : undefined],
+      [`) · ${running.length} running · ${queued.length} queued · ${formatDuration(elapsed)} elapsed · ETA ${eta}`],
+    ];
+    // Names by what tells them apart: the basename, or as many trailing folders as it takes.
+    if (this.#namesFor !== items.length) {
+      this.#names = distinctNames(items.map((i) => i.label));
+      this.#namesFor = items.length;
+    }
+    const names = this.#names;
+    const name = (item: Item) => names.get(item.label) ?? item.label;
+    const labelWidth = Math.min(Math.max(16, Math.floor(width * 0.35)), Math.max(8, ...running.map((i) => name(i).length)));
+    const lines: Segment[][] = [header];
     for (const item of running.slice(0, rows - 3)) {
-      lines.push(`  ${fit(item.label, labelWidth)}  ${this.#describe(item, now)}`);
+      lines.push([[`  ${middleEllipsis(name(item), labelWidth).padEnd(labelWidth)}  `], ...this.#describe(item, now)]);
     }
-    if (running.length > rows - 3) lines.push(`  … and ${running.length - (rows - 3)} more running`);
+    if (running.length > rows - 3) lines.push([[`  … and ${running.length - (rows - 3)} more running`]]);
     if (queued.length > 0) {
-      const names = queued.slice(0, 3).map((q) => q.label).join(', ');
-      lines.push(`  queued: ${names}${queued.length > 3 ? `, … (${queued.length})` : ''}`);
+      const shown = queued.slice(0, 3).map((q) => middleEllipsis(name(q), 24)).join(', ');
+      lines.push([['  queued: ', 'dim'], [`${shown}${queued.length > 3 ? `, … (${queued.length})` : ''}`]]);
     }
-    return lines.map((l) => fit(l, width - 1));
+    return lines.map((l) => fitSegments(l, width - 1));
   }
 
-  #describe(item: Item, now: number): string {
+  #describe(item: Item, now: number): Segment[] {
     const top = topState(item.state);
     const inState = formatDuration(now - item.stateSince);
     const total = formatDuration(now - (item.started ?? now));
@@ -234,12 +277,71 @@ export class Progress {
       const rate = seconds > 0 ? (u.sent - u.firstSent) / seconds : 0;
       const fraction = u.total ? Math.min(1, u.sent / u.total) : null;
       const bar = fraction === null ? '' : `[${'#'.repeat(Math.round(fraction * BAR_WIDTH)).padEnd(BAR_WIDTH, '.')}] ${Math.round(fraction * 100)}% `;
-      return `uploading ${bar}${formatBytes(u.sent)}${u.total ? `/${formatBytes(u.total)}` : ''}${rate > 0 ? ` ${formatBytes(rate)}/s` : ''}  ${total}`;
+      return [
+        ['uploading', stateStyle(top)],
+        [` ${bar}${formatBytes(u.sent)}${u.total ? `/${formatBytes(u.total)}` : ''}${rate > 0 ? ` ${formatBytes(rate)}/s` : ''}  ${total}`],
+      ];
     }
-    return `${item.state.padEnd(28)} ${inState} in state, ${total} total${item.detail ? `  (${item.detail})` : ''}`;
+    return [[item.state.padEnd(28), stateStyle(top)], [` ${inState} in state, ${total} total${item.detail ? `  (${item.detail})` : ''}`]];
   }
 }
 
-function fit(text: string, width: number): string {
-  return text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width);
+type Segment = [text: string, style?: Style];
+
+/** Cuts a line of segments to `width` visible characters (an ellipsis marks the cut), padding none. */
+function fitSegments(segments: Segment[], width: number): Segment[] {
+  const out: Segment[] = [];
+  let left = width;
+  for (const [text, style] of segments) {
+    if (left <= 0) break;
+    if (text.length <= left) {
+      out.push(style ? [text, style] : [text]);
+      left -= text.length;
+      continue;
+    }
+    out.push(style ? [`${text.slice(0, left - 1)}…`, style] : [`${text.slice(0, left - 1)}…`]);
+    left = 0;
+  }
+  return out;
+}
+
+/** `a-very-long-name.fits` as `a-very…ame.fits`: both ends kept, where names differ most. */
+export function middleEllipsis(text: string, width: number): string {
+  if (text.length <= width) return text;
+  if (width <= 1) return '…';
+  const tail = Math.ceil((width - 1) / 2);
+  const head = width - 1 - tail;
+  return `${text.slice(0, head)}…${text.slice(text.length - tail)}`;
+}
+
+/**
+ * Each label shortened to its basename, or to as many trailing path segments as make it unique
+ * among `labels` (URLs keep their last segment and query).
+ */
+export function distinctNames(labels: readonly string[]): Map<string, string> {
+  const unique = [...new Set(labels)];
+  const parts = unique.map((l) => l.split(/[\\/]/).filter((p) => p !== ''));
+  const depth = Math.max(0, ...parts.map((p) => p.length));
+  // How many labels end in each suffix of n segments: O(labels x depth), not a pairwise scan.
+  const counts = new Map<string, number>();
+  for (const mine of parts) {
+    for (let n = 1; n <= mine.length; n++) {
+      const key = `${n}\0${mine.slice(-n).join('/')}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+  }
+  const out = new Map<string, string>();
+  unique.forEach((label, i) => {
+    const mine = parts[i] as string[];
+    let chosen = label;
+    for (let n = 1; n < Math.min(mine.length, depth + 1); n++) {
+      const suffix = mine.slice(-n).join('/');
+      if (counts.get(`${n}\0${suffix}`) === 1) {
+        chosen = suffix;
+        break;
+      }
+    }
+    out.set(label, chosen);
+  });
+  return out;
 }

@@ -1,10 +1,11 @@
 /**
  * `--source-list FILE`: star positions instead of an image. Accepted: a FITS binary table with
  * `x` and `y` columns (gzip allowed), CSV, or whitespace-separated text of `x y` per line.
- * In text, `#` starts a comment; a header line naming `x` and `y` picks those columns, else the
+ * CSV is read by csv-parse. In text, `#` starts a comment; a header line naming `x` and `y` picks those columns, else the
  * first two numeric columns are used.
  */
 import { readFileSync } from 'node:fs';
+import { parse } from 'csv-parse/sync';
 import { isFits, maybeGunzip, readXyColumns } from './fits.js';
 
 export interface ParsedSourceList {
@@ -37,35 +38,47 @@ export function readSourceList(path: string): ParsedSourceList {
 }
 
 export function parseSourceListText(text: string): ParsedSourceList {
+  // CSV (comma, semicolon or tab, quoted cells allowed) when the text has such a separator;
+  // otherwise columns separated by runs of spaces.
+  const csv = /[,;\t]/.test(text.replace(/#.*/g, ''));
+  let records: { record: string[]; info: { lines: number } }[];
+  try {
+    records = parse(text, {
+      delimiter: csv ? [',', ';', '\t'] : ' ',
+      comment: '#',
+      trim: true,
+      skip_empty_lines: true,
+      skip_records_with_empty_values: true,
+      relax_column_count: true,
+      relax_quotes: true,
+      info: true,
+    }) as unknown as typeof records;
+  } catch (error) {
+    const line = (error as { lines?: number }).lines;
+    throw new SourceListError(`${line ? `Line ${line}: ` : ''}${(error as Error).message}`);
+  }
+  const lines = text.split(/\r?\n/);
   const x: number[] = [];
   const y: number[] = [];
   let xi = 0;
   let yi = 1;
-  let sawData = false;
-  const lines = text.split(/\r?\n/);
-  for (let n = 0; n < lines.length; n++) {
-    const line = (lines[n] as string).replace(/#.*/, '').trim();
-    if (line === '') continue;
-    const cells = line.split(/\s*[,;\t]\s*|\s+/).map((c) => c.replace(/^"(.*)"$/, '$1'));
-    const numbers = cells.map((c) => (c.trim() === '' ? NaN : Number(c)));
-    if (!sawData && numbers.some((v) => Number.isNaN(v))) {
-      // A header: look for columns named x and y.
-      const names = cells.map((c) => c.trim().toLowerCase());
-      const nx = names.indexOf('x');
-      const ny = names.indexOf('y');
-      if (nx >= 0 && ny >= 0) {
-        xi = nx;
-        yi = ny;
-        continue;
+  for (const { record, info } of records) {
+    const cells = csv ? record : record.filter((c) => c !== '');
+    const numbers = cells.map((c) => (c === '' ? NaN : Number(c)));
+    if (x.length === 0 && numbers.some((v) => Number.isNaN(v))) {
+      // A header: look for columns named x and y; any other title line is skipped.
+      const names = cells.map((c) => c.toLowerCase());
+      if (names.includes('x') && names.includes('y')) {
+        xi = names.indexOf('x');
+        yi = names.indexOf('y');
       }
-      if (x.length === 0) continue; // some other title line
+      continue;
     }
     const vx = numbers[xi];
     const vy = numbers[yi];
     if (vx === undefined || vy === undefined || !Number.isFinite(vx) || !Number.isFinite(vy)) {
-      throw new SourceListError(`Line ${n + 1}: expected two numbers "x y", got "${lines[n]}".`);
+      throw new SourceListError(`Line ${info.lines}: expected two numbers "x y", got "${lines[info.lines - 1] ?? cells.join(' ')}".`);
     }
-    sawData = true;
     x.push(vx);
     y.push(vy);
   }

@@ -51,6 +51,8 @@ export async function buildCli(): Promise<void> {
       if (!existsSync(CLI) || statSync(CLI).mtimeMs < started - 1000) {
         throw new Error(`tsc did not emit ${CLI}:\n${r.stdout}\n${r.stderr}`);
       }
+      // As `npm run build` does: the schema file is generated from the built module.
+      spawnSync(process.execPath, [join(ROOT, 'scripts', 'write-schema.mjs')], { cwd: ROOT, encoding: 'utf8' });
       const own = `${r.stdout}`.split('\n').filter((l) => l.startsWith('src/cli/'));
       if (own.length > 0) throw new Error(`The CLI does not type-check:\n${own.join('\n')}`);
       writeFileSync(STAMP, token);
@@ -74,10 +76,11 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
-/** An environment with no key from the developer's machine: no ASTROMETRY_*, an empty config home. */
+/** An environment with no key from the developer's machine (no ASTROMETRY_*, an empty config home) and no colour setting. */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ASTROMETRY_')) env[k] = v;
+  // No key from the developer's machine, and no colour setting from the terminal running the tests.
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ASTROMETRY_') && k !== 'FORCE_COLOR' && k !== 'NO_COLOR') env[k] = v;
   env.XDG_CONFIG_HOME = join(tmpdir(), 'astrometry-net-cli-test-no-config');
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];

@@ -1,6 +1,6 @@
 /** `astrometry-net jobs`: the account's job ids, through the account machine (Session.myJobs). */
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
-import { connect, CONNECTION_FLAGS, verboseRequests } from '../connect.js';
+import { connect, CONNECTION_FLAGS, requireApiKey, verboseRequests } from '../connect.js';
 import { JOBS_HELP } from '../help.js';
 import { COMMON_FLAGS, EXIT, type CliIo } from '../io.js';
 
@@ -13,6 +13,7 @@ export async function runJobs(argv: readonly string[], io: CliIo): Promise<numbe
     return EXIT.ok;
   }
   if (flags.parsed.positionals.length > 0) throw new UsageError(`jobs takes no arguments (got "${flags.parsed.positionals[0]}").`);
+  await requireApiKey(flags);
   const connection = await connect(flags, {
     outDir: io.cwd,
     ...verboseRequests(flags, io.stderr),

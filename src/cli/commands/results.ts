@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { ResultRequest } from '../../../machines/solve.machine.js';
-import { StartedSolve } from '../../started-solve.js';
+import { StartedSolve, milestones } from '../../started-solve.js';
 import type { FileResultKind } from '../../protocol/results.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { connect, CONNECTION_FLAGS, verboseRequests } from '../connect.js';
@@ -51,7 +51,7 @@ export async function runResults(argv: readonly string[], io: CliIo): Promise<nu
       input: { jobId, schedule: session.schedule, timeoutMs: session.timeoutMs, prefetch: [...kinds].map((kind): ResultRequest => ({ kind })) },
     });
     handle.actor.send({ type: 'START' });
-    const s = await handle.until((snap) => snap.matches('success') || snap.matches('failure'));
+    const s = await handle.until(milestones.quiet);
     const c = s.context;
     if (c.error) {
       io.stderr.write(`astrometry-net: job ${jobId}: ${c.error.code}: ${c.error.message}\n`);

@@ -22,7 +22,7 @@ export function parseId(text: string | undefined, what: string): number {
 
 /** Where the look can stop: nothing more to learn without waiting. */
 function informative(s: SolveSnapshot): boolean {
-  if (s.matches('success') || s.matches('failure')) return true;
+  if (s.hasTag('settled')) return true;
   if (s.matches({ jobRunning: 'waiting' })) return true;
   return s.matches({ submissionPending: 'waiting' }) && s.context.submission !== null;
 }
