@@ -6,7 +6,7 @@ import { batchMachine, type BatchItem } from '../machines/batch.machine.js';
 import type { Stage } from '../machines/solve.machine.js';
 import { AbortedError, ValidationError, reviveError, type AstrometryNetError } from './errors.js';
 import { acceptInput, type MemoryStore, type SolveInput, type UploadDescriptor } from './inputs.js';
-import type { FitsHeader } from './fits-header.js';
+import type { FitsHeader } from './fits/index.js';
 import { Job } from './job.js';
 import type { Calibration } from './models.js';
 import { encodeUploadOptions, type UploadOptions } from './options.js';

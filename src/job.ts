@@ -3,7 +3,7 @@
  * solve machine. A Job shares the machine of the Submission that produced it.
  */
 import type { FetchedResult } from '../machines/solve.machine.js';
-import { parseFitsHeader, type FitsHeader } from './fits-header.js';
+import { parseHeader, type FitsHeader } from './fits/index.js';
 import type { Annotation, Calibration, JobInfo, JobStatus } from './models.js';
 import type { FileResultKind, ResultFile } from './protocol/results.js';
 import { ValidationError } from './errors.js';
@@ -102,7 +102,7 @@ export class Job {
 
   /** The WCS file's header cards (CRVAL, CRPIX, CD, SIP...). */
   async wcs(options?: WaitOptions): Promise<FitsHeader> {
-    return parseFitsHeader((await this.wcsFile(options)).bytes);
+    return parseHeader((await this.wcsFile(options)).bytes).header;
   }
 
   newFitsFile(options?: WaitOptions): Promise<ResultFile> {

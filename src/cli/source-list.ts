@@ -5,7 +5,8 @@
  * first two numeric columns are used.
  */
 import { readFileSync } from 'node:fs';
-import { isFits, maybeGunzip, readXyColumns } from './fits.js';
+import { isFits, readXyColumns } from '../fits/index.js';
+import { maybeGunzip } from './gunzip.js';
 
 export interface ParsedSourceList {
   x: number[];
