@@ -6,7 +6,7 @@ import { batchMachine, type BatchItem } from '../machines/batch.machine.js';
 import type { Stage } from '../machines/solve.machine.js';
 import { AbortedError, ValidationError, reviveError, type AstrometryNetError } from './errors.js';
 import { acceptInput, type MemoryStore, type SolveInput, type UploadDescriptor } from './inputs.js';
-import type { FitsHeader } from './fits/index.js';
+import type { Wcs } from './wcs/index.js';
 import { Job } from './job.js';
 import type { Calibration } from './models.js';
 import { encodeUploadOptions, type UploadOptions } from './options.js';
@@ -52,7 +52,7 @@ export class SolveResult {
     return this.job.wcsFile(options);
   }
 
-  wcs(options?: WaitOptions): Promise<FitsHeader> {
+  wcs(options?: WaitOptions): Promise<Wcs> {
     return this.job.wcs(options);
   }
 
@@ -214,8 +214,8 @@ export class Client {
     }
   }
 
-  /** Solves a file and returns its WCS header, as the seed's `calibrate_file_wcs`. */
-  async calibrateFileWcs(path: string, options: SolveOptions = {}): Promise<FitsHeader> {
+  /** Solves a file and returns its WCS (header cards in `.header`), as the seed's `calibrate_file_wcs`. */
+  async calibrateFileWcs(path: string, options: SolveOptions = {}): Promise<Wcs> {
     return (await this.solve({ file: path }, options)).wcs(options.signal ? { signal: options.signal } : {});
   }
 

@@ -3,7 +3,7 @@
  * solve machine. A Job shares the machine of the Submission that produced it.
  */
 import type { FetchedResult } from '../machines/solve.machine.js';
-import { parseHeader, type FitsHeader } from './fits/index.js';
+import { Wcs } from './wcs/index.js';
 import type { Annotation, Calibration, JobInfo, JobStatus } from './models.js';
 import type { FileResultKind, ResultFile } from './protocol/results.js';
 import { ValidationError } from './errors.js';
@@ -100,9 +100,9 @@ export class Job {
     return this.file('wcs', options);
   }
 
-  /** The WCS file's header cards (CRVAL, CRPIX, CD, SIP...). */
-  async wcs(options?: WaitOptions): Promise<FitsHeader> {
-    return parseHeader((await this.wcsFile(options)).bytes).header;
+  /** The solved WCS (TAN-SIP), read from the WCS file; its header cards are `wcs.header`. */
+  async wcs(options?: WaitOptions): Promise<Wcs> {
+    return Wcs.fromFits((await this.wcsFile(options)).bytes);
   }
 
   newFitsFile(options?: WaitOptions): Promise<ResultFile> {
