@@ -14,6 +14,7 @@ import { FILE_RESULTS, isFileResultKind, type FileResultKind, type ResultFile } 
 import { Session, type SessionOptions } from './session.js';
 import { SolveHandle, type PersistedSolve, type WaitOptions } from './solve-handle.js';
 import { Submission } from './submission.js';
+import { applyLocalExtraction, type LocalExtractionOptions } from './local-extraction.js';
 
 export interface ClientOptions extends SessionOptions {}
 
@@ -22,6 +23,8 @@ export interface SolveOptions extends UploadOptions {
   signal?: AbortSignal;
   /** Called with the Submission as soon as the solve starts: persist it, watch its state. */
   onStart?: (submission: Submission) => void;
+  /** Find the stars here and upload only their x/y list: the image never leaves the machine. */
+  localExtraction?: boolean | LocalExtractionOptions;
 }
 
 /** A solved image: where it points, and its files on demand (each fetched once). */
@@ -107,6 +110,7 @@ export class Client {
 
   /** Uploads, waits for the solve and returns the calibration. Rejects with a typed error. */
   async solve(input: SolveInput, options: SolveOptions = {}): Promise<SolveResult> {
+    ({ input, options } = await applyLocalExtraction(input, options));
     const submission = this.submit(input, options);
     options.onStart?.(submission);
     return this.#finish(submission, options.signal ? { signal: options.signal } : {});

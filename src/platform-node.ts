@@ -4,6 +4,7 @@
  * Importing this module installs it.
  */
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ValidationError } from './errors.js';
@@ -37,6 +38,11 @@ export const nodePlatform: Platform = {
       throw new ValidationError('file', path, 'a readable image file (this path does not exist or cannot be read)');
     }
     if (!isFile) throw new ValidationError('file', path, 'a file, not a directory');
+  },
+  readFile: async (path) => {
+    nodePlatform.checkReadableFile(path);
+    const buf = await readFile(path);
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   },
 };
 

@@ -1,0 +1,104 @@
+/**
+ * `solve(input, { localExtraction: true })` against `astrometry-net serve` on the real solver:
+ * every fixture solves from the locally extracted x/y list alone, and what goes over the wire
+ * is counted byte by byte.
+ */
+import { statSync } from 'node:fs';
+import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Client, ValidationError } from '../src/index.js';
+import type { Transport, TransportRequest } from '../src/transport/types.js';
+import { undiciTransport } from '../src/transport/undici.js';
+import { buildCli, FIXTURES } from './helpers/cli-run.js';
+import { expectNear, randomApiKey, startServe, truthOf, type Serve } from './helpers/serve-process.js';
+
+const API_KEY = randomApiKey();
+const POLLING = { firstDelayMs: 200, minIntervalMs: 200, maxIntervalMs: 1000 };
+let serve: Serve;
+let fitsPath: string;
+
+/** Bytes each request puts on the wire: the request line's URL, and the body as encoded. */
+function requestBytes(req: TransportRequest): number {
+  let n = req.method.length + new URL(req.url).pathname.length + new URL(req.url).search.length;
+  for (const [k, v] of Object.entries(req.headers ?? {})) n += k.length + v.length + 4;
+  const body = req.body;
+  if (body?.kind === 'form') n += new URLSearchParams(body.fields).toString().length;
+  if (body?.kind === 'multipart') {
+    for (const [k, v] of Object.entries(body.fields)) n += k.length + new TextEncoder().encode(v).length;
+    const s = body.file.source;
+    n += s.kind === 'path' ? statSync(s.path).size : s.kind === 'bytes' ? s.bytes.byteLength : s.blob.size;
+  }
+  return n;
+}
+
+function counting(inner: Transport): Transport & { sent: () => number; uploads: TransportRequest[] } {
+  let sent = 0;
+  const uploads: TransportRequest[] = [];
+  return {
+    sent: () => sent,
+    uploads,
+    request(req) {
+      sent += requestBytes(req);
+      if (new URL(req.url).pathname.endsWith('/upload')) uploads.push(req);
+      return inner.request(req);
+    },
+  };
+}
+
+beforeAll(async () => {
+  await buildCli();
+  const dir = await mkdtemp(path.join(tmpdir(), 'local-extraction-'));
+  fitsPath = path.join(dir, 'small.fits');
+  await writeFile(fitsPath, gunzipSync(await readFile(path.join(FIXTURES, 'small.fits.gz'))));
+  serve = await startServe(API_KEY);
+}, 60_000);
+
+afterAll(() => {
+  serve?.child.kill('SIGTERM');
+});
+
+const cases = [
+  ['orion.png', 'orion'],
+  ['south.png', 'south'],
+  ['small.png', 'small'],
+  ['small.fits', 'small'],
+] as const;
+
+describe.each(cases)('%s with localExtraction', (name, truthName) => {
+  test('solves from the x/y list alone to the true centre; the image is not sent', async () => {
+    const file = name === 'small.fits' ? fitsPath : path.join(FIXTURES, name);
+    const transport = counting(undiciTransport());
+    const client = new Client({ apiUrl: serve.apiUrl, apiKey: API_KEY, polling: POLLING, timeoutMs: 60_000, transport });
+    const result = await client.solve({ file }, { localExtraction: true });
+    const truth = await truthOf(truthName);
+    expectNear(result.calibration.ra, result.calibration.dec, result.calibration.pixscale, truth);
+    const wcs = await result.wcs();
+    expect([wcs.imageWidth, wcs.imageHeight]).toEqual([truth.width, truth.height]);
+    expect((await result.job.info()).original_filename).toBe('json-xy');
+    // The one upload carries the source list in its JSON, and no file of the image.
+    expect(transport.uploads).toHaveLength(1);
+    const upload = transport.uploads[0]!;
+    const json = JSON.parse(upload.body?.kind === 'form' ? upload.body.fields['request-json']! : upload.body?.kind === 'multipart' ? upload.body.fields['request-json']! : '{}') as Record<string, unknown>;
+    expect((json.x as number[]).length).toBeLessThanOrEqual(100);
+    expect([json.image_width, json.image_height]).toEqual([truth.width, truth.height]);
+    expect(json).not.toHaveProperty('localExtraction');
+    // Against the image's pixels (8-bit PNG: 1 byte, float32 FITS: 4 bytes a pixel): at most 1 %.
+    const pixelBytes = truth.width * truth.height * (name.endsWith('.fits') ? 4 : 1);
+    const size = statSync(file).size;
+    console.log(`${name}: ${transport.sent()} bytes sent; ${(100 * transport.sent() / pixelBytes).toFixed(2)} % of the pixels, ${(100 * transport.sent() / size).toFixed(2)} % of the ${size}-byte file`);
+    expect(transport.sent()).toBeLessThanOrEqual(0.01 * pixelBytes);
+    // A file that is not already tiny: at most 1 % of the file itself.
+    if (size > 256 * 1024) expect(transport.sent()).toBeLessThanOrEqual(0.01 * size);
+  }, 90_000);
+});
+
+test('a URL cannot be extracted locally: ValidationError before any request', async () => {
+  const transport = counting(undiciTransport());
+  const client = new Client({ apiUrl: serve.apiUrl, apiKey: API_KEY, transport });
+  await expect(client.solve('https://example.org/m42.png', { localExtraction: true })).rejects.toBeInstanceOf(ValidationError);
+  await expect(client.solve({ bytes: new Uint8Array([1, 2, 3]) }, { localExtraction: true })).rejects.toMatchObject({ code: 'validation', option: 'localExtraction' });
+  expect(transport.sent()).toBe(0);
+});
