@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Client, ValidationError } from '../src/index.js';
 import type { Transport, TransportRequest } from '../src/transport/types.js';
 import { undiciTransport } from '../src/transport/undici.js';
-import { buildCli, FIXTURES } from './helpers/cli-run.js';
+import { buildCli, FIXTURES, runCli } from './helpers/cli-run.js';
+import { Wcs } from '../src/wcs/index.js';
 import { expectNear, randomApiKey, startServe, truthOf, type Serve } from './helpers/serve-process.js';
 
 const API_KEY = randomApiKey();
@@ -102,3 +103,19 @@ test('a URL cannot be extracted locally: ValidationError before any request', as
   await expect(client.solve({ bytes: new Uint8Array([1, 2, 3]) }, { localExtraction: true })).rejects.toMatchObject({ code: 'validation', option: 'localExtraction' });
   expect(transport.sent()).toBe(0);
 });
+
+test('CLI --local-extraction: a FITS input solves from its stars and still gets the WCS merged into <stem>.solved.fits', async () => {
+  const out = path.join(path.dirname(fitsPath), 'out');
+  const r = await runCli(['solve', fitsPath, '--api-url', serve.apiUrl, '--api-key', API_KEY, '--local-extraction', '--out', out, '--json'], { cwd: path.dirname(fitsPath) });
+  expect(r.code, r.stderr).toBe(0);
+  const doc = JSON.parse(r.stdout) as { inputs: { jobId: number; files: Record<string, string> }[] };
+  const item = doc.inputs[0]!;
+  const truth = await truthOf('small');
+  const solved = new Uint8Array(await readFile(item.files.solvedFits!));
+  const wcs = Wcs.fromFits(solved);
+  expectNear(wcs.center.ra, wcs.center.dec, wcs.pixelScale, truth);
+  // The image's pixels are still there, after the merged header.
+  expect(solved.length).toBeGreaterThanOrEqual(statSync(fitsPath).size);
+  const client = new Client({ apiUrl: serve.apiUrl, apiKey: API_KEY });
+  expect((await (await client.job(item.jobId)).job.info()).original_filename).toBe('json-xy');
+}, 90_000);

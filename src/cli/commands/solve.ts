@@ -14,7 +14,8 @@ import type { ResultRequest, SolveActor, SolveContext, SolveMachineInput, SolveS
 import type { SerializedError } from '../../errors.js';
 import type { Calibration } from '../../models.js';
 import { stateName } from '../../solve-handle.js';
-import { describeInput, type UploadDescriptor } from '../../inputs.js';
+import { describeInput, type SolveInput, type UploadDescriptor } from '../../inputs.js';
+import { extractForUpload } from '../local-extraction.js';
 import type { WireUploadOptions } from '../../options.js';
 import type { FileResultKind } from '../../protocol/results.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
@@ -46,6 +47,7 @@ export const SOLVE_FLAGS: readonly FlagSpec[] = [
   { name: 'concurrency', type: 'string', short: 'j' },
   { name: 'reupload', type: 'boolean' },
   { name: 'inspect', type: 'boolean' },
+  { name: 'local-extraction', type: 'boolean' },
 ];
 
 const ACTIVE: readonly string[] = ['idle', 'loggingIn', 'uploading', 'submissionPending', 'jobRunning', 'fetchingResults'];
@@ -105,9 +107,15 @@ export async function runSolve(argv: readonly string[], io: CliIo): Promise<numb
   // Describe every input before any request: a bad URL or source list stops here with exit 2.
   const descriptors = new Map<string, UploadDescriptor>();
   const scratch = new Map();
+  const wires = new Map<string, WireUploadOptions>();
   for (const input of inputs) {
-    const source =
+    let source: SolveInput =
       input.kind === 'file' ? { file: input.path } : input.kind === 'url' ? { url: input.url } : { sourceList: { x: input.x, y: input.y } };
+    if (flags.bool('local-extraction') && input.kind === 'file') {
+      const local = await extractForUpload(input.path, wire);
+      source = local.source;
+      wires.set(input.id, local.wire);
+    }
     descriptors.set(input.id, describeInput(source, scratch));
   }
 
@@ -131,7 +139,7 @@ export async function runSolve(argv: readonly string[], io: CliIo): Promise<numb
     throw error;
   }
   try {
-    return await runBatch({ flags, io, inputs, descriptors, wire, plan, outDir, connection, progress, concurrency, json, quiet });
+    return await runBatch({ flags, io, inputs, descriptors, wire, wires, plan, outDir, connection, progress, concurrency, json, quiet });
   } finally {
     progress.stop();
     await connection.close();
@@ -145,6 +153,8 @@ interface BatchArgs {
   inputs: CliInput[];
   descriptors: Map<string, UploadDescriptor>;
   wire: WireUploadOptions;
+  /** Per input, where --local-extraction set the image size. */
+  wires: Map<string, WireUploadOptions>;
   plan: OutputPlan;
   outDir: string;
   connection: Connection;
@@ -249,7 +259,7 @@ async function runBatch(a: BatchArgs): Promise<number> {
   const items: BatchItem[] = [];
   for (const rec of recs) {
     const base: SolveMachineInput = {
-      options: a.wire,
+      options: a.wires.get(rec.input.id) ?? a.wire,
       schedule: session.schedule,
       timeoutMs: session.timeoutMs,
       prefetch: rec.requested.map((kind): ResultRequest => ({ kind })),
