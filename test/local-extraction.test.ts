@@ -89,7 +89,8 @@ describe.each(cases)('%s with localExtraction', (name, truthName) => {
     // Against the image's pixels (8-bit PNG: 1 byte, float32 FITS: 4 bytes a pixel): at most 1 %.
     const pixelBytes = truth.width * truth.height * (name.endsWith('.fits') ? 4 : 1);
     const size = statSync(file).size;
-    console.log(`${name}: ${transport.sent()} bytes sent; ${(100 * transport.sent() / pixelBytes).toFixed(2)} % of the pixels, ${(100 * transport.sent() / size).toFixed(2)} % of the ${size}-byte file`);
+    const off = Math.hypot((result.calibration.ra - truth.ra) * Math.cos((truth.dec * Math.PI) / 180), result.calibration.dec - truth.dec);
+    console.log(`${name}: centre ${off.toFixed(5)}° from the truth; ${transport.sent()} bytes sent; ${(100 * transport.sent() / pixelBytes).toFixed(2)} % of the pixels, ${(100 * transport.sent() / size).toFixed(2)} % of the ${size}-byte file`);
     expect(transport.sent()).toBeLessThanOrEqual(0.01 * pixelBytes);
     // A file that is not already tiny: at most 1 % of the file itself.
     if (size > 256 * 1024) expect(transport.sent()).toBeLessThanOrEqual(0.01 * size);
@@ -119,3 +120,9 @@ test('CLI --local-extraction: a FITS input solves from its stars and still gets 
   const client = new Client({ apiUrl: serve.apiUrl, apiKey: API_KEY });
   expect((await (await client.job(item.jobId)).job.info()).original_filename).toBe('json-xy');
 }, 90_000);
+
+test('CLI --local-extraction with a URL input: usage error (exit 2) before any request', async () => {
+  const r = await runCli(['solve', 'https://example.org/m42.png', '--api-url', serve.apiUrl, '--api-key', API_KEY, '--local-extraction']);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain('--local-extraction needs the image here');
+});

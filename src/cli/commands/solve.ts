@@ -111,6 +111,9 @@ export async function runSolve(argv: readonly string[], io: CliIo): Promise<numb
   for (const input of inputs) {
     let source: SolveInput =
       input.kind === 'file' ? { file: input.path } : input.kind === 'url' ? { url: input.url } : { sourceList: { x: input.x, y: input.y } };
+    if (flags.bool('local-extraction') && input.kind === 'url') {
+      throw new UsageError(`--local-extraction needs the image here, but ${input.label} is a URL the server would fetch.`, 'Download it first, or drop --local-extraction.');
+    }
     if (flags.bool('local-extraction') && input.kind === 'file') {
       const local = await extractForUpload(input.path, wire);
       source = local.source;
