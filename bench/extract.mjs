@@ -19,7 +19,7 @@ if (process.argv[2] === '--child') {
   const t0 = performance.now();
   const found = await extractSources(process.argv[3]);
   const ms = performance.now() - t0;
-  process.stdout.write(JSON.stringify({ ms, sources: found.x.length, maxRssKb: process.resourceUsage().maxRSS }));
+  process.stdout.write(JSON.stringify({ ms, sources: found.x.length, maxRssKb: process.resourceUsage().maxRSS, x: found.x, y: found.y }));
   process.exit(0);
 }
 
@@ -81,8 +81,8 @@ try {
     const maxRssKb = Number(r.stderr.trim().split('\n').at(-1));
     const { readBinTable } = fits;
     const { readFileSync } = await import('node:fs');
-    const sources = readBinTable(new Uint8Array(readFileSync(out))).rows;
-    theirs.push({ ms, wallMs: ms, sources, maxRssKb });
+    const table = readBinTable(new Uint8Array(readFileSync(out)));
+    theirs.push({ ms, wallMs: ms, sources: table.rows, maxRssKb, x: table.column('X'), y: table.column('Y') });
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const row = (name, rs) => ({
@@ -92,11 +92,24 @@ try {
     'peak RSS (MB)': Math.round(median(rs.map((r) => r.maxRssKb)) / 1024),
     sources: rs[0].sources,
   });
+  // How many of image2xy's 100 brightest extractSources also found, within 1 px.
+  const ref = theirs[0];
+  const mine = ours[0];
+  let matched = 0;
+  for (let i = 0; i < Math.min(100, ref.x.length); i++) {
+    for (let j = 0; j < mine.x.length; j++) {
+      if (Math.hypot(mine.x[j] - ref.x[i], mine.y[j] - ref.y[i]) <= 1) {
+        matched++;
+        break;
+      }
+    }
+  }
   const a = row('extractSources (Node)', ours);
   const b = row('image2xy (Debian)', theirs);
   console.log(`Star extraction, ${SIZE} x ${SIZE} 16-bit FITS with ${STARS} stars, ${runs} run(s) each:`);
   console.table([a, b]);
   console.log(`time ratio extractSources / image2xy: ${(a['time (ms, median)'] / b['time (ms, median)']).toFixed(2)} in-process, ${(a['process wall (ms)'] / b['process wall (ms)']).toFixed(2)} whole process (goal: <= 2)`);
+  console.log(`image2xy's 100 brightest found by extractSources within 1 px: ${matched}`);
   console.log('(time: reading, decoding and extraction; process wall adds Node start-up and module loading.)');
 } finally {
   rmSync(dir, { recursive: true, force: true });
