@@ -1,15 +1,14 @@
 /**
- * Sky background and noise, estimated on a mesh as SExtractor does: in each cell a
- * sigma-clipped median (the sky) and a clipped MAD (the noise), the mesh then median-filtered
- * 3 x 3 so that cells covered by a bright star take their neighbours' sky, and the sky
- * interpolated bilinearly between cell centres.
+ * Sky background, estimated on a mesh as SExtractor does: in each cell a median clipped at
+ * 3 sigma (sigma from the MAD), the mesh then median-filtered 3 x 3 so that cells covered by a
+ * bright star take their neighbours' sky, and the sky interpolated bilinearly between cell
+ * centres. The noise comes from pixel differences instead (differenceSigma), which a sky
+ * quantised to a few levels does not fool.
  */
 
 export interface Background {
   /** Sky level per mesh cell, row after row. */
   sky: Float32Array;
-  /** The image's pixel noise (median of the cells' clipped sigma). */
-  sigma: number;
   cell: number;
   cols: number;
   rows: number;
@@ -55,7 +54,7 @@ function clippedStats(v: Float32Array, count: number): [number, number] {
   return [median, sigma];
 }
 
-function median9(values: number[]): number {
+function median(values: number[]): number {
   values.sort((a, b) => a - b);
   return values[values.length >> 1] as number;
 }
@@ -65,7 +64,6 @@ export function estimateBackground(data: Float32Array, width: number, height: nu
   const cols = Math.max(1, Math.round(width / size));
   const rows = Math.max(1, Math.round(height / size));
   const raw = new Float32Array(cols * rows);
-  const sigmas = new Float32Array(cols * rows);
   const samples = new Float32Array(MAX_SAMPLES * 2);
   for (let r = 0; r < rows; r++) {
     const y0 = Math.floor((r * height) / rows);
@@ -83,9 +81,7 @@ export function estimateBackground(data: Float32Array, width: number, height: nu
         }
       }
       const sorted = samples.subarray(0, n).sort();
-      const [m, s] = n > 0 ? clippedStats(sorted, n) : [0, 0];
-      raw[r * cols + c] = m;
-      sigmas[r * cols + c] = s;
+      raw[r * cols + c] = n > 0 ? clippedStats(sorted, n)[0] : 0;
     }
   }
   const sky = new Float32Array(cols * rows);
@@ -99,11 +95,10 @@ export function estimateBackground(data: Float32Array, width: number, height: nu
           if (rr >= 0 && rr < rows && cc >= 0 && cc < cols) around.push(raw[rr * cols + cc] as number);
         }
       }
-      sky[r * cols + c] = median9(around);
+      sky[r * cols + c] = median(around);
     }
   }
-  const sigma = median9(Array.from(sigmas));
-  return { sky, sigma, cell: size, cols, rows };
+  return { sky, cell: size, cols, rows };
 }
 
 /** Subtracts the interpolated sky from `data` in place; NaN pixels become 0 (sky). */
