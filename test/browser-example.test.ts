@@ -144,4 +144,21 @@ describe('React example in chromium', () => {
     await page.screenshot({ path: join(artifacts, 'browser-example-local.png'), fullPage: true });
     await page.close();
   });
+
+  test('a gzipped FITS kept on this machine: extracted in the worker, solved, and shown with its grid', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${siteOrigin}/?api=${encodeURIComponent(api.url)}&key=${api.apiKeys[0]}`);
+    await page.check('[data-testid=local]');
+    await page.setInputFiles('[data-testid=file]', join(root, 'test/fixtures/small.fits.gz'));
+    await page.waitForSelector('[data-testid=grid] path', { timeout: 90_000 });
+    const wcsField = async (name: string) => Number(await page.textContent(`[data-testid=wcs] [data-field=${name}]`));
+    expect(Math.abs((await wcsField('ra')) - truth.ra) * Math.cos((truth.dec * Math.PI) / 180)).toBeLessThan(0.01);
+    expect(Math.abs((await wcsField('dec')) - truth.dec)).toBeLessThan(0.01);
+    expect(await page.$eval('[data-testid=grid]', (svg) => svg.getAttribute('viewBox'))).toBe('0 0 640 480');
+    expect(errors).toEqual([]);
+    await page.screenshot({ path: join(artifacts, 'browser-example-fits.png'), fullPage: true });
+    await page.close();
+  });
 });

@@ -44,6 +44,7 @@ function toGrey(src: ArrayLike<number>, width: number, height: number, channels:
   return out;
 }
 
+/** A FITS (gzip allowed), PNG or JPEG file's pixels as one grey plane, in FITS pixel order. */
 export async function decodeImage(input: Uint8Array): Promise<GreyImage> {
   const bytes = isGzip(input) ? await gunzip(input) : input;
   const format = sniffFormat(bytes);

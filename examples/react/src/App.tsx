@@ -2,6 +2,7 @@ import { useEffect, useState, type DragEvent } from 'react';
 import { Wcs } from 'astrometry-net-client';
 import { useSolve } from 'astrometry-net-client/react';
 import { extractInWorker } from './extract';
+import { pictureOf } from './picture';
 import { SkyGrid } from './SkyGrid';
 
 const STATE_LABELS: Record<string, string> = {
@@ -24,7 +25,7 @@ export function App({ apiUrl }: { apiUrl: string }) {
   const [annotated, setAnnotated] = useState<string | null>(null);
   const [keepLocal, setKeepLocal] = useState(false);
   const [extracting, setExtracting] = useState<string | null>(null);
-  const [picture, setPicture] = useState<string | null>(null);
+  const [picture, setPicture] = useState<{ url: string; fitsRows: boolean } | null>(null);
   const [wcs, setWcs] = useState<Wcs | null>(null);
 
   // Once solved, fetch the annotated image (once: the machine caches it).
@@ -50,7 +51,8 @@ export function App({ apiUrl }: { apiUrl: string }) {
     if (!file) return;
     setAnnotated(null);
     setWcs(null);
-    setPicture(/\.(fits?|fts)(\.gz)?$/i.test(file.name) ? null : URL.createObjectURL(file));
+    setPicture(null);
+    pictureOf(file).then(setPicture, () => setPicture(null));
     const scale = { scaleUnits: 'degwidth', scaleLower: 1, scaleUpper: 40 } as const;
     if (!keepLocal) {
       solve.solve({ blob: file, filename: file.name }, scale);
@@ -124,7 +126,7 @@ export function App({ apiUrl }: { apiUrl: string }) {
           {wcs.pixelScale.toFixed(3)}″/px, position angle {wcs.positionAngle.toFixed(2)}°
         </p>
       )}
-      {wcs && picture && <SkyGrid wcs={wcs} src={picture} />}
+      {wcs && picture && <SkyGrid wcs={wcs} src={picture.url} fitsRows={picture.fitsRows} />}
       {annotated && !keepLocal && <img src={annotated} alt="The field with its stars and objects annotated" data-testid="annotated" />}
     </main>
   );

@@ -8,9 +8,10 @@ function step(span: number): number {
 
 /**
  * Lines of constant RA and Dec over the image, from the WCS alone. FITS pixel (x, y) of a PNG or
- * JPEG solve has y = 1 at the top row, so it is drawn at (x - 0.5, y - 0.5) from the top left.
+ * JPEG solve has y = 1 at the top row, so it is drawn at (x - 0.5, y - 0.5) from the top left;
+ * a FITS image shown with row 1 at the bottom (`fitsRows`) puts it at (x - 0.5, H + 0.5 - y).
  */
-export function SkyGrid({ wcs, src }: { wcs: Wcs; src: string }) {
+export function SkyGrid({ wcs, src, fitsRows }: { wcs: Wcs; src: string; fitsRows: boolean }) {
   const w = wcs.imageWidth;
   const h = wcs.imageHeight;
   const corners = wcs.corners;
@@ -25,7 +26,7 @@ export function SkyGrid({ wcs, src }: { wcs: Wcs; src: string }) {
     points
       .map((p) => wcs.skyToPixel(p.ra, p.dec))
       .filter((p): p is { x: number; y: number } => p !== null)
-      .map((p, i) => `${i ? 'L' : 'M'}${(p.x - 0.5).toFixed(1)},${(p.y - 0.5).toFixed(1)}`)
+      .map((p, i) => `${i ? 'L' : 'M'}${(p.x - 0.5).toFixed(1)},${(fitsRows ? h + 0.5 - p.y : p.y - 0.5).toFixed(1)}`)
       .join(' ');
   const dec0 = Math.min(...decs) - margin;
   const dec1 = Math.max(...decs) + margin;
