@@ -23,7 +23,11 @@ export interface SolveOptions extends UploadOptions {
   signal?: AbortSignal;
   /** Called with the Submission as soon as the solve starts: persist it, watch its state. */
   onStart?: (submission: Submission) => void;
-  /** Find the stars here and upload only their x/y list: the image never leaves the machine. */
+  /**
+   * Find the stars here (`extractSources`) and upload only their x/y list: the image never
+   * leaves the machine. Not for URLs or source lists. The calibration's orientation is then
+   * reported as for a FITS image, since nova cannot tell that the rows were a PNG's or JPEG's.
+   */
   localExtraction?: boolean | LocalExtractionOptions;
 }
 
