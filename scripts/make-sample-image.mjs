@@ -4,10 +4,10 @@
  * (assets/sample.truth.json) from the Tycho-2 index that Debian's
  * `astrometry-data-tycho2-10-19-littleendian` installs.
  *
- *   node scripts/make-sample-image.mjs [--out-dir assets] [--index /path/to/index-tycho2-10...fits]
+ *   npm run build && node scripts/make-sample-image.mjs [--out-dir assets] [--index /path/to/index-tycho2-10...fits]
  *
- * Plain Node (no dependencies). Needs `query-starkd` from Debian's `astrometry.net` to read
- * the index. The image is deterministic: the same index gives the same bytes.
+ * Reads the index's table with the package's own FITS module (dist/src/fits, so build first).
+ * Needs `query-starkd` from Debian's `astrometry.net` to read the index. The image is deterministic: the same index gives the same bytes.
  *
  * Pixel convention: FITS 1-based (x, y); PNG column = x - 1 and PNG row = y - 1 (top row is
  * y = 1), which is how solve-field reads a PNG.
@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
+import { readBinTable } from '../dist/src/fits/index.js';
 
 // The field: Orion (belt, sword, M42), 35"/px, rotated 15 degrees, 800 x 600 (7.8 x 5.8 deg).
 const FIELD = {
@@ -62,53 +63,6 @@ function findIndex() {
   throw new Error('index-tycho2-10 not found; run scripts/install-solver.sh or pass --index');
 }
 
-// ---------------------------------------------------------------- FITS table (just enough)
-
-function readFitsTable(buf) {
-  const BLOCK = 2880;
-  const readHeader = (start) => {
-    const cards = new Map();
-    for (let pos = start; pos + 80 <= buf.length; pos += 80) {
-      const c = buf.toString('latin1', pos, pos + 80);
-      const key = c.slice(0, 8).trim();
-      if (key === 'END') return { cards, dataStart: start + Math.ceil((pos + 80 - start) / BLOCK) * BLOCK };
-      if (c.slice(8, 10) === '= ' && !cards.has(key)) {
-        let v = c.slice(10).trim();
-        if (v.startsWith("'")) v = v.slice(1, v.indexOf("'", 1)).trim();
-        else {
-          v = v.split('/')[0].trim();
-          if (/^[-+0-9.]/.test(v)) v = Number(v.replace(/[dD]/, 'e'));
-        }
-        cards.set(key, v);
-      }
-    }
-    throw new Error('bad FITS header');
-  };
-  const primary = readHeader(0);
-  const ext = readHeader(primary.dataStart);
-  if (ext.cards.get('XTENSION') !== 'BINTABLE') throw new Error('no binary table');
-  const rowBytes = ext.cards.get('NAXIS1');
-  const rows = ext.cards.get('NAXIS2');
-  const cols = {};
-  let offset = 0;
-  for (let i = 1; i <= ext.cards.get('TFIELDS'); i++) {
-    const form = String(ext.cards.get(`TFORM${i}`));
-    const m = /^(\d*)([A-Z])/.exec(form);
-    const repeat = m[1] ? Number(m[1]) : 1;
-    const size = { E: 4, D: 8, J: 4, I: 2, B: 1, K: 8, A: 1, L: 1 }[m[2]];
-    if (!size) throw new Error(`unsupported TFORM ${form}`);
-    const values = [];
-    if (repeat === 1 && (m[2] === 'E' || m[2] === 'D')) {
-      for (let r = 0; r < rows; r++) {
-        const p = ext.dataStart + r * rowBytes + offset;
-        values.push(m[2] === 'E' ? buf.readFloatBE(p) : buf.readDoubleBE(p));
-      }
-    }
-    cols[String(ext.cards.get(`TTYPE${i}`)).toUpperCase()] = values;
-    offset += repeat * size;
-  }
-  return { rows, cols };
-}
 
 // ---------------------------------------------------------------- PNG (8-bit grayscale)
 
@@ -211,14 +165,16 @@ function main() {
     );
     if (r.error) throw new Error(`query-starkd: ${r.error.message} (install astrometry.net: scripts/install-solver.sh)`);
     if (r.status !== 0) throw new Error(`query-starkd failed (${r.status}): ${r.stderr}`);
-    table = readFitsTable(readFileSync(out));
+    table = readBinTable(new Uint8Array(readFileSync(out)));
+    if (!table) throw new Error('query-starkd wrote no binary table');
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  const ras = table.cols.RA;
-  const decs = table.cols.DEC;
-  const mags = table.cols.MAG_VT ?? table.cols.MAG;
-  if (!ras || !decs || !mags) throw new Error('index table lacks RA, DEC or MAG_VT');
+  const mag = ['MAG_VT', 'MAG'].find((name) => table.has(name));
+  if (!table.has('RA') || !table.has('DEC') || !mag) throw new Error('index table lacks RA, DEC or MAG_VT');
+  const ras = table.column('RA');
+  const decs = table.column('DEC');
+  const mags = table.column(mag);
 
   const { width: W, height: H } = FIELD;
   const img = new Float64Array(W * H);

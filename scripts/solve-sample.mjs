@@ -43,7 +43,7 @@ try {
   if (c.width_arcsec && c.height_arcsec) {
     console.log(`  field size       ${(c.width_arcsec / 60).toFixed(1)}' x ${(c.height_arcsec / 60).toFixed(1)}', radius ${c.radius.toFixed(3)}°`);
   }
-  console.log(`  WCS              CRVAL ${wcs.get('CRVAL1')}, ${wcs.get('CRVAL2')}  CTYPE ${wcs.get('CTYPE1')}, ${wcs.get('CTYPE2')}`);
+  console.log(`  WCS              CRVAL ${wcs.header.get('CRVAL1')}, ${wcs.header.get('CRVAL2')}  CTYPE ${wcs.header.get('CTYPE1')}, ${wcs.header.get('CTYPE2')}`);
   if (truth) {
     const dra = (c.ra - truth.ra) * Math.cos((truth.dec * Math.PI) / 180);
     const offArcsec = Math.hypot(dra, c.dec - truth.dec) * 3600;

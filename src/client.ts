@@ -6,7 +6,7 @@ import type { Stage } from '../machines/solve.machine.js';
 import { driveBatch, type BatchProgress } from './batch-driver.js';
 import { AbortedError, ValidationError, reviveError, type AstrometryNetError } from './errors.js';
 import { acceptInput, type MemoryStore, type SolveInput, type UploadDescriptor } from './inputs.js';
-import type { FitsHeader } from './fits-header.js';
+import type { Wcs } from './wcs/index.js';
 import { Job } from './job.js';
 import type { Calibration } from './models.js';
 import { encodeUploadOptions, type UploadOptions } from './options.js';
@@ -14,6 +14,7 @@ import { FILE_RESULTS, isFileResultKind, type FileResultKind, type ResultFile } 
 import { Session, checkTimeoutMs, type SessionOptions } from './session.js';
 import { StartedSolve, type PersistedSolve, type WaitOptions } from './started-solve.js';
 import { Submission } from './submission.js';
+import { applyLocalExtraction, type LocalExtractionOptions } from './local-extraction.js';
 
 export interface ClientOptions extends SessionOptions {}
 
@@ -31,6 +32,12 @@ export interface CallOptions {
 export interface SolveOptions extends UploadOptions, CallOptions {
   /** Called with the Submission as soon as the solve starts: persist it, watch its state. */
   onStart?: (submission: Submission) => void;
+  /**
+   * Find the stars here (`extractSources`) and upload only their x/y list: the image never
+   * leaves the machine. Not for URLs or source lists. The calibration's orientation is then
+   * reported as for a FITS image, since nova cannot tell that the rows were a PNG's or JPEG's.
+   */
+  localExtraction?: boolean | LocalExtractionOptions;
 }
 
 /** A solved image: where it points, and its files on demand (each fetched once). */
@@ -61,7 +68,7 @@ export class SolveResult {
     return this.job.wcsFile(options);
   }
 
-  wcs(options?: WaitOptions): Promise<FitsHeader> {
+  wcs(options?: WaitOptions): Promise<Wcs> {
     return this.job.wcs(options);
   }
 
@@ -120,6 +127,7 @@ export class Client {
 
   /** Uploads, waits for the solve and returns the calibration. Rejects with a typed error. */
   async solve(input: SolveInput, options: SolveOptions = {}): Promise<SolveResult> {
+    ({ input, options } = await applyLocalExtraction(input, options));
     const submission = this.submit(input, options);
     options.onStart?.(submission);
     return this.#finish(submission, options.signal ? { signal: options.signal } : {});
@@ -232,8 +240,8 @@ export class Client {
     }
   }
 
-  /** Solves a file and returns its WCS header, as the seed's `calibrate_file_wcs`. */
-  async calibrateFileWcs(path: string, options: SolveOptions = {}): Promise<FitsHeader> {
+  /** Solves a file and returns its WCS (header cards in `.header`), as the seed's `calibrate_file_wcs`. */
+  async calibrateFileWcs(path: string, options: SolveOptions = {}): Promise<Wcs> {
     return (await this.solve({ file: path }, options)).wcs(options.signal ? { signal: options.signal } : {});
   }
 

@@ -18,7 +18,10 @@ export { defaultPollSchedule, pollDelay, type PollSchedule } from './polling.js'
 export { DEFAULT_RETRY, type RetryPolicy } from './protocol/retry.js';
 export { DEFAULT_API_URL } from './protocol/urls.js';
 export { FILE_RESULTS, RESULT_KINDS, type ResultKind, type FileResultKind, type JsonResultKind, type ResultFile, type FileKindSpec } from './protocol/results.js';
-export { parseFitsHeader, type FitsHeader, type FitsCard, type FitsValue } from './fits-header.js';
+export { FitsHeader, FitsError, parseHeader, readHdus, readImage, readBinTable, readXyColumns, writeImage, writeXyTable, tableFile, headerBytes, mergeWcsIntoFits, type FitsCard, type FitsValue, type CardInput, type FitsHdu, type FitsImage, type BinTable, type Column, type ColumnType, type NumberFormat, type Bitpix, type ImageToWrite } from './fits/index.js';
+export { extractSources, decodeImage, type ExtractInput, type ExtractOptions, type ExtractedSources, type GreyImage } from './extract/index.js';
+export type { LocalExtractionOptions } from './local-extraction.js';
+export { Wcs, WcsError, type SkyPoint, type PixelPoint, type SipPolynomial } from './wcs/index.js';
 export { fetchTransport, type FetchTransportOptions } from './transport/fetch.js';
 export type { Transport, TransportRequest, TransportResponse, RequestBody, UploadSource } from './transport/types.js';
 export { provideSolveTasks, type MachineDependencies, type RequestEvent } from './machine-tasks.js';

@@ -3,10 +3,11 @@
  * solve machine. A Job shares the machine of the Submission that produced it.
  */
 import type { FetchedResult } from '../machines/solve.machine.js';
-import { parseFitsHeader, type FitsHeader } from './fits-header.js';
+import { Wcs } from './wcs/index.js';
 import type { Annotation, Calibration, JobInfo, JobStatus } from './models.js';
 import type { FileResultKind, ResultFile } from './protocol/results.js';
-import { ValidationError } from './errors.js';
+import { UnexpectedContentError, ValidationError } from './errors.js';
+import { FitsError } from './fits/index.js';
 import type { Session } from './session.js';
 import { StartedSolve, milestones, type WaitOptions } from './started-solve.js';
 
@@ -100,9 +101,20 @@ export class Job {
     return this.file('wcs', options);
   }
 
-  /** The WCS file's header cards (CRVAL, CRPIX, CD, SIP...). */
-  async wcs(options?: WaitOptions): Promise<FitsHeader> {
-    return parseFitsHeader((await this.wcsFile(options)).bytes);
+  /** The solved WCS (TAN-SIP), read from the WCS file; its header cards are `wcs.header`. */
+  async wcs(options?: WaitOptions): Promise<Wcs> {
+    const file = await this.wcsFile(options);
+    try {
+      return Wcs.fromFits(file.bytes);
+    } catch (error) {
+      // A WCS file the server sent but that cannot be read is the server's fault, reported as such.
+      if (!(error instanceof FitsError)) throw error;
+      throw new UnexpectedContentError(
+        `a readable WCS file (${error.message})`,
+        { url: `wcs_file/${this.id}`, status: 200, contentType: file.contentType, bodyStart: '' },
+        { jobId: this.id },
+      );
+    }
   }
 
   newFitsFile(options?: WaitOptions): Promise<ResultFile> {

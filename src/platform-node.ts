@@ -4,6 +4,7 @@
  * Importing this module installs it.
  */
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ValidationError } from './errors.js';
@@ -38,6 +39,11 @@ export const nodePlatform: Platform = {
     }
     if (!stats.isFile()) throw new ValidationError('file', path, 'a file, not a directory');
     if (stats.size === 0) throw new ValidationError('file', path, 'a non-empty image file (this one has 0 bytes)');
+  },
+  readFile: async (path) => {
+    nodePlatform.checkReadableFile(path);
+    const buf = await readFile(path);
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   },
 };
 

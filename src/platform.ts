@@ -19,6 +19,8 @@ export interface Platform {
   readKeyFile(): string | undefined;
   /** Throws ValidationError unless `path` is a readable file (before any request is made). */
   checkReadableFile(path: string): void;
+  /** A file's bytes, where the platform has files. */
+  readFile(path: string): Promise<Uint8Array>;
 }
 
 export const webPlatform: Platform = {
@@ -30,6 +32,7 @@ export const webPlatform: Platform = {
   checkReadableFile: (path) => {
     throw new ValidationError('file', path, 'a Blob, a File or bytes: file paths can only be read in Node');
   },
+  readFile: (path) => Promise.reject(new ValidationError('file', path, 'a Blob, a File or bytes: file paths can only be read in Node')),
 };
 
 let current: Platform = webPlatform;

@@ -104,4 +104,61 @@ describe('React example in chromium', () => {
     await page.screenshot({ path: join(artifacts, 'browser-example.png'), fullPage: true });
     await page.close();
   });
+
+  test('"keep my image on this machine": stars found in a Web Worker, only positions sent, RA/Dec grid drawn from the Wcs', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const workers: string[] = [];
+    page.on('worker', (w) => workers.push(w.url()));
+    const sent: { url: string; bytes: number; body: string }[] = [];
+    page.on('request', (r) => {
+      if (r.url().startsWith(api.url)) sent.push({ url: r.url(), bytes: r.postDataBuffer()?.length ?? 0, body: r.postData() ?? '' });
+    });
+    await page.goto(`${siteOrigin}/?api=${encodeURIComponent(api.url)}&key=${api.apiKeys[0]}`);
+    await page.check('[data-testid=local]');
+    await page.setInputFiles('[data-testid=file]', fixture);
+    await page.waitForSelector('[data-testid=wcs]', { timeout: 90_000 });
+    expect(await page.textContent('[data-testid=extracting]')).toMatch(/^\d+ stars found here/);
+    expect(workers.length).toBeGreaterThan(0);
+
+    // The image never left: the upload carried a source list, and no request came near the image's size.
+    const image = statSync(fixture).size;
+    const upload = sent.find((r) => r.url.endsWith('/upload'));
+    const json = JSON.parse(new URLSearchParams(upload?.body ?? '').get('request-json') ?? '{}') as { x?: number[]; image_width?: number };
+    expect(json.x?.length).toBeGreaterThan(10);
+    expect(json.image_width).toBe(640);
+    expect(Math.max(...sent.map((r) => r.bytes))).toBeLessThan(image / 2);
+    expect(sent.reduce((n, r) => n + r.bytes, 0)).toBeLessThan(image / 2);
+
+    const wcsField = async (name: string) => Number(await page.textContent(`[data-testid=wcs] [data-field=${name}]`));
+    expect(Math.abs((await wcsField('ra')) - truth.ra) * Math.cos((truth.dec * Math.PI) / 180)).toBeLessThan(0.01);
+    expect(Math.abs((await wcsField('dec')) - truth.dec)).toBeLessThan(0.01);
+    // Grid lines of RA and of Dec, drawn over the picture itself.
+    const titles = await page.$$eval('[data-testid=grid] path title', (ts) => ts.map((t) => t.textContent ?? ''));
+    expect(titles.filter((t) => t.startsWith('RA')).length).toBeGreaterThanOrEqual(2);
+    expect(titles.filter((t) => t.startsWith('Dec')).length).toBeGreaterThanOrEqual(2);
+    expect(await page.$eval('[data-testid=grid] image', (img) => img.getAttribute('href'))).toMatch(/^blob:/);
+    expect(errors).toEqual([]);
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, 'browser-example-local.png'), fullPage: true });
+    await page.close();
+  });
+
+  test('a gzipped FITS kept on this machine: extracted in the worker, solved, and shown with its grid', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${siteOrigin}/?api=${encodeURIComponent(api.url)}&key=${api.apiKeys[0]}`);
+    await page.check('[data-testid=local]');
+    await page.setInputFiles('[data-testid=file]', join(root, 'test/fixtures/small.fits.gz'));
+    await page.waitForSelector('[data-testid=grid] path', { timeout: 90_000 });
+    const wcsField = async (name: string) => Number(await page.textContent(`[data-testid=wcs] [data-field=${name}]`));
+    expect(Math.abs((await wcsField('ra')) - truth.ra) * Math.cos((truth.dec * Math.PI) / 180)).toBeLessThan(0.01);
+    expect(Math.abs((await wcsField('dec')) - truth.dec)).toBeLessThan(0.01);
+    expect(await page.$eval('[data-testid=grid]', (svg) => svg.getAttribute('viewBox'))).toBe('0 0 640 480');
+    expect(errors).toEqual([]);
+    await page.screenshot({ path: join(artifacts, 'browser-example-fits.png'), fullPage: true });
+    await page.close();
+  });
 });

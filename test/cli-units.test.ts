@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, test, vi } from 'vitest';
 import { Flags, parseArgs, UsageError } from '../src/cli/args.js';
-import { mergeWcsIntoFits, readXyColumns } from '../src/cli/fits.js';
+import { mergeWcsIntoFits, readXyColumns } from '../src/fits/index.js';
 import { expandGlob } from '../src/cli/glob.js';
 import { resolveInputs } from '../src/cli/inputs.js';
 import { newEntry, planFor } from '../src/cli/journal.js';

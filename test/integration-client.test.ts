@@ -220,7 +220,7 @@ describe('recovers from what the real service does', () => {
     for (const endpoint of ['login', 'submission', 'job', 'calibration', 'wcs_file']) server.faults.inject({ endpoint, ...fault, times: 2 });
     const result = await c.solve({ file: IMAGE.pathname });
     expect(result.calibration.pixscale).toBeGreaterThan(0);
-    expect((await result.wcs()).get('CTYPE1')).toContain('TAN');
+    expect((await result.wcs()).header.get('CTYPE1')).toContain('TAN');
     expect(server.faults.pending).toHaveLength(0);
     expect(log.filter((e) => endpoint(e) === 'upload')).toHaveLength(1);
   });

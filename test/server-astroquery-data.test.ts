@@ -17,13 +17,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, JobFailedError, type SolveResult } from '../src/index.js';
-import { readHdus, readXyTable } from '../src/server/fits.js';
+import { readXyColumns } from '../src/fits/index.js';
 import { buildCli } from './helpers/cli-run.js';
 import { randomApiKey, startServe, type Serve } from './helpers/serve-process.js';
 
 const PYTHON = process.env.ASTROQUERY_PYTHON ?? '/usr/bin/python3';
 const SYSTEM_INDEX = '/usr/share/astrometry';
-const POLLING = { firstDelayMs: 200, minIntervalMs: 200, maxIntervalMs: 1000 };
+const POLLING = { minIntervalMs: 200, maxIntervalMs: 1000 };
 const API_KEY = randomApiKey();
 
 function astroqueryData(): string {
@@ -142,7 +142,7 @@ describe("astroquery's test data through `astrometry-net serve` with the default
 
   it("solves the source list (4109 x 4096, crpix_center) within 10\" of nova's solution over the whole field", async () => {
     const bytes = await readFile(path.join(data, 'test-source-list.fit'));
-    const table = readXyTable(bytes, readHdus(bytes));
+    const table = readXyColumns(bytes);
     expect(table?.x.length).toBeGreaterThan(1000);
     const { x, y } = table as { x: number[]; y: number[] };
     // With the camera's pixel scale known to +-35 % (0.56"/px), as a user's would be. Blind, this

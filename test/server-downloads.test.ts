@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/server/index.js';
-import { headerBlock } from '../src/server/fits.js';
+import { headerBytes } from '../src/fits/index.js';
 import { encodePng } from '../src/server/render.js';
 
 const KEY = 'zxcvbnmasdfghjkl';
@@ -17,13 +17,13 @@ const images: Record<'png' | 'fits', number> = { png: 0, fits: 0 };
 const pngBytes = encodePng({ width: 60, height: 40, channels: 1, data: new Uint8Array(60 * 40).map((_, i) => i % 256) });
 
 function fitsImage(w: number, h: number): Buffer {
-  const header = headerBlock([
-    { key: 'SIMPLE', value: true },
-    { key: 'BITPIX', value: { int: 16 } },
-    { key: 'NAXIS', value: { int: 2 } },
-    { key: 'NAXIS1', value: { int: w } },
-    { key: 'NAXIS2', value: { int: h } },
-    { key: 'OBJECT', value: 'test field' },
+  const header = headerBytes([
+    { keyword: 'SIMPLE', value: true },
+    { keyword: 'BITPIX', value: 16 },
+    { keyword: 'NAXIS', value: 2 },
+    { keyword: 'NAXIS1', value: w },
+    { keyword: 'NAXIS2', value: h },
+    { keyword: 'OBJECT', value: 'test field' },
   ]);
   const data = Buffer.alloc(Math.ceil((w * h * 2) / 2880) * 2880);
   for (let i = 0; i < w * h; i++) data.writeInt16BE((i * 13) % 3000, i * 2);

@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ParsedUploadOptions, SolveOutcome, SolveRequest } from '../src/server/solver-backend.js';
 import { createSolveFieldBackend, parseObjectList } from '../src/server/solvers/solve-field.js';
 import { optionArgs } from '../src/server/solvers/solve-field/args.js';
-import { readBinTable, writeXyTable } from '../src/server/solvers/solve-field/fits.js';
+import { readBinTable, writeXyTable } from '../src/fits/index.js';
 import { calibrationFromTan, tanPixelToRadec, type TanWcs } from '../src/server/solvers/solve-field/wcs.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

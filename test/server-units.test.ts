@@ -14,7 +14,7 @@ import { probeBuffer } from '../src/server/probe.js';
 import { cdMatrix, orientationOf, parityOf, pixscaleArcsec, pixelToRaDec } from '../src/server/solvers/tan.js';
 import { novaErrorMessage } from '../src/server/ingest.js';
 import { parseServeArgs, runServe } from '../src/server/cli.js';
-import { formatReal, readHdus, readXyTable, tableFile } from '../src/server/fits.js';
+import { formatReal, readXyColumns, tableFile } from '../src/fits/index.js';
 
 describe('python json', () => {
   it('prints floats like Python repr', () => {
@@ -174,8 +174,8 @@ describe('content sniffing', () => {
       { name: 'X', type: 'E', values: [5, 7.5] },
       { name: 'Y', type: 'D', values: [1, 20.1] },
     ]);
-    expect(probeBuffer(table)).toMatchObject({ kind: 'xylist', source: 'fits', width: 8, height: 21 });
-    expect(readXyTable(table, readHdus(table))).toEqual({ x: [5, 7.5], y: [1, 20.1] });
+    expect(probeBuffer(Buffer.from(table))).toMatchObject({ kind: 'xylist', source: 'fits', width: 8, height: 21 });
+    expect(readXyColumns(table)).toEqual({ x: [5, 7.5], y: [1, 20.1] });
   });
 
   it('rejects anything else as nova does', () => {

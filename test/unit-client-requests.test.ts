@@ -121,7 +121,7 @@ describe('results are fetched once', () => {
       annotations: await job.annotations(),
       bright: await job.annotations({ nbright: 3 }),
       wcsFile: await result.wcsFile(),
-      wcs: (await result.wcs()).get('CRVAL1'),
+      wcs: (await result.wcs()).header.get('CRVAL1'),
       newFits: await job.newFitsFile(),
       rdls: await job.rdlsFile(),
       axy: await job.axyFile(),

@@ -34,6 +34,8 @@ inputs:
                             FITS binary table with x and y columns (repeatable)
   --image-width PX          image size for source lists
   --image-height PX
+  --local-extraction        find the stars here and upload only their x/y list (FITS, PNG, JPEG
+                            files): the image never leaves this machine
 
 where: --api-url URL, --api-key KEY, --local [--local-solver simulated], --timeout SECONDS
 

@@ -6,7 +6,8 @@ import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, wri
 import { join } from 'node:path';
 import type { FileResultKind, ResultFile } from '../protocol/results.js';
 import type { FlagSpec, Flags } from './args.js';
-import { isFits, maybeGunzip, mergeWcsIntoFits } from './fits.js';
+import { isFits, mergeWcsIntoFits } from '../fits/index.js';
+import { maybeGunzip } from './gunzip.js';
 
 /** The file kinds the CLI offers, by the name used in flags and in `--json`'s `files`. */
 export interface OutputKind {
@@ -97,7 +98,7 @@ export function writeOutputs(args: {
   if (args.fitsInputPath && fetched.wcs) {
     try {
       const input = readFileSync(args.fitsInputPath);
-      const merged = mergeWcsIntoFits(input, fetched.wcs.bytes, args.jobId === null ? undefined : `WCS solved by astrometry.net job ${args.jobId}`);
+      const merged = mergeWcsIntoFits(maybeGunzip(input), maybeGunzip(fetched.wcs.bytes), args.jobId === null ? undefined : `WCS solved by astrometry.net job ${args.jobId}`);
       const path = join(outDir, `${stem}.solved.fits`);
       writeFileAtomic(path, merged);
       files.solvedFits = path;

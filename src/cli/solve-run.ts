@@ -32,6 +32,8 @@ export interface SolveRunArgs {
   inputs: CliInput[];
   descriptors: Map<string, UploadDescriptor>;
   wire: WireUploadOptions;
+  /** Per input, where --local-extraction set the image size. */
+  wires: Map<string, WireUploadOptions>;
   plan: OutputPlan;
   outDir: string;
   connection: Connection;
@@ -205,7 +207,7 @@ class SolveRun {
     const items: BatchItem[] = [];
     for (const rec of this.#recs) {
       const base: SolveMachineInput = {
-        options: a.wire,
+        options: a.wires.get(rec.input.id) ?? a.wire,
         schedule: session.schedule,
         timeoutMs: session.timeoutMs,
         prefetch: rec.requested.map((kind): ResultRequest => ({ kind })),

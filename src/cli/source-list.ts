@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
-import { isFits, maybeGunzip, readXyColumns } from './fits.js';
+import { isFits, readXyColumns } from '../fits/index.js';
+import { maybeGunzip } from './gunzip.js';
 
 export interface ParsedSourceList {
   x: number[];

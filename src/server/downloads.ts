@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import type { SolveFiles } from './solver-backend.js';
 import type { Exchange, ServerContext } from './context.js';
-import { isFits, readHdus, readXyTable, tableFile, BLOCK } from './fits.js';
+import { isFits, readHdus, readXyColumns, replaceWcs, tableFile } from '../fits/index.js';
 import { FILES } from './ingest.js';
 import { parseUrlId } from './api.js';
 import { encodePng, renderFits, renderPnm, renderSources, type Raster } from './render.js';
@@ -101,7 +101,7 @@ export function kmlFile(_ctx: ServerContext, ex: Exchange): void {
 
 /** Reads the TAN part of a WCS header. */
 function readTan(buf: Buffer): TanWcs {
-  const c = readHdus(buf, 1)[0]?.cards;
+  const c = readHdus(buf, 1)[0]?.header;
   const n = (k: string, d?: number): number => {
     const v = c?.get(k);
     if (typeof v === 'number') return v;
@@ -137,7 +137,7 @@ export async function imageRdFile(ctx: ServerContext, ex: Exchange, rawId: strin
     if (!wcsPath || !axyPath) throw new Error(`failed to read ${!wcsPath ? 'WCS' : 'xylist'} file`);
     const tan = readTan(await readFile(wcsPath));
     const axy = await readFile(axyPath);
-    const xy = readXyTable(axy, readHdus(axy));
+    const xy = readXyColumns(axy);
     if (!xy) throw new Error('xylist has no X,Y columns');
     const sky = xy.x.map((x, i) => pixelToRaDec(tan, x, xy.y[i] ?? 0));
     const out = tableFile([
@@ -146,34 +146,10 @@ export async function imageRdFile(ctx: ServerContext, ex: Exchange, rawId: strin
       { name: 'X', type: 'D', values: xy.x },
       { name: 'Y', type: 'D', values: xy.y },
     ]);
-    send(ex.res, 200, 'application/fits', out, { 'Content-Disposition': headers['Content-Disposition'] });
+    send(ex.res, 200, 'application/fits', Buffer.from(out.buffer, out.byteOffset, out.byteLength), { 'Content-Disposition': headers['Content-Disposition'] });
   } catch (err) {
     sendHtml(ex.res, 200, `wcs-xy2rd failed: out , err ${(err as Error).message}`);
   }
-}
-
-const WCS_KEY = /^(WCSAXES|CTYPE\d|CRVAL\d|CRPIX\d|CUNIT\d|CDELT\d|CROTA\d|CD\d_\d|PC\d_\d|PV\d_\d+|EQUINOX|EPOCH|RADESYS|RADECSYS|LONPOLE|LATPOLE|IMAGEW|IMAGEH|A_\w+|B_\w+|AP_\w+|BP_\w+)$/;
-
-/** new-wcs: the original FITS image with its WCS cards replaced by the solution's. */
-function mergeWcs(image: Buffer, wcs: Buffer): Buffer {
-  const hdu = readHdus(image, 1)[0];
-  const wcsHdu = readHdus(wcs, 1)[0];
-  if (!hdu || !wcsHdu) throw new Error('bad FITS');
-  const cardsOf = (buf: Buffer, end: number): string[] => {
-    const out: string[] = [];
-    for (let i = 0; i < end; i += 80) {
-      const card = buf.subarray(i, i + 80).toString('latin1');
-      if (card.slice(0, 8).trim() === 'END') break;
-      out.push(card);
-    }
-    return out;
-  };
-  const keep = cardsOf(image, hdu.dataOffset).filter((c) => !WCS_KEY.test(c.slice(0, 8).trim()));
-  const structural = /^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|END)$/;
-  const add = cardsOf(wcs, wcsHdu.dataOffset).filter((c) => !structural.test(c.slice(0, 8).trim()));
-  const text = [...keep, ...add, 'END'.padEnd(80)].join('');
-  const header = Buffer.from(text.padEnd(Math.ceil(text.length / BLOCK) * BLOCK), 'latin1');
-  return Buffer.concat([header, image.subarray(hdu.dataOffset)]);
 }
 
 export async function newFitsFile(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {
@@ -195,8 +171,8 @@ export async function newFitsFile(ctx: ServerContext, ex: Exchange, rawId: strin
     sendHtml(ex.res, 200, 'plot failed: out , err new-wcs: failed to read WCS file');
     return;
   }
-  const merged = mergeWcs(await readFile(join(ctx.store.imageDir(image.id), FILES.image)), await readFile(wcsPath));
-  send(ex.res, 200, 'application/fits', merged, { 'Content-Disposition': headers['Content-Disposition'] });
+  const merged = replaceWcs(await readFile(join(ctx.store.imageDir(image.id), FILES.image)), await readFile(wcsPath));
+  send(ex.res, 200, 'application/fits', Buffer.from(merged.buffer, merged.byteOffset, merged.byteLength), { 'Content-Disposition': headers['Content-Disposition'] });
 }
 
 function imageOfJob(ctx: ServerContext, job: JobRow): ImageRow {
@@ -243,7 +219,7 @@ async function imageBytes(ctx: ServerContext, image: ImageRow, maxSide: number):
   let raster: Raster;
   if (image.kind === 'xylist') {
     const table = await readFile(join(dir, FILES.xylist));
-    const xy = readXyTable(table, readHdus(table));
+    const xy = readXyColumns(table);
     raster = renderSources(xy?.x ?? [], xy?.y ?? [], image.width, image.height, maxSide);
   } else {
     const buf = await readFile(join(dir, FILES.image));

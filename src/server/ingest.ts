@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { tableFile } from './fits.js';
+import { writeXyTable } from '../fits/index.js';
 import { probeFile, type Probe } from './probe.js';
 import type { ImageRow, Store, SubmissionRow } from './store.js';
 import { fetchUrlToFile, filenameFromUrl, type UrlFetchLimits } from './url-fetch.js';
@@ -97,11 +97,8 @@ export async function storeImage(store: Store, imageId: number, from: string, ki
   }
 }
 
-export function xyTable(x: number[], y: number[]): Buffer {
-  return tableFile([
-    { name: 'x', type: 'D', values: x },
-    { name: 'y', type: 'D', values: y },
-  ]);
+export function xyTable(x: number[], y: number[]): Uint8Array {
+  return writeXyTable(x, y);
 }
 
 export function solverInputOf(store: Store, image: ImageRow): string {

@@ -4,7 +4,7 @@
  * "is it a source list" (FITS binary table with x,y columns, or text `x y` lines).
  */
 import { open, stat } from 'node:fs/promises';
-import { fitsImageSize, isFits, readHdus, readXyTable } from './fits.js';
+import { findImageHdu, isFits, readHdus, readXyColumns } from '../fits/index.js';
 
 export type ImageFormat = 'fits' | 'jpeg' | 'png' | 'gif' | 'pnm';
 
@@ -47,7 +47,7 @@ export function probeBuffer(buf: Buffer, truncated = false): Probe {
   let xy: { x: number[]; y: number[]; source: 'fits' | 'text' } | null = null;
   if (isFits(buf)) {
     try {
-      const t = readXyTable(buf, readHdus(buf));
+      const t = readXyColumns(buf);
       if (t) xy = { ...t, source: 'fits' };
     } catch {
       xy = null;
@@ -85,8 +85,8 @@ function maxOf(v: number[]): number {
 export function imageSize(buf: Buffer): { format: ImageFormat; width: number; height: number } | null {
   if (isFits(buf)) {
     try {
-      const size = fitsImageSize(readHdus(buf.subarray(0, Math.min(buf.length, 2880 * 40)), 1));
-      return size ? { format: 'fits', ...size } : null;
+      const hdu = findImageHdu(readHdus(buf.subarray(0, Math.min(buf.length, 2880 * 40)), 1));
+      return hdu ? { format: 'fits', width: hdu.header.number('NAXIS1'), height: hdu.header.number('NAXIS2') } : null;
     } catch {
       return null;
     }

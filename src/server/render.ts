@@ -4,7 +4,7 @@
  * PNG labelled `image/png` keeps the "check Content-Type" contract honest.
  */
 import { crc32, deflateSync } from 'node:zlib';
-import { readHdus } from './fits.js';
+import { readHdus } from '../fits/index.js';
 
 export interface Raster {
   width: number;
@@ -53,15 +53,15 @@ export function renderFits(buf: Buffer, maxSide: number): Raster {
   const hdus = readHdus(buf, 1);
   const p = hdus[0];
   if (!p) throw new Error('no FITS HDU');
-  const bitpix = Number(p.cards.get('BITPIX'));
-  const w = Number(p.cards.get('NAXIS1'));
-  const h = Number(p.cards.get('NAXIS2'));
-  const bscale = Number(p.cards.get('BSCALE') ?? 1);
-  const bzero = Number(p.cards.get('BZERO') ?? 0);
+  const bitpix = Number(p.header.get('BITPIX'));
+  const w = Number(p.header.get('NAXIS1'));
+  const h = Number(p.header.get('NAXIS2'));
+  const bscale = Number(p.header.get('BSCALE') ?? 1);
+  const bzero = Number(p.header.get('BZERO') ?? 0);
   const bytes = Math.abs(bitpix) / 8;
-  if (p.dataOffset + w * h * bytes > buf.length) throw new Error('truncated FITS data');
+  if (p.dataStart + w * h * bytes > buf.length) throw new Error('truncated FITS data');
   const read = (i: number): number => {
-    const at = p.dataOffset + i * bytes;
+    const at = p.dataStart + i * bytes;
     switch (bitpix) {
       case 8:
         return buf.readUInt8(at);

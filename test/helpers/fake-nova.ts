@@ -141,7 +141,9 @@ export function endpointName(path: string): string {
   return 'unknown';
 }
 
-export function fitsBytes(cards: Record<string, string | number> = { CRVAL1: 187, CRVAL2: 56.7 }): Uint8Array {
+const TAN_CARDS = { CTYPE1: 'RA---TAN', CTYPE2: 'DEC--TAN', CRVAL1: 187, CRVAL2: 56.7, CRPIX1: 320.5, CRPIX2: 240.5, CD1_1: -0.0125, CD1_2: 0, CD2_1: 0, CD2_2: 0.0125, IMAGEW: 640, IMAGEH: 480 };
+
+export function fitsBytes(cards: Record<string, string | number> = TAN_CARDS): Uint8Array {
   const lines = [
     'SIMPLE  =                    T',
     'BITPIX  =                    8',

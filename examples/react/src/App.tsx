@@ -1,5 +1,9 @@
 import { useEffect, useState, type DragEvent } from 'react';
+import { Wcs } from 'astrometry-net-client';
 import { useSolve } from 'astrometry-net-client/react';
+import { extractInWorker } from './extract';
+import { pictureOf } from './picture';
+import { SkyGrid } from './SkyGrid';
 
 const STATE_LABELS: Record<string, string> = {
   idle: 'Drop an image to solve it',
@@ -19,6 +23,10 @@ export function App({ apiUrl }: { apiUrl: string }) {
   const solve = useSolve();
   const [over, setOver] = useState(false);
   const [annotated, setAnnotated] = useState<string | null>(null);
+  const [keepLocal, setKeepLocal] = useState(false);
+  const [extracting, setExtracting] = useState<string | null>(null);
+  const [picture, setPicture] = useState<{ url: string; fitsRows: boolean } | null>(null);
+  const [wcs, setWcs] = useState<Wcs | null>(null);
 
   // Once solved, fetch the annotated image (once: the machine caches it).
   useEffect(() => {
@@ -33,15 +41,36 @@ export function App({ apiUrl }: { apiUrl: string }) {
     );
   }, [solve.phase]);
 
-  const start = (file: File | undefined) => {
+  // Once solved, the WCS: the grid is drawn from it over the user's own picture.
+  useEffect(() => {
+    if (solve.phase !== 'success' || wcs) return;
+    solve.fetchFile('wcs').then((file) => setWcs(Wcs.fromFits(file.bytes)), () => setWcs(null));
+  }, [solve.phase]);
+
+  const start = async (file: File | undefined) => {
     if (!file) return;
     setAnnotated(null);
-    solve.solve({ blob: file, filename: file.name }, { scaleUnits: 'degwidth', scaleLower: 1, scaleUpper: 40 });
+    setWcs(null);
+    setPicture(null);
+    pictureOf(file).then(setPicture, () => setPicture(null));
+    const scale = { scaleUnits: 'degwidth', scaleLower: 1, scaleUpper: 40 } as const;
+    if (!keepLocal) {
+      solve.solve({ blob: file, filename: file.name }, scale);
+      return;
+    }
+    setExtracting('Finding stars on this machine…');
+    try {
+      const stars = await extractInWorker(file);
+      setExtracting(`${stars.x.length} stars found here; only their positions are sent.`);
+      solve.solve({ sourceList: { x: stars.x, y: stars.y } }, { ...scale, imageWidth: stars.imageWidth, imageHeight: stars.imageHeight });
+    } catch (error) {
+      setExtracting(`Could not find stars: ${(error as Error).message}`);
+    }
   };
   const onDrop = (e: DragEvent) => {
     e.preventDefault();
     setOver(false);
-    start(e.dataTransfer.files[0]);
+    void start(e.dataTransfer.files[0]);
   };
   const upload = solve.upload;
   const c = solve.calibration;
@@ -59,8 +88,13 @@ export function App({ apiUrl }: { apiUrl: string }) {
         onDrop={onDrop}
       >
         <p>Drop a FITS, JPEG or PNG here, or</p>
-        <input type="file" accept=".fits,.fit,.fts,image/*" data-testid="file" onChange={(e) => start(e.target.files?.[0])} />
+        <input type="file" accept=".fits,.fit,.fts,image/*" data-testid="file" onChange={(e) => void start(e.target.files?.[0])} />
       </div>
+      <label>
+        <input type="checkbox" data-testid="local" checked={keepLocal} onChange={(e) => setKeepLocal(e.target.checked)} /> Keep my image on
+        this machine (find the stars here, in a Web Worker, and send only their positions)
+      </label>
+      {extracting && <p data-testid="extracting">{extracting}</p>}
 
       <p>
         State: <span className="state" data-testid="state">{solve.state}</span> {STATE_LABELS[solve.state] ?? ''}
@@ -86,7 +120,14 @@ export function App({ apiUrl }: { apiUrl: string }) {
           </tbody>
         </table>
       )}
-      {annotated && <img src={annotated} alt="The field with its stars and objects annotated" data-testid="annotated" />}
+      {wcs && (
+        <p data-testid="wcs">
+          From the WCS: centre RA <span data-field="ra">{wcs.center.ra.toFixed(5)}</span>, Dec <span data-field="dec">{wcs.center.dec.toFixed(5)}</span>,{' '}
+          {wcs.pixelScale.toFixed(3)}″/px, position angle {wcs.positionAngle.toFixed(2)}°
+        </p>
+      )}
+      {wcs && picture && <SkyGrid wcs={wcs} src={picture.url} fitsRows={picture.fitsRows} />}
+      {annotated && !keepLocal && <img src={annotated} alt="The field with its stars and objects annotated" data-testid="annotated" />}
     </main>
   );
 }

@@ -4,7 +4,9 @@
  * (../solve-run.ts) drives the batch and reports.
  */
 import { resolve } from 'node:path';
-import { describeInput, type UploadDescriptor } from '../../inputs.js';
+import { describeInput, type SolveInput, type UploadDescriptor } from '../../inputs.js';
+import type { WireUploadOptions } from '../../options.js';
+import { extractForUpload } from '../local-extraction.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { connect, CONNECTION_FLAGS, requireApiKey, startInspector, type CliInspector, type Connection } from '../connect.js';
 import { SOLVE_HELP } from '../help.js';
@@ -26,6 +28,7 @@ export const SOLVE_FLAGS: readonly FlagSpec[] = [
   { name: 'reupload', type: 'boolean' },
   { name: 'inspect', type: 'boolean' },
   { name: 'inspect-stately', type: 'boolean' },
+  { name: 'local-extraction', type: 'boolean' },
 ];
 
 export async function runSolve(argv: readonly string[], io: CliIo): Promise<number> {
@@ -52,16 +55,25 @@ export async function runSolve(argv: readonly string[], io: CliIo): Promise<numb
   // Describe every input before any request: a bad URL or source list stops here with exit 2.
   const descriptors = new Map<string, UploadDescriptor>();
   const scratch = new Map();
+  const wires = new Map<string, WireUploadOptions>();
   for (const input of inputs) {
-    const source =
+    let source: SolveInput =
       input.kind === 'file' ? { file: input.path } : input.kind === 'url' ? { url: input.url } : { sourceList: { x: input.x, y: input.y } };
+    if (flags.bool('local-extraction') && input.kind === 'url') {
+      throw new UsageError(`--local-extraction needs the image here, but ${input.label} is a URL the server would fetch.`, 'Download it first, or drop --local-extraction.');
+    }
+    if (flags.bool('local-extraction') && input.kind === 'file') {
+      const local = await extractForUpload(input.path, wire);
+      source = local.source;
+      wires.set(input.id, local.wire);
+    }
     descriptors.set(input.id, describeInput(source, scratch));
   }
   await requireApiKey(flags);
   // One run per output folder: a second would upload what the first is uploading.
   const lock = lockOutDir(outDir);
   try {
-    return await solveLocked({ flags, io, inputs, descriptors, wire, plan, outDir, concurrency, json, quiet, verbose });
+    return await solveLocked({ flags, io, inputs, descriptors, wire, wires, plan, outDir, concurrency, json, quiet, verbose });
   } finally {
     lock.release();
   }

@@ -9,7 +9,7 @@ import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Calibration } from '../../models.js';
 import type { SolveFiles, SolveOutcome, SolveRequest, SolverBackend } from '../solver-backend.js';
-import { emptyPrimary, isFits, readHdus, readXyTable, tableFile, type Card } from '../fits.js';
+import { emptyPrimary, isFits, readXyColumns, tableFile, type CardInput } from '../../fits/index.js';
 import { sha1File } from '../ingest.js';
 import { imageSize } from '../probe.js';
 import { cdMatrix, pixelToRaDec, type TanWcs } from './tan.js';
@@ -100,7 +100,7 @@ async function readGeometry(req: SolveRequest, digest: Buffer): Promise<InputGeo
   const o = req.options;
   if (req.kind === 'xylist') {
     const bytes = await readFile(req.inputPath);
-    const t = isFits(bytes) ? readXyTable(bytes, readHdus(bytes)) : null;
+    const t = isFits(bytes) ? readXyColumns(bytes) : undefined;
     const xs = t?.x ?? [];
     const ys = t?.y ?? [];
     const w = o.image_width || Math.ceil(maxOr1(xs));
@@ -143,8 +143,8 @@ async function simulateSolve(req: SolveRequest, solveMs: number): Promise<SolveO
         { name: 'BACKGROUND', type: 'E', values: geo.sources.x.map(() => 0) },
       ],
       [
-        { key: 'IMAGEW', value: { int: geo.width } },
-        { key: 'IMAGEH', value: { int: geo.height } },
+        { keyword: 'IMAGEW', value: geo.width },
+        { keyword: 'IMAGEH', value: geo.height },
       ],
     ),
   );
@@ -263,27 +263,27 @@ function pickPixscale(req: SolveRequest, u: number, geo: InputGeometry): number 
   return 0.5 * Math.exp(u * Math.log(60)); // 0.5 .. 30 arcsec/px, log-uniform
 }
 
-function wcsCards(w: TanWcs): Card[] {
+function wcsCards(w: TanWcs): CardInput[] {
   return [
-    { key: 'WCSAXES', value: { int: 2 } },
-    { key: 'CTYPE1', value: 'RA---TAN', comment: 'TAN (gnomic) projection' },
-    { key: 'CTYPE2', value: 'DEC--TAN', comment: 'TAN (gnomic) projection' },
-    { key: 'EQUINOX', value: 2000.0, comment: 'Equatorial coordinates definition (yr)' },
-    { key: 'LONPOLE', value: 180.0 },
-    { key: 'LATPOLE', value: 0.0 },
-    { key: 'CRVAL1', value: w.crval1, comment: 'RA  of reference point' },
-    { key: 'CRVAL2', value: w.crval2, comment: 'DEC of reference point' },
-    { key: 'CRPIX1', value: w.crpix1, comment: 'X reference pixel' },
-    { key: 'CRPIX2', value: w.crpix2, comment: 'Y reference pixel' },
-    { key: 'CUNIT1', value: 'deg', comment: 'X pixel scale units' },
-    { key: 'CUNIT2', value: 'deg', comment: 'Y pixel scale units' },
-    { key: 'CD1_1', value: w.cd11, comment: 'Transformation matrix' },
-    { key: 'CD1_2', value: w.cd12 },
-    { key: 'CD2_1', value: w.cd21 },
-    { key: 'CD2_2', value: w.cd22 },
-    { key: 'IMAGEW', value: w.imagew, comment: 'Image width,  in pixels.' },
-    { key: 'IMAGEH', value: w.imageh, comment: 'Image height, in pixels.' },
-    { key: 'COMMENT', comment: 'Simulated solution (astrometry-net serve, simulated backend)' },
+    { keyword: 'WCSAXES', value: 2 },
+    { keyword: 'CTYPE1', value: 'RA---TAN', comment: 'TAN (gnomic) projection' },
+    { keyword: 'CTYPE2', value: 'DEC--TAN', comment: 'TAN (gnomic) projection' },
+    { keyword: 'EQUINOX', value: 2000.0, comment: 'Equatorial coordinates definition (yr)' },
+    { keyword: 'LONPOLE', value: 180.0 },
+    { keyword: 'LATPOLE', value: 0.0 },
+    { keyword: 'CRVAL1', value: w.crval1, comment: 'RA  of reference point' },
+    { keyword: 'CRVAL2', value: w.crval2, comment: 'DEC of reference point' },
+    { keyword: 'CRPIX1', value: w.crpix1, comment: 'X reference pixel' },
+    { keyword: 'CRPIX2', value: w.crpix2, comment: 'Y reference pixel' },
+    { keyword: 'CUNIT1', value: 'deg', comment: 'X pixel scale units' },
+    { keyword: 'CUNIT2', value: 'deg', comment: 'Y pixel scale units' },
+    { keyword: 'CD1_1', value: w.cd11, comment: 'Transformation matrix' },
+    { keyword: 'CD1_2', value: w.cd12 },
+    { keyword: 'CD2_1', value: w.cd21 },
+    { keyword: 'CD2_2', value: w.cd22 },
+    { keyword: 'IMAGEW', value: w.imagew, comment: 'Image width,  in pixels.' },
+    { keyword: 'IMAGEH', value: w.imageh, comment: 'Image height, in pixels.' },
+    { keyword: 'COMMENT', comment: 'Simulated solution (astrometry-net serve, simulated backend)' },
   ];
 }
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { Calibration } from '../../models.js';
 import type { ParsedUploadOptions, SolveFiles, SolveOutcome, SolveRequest, SolverBackend, SolverDescription } from '../solver-backend.js';
 import { OptionError, formatNumber, optionArgs, type SolveArgsContext } from './solve-field/args.js';
-import { looksLikeFits, readBinTable } from './solve-field/fits.js';
+import { isFits, readBinTable } from '../../fits/index.js';
 import { describeRun, runProgram, type RunResult } from './solve-field/run.js';
 import { imageSize } from '../probe.js';
 import {
@@ -83,7 +83,7 @@ async function sniffInput(file: string): Promise<InputType> {
     if (b.length >= 8 && b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'png';
     if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
     if (b.length >= 4 && b.subarray(0, 4).toString('latin1') === 'GIF8') return 'gif';
-    if (looksLikeFits(b)) return 'fits';
+    if (isFits(b)) return 'fits';
     return 'other';
   } finally {
     await fh.close();

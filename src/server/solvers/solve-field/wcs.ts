@@ -1,7 +1,7 @@
 /**
  * Reads the TAN part of an astrometry.net WCS file (SIP terms are ignored, as nova does).
  */
-import { readHeader, type FitsHeader } from './fits.js';
+import { parseHeader, type FitsHeader } from '../../../fits/index.js';
 import type { TanWcs } from '../tan.js';
 
 // The projection and nova's calibration conventions live in one place, shared with the
@@ -9,14 +9,14 @@ import type { TanWcs } from '../tan.js';
 export { calibrationFromTan, fieldCenter, pixelToRaDec as tanPixelToRadec, type TanWcs } from '../tan.js';
 
 function need(h: FitsHeader, key: string): number {
-  const v = h.cards.get(key);
+  const v = h.get(key);
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`WCS header lacks ${key}`);
   return v;
 }
 
 /** Read the TAN part of the WCS in the primary header of `buf` (e.g. solve-field's wcs.fits). */
 export function readTanWcs(buf: Uint8Array, size?: { width: number; height: number }): TanWcs {
-  const h = readHeader(buf, 0);
+  const { header: h } = parseHeader(buf);
   const w = size?.width ?? need(h, 'IMAGEW');
   const hh = size?.height ?? need(h, 'IMAGEH');
   return {

@@ -1,0 +1,34 @@
+/**
+ * FITS, read and written in memory, with no dependency on Node: the client, the CLI, the server
+ * and the browser share it. Gzip is the caller's business (the bytes given here are plain FITS).
+ */
+export { FitsError } from './errors.js';
+export {
+  BLOCK,
+  CARD,
+  FitsHeader,
+  formatCard,
+  formatReal,
+  headerBytes,
+  parseHeader,
+  type CardInput,
+  type FitsCard,
+  type FitsValue,
+  type NumberFormat,
+} from './header.js';
+export { dataSizeOf, isFits, isGzip, readHdus, type FitsHdu } from './hdu.js';
+export { findImageHdu, readImage, readImageHdu, writeImage, type Bitpix, type FitsImage, type ImageToWrite } from './image.js';
+export {
+  binTable,
+  emptyPrimary,
+  isBinTable,
+  readBinTable,
+  readBinTableHdu,
+  readXyColumns,
+  tableFile,
+  writeXyTable,
+  type BinTable,
+  type Column,
+  type ColumnType,
+} from './table.js';
+export { isWcsKeyword, mergeWcsIntoFits, replaceWcs, wcsCards } from './merge.js';

@@ -1,0 +1,67 @@
+/**
+ * Putting a solved WCS into an image's primary header. Only the header is rewritten: kept
+ * cards keep their card images, and the data and every later HDU are copied byte for byte.
+ */
+import { FitsError } from './errors.js';
+import { headerBytes, parseHeader, type CardInput, type FitsCard } from './header.js';
+import { isFits } from './hdu.js';
+
+/** Keywords of a solved WCS that replace the image's own (as the Python seed's CLI merges them). */
+export function isWcsKeyword(keyword: string): boolean {
+  return (
+    /^(CTYPE|CRVAL|CRPIX|CUNIT)\d$/.test(keyword) ||
+    /^CD\d_\d$/.test(keyword) ||
+    /^(A|B|AP|BP)_ORDER$/.test(keyword) ||
+    /^(A|B|AP|BP)_\d+_\d+$/.test(keyword) ||
+    /^(A|B|AP|BP)_DMAX$/.test(keyword) ||
+    ['EQUINOX', 'LONPOLE', 'LATPOLE', 'IMAGEW', 'IMAGEH', 'WCSAXES', 'RADESYS'].includes(keyword)
+  );
+}
+
+/** Older WCS conventions that must not stay next to a CD matrix (PC and CD are exclusive). */
+function isConflictingWcsKeyword(keyword: string): boolean {
+  return /^PC\d_\d$/.test(keyword) || /^PC0\d{2}0\d{2}$/.test(keyword) || /^(CDELT|CROTA)\d$/.test(keyword);
+}
+
+/** The WCS cards of a solved job's wcs file. */
+export function wcsCards(wcsFile: Uint8Array): FitsCard[] {
+  return parseHeader(wcsFile).header.cards.filter((c) => isWcsKeyword(c.keyword));
+}
+
+function withHeader(image: Uint8Array, cards: readonly CardInput[]): Uint8Array {
+  const { dataStart } = parseHeader(image);
+  const head = headerBytes(cards);
+  const out = new Uint8Array(head.length + (image.length - dataStart));
+  out.set(head);
+  out.set(image.subarray(dataStart), head.length);
+  return out;
+}
+
+/**
+ * A copy of `image` (a FITS file) whose primary header carries the solved WCS: every WCS card
+ * of `wcsFile` replaces the image's card of that keyword, or is added before END.
+ */
+export function mergeWcsIntoFits(image: Uint8Array, wcsFile: Uint8Array, note?: string): Uint8Array {
+  if (!isFits(image)) throw new FitsError('The input is not a FITS file.');
+  const { header } = parseHeader(image);
+  const solved = wcsCards(wcsFile);
+  if (solved.length === 0) throw new FitsError('The wcs file has no WCS cards.');
+  const replacing = new Set(solved.map((c) => c.keyword));
+  const hasCd = solved.some((c) => /^CD\d_\d$/.test(c.keyword));
+  const kept = header.cards.filter((c) => !replacing.has(c.keyword) && !(hasCd && isConflictingWcsKeyword(c.keyword)));
+  return withHeader(image, [...kept, ...(note ? [{ keyword: 'COMMENT', comment: note.slice(0, 72) }] : []), ...solved]);
+}
+
+const NEW_WCS_REPLACES = /^(WCSAXES|CTYPE\d|CRVAL\d|CRPIX\d|CUNIT\d|CDELT\d|CROTA\d|CD\d_\d|PC\d_\d|PV\d_\d+|EQUINOX|EPOCH|RADESYS|RADECSYS|LONPOLE|LATPOLE|IMAGEW|IMAGEH|A_\w+|B_\w+|AP_\w+|BP_\w+)$/;
+const STRUCTURAL = /^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|END)$/;
+
+/**
+ * What astrometry.net's `new-wcs` writes (nova's new_fits_file): the image's header without any
+ * WCS card, then every card of the WCS file's header but the structural ones, comments included.
+ */
+export function replaceWcs(image: Uint8Array, wcsFile: Uint8Array): Uint8Array {
+  const { header } = parseHeader(image);
+  const keep = header.cards.filter((c) => !NEW_WCS_REPLACES.test(c.keyword));
+  const add = parseHeader(wcsFile).header.cards.filter((c) => !STRUCTURAL.test(c.keyword));
+  return withHeader(image, [...keep, ...add]);
+}
