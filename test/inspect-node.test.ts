@@ -102,7 +102,7 @@ describe('createNodeInspector', () => {
         .map((e) => JSON.stringify(e.snapshot?.value));
       expect(states).toContain('"loggingIn"');
       expect(states).toContain('"uploading"');
-      expect(states).toContain('"success"');
+      expect(states).toContain('{"success":"ready"}');
       expect(states.some((s) => s.includes('submissionPending'))).toBe(true);
       expect(states.some((s) => s.includes('jobRunning'))).toBe(true);
       expect(events.some((e) => e.type === '@xstate.event' && e.event?.type === 'START')).toBe(true);
