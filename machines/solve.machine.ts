@@ -67,6 +67,8 @@ export type Stage = 'loggingIn' | 'uploading' | 'submissionPending' | 'jobRunnin
 export type SolveTag = 'settled' | 'fetching';
 
 export interface SolveContext {
+  /** The API URL of the server this solve uses; `null` until START chooses one. */
+  server: string | null;
   /** What to upload; `null` when the solve was resumed from a subid or job id. */
   upload: UploadDescriptor | null;
   options: WireUploadOptions;
@@ -107,6 +109,8 @@ export interface SolveContext {
 }
 
 export interface SolveMachineInput {
+  /** The server to use (a resumed solve keeps its own); chosen at START when absent. */
+  server?: string | null;
   upload?: UploadDescriptor;
   options?: WireUploadOptions;
   /** Resume at the submission: no upload. */
@@ -127,9 +131,14 @@ export type SolveEvent =
   | ({ type: 'FETCH' } & ResultRequest)
   | { type: 'UPLOAD_PROGRESS'; sentBytes: number; totalBytes: number | null };
 
-/** Every request is bounded by the solve's deadline (epoch ms), or by its own for result fetches. */
+/**
+ * Where and until when a request may go: the solve's server, and its deadline (epoch ms), or a
+ * result fetch's own.
+ */
 export interface Bounded {
   deadline: number | null;
+  /** The API URL of the solve's server; `null`: the client's first. */
+  server: string | null;
 }
 
 export interface UploadActorInput extends Bounded {
@@ -205,6 +214,8 @@ const solveSetup = setup({
   },
   guards: {
     hasSession: () => false,
+    /** The server refused the connection and another one is up: choose it. Provided by the tasks. */
+    serverUnreachable: () => false,
     resumesAtJob: ({ context }) => context.jobId !== null,
     resumesAtSubmission: ({ context }) => context.subid !== null,
     /** The server dropped the session (or none is held), and this solve has not logged in again yet. */
@@ -306,6 +317,12 @@ const solveSetup = setup({
     releaseUpload: enqueueActions(() => undefined),
     /** Sets serverHoldsSeconds from what earlier solves of the session learned. Provided by the tasks. */
     learnServerHolds: enqueueActions(() => undefined),
+    /** Picks the solve's server (keeps one already chosen). Provided by the tasks. */
+    chooseServer: enqueueActions(() => undefined),
+    /** Picks another server after the chosen one refused the connection. Provided by the tasks. */
+    chooseAnotherServer: enqueueActions(() => undefined),
+    /** The solve no longer counts against its server's solves in flight. Provided by the tasks. */
+    releaseServer: enqueueActions(() => undefined),
   },
 });
 
@@ -349,6 +366,7 @@ function resultsRegion(canFetch: 'hasJobToFetchFrom' | undefined) {
             jobId: context.jobId as number,
             request: context.fetchQueue[0] as ResultRequest,
             deadline: context.timeoutMs === null ? null : Date.now() + context.timeoutMs,
+            server: context.server,
           }),
           onDone: [
             { guard: 'moreToFetch', target: 'fetchingResults', reenter: true, actions: ['storeResult', 'dequeue'] },
@@ -370,6 +388,7 @@ function resultsRegion(canFetch: 'hasJobToFetchFrom' | undefined) {
 
 function initialContext({ input }: { input: SolveMachineInput }): SolveContext {
   return {
+    server: input.server ?? null,
     upload: input.upload ?? null,
     options: input.options ?? {},
     subid: input.subid ?? null,
@@ -406,10 +425,10 @@ export const solveMachine = solveSetup.createMachine({
       description: 'Nothing requested yet; START begins or resumes the solve.',
       on: {
         START: [
-          { guard: 'resumesAtJob', target: 'jobRunning', actions: 'startClock' },
-          { guard: 'resumesAtSubmission', target: 'submissionPending', actions: 'startClock' },
-          { guard: 'hasSession', target: 'uploading', actions: 'startClock' },
-          { target: 'loggingIn', actions: 'startClock' },
+          { guard: 'resumesAtJob', target: 'jobRunning', actions: ['startClock', 'chooseServer'] },
+          { guard: 'resumesAtSubmission', target: 'submissionPending', actions: ['startClock', 'chooseServer'] },
+          { guard: 'hasSession', target: 'uploading', actions: ['startClock', 'chooseServer'] },
+          { target: 'loggingIn', actions: ['startClock', 'chooseServer'] },
         ],
         CANCEL: { target: 'failure', actions: 'recordCancel' },
       },
@@ -420,9 +439,12 @@ export const solveMachine = solveSetup.createMachine({
       invoke: {
         id: 'login',
         src: 'login',
-        input: ({ context }) => ({ deadline: context.deadline }),
+        input: ({ context }) => ({ deadline: context.deadline, server: context.server }),
         onDone: 'uploading',
-        onError: { target: 'failure', actions: 'recordError' },
+        onError: [
+          { guard: 'serverUnreachable', target: 'loggingIn', reenter: true, actions: 'chooseAnotherServer' },
+          { target: 'failure', actions: 'recordError' },
+        ],
       },
       on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
     },
@@ -432,7 +454,12 @@ export const solveMachine = solveSetup.createMachine({
       invoke: {
         id: 'upload',
         src: 'upload',
-        input: ({ context }) => ({ upload: context.upload as UploadDescriptor, options: context.options, deadline: context.deadline }),
+        input: ({ context }) => ({
+          upload: context.upload as UploadDescriptor,
+          options: context.options,
+          deadline: context.deadline,
+          server: context.server,
+        }),
         onDone: {
           target: 'submissionPending',
           actions: assign({
@@ -444,6 +471,8 @@ export const solveMachine = solveSetup.createMachine({
           // The server rejected the session before storing anything (or none was held): the
           // login state gets one, and sending the upload once more cannot duplicate it.
           { guard: 'sessionExpiredOnce', target: 'loggingIn', actions: assign({ relogins: ({ context }) => context.relogins + 1 }) },
+          // Refused before anything was sent: another server takes it (its own login first).
+          { guard: 'serverUnreachable', target: 'loggingIn', actions: 'chooseAnotherServer' },
           { target: 'failure', actions: 'recordError' },
         ],
       },
@@ -467,7 +496,7 @@ export const solveMachine = solveSetup.createMachine({
           invoke: {
             id: 'readSubmission',
             src: 'readSubmission',
-            input: ({ context }) => ({ subid: context.subid as number, seen: context.pollToken, deadline: context.deadline }),
+            input: ({ context }) => ({ subid: context.subid as number, seen: context.pollToken, deadline: context.deadline, server: context.server }),
             onDone: [
               { guard: 'submissionFailed', target: '#solve.failure', actions: 'recordSubmissionFailed' },
               {
@@ -498,7 +527,7 @@ export const solveMachine = solveSetup.createMachine({
           invoke: {
             id: 'readJob',
             src: 'readJob',
-            input: ({ context }) => ({ jobId: context.jobId as number, seen: context.pollToken, deadline: context.deadline }),
+            input: ({ context }) => ({ jobId: context.jobId as number, seen: context.pollToken, deadline: context.deadline, server: context.server }),
             onDone: [
               { guard: 'jobSolved', target: 'readingCalibration', actions: assign({ jobStatus: 'success' }) },
               { guard: 'jobFailed', target: '#solve.failure', actions: 'recordJobFailed' },
@@ -523,7 +552,7 @@ export const solveMachine = solveSetup.createMachine({
           invoke: {
             id: 'readCalibration',
             src: 'readCalibration',
-            input: ({ context }) => ({ jobId: context.jobId as number, deadline: context.deadline }),
+            input: ({ context }) => ({ jobId: context.jobId as number, deadline: context.deadline, server: context.server }),
             onDone: [
               {
                 // Results asked for up front (e.g. the WCS file) are fetched before anyone waits on them.
@@ -549,13 +578,13 @@ export const solveMachine = solveSetup.createMachine({
     success: {
       description: 'Solved, calibration cached. FETCH asks for another result.',
       tags: ['settled'],
-      entry: { type: 'stamp', params: { stage: 'success' } },
+      entry: [{ type: 'stamp', params: { stage: 'success' } }, 'releaseServer'],
       ...resultsRegion(undefined),
     },
     failure: {
       description: "Ended with context.error (code, subid, jobId). FETCH still reads a failed job's files.",
       tags: ['settled'],
-      entry: [{ type: 'stamp', params: { stage: 'failure' } }, 'releaseUpload'],
+      entry: [{ type: 'stamp', params: { stage: 'failure' } }, 'releaseUpload', 'releaseServer'],
       // A failed job still has a log and an axy file worth reading.
       ...resultsRegion('hasJobToFetchFrom'),
     },

@@ -7,7 +7,7 @@
  * Everything a process holds that a snapshot must not (the transport, the login with its secrets,
  * bytes to upload) lives here, never in a machine's context.
  */
-import { assign, fromPromise, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, fromPromise, type AnyActorRef } from 'xstate';
 import { accountMachine, type ServerInfo } from '../machines/account.machine.js';
 import {
   solveMachine,
@@ -18,13 +18,14 @@ import {
   type UploadActorInput,
   type WaitInput,
 } from '../machines/solve.machine.js';
-import { NotFoundError, SessionExpiredError, UnexpectedContentError, UploadInterruptedError } from './errors.js';
+import { HttpError, NetworkError, NotFoundError, SessionExpiredError, UnexpectedContentError, UploadInterruptedError } from './errors.js';
 import type { MemoryStore } from './inputs.js';
-import type { SharedLogin } from './login.js';
+import type { ServerPool } from './server-pool.js';
+import { failoverTransport } from './transport/failover.js';
 import * as api from './protocol/api.js';
 import type { ExchangeContext } from './protocol/exchange.js';
 import { isFileResultKind } from './protocol/results.js';
-import { DEFAULT_RETRY, sleep, type RetryPolicy } from './protocol/retry.js';
+import { DEFAULT_RETRY, neverReachedServer, sleep, type RetryPolicy } from './protocol/retry.js';
 import { NOVA_MIN_INTERVAL_MS } from './polling.js';
 import { isPublicNova } from './protocol/urls.js';
 import type { Transport } from './transport/types.js';
@@ -34,11 +35,11 @@ export interface RequestEvent {
   url: string;
 }
 
-/** What the tasks are built from: one server, one account, one transport. */
+/** What the tasks are built from: the servers (one or several), one account, one transport. */
 export interface MachineDependencies {
   transport: Transport;
-  apiUrl: string;
-  login: SharedLogin;
+  /** The servers and their logins; solves are spread over them. */
+  servers: ServerPool;
   memory: MemoryStore;
   retry?: RetryPolicy;
   /** No byte moving either way for this long fails a request (it is retried if safe). Default 60 s. */
@@ -56,62 +57,91 @@ const MAX_HOLD_SECONDS = 600;
 const PROGRESS_STEP = 0.02;
 
 function bind(deps: MachineDependencies) {
+  const pool = deps.servers;
+  const transport = pool.sharedStore && pool.servers.length > 1 ? failoverTransport(deps.transport, pool) : deps.transport;
   const policy = deps.retry ?? DEFAULT_RETRY;
-  // Retries are requests too: against nova they keep the same 5 s distance as polls.
-  const retry = isPublicNova(deps.apiUrl) ? { ...policy, minDelayMs: Math.max(policy.minDelayMs ?? 0, NOVA_MIN_INTERVAL_MS) } : policy;
-  const exchangeContext = (signal: AbortSignal, deadline: number | null, extra: Partial<ExchangeContext> = {}): ExchangeContext => ({
-    transport: deps.transport,
-    apiUrl: deps.apiUrl,
-    retry,
-    signal,
-    deadline,
-    ...(deps.onRequest ? { onRequest: deps.onRequest } : {}),
-    ...(deps.stallTimeoutMs !== undefined ? { stallTimeoutMs: deps.stallTimeoutMs } : {}),
-    ...(deps.maxJsonBytes !== undefined ? { maxJsonBytes: deps.maxJsonBytes } : {}),
-    ...(deps.maxFileBytes !== undefined ? { maxFileBytes: deps.maxFileBytes } : {}),
-    ...extra,
-  });
+  // With another server to go to, a refused connection is not waited out here: the solve moves.
+  const several = pool.servers.length > 1;
+  const exchangeContext = (signal: AbortSignal, scope: Bounded, extra: Partial<ExchangeContext> = {}): ExchangeContext => {
+    const apiUrl = pool.get(scope.server).apiUrl;
+    // Retries are requests too: against nova they keep the same 5 s distance as polls.
+    const retry = isPublicNova(apiUrl) ? { ...policy, minDelayMs: Math.max(policy.minDelayMs ?? 0, NOVA_MIN_INTERVAL_MS) } : policy;
+    return {
+      transport,
+      apiUrl,
+      retry,
+      signal,
+      deadline: scope.deadline,
+      ...(deps.onRequest ? { onRequest: deps.onRequest } : {}),
+      ...(deps.stallTimeoutMs !== undefined ? { stallTimeoutMs: deps.stallTimeoutMs } : {}),
+      ...(deps.maxJsonBytes !== undefined ? { maxJsonBytes: deps.maxJsonBytes } : {}),
+      ...(deps.maxFileBytes !== undefined ? { maxFileBytes: deps.maxFileBytes } : {}),
+      ...extra,
+    };
+  };
+  /** For a login or an upload, which can move: a refused connection is not waited out when another server is up. */
+  const movable = (scope: Bounded): Partial<ExchangeContext> =>
+    several ? { retryUnreachable: !pool.anotherUp(pool.get(scope.server).apiUrl) } : {};
+  /** A refused connection marks its server down, so the solve can move to another. */
+  const noting = async <T>(scope: Bounded, request: () => Promise<T>): Promise<T> => {
+    try {
+      return await request();
+    } catch (error) {
+      if (several && neverReachedServer(error)) pool.unreachable(pool.get(scope.server).apiUrl);
+      throw error;
+    }
+  };
   // The login request runs under the shared login's own signal: every solve waiting for it shares it.
   const login = fromPromise<void, Bounded>(async ({ input, signal }) => {
-    await deps.login.acquire(
-      (apiKey, loginSignal) => api.login(exchangeContext(loginSignal, input.deadline), apiKey).then((r) => r.session),
-      signal,
+    await noting(input, () =>
+      pool
+        .get(input.server)
+        .login.acquire((apiKey, loginSignal) => api.login(exchangeContext(loginSignal, input, movable(input)), apiKey).then((r) => r.session), signal),
     );
   });
-  /** Runs a request with the session held now; none held means the login state must get one. */
-  const withSession = async <T>(request: (session: string) => Promise<T>): Promise<T> => {
-    const session = deps.login.current;
+  /** Runs a request with the session held now on the scope's server; none held means the login state must get one. */
+  const withSession = async <T>(scope: Bounded, request: (session: string) => Promise<T>): Promise<T> => {
+    const { login: held } = pool.get(scope.server);
+    const session = held.current;
     if (session === undefined) throw new SessionExpiredError('No session is held; log in first.');
     try {
       return await request(session);
     } catch (error) {
-      if (error instanceof SessionExpiredError) deps.login.invalidate(session);
+      if (error instanceof SessionExpiredError) held.invalidate(session);
       throw error;
     }
   };
-  return { exchangeContext, withSession, login };
+  return { pool, exchangeContext, withSession, login, noting, movable };
 }
 
 /** The account machine with its requests bound to one server and account. */
 export function provideAccountTasks(deps: MachineDependencies) {
-  const { exchangeContext, withSession, login } = bind(deps);
+  const { pool, exchangeContext, withSession } = bind(deps);
+  // Account questions go to the first server: an account's jobs live where it uploaded them.
+  const primary = (input: { deadline: number | null }): Bounded => ({ deadline: input.deadline, server: null });
+  const login = fromPromise<void, { deadline: number | null }>(async ({ input, signal }) => {
+    await pool.primary.login.acquire(
+      (apiKey, loginSignal) => api.login(exchangeContext(loginSignal, primary(input)), apiKey).then((r) => r.session),
+      signal,
+    );
+  });
   return accountMachine.provide({
     actors: {
       login,
-      readMyJobs: fromPromise<number[], Bounded>(({ input, signal }) =>
-        withSession((s) => api.myJobs(exchangeContext(signal, input.deadline), s)),
+      readMyJobs: fromPromise<number[], { deadline: number | null }>(({ input, signal }) =>
+        withSession(primary(input), (s) => api.myJobs(exchangeContext(signal, primary(input)), s)),
       ),
-      readSubmissionImages: fromPromise<number[], Bounded & { subid: number }>(({ input, signal }) =>
-        withSession((s) => api.submissionImages(exchangeContext(signal, input.deadline), s, input.subid)),
+      readSubmissionImages: fromPromise<number[], { deadline: number | null; subid: number }>(({ input, signal }) =>
+        withSession(primary(input), (s) => api.submissionImages(exchangeContext(signal, primary(input)), s, input.subid)),
       ),
-      searchTags: fromPromise<number[], Bounded & { query: string; exact: boolean }>(({ input, signal }) =>
-        api.jobsByTag(exchangeContext(signal, input.deadline), input.query, input.exact),
+      searchTags: fromPromise<number[], { deadline: number | null; query: string; exact: boolean }>(({ input, signal }) =>
+        api.jobsByTag(exchangeContext(signal, primary(input)), input.query, input.exact),
       ),
-      readServerInfo: fromPromise<ServerInfo | null, Bounded>(
-        async ({ input, signal }) => (await api.serverInfo(exchangeContext(signal, input.deadline))) as ServerInfo | null,
+      readServerInfo: fromPromise<ServerInfo | null, { deadline: number | null }>(
+        async ({ input, signal }) => (await api.serverInfo(exchangeContext(signal, primary(input)))) as ServerInfo | null,
       ),
     },
-    guards: { hasSession: () => deps.login.hasSession },
+    guards: { hasSession: () => pool.primary.login.hasSession },
   });
 }
 
@@ -121,9 +151,10 @@ function longPoll(input: StatusReadInput, until: api.LongPoll['until']): api.Lon
   return { waitSeconds: Math.max(1, Math.min(MAX_HOLD_SECONDS, left)), seen: input.seen, ...(until ? { until } : {}) };
 }
 
-/** The solve machine with its requests bound to one server and account. */
+/** The solve machine with its requests bound to the servers and the account. */
 export function provideSolveTasks(deps: MachineDependencies) {
-  const { exchangeContext, withSession, login } = bind(deps);
+  const { pool, exchangeContext, withSession, login, noting, movable } = bind(deps);
+  const several = pool.servers.length > 1;
 
   const upload = fromPromise<Awaited<ReturnType<typeof api.upload>>, UploadActorInput>(async ({ input, signal, self }) => {
     if (input.restored) throw new UploadInterruptedError();
@@ -136,22 +167,36 @@ export function provideSolveTasks(deps: MachineDependencies) {
       reported = fraction;
       parent?.send({ type: 'UPLOAD_PROGRESS', sentBytes, totalBytes: totalBytes ?? null });
     };
-    return withSession((session) =>
-      api.upload(exchangeContext(signal, input.deadline, { onUploadProgress }), session, input.upload, input.options, deps.memory),
-    );
+    const server = pool.get(input.server).apiUrl;
+    try {
+      const result = await noting(input, () =>
+        withSession(input, (session) =>
+          api.upload(exchangeContext(signal, input, { onUploadProgress, ...movable(input) }), session, input.upload, input.options, deps.memory),
+        ),
+      );
+      pool.uploadSucceeded(server);
+      return result;
+    } catch (error) {
+      // A server that keeps failing uploads (dropped connections, 5xx) gets no new ones for a while.
+      if (error instanceof NetworkError || (error instanceof HttpError && error.status >= 500)) pool.uploadFailed(server);
+      throw error;
+    }
   });
   // A restored upload actor cannot know whether its body reached the server before the
   // process stopped; marking it makes it fail with UploadInterruptedError instead of resending.
   upload.restoreSnapshot = (snapshot: any) => ({ ...snapshot, input: { ...snapshot.input, restored: true } });
 
-  // Whether this server holds status reads, as its last answer said: every solve of the session
-  // then asks to be held until the milestone it waits for, from its first read on.
-  let serverHoldsSeconds = 0;
-  const learn = <T>(answer: api.PollAnswer<T>): api.PollAnswer<T> => {
-    serverHoldsSeconds = answer.hold?.seconds ?? 0;
-    return answer;
-  };
-  const milestone = (until: 'job' | 'done') => (serverHoldsSeconds > 0 ? until : undefined);
+  // Whether each server holds status reads, as its last answer said: every solve of the session
+  // then asks it to hold a read until the milestone the solve waits for, from its first read on.
+  const holds = new Map<string, number>();
+  const learn =
+    (scope: Bounded) =>
+    <T>(answer: api.PollAnswer<T>): api.PollAnswer<T> => {
+      holds.set(pool.get(scope.server).apiUrl, answer.hold?.seconds ?? 0);
+      return answer;
+    };
+  const holdsReads = (server: string | null) => holds.get(pool.get(server).apiUrl) ?? 0;
+  const milestone = (scope: Bounded, until: 'job' | 'done') => (holdsReads(scope.server) > 0 ? until : undefined);
 
   return solveMachine.provide({
     actors: {
@@ -159,19 +204,19 @@ export function provideSolveTasks(deps: MachineDependencies) {
       upload,
       readSubmission: fromPromise(({ input, signal }: { input: StatusReadInput & { subid: number }; signal: AbortSignal }) =>
         api
-          .submissionStatus(exchangeContext(signal, input.deadline), input.subid, longPoll(input, milestone('job')))
-          .then(learn, (error: unknown) => {
+          .submissionStatus(exchangeContext(signal, input), input.subid, longPoll(input, milestone(input, 'job')))
+          .then(learn(input), (error: unknown) => {
             throw error instanceof NotFoundError ? Object.assign(error, { subid: input.subid }) : error;
           }),
       ),
       readJob: fromPromise(({ input, signal }: { input: StatusReadInput & { jobId: number }; signal: AbortSignal }) =>
-        api.jobStatus(exchangeContext(signal, input.deadline), input.jobId, longPoll(input, milestone('done'))).then(learn),
+        api.jobStatus(exchangeContext(signal, input), input.jobId, longPoll(input, milestone(input, 'done'))).then(learn(input)),
       ),
       readCalibration: fromPromise(({ input, signal }: { input: Bounded & { jobId: number }; signal: AbortSignal }) =>
-        api.calibration(exchangeContext(signal, input.deadline), input.jobId),
+        api.calibration(exchangeContext(signal, input), input.jobId),
       ),
       fetchResult: fromPromise<FetchedResult, Bounded & { jobId: number; request: ResultRequest }>(({ input, signal }) =>
-        fetchResult(exchangeContext(signal, input.deadline), input.jobId, input.request),
+        fetchResult(exchangeContext(signal, input), input.jobId, input.request),
       ),
       waitForNextPoll: fromPromise<void, WaitInput>(({ input, signal }) => {
         const until = input.deadline === null ? input.until : Math.min(input.until, input.deadline);
@@ -179,10 +224,32 @@ export function provideSolveTasks(deps: MachineDependencies) {
       }),
     },
     guards: {
-      hasSession: () => deps.login.hasSession,
+      // With several servers the one chosen at START may lack a session: loggingIn gets one
+      // (and makes no request where one is held).
+      hasSession: () => !several && pool.primary.login.hasSession,
+      serverUnreachable: ({ context, event }) =>
+        several && neverReachedServer((event as { error?: unknown }).error) && pool.anotherUp(context.server),
     },
     actions: {
-      learnServerHolds: assign({ serverHoldsSeconds: () => serverHoldsSeconds }),
+      learnServerHolds: assign({ serverHoldsSeconds: ({ context }) => holdsReads(context.server) }),
+      chooseServer: enqueueActions(({ context, enqueue }) => {
+        if (context.server !== null && pool.has(context.server)) return;
+        const server = several ? pool.choose() : pool.primary;
+        server.inFlight++;
+        enqueue.assign({ server: server.apiUrl });
+      }),
+      chooseAnotherServer: enqueueActions(({ context, enqueue }) => {
+        const from = pool.get(context.server);
+        from.inFlight = Math.max(0, from.inFlight - 1);
+        const server = pool.choose();
+        server.inFlight++;
+        enqueue.assign({ server: server.apiUrl });
+      }),
+      releaseServer: ({ context }) => {
+        if (context.server === null || !pool.has(context.server)) return;
+        const server = pool.get(context.server);
+        server.inFlight = Math.max(0, server.inFlight - 1);
+      },
       // Bytes held for an upload are dropped once the server has them or the solve failed:
       // a long-lived Session would otherwise keep every file it ever sent.
       releaseUpload: ({ context }) => {

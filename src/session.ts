@@ -9,8 +9,8 @@ import { AuthError, ValidationError, reviveError } from './errors.js';
 import type { MemoryStore } from './inputs.js';
 import { resolvePollSchedule, type PollSchedule } from './polling.js';
 import { resolveRetryPolicy, type RetryPolicy } from './protocol/retry.js';
-import { DEFAULT_API_URL, normaliseApiUrl } from './protocol/urls.js';
-import { SharedLogin } from './login.js';
+import { DEFAULT_API_URL, isPublicNova, normaliseApiUrl } from './protocol/urls.js';
+import { ServerPool } from './server-pool.js';
 import { createActor, toPromise } from 'xstate';
 import type { AccountOutput, AccountQuery, ServerInfo } from '../machines/account.machine.js';
 import { sanitizedInspector, type InspectObserver } from './inspect.js';
@@ -21,8 +21,17 @@ import { platform } from './platform.js';
 export interface SessionOptions {
   /** Defaults to `ASTROMETRY_API_KEY`, then the key file. */
   apiKey?: string;
-  /** Defaults to `ASTROMETRY_API_URL`, then https://nova.astrometry.net/api/. */
-  apiUrl?: string;
+  /**
+   * The server, or several: solves are then spread over them (each with its own login) and a
+   * server that refuses connections gets no new uploads for a while. Defaults to
+   * `ASTROMETRY_API_URL`, then https://nova.astrometry.net/api/.
+   */
+  apiUrl?: string | readonly string[];
+  /**
+   * The servers share one database (several `serve` nodes on one PostgreSQL): any of them can
+   * answer for any submission or job, so a read moves to another when its server is gone.
+   */
+  sharedStore?: boolean;
   /** Defaults to undici in Node. Pass `fetchTransport()` in a browser, or a fake in tests. */
   transport?: Transport;
   /** Overrides of the poll schedule (defaults depend on the server; 5 s minimum on nova). */
@@ -69,6 +78,14 @@ export function resolveApiKey(explicit: string | undefined): string {
   );
 }
 
+function resolveApiUrls(explicit: string | readonly string[] | undefined): string[] {
+  if (explicit === undefined || typeof explicit === 'string') return [resolveApiUrl(explicit)];
+  if (!Array.isArray(explicit) || explicit.length === 0) {
+    throw new ValidationError('apiUrl', explicit, 'an http(s) URL of a nova API, or a non-empty list of them');
+  }
+  return [...new Set(explicit.map((url) => resolveApiUrl(url)))];
+}
+
 function resolveApiUrl(explicit: string | undefined): string {
   const url = explicit ?? platform().env('ASTROMETRY_API_URL') ?? DEFAULT_API_URL;
   try {
@@ -95,29 +112,33 @@ export function checkTimeoutMs(value: unknown, name = 'timeoutMs'): number | nul
 }
 
 export class Session {
+  /** The first server (account questions go there). */
   readonly apiUrl: string;
+  /** Every server solves are spread over. */
+  readonly apiUrls: readonly string[];
   readonly schedule: PollSchedule;
   readonly timeoutMs: number | null;
   /** The sanitized inspector every actor of this session reports to, if any. */
   readonly inspect: ((event: import('xstate').InspectionEvent) => void) | undefined;
-  readonly #keeper: SharedLogin;
+  readonly #servers: ServerPool;
   readonly #memory: MemoryStore = new Map();
   readonly #machine: ReturnType<typeof provideSolveTasks>;
   readonly #accountMachine: ReturnType<typeof provideAccountTasks>;
 
   constructor(options: SessionOptions = {}) {
-    this.apiUrl = resolveApiUrl(options.apiUrl);
+    this.apiUrls = resolveApiUrls(options.apiUrl);
+    this.apiUrl = this.apiUrls[0] as string;
     // An explicit key is checked now; otherwise the environment and the key file are read at the
     // first login, so a Session that only reads public results needs no key at all.
     if (options.apiKey !== undefined) resolveApiKey(options.apiKey);
-    this.#keeper = new SharedLogin(() => resolveApiKey(options.apiKey));
-    this.schedule = resolvePollSchedule(this.apiUrl, options.polling);
+    this.#servers = new ServerPool(this.apiUrls, () => resolveApiKey(options.apiKey), options.sharedStore ?? false);
+    // The schedule of the most demanding server (nova's 5 s floor) serves them all.
+    this.schedule = resolvePollSchedule(this.apiUrls.find(isPublicNova) ?? this.apiUrl, options.polling);
     this.timeoutMs = options.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : checkTimeoutMs(options.timeoutMs);
     this.inspect = options.inspect ? sanitizedInspector(options.inspect) : undefined;
     const runtime: MachineDependencies = {
       transport: options.transport ?? platform().defaultTransport(),
-      apiUrl: this.apiUrl,
-      login: this.#keeper,
+      servers: this.#servers,
       memory: this.#memory,
       retry: resolveRetryPolicy(options.retry),
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
@@ -180,7 +201,7 @@ export class Session {
 
   /** Whether a session key is held now. */
   get loggedIn(): boolean {
-    return this.#keeper.hasSession;
+    return this.#servers.primary.login.hasSession;
   }
 
   /** The solve machine bound to this session's transport and login: use it with `createActor`. */
@@ -191,6 +212,12 @@ export class Session {
   /** @internal Bytes and Blobs waiting to be uploaded, kept out of snapshots. */
   get memory(): MemoryStore {
     return this.#memory;
+  }
+
+  /** Solves in flight on each server, and whether it takes new uploads now. */
+  get servers(): { apiUrl: string; inFlight: number; up: boolean; loggedIn: boolean }[] {
+    const now = Date.now();
+    return this.#servers.servers.map((s) => ({ apiUrl: s.apiUrl, inFlight: s.inFlight, up: s.downUntil <= now, loggedIn: s.login.hasSession }));
   }
 
   toJSON(): { apiUrl: string; loggedIn: boolean } {

@@ -28,7 +28,7 @@ import type { Calibration, JobStatus, SubmissionStatus, UploadResult } from '../
 import type { PollSchedule } from '../src/polling.js';
 import type { PollAnswer } from '../src/protocol/api.js';
 import type { ResultFile } from '../src/protocol/results.js';
-import { SharedLogin } from '../src/login.js';
+import { ServerPool } from '../src/server-pool.js';
 import { provideSolveTasks } from '../src/machine-tasks.js';
 import { API_KEY, SESSION, fakeNova, hang, html, json, type Handler } from './helpers/fake-nova.js';
 
@@ -259,7 +259,7 @@ describe('the happy path', () => {
     await r.answer('login');
     expect(r.value).toBe('uploading');
     const upload = await r.pending('upload');
-    expect(upload.input).toEqual({ upload: UPLOAD, options: { publicly_visible: 'n' }, deadline: null });
+    expect(upload.input).toEqual({ upload: UPLOAD, options: { publicly_visible: 'n' }, deadline: null, server: null });
 
     upload.resolve({ subid: 101, hash: 'f'.repeat(40) });
     await flush();
@@ -271,7 +271,7 @@ describe('the happy path', () => {
 
     await r.answer('waitForNextPoll');
     expect(r.value).toEqual({ submissionPending: 'reading' });
-    expect((await r.pending('readSubmission')).input).toEqual({ subid: 101, seen: null, deadline: null });
+    expect((await r.pending('readSubmission')).input).toEqual({ subid: 101, seen: null, deadline: null, server: null });
     await r.answer('readSubmission', sub([]));
     expect(r.value).toEqual({ submissionPending: 'waiting' });
     // Later waits are a share (here half) of the time the phase has taken; the clock stands
@@ -281,7 +281,7 @@ describe('the happy path', () => {
     await r.answer('readSubmission', sub([202]));
     expect(r.value).toEqual({ jobRunning: 'reading' });
     expect(r.context.jobId).toBe(202);
-    expect((await r.pending('readJob')).input).toEqual({ jobId: 202, seen: null, deadline: null });
+    expect((await r.pending('readJob')).input).toEqual({ jobId: 202, seen: null, deadline: null, server: null });
 
     await r.answer('readJob', 'solving');
     expect(r.value).toEqual({ jobRunning: 'waiting' });
@@ -291,7 +291,7 @@ describe('the happy path', () => {
     await r.answer('waitForNextPoll');
     await r.answer('readJob', 'success');
     expect(r.value).toEqual({ jobRunning: 'readingCalibration' });
-    expect((await r.pending('readCalibration')).input).toEqual({ jobId: 202, deadline: null });
+    expect((await r.pending('readCalibration')).input).toEqual({ jobId: 202, deadline: null, server: null });
     await r.answer('readCalibration', CAL);
 
     expect(r.value).toEqual({ success: 'ready' });
@@ -469,8 +469,7 @@ describe('upload progress through the runtime', () => {
     });
     const machine = provideSolveTasks({
       transport,
-      apiUrl: 'http://nova.test/api/',
-      login: new SharedLogin(API_KEY),
+      servers: new ServerPool(['http://nova.test/api/'], API_KEY),
       memory: new Map(),
       retry: { retries: 0, baseDelayMs: 0, maxDelayMs: 0 },
     });
@@ -660,7 +659,7 @@ describe('FETCH', () => {
     await r.send({ type: 'FETCH', kind: 'wcs' });
     expect(r.value).toEqual({ success: 'fetchingResults' });
     const call = await r.answer('fetchResult', { kind: 'wcs', value: WCS });
-    expect(call.input).toEqual({ jobId: 202, request: { kind: 'wcs' }, deadline: null });
+    expect(call.input).toEqual({ jobId: 202, request: { kind: 'wcs' }, deadline: null, server: null });
     expect(r.value).toEqual({ success: 'ready' });
     expect(r.context.results.files?.wcs).toEqual(WCS);
 
@@ -737,7 +736,7 @@ describe('FETCH', () => {
     expect(r.value).toEqual({ failure: 'fetchingResults' });
     const log: ResultFile = { kind: 'joblog', filename: 'job.log', contentType: 'text/plain', bytes: new Uint8Array([65]) };
     const call = await r.answer('fetchResult', { kind: 'joblog', value: log });
-    expect(call.input).toEqual({ jobId: 202, request: { kind: 'joblog' }, deadline: null });
+    expect(call.input).toEqual({ jobId: 202, request: { kind: 'joblog' }, deadline: null, server: null });
     expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.results.files?.joblog).toEqual(log);
     expect(r.context.error).toMatchObject({ code: 'job_failed' });
@@ -891,7 +890,7 @@ describe('resume', () => {
     await r.send({ type: 'START' });
     expect(r.value).toEqual({ submissionPending: 'waiting' });
     await r.answer('waitForNextPoll');
-    expect((await r.pending('readSubmission')).input).toEqual({ subid: 77, seen: null, deadline: null });
+    expect((await r.pending('readSubmission')).input).toEqual({ subid: 77, seen: null, deadline: null, server: null });
     await r.answer('readSubmission', sub([88]));
     await r.answer('readJob', 'success');
     await r.answer('readCalibration', CAL);
@@ -906,7 +905,7 @@ describe('resume', () => {
     const r = run(h, { jobId: 55, schedule: SCHEDULE });
     await r.send({ type: 'START' });
     expect(r.value).toEqual({ jobRunning: 'reading' });
-    expect((await r.pending('readJob')).input).toEqual({ jobId: 55, seen: null, deadline: null });
+    expect((await r.pending('readJob')).input).toEqual({ jobId: 55, seen: null, deadline: null, server: null });
     await r.answer('readJob', 'success');
     await r.answer('readCalibration', CAL);
     expect(r.value).toEqual({ success: 'ready' });
@@ -1002,8 +1001,7 @@ describe('persistence', () => {
     const runtime = () =>
       provideSolveTasks({
         transport,
-        apiUrl: 'http://nova.test/api/',
-        login: new SharedLogin(API_KEY),
+        servers: new ServerPool(['http://nova.test/api/'], API_KEY),
         memory: new Map(),
         retry: { retries: 0, baseDelayMs: 0, maxDelayMs: 0 },
       });
@@ -1037,8 +1035,7 @@ describe('persistence', () => {
     const transport = fakeNova({}, overrides);
     const machine = provideSolveTasks({
       transport,
-      apiUrl: 'http://nova.test/api/',
-      login: new SharedLogin(API_KEY),
+      servers: new ServerPool(['http://nova.test/api/'], API_KEY),
       memory: new Map(),
       retry: { retries: 0, baseDelayMs: 0, maxDelayMs: 0 },
     });
@@ -1083,8 +1080,7 @@ describe('persistence', () => {
     );
     const machine = provideSolveTasks({
       transport,
-      apiUrl: 'http://nova.test/api/',
-      login: new SharedLogin(API_KEY),
+      servers: new ServerPool(['http://nova.test/api/'], API_KEY),
       memory: new Map(),
       retry: { retries: 0, baseDelayMs: 0, maxDelayMs: 0 },
     });

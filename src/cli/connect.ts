@@ -13,7 +13,8 @@ import type { RequestEvent } from '../machine-tasks.js';
 import { UsageError, type FlagSpec, type Flags } from './args.js';
 
 export const CONNECTION_FLAGS: readonly FlagSpec[] = [
-  { name: 'api-url', type: 'string' },
+  { name: 'api-url', type: 'string', multiple: true },
+  { name: 'shared-store', type: 'boolean' },
   { name: 'api-key', type: 'string' },
   { name: 'local', type: 'boolean' },
   { name: 'local-solver', type: 'string' },
@@ -108,15 +109,21 @@ export async function connect(flags: Flags, options: ConnectOptions): Promise<Co
   }
   if (flags.has('local-solver')) throw new UsageError('--local-solver goes with --local.');
 
-  const apiUrl = flags.string('api-url');
+  // Repeated, --api-url spreads the solves over several servers.
+  const apiUrls = flags.list('api-url');
   const apiKey = flags.string('api-key');
   // The key is read at the first login: status and results, which read public endpoints only,
   // run without one.
-  const session = new Session({ ...common, ...(apiUrl !== undefined ? { apiUrl } : {}), ...(apiKey !== undefined ? { apiKey } : {}) });
+  const session = new Session({
+    ...common,
+    ...(apiUrls.length === 1 ? { apiUrl: apiUrls[0] as string } : apiUrls.length > 1 ? { apiUrl: apiUrls } : {}),
+    ...(flags.bool('shared-store') ? { sharedStore: true } : {}),
+    ...(apiKey !== undefined ? { apiKey } : {}),
+  });
   return {
     session,
-    serverId: session.apiUrl,
-    description: session.apiUrl,
+    serverId: [...session.apiUrls].sort().join(' '),
+    description: session.apiUrls.join(', '),
     local: false,
     close: async () => undefined,
   };

@@ -12,7 +12,10 @@ commands:
   serve                 run the nova-compatible server (astrometry-net serve --help)
 
 where:
-  --api-url URL         nova API base (default: ASTROMETRY_API_URL, else https://nova.astrometry.net/api/)
+  --api-url URL         nova API base (default: ASTROMETRY_API_URL, else https://nova.astrometry.net/api/);
+                        repeat it to spread the solves over several servers
+  --shared-store        the --api-url servers share one database (serve nodes on one PostgreSQL):
+                        any of them answers a poll
   --api-key KEY         your API key (default: ASTROMETRY_API_KEY, else the key file
                         $XDG_CONFIG_HOME/astrometry-net/api-key or ~/.config/astrometry-net/api-key)
   --local               start the embedded server (real solve-field, a generated key) and use it

@@ -36,6 +36,8 @@ export interface ExchangeContext {
   readonly maxJsonBytes?: number;
   /** Largest result file accepted. Default 1 GiB. */
   readonly maxFileBytes?: number;
+  /** Whether a refused connection is waited out here (default) or thrown at once, for the caller to go elsewhere. */
+  readonly retryUnreachable?: boolean;
 }
 
 export interface ExchangeRequest<T> {
@@ -104,6 +106,7 @@ export async function exchange<T>(ctx: ExchangeContext, req: ExchangeRequest<T>)
       idempotent: req.idempotent,
       deadline,
       ...(req.answer === 'file' ? { contentRetries: FILE_CONTENT_RETRIES } : {}),
+      ...(ctx.retryUnreachable === false ? { retryUnreachable: false } : {}),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     },
   );

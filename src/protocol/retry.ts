@@ -102,6 +102,8 @@ export interface RetryOptions {
    * A file download gets few: nova answers a file it will never have with an HTML page too.
    */
   contentRetries?: number;
+  /** `false`: a refused connection is thrown at once (another server can take the request). */
+  retryUnreachable?: boolean;
   onRetry?: (error: AstrometryNetError, delayMs: number) => void;
 }
 
@@ -113,6 +115,7 @@ export async function withRetry<T>(attempt: () => Promise<T>, options: RetryOpti
     } catch (error) {
       if (n >= options.policy.retries || !isRetryable(error, options.idempotent)) throw error;
       if (error instanceof UnexpectedContentError && ++contentFailures > (options.contentRetries ?? Number.POSITIVE_INFINITY)) throw error;
+      if (options.retryUnreachable === false && neverReachedServer(error)) throw error;
       const delay = backoffDelay(options.policy, n, error);
       const deadline = options.deadline ?? null;
       if (deadline !== null && Date.now() + delay >= deadline) throw error;
