@@ -278,7 +278,7 @@ describe('restarts', () => {
     const st = await waitFor(() => sub(s, id), (v) => typeof v.jobs[0] === 'number');
     const oldJob = st.jobs[0] as number;
     await waitFor(() => jobStatus(s, oldJob), (x) => x === 'solving');
-    s.restartWorkers();
+    await s.restartWorkers();
     const gone = await fetch(s.url + `jobs/${oldJob}`);
     expect(gone.status).toBe(404);
     expect(gone.headers.get('content-type')).toMatch(/^text\/html/);

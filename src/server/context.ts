@@ -3,10 +3,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FormLimits } from './forms.js';
 import type { Processor } from './processor.js';
 import type { Sessions } from './sessions.js';
-import type { Store, UserRow } from './store.js';
+import type { ServerStore, UserRow } from './store.js';
 
 export interface ServerContext {
-  store: Store;
+  store: ServerStore;
   sessions: Sessions;
   processor: Processor;
   findUserByKey(key: string): UserRow | undefined;

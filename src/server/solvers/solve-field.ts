@@ -258,6 +258,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
       signal: request.signal,
       stdout: { file: joblog, append: true },
       stderr: 'with-stdout',
+      processes: request.processes,
     });
     const summary = describeRun('solve-field', run);
     if (run.spawnError && (run.spawnError as NodeJS.ErrnoException).code === 'ENOENT') {
