@@ -19,7 +19,7 @@ let imageHost: Server;
 let imageUrl: string;
 
 beforeAll(async () => {
-  server = await startServer({ port: 0, solver: 'simulated', simulated: { ingestMs: 60, queueMs: 40, solveMs: 80 } });
+  server = await startServer({ port: 0, solver: 'simulated', allowPrivateUrls: true, simulated: { ingestMs: 60, queueMs: 40, solveMs: 80 } });
   const png = readFileSync(IMAGE);
   imageHost = createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(png));
   await new Promise<void>((resolve) => imageHost.listen(0, '127.0.0.1', resolve));

@@ -7,11 +7,52 @@ import { startServer, type ServerOptions } from './index.js';
 import { SOLVER_NAMES, type SolverName } from './solvers/registry.js';
 
 export const SERVE_USAGE = `usage: astrometry-net serve [--host H] [--port N] [--api-key KEY]... [--solver ${SOLVER_NAMES.join('|')}]
-                          [--data-dir DIR] [--max-upload-mb N] [--concurrency N] [--cors-origin O]...`;
+                          [--data-dir DIR] [--database URL] [--max-upload-mb N] [--concurrency N]
+                          [--cors-origin O]... [--allow-private-urls] [--lease-seconds N]`;
+
+/** \`serve --help\`: every flag with its default. */
+export const SERVE_HELP = `${SERVE_USAGE}
+
+A nova-compatible (nova.astrometry.net) API server on the real solver. Prints the API URL on stdout.
+
+  --host H              address to listen on (default 127.0.0.1)
+  --port N              port; 0 picks a free one (default 8080)
+  --api-key KEY         an accepted API key; repeat for several (default: one is generated and
+                        printed on stderr)
+  --solver NAME         ${SOLVER_NAMES.join(' or ')} (default solve-field)
+  --data-dir DIR        where uploads, results and the embedded SQLite database live (default: a
+                        temporary folder that is deleted on exit, so nothing survives a restart)
+  --database URL        postgres://user:pass@host/db: keep state in PostgreSQL, so several serve
+                        nodes sharing it and one --data-dir (a shared filesystem) act as one server
+                        (default: SQLite in --data-dir)
+  --max-upload-mb N     largest request body in MiB; larger gets HTTP 413 (default 100)
+  --concurrency N       solves run at once on this node; more wait as jobs: [null]
+                        (default: the number of cores)
+  --cors-origin O       allow browser pages from this origin, e.g. http://localhost:3000; repeat
+                        for several (default: none)
+  --allow-private-urls  let url_upload fetch loopback, link-local and private addresses
+                        (default: refused, so the server cannot be used to reach its own network)
+  --lease-seconds N     how long a node's claim on a job outlives the node: after it, another
+                        node re-runs the job (default 30)
+  -h, --help            this help`;
 
 export class UsageError extends Error {}
 
-const FLAGS = ['--host', '--port', '--api-key', '--solver', '--data-dir', '--max-upload-mb', '--concurrency', '--cors-origin'] as const;
+const FLAGS = [
+  '--host',
+  '--port',
+  '--api-key',
+  '--solver',
+  '--data-dir',
+  '--database',
+  '--max-upload-mb',
+  '--concurrency',
+  '--cors-origin',
+  '--allow-private-urls',
+  '--lease-seconds',
+] as const;
+/** Flags that take no value. */
+const SWITCHES: readonly string[] = ['--allow-private-urls'];
 type Flag = (typeof FLAGS)[number];
 
 function bad(flag: string, value: string, allowed: string): never {
@@ -33,6 +74,11 @@ export function parseServeArgs(argv: readonly string[]): ServerOptions & { help?
     const flag = (eq > 0 && arg.startsWith('--') ? arg.slice(0, eq) : arg) as Flag;
     if (!FLAGS.includes(flag)) {
       throw new UsageError(`unknown argument "${arg}"; allowed flags: ${FLAGS.join(', ')}`);
+    }
+    if (SWITCHES.includes(flag)) {
+      if (eq > 0) throw new UsageError(`${flag} takes no value`);
+      out.allowPrivateUrls = true;
+      continue;
     }
     let value: string;
     if (eq > 0 && arg.startsWith('--')) value = arg.slice(eq + 1);
@@ -65,6 +111,16 @@ export function parseServeArgs(argv: readonly string[]): ServerOptions & { help?
         if (value === '') bad(flag, value, 'a directory path');
         out.dataDir = value;
         break;
+      case '--database':
+        if (!/^postgres(ql)?:\/\/\S+$/.test(value)) bad(flag, value, 'a PostgreSQL URL such as postgres://user:password@localhost/astrometry');
+        out.database = value;
+        break;
+      case '--lease-seconds': {
+        const n = Number(value);
+        if (value.trim() === '' || !Number.isFinite(n) || n < 1 || n > 86400) bad(flag, value, 'a number of seconds from 1 to 86400');
+        out.leaseMs = Math.round(n * 1000);
+        break;
+      }
       case '--max-upload-mb': {
         const n = Number(value);
         if (value.trim() === '' || !Number.isFinite(n) || n <= 0) bad(flag, value, 'a positive number of MiB');
@@ -120,7 +176,7 @@ export async function runServe(argv: string[], io?: ServeIo): Promise<number> {
     return 2;
   }
   if (opts.help) {
-    out(`${SERVE_USAGE}\n`);
+    out(`${SERVE_HELP}\n`);
     return 0;
   }
   const generatedKey = opts.apiKeys === undefined;

@@ -65,6 +65,8 @@ export interface ServerOptions {
   sessionTtlMs?: number;
   /** Worker-side fetch of url_upload: inactivity timeout (default 10 s) and size cap (default maxUploadBytes). */
   urlFetch?: { timeoutMs?: number; maxBytes?: number };
+  /** Let url_upload fetch loopback, link-local and private addresses. Default false. */
+  allowPrivateUrls?: boolean;
   /** Receives one line per event; never API keys or session keys. */
   log?: (line: string) => void;
 }
@@ -142,7 +144,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     pollMs: options.pollMs ?? (options.database ? 250 : 1000),
     ingestMs: options.simulated?.ingestMs ?? (isSim ? SIMULATED_DEFAULTS.ingestMs : 0),
     queueMs: options.simulated?.queueMs ?? (isSim ? SIMULATED_DEFAULTS.queueMs : 0),
-    urlFetch: { timeoutMs: options.urlFetch?.timeoutMs ?? 10_000, maxBytes: options.urlFetch?.maxBytes ?? maxUploadBytes },
+    urlFetch: {
+      timeoutMs: options.urlFetch?.timeoutMs ?? 10_000,
+      maxBytes: options.urlFetch?.maxBytes ?? maxUploadBytes,
+      allowPrivate: options.allowPrivateUrls ?? false,
+    },
     maxDecompressedBytes: Math.max(maxUploadBytes * 8, 1024 * MiB),
     log,
   });
