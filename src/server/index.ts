@@ -195,8 +195,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   }
   // Restarting on an existing SQLite dataDir is a worker restart: unfinished work resumes under
   // new job ids. With PostgreSQL other nodes may be working: their leases decide instead.
-  if (store.engine === 'sqlite') await processor.restart(true);
-  await processor.start();
+  await processor.start(store.engine === 'sqlite');
   const addr = server.address() as AddressInfo;
   const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const origin = `http://${hostPart}:${addr.port}`;

@@ -74,11 +74,14 @@ export class Processor {
 
   /**
    * Joins the cluster: registers this node, reaps solvers that dead nodes on this host left
-   * behind, and starts the heartbeat and the poll for work.
+   * behind, hands back every claim when asked (`restartAll`: a single-node store, where any
+   * claim is a dead process's), and starts the heartbeat and the poll for work.
    */
-  async start(): Promise<void> {
+  async start(restartAll: boolean): Promise<void> {
     await this.store.registerNode({ id: this.node, host: this.host, pid: process.pid, heartbeatAt: Date.now() });
+    // Solvers go before their jobs: a job directory is deleted only once nothing writes there.
     await reapOrphans(this.store, this.host, this.node, this.opts.log);
+    if (restartAll) await this.restart(true);
     const beat = setInterval(() => void this.track(this.heartbeat()), Math.max(50, Math.floor(this.opts.leaseMs / 3)));
     const poll = setInterval(() => this.kick(), this.opts.pollMs);
     beat.unref();
