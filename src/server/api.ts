@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readAnnotations } from './annotations.js';
 import { lastValue, readForm, type ParsedForm } from './forms.js';
 import { FILES, xyTable } from './ingest.js';
 import { charField, convertOptions } from './options.js';
@@ -392,9 +393,12 @@ export async function annotations(ctx: ServerContext, ex: Exchange, rawId: strin
     return;
   }
   const nbright = ex.url.searchParams.getAll('nbright').at(-1);
-  if (nbright !== undefined) pyInt(nbright); // int() of the query value: garbage is a 500
-  // No star catalogues ship with this server; nova skips missing catalogues the same way.
-  sendJson(ex.res, { annotations: [] });
+  // int() of the query value: garbage is a 500.
+  const n = nbright === undefined ? 0 : Number(pyInt(nbright));
+  // A solver without catalogues stores none; nova skips missing catalogues the same way.
+  const stored = job.files['annotations'];
+  const list = await readAnnotations(stored ? join(ctx.store.jobDir(job.id), stored) : null, n);
+  sendJson(ex.res, { annotations: list.map((a) => ({ type: a.type, names: a.names, pixelx: pyFloat(a.pixelx), pixely: pyFloat(a.pixely), radius: pyFloat(a.radius) })) });
 }
 
 export async function jobInfo(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {

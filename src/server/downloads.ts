@@ -3,10 +3,10 @@
  * gate, and nova's two ways of failing when a file is missing (HTML 500, or a 200 text/html
  * error string), which clients must tell apart from real files by Content-Type.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, realpathSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { join } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import type { SolveFiles } from './solver-backend.js';
 import type { Exchange, ServerContext } from './context.js';
 import { isFits, readHdus, readXyTable, tableFile, BLOCK } from './fits.js';
@@ -91,7 +91,24 @@ export async function joblog(ctx: ServerContext, ex: Exchange, rawId: string, wh
   const job = await jobOr404(ctx, rawId);
   const p = which === 1 ? await jobFile(ctx, job, 'joblog') : null;
   if (!p) throw serverError('FileNotFoundError: job log');
-  await streamFile(ex, p, { 'Content-Type': 'text/plain' });
+  const text = hideDataDir(await readFile(p, 'latin1'), ctx.store.dataDir);
+  send(ex.res, 200, 'text/plain', Buffer.from(text, 'latin1'));
+}
+
+/**
+ * The solver's log names files by absolute path; the public log must not tell where the server
+ * keeps its data, so paths under the data directory are shown relative to it.
+ */
+export function hideDataDir(text: string, dataDir: string): string {
+  const roots = new Set([resolve(dataDir)]);
+  try {
+    roots.add(realpathSync(dataDir));
+  } catch {
+    // not there (any more): nothing else to hide
+  }
+  let out = text;
+  for (const root of [...roots].sort((a, b) => b.length - a.length)) out = out.split(`${root}${sep}`).join('').split(root).join('.');
+  return out;
 }
 
 export function kmlFile(_ctx: ServerContext, ex: Exchange): void {

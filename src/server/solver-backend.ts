@@ -64,6 +64,8 @@ export interface SolveFiles {
   extractionDisplay?: string;
   extractionFull?: string;
   joblog?: string;
+  /** nova-shaped annotations (JSON, see annotations.ts). */
+  annotations?: string;
 }
 
 export interface SolveOutcome {
