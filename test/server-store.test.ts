@@ -118,7 +118,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     expect(await a.startJob(first!.job.id, 'lease-a', t0 * 1000)).toBe(true);
     // Within the lease nothing is released, and renewing keeps it so.
     expect((await b.releaseClaims({ nowMs: t0 + 500 })).jobs).toEqual([]);
-    await a.renewLeases('lease-a', t0 + 5000);
+    await a.renewLeases('lease-a', t0 + 5000, { jobs: [first!.job.id], submissions: [] });
     expect((await b.releaseClaims({ nowMs: t0 + 2000 })).jobs).toEqual([]);
     // Past it, the job is gone (404 for pollers) and its image waits for a new one.
     expect((await b.releaseClaims({ nowMs: t0 + 6000 })).jobs).toEqual([first!.job.id]);

@@ -199,7 +199,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const addr = server.address() as AddressInfo;
   const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const origin = `http://${hostPart}:${addr.port}`;
-  log(`listening on ${origin} (solver: ${backend.name}, data: ${dataDir})`);
+  log(`listening on ${origin} (solver: ${backend.name}, data: ${dataDir}, store: ${store.engine}, node: ${nodeId})`);
 
   let sweepTimer: NodeJS.Timeout | undefined;
   const maxAgeMs = options.retention?.maxAgeMs;

@@ -94,14 +94,15 @@ export class Processor {
     if (this.closed) return;
     const now = Date.now();
     await this.store.heartbeat(this.node, now);
-    await this.store.renewLeases(this.node, now + this.opts.leaseMs);
+    await this.store.renewLeases(this.node, now + this.opts.leaseMs, { jobs: [...this.running.keys()], submissions: [...this.ingesting.keys()] });
+    // Solvers of dead nodes go before their jobs are handed back (and their directories deleted).
+    await reapOrphans(this.store, this.host, this.node, this.opts.log);
     const released = await this.store.releaseClaims({ nowMs: now });
     for (const id of released.jobs) {
       this.opts.log(`job ${id}: its node stopped renewing its lease; the job is re-created`);
       void rm(this.store.jobDir(id), { recursive: true, force: true });
     }
     if (released.submissions.length > 0) this.opts.log(`submission(s) ${released.submissions.join(', ')}: ingest handed back after a lost lease`);
-    await reapOrphans(this.store, this.host, this.node, this.opts.log);
     if (released.jobs.length + released.submissions.length > 0) this.kick();
   }
 

@@ -176,8 +176,8 @@ export interface ServerStore extends Dirs {
   startJob(jobId: number, node: string, startedAt: number): Promise<boolean>;
   finishJob(jobId: number, node: string, outcome: JobOutcomeRow): Promise<boolean>;
 
-  /** Extends the lease of everything `node` holds. */
-  renewLeases(node: string, leaseUntil: number): Promise<void>;
+  /** Extends `node`'s lease on the jobs and submissions it is still working on. */
+  renewLeases(node: string, leaseUntil: number, held: { jobs: readonly number[]; submissions: readonly number[] }): Promise<void>;
   /**
    * nova's worker restart for claims whose lease ran out (all claims when `all`): unfinished
    * submissions are reset, unfinished jobs deleted; their images get new jobs under new ids.

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 export interface Proc {
   pid: number;
+  ppid: number;
   pgid: number;
   state: string;
   cmdline: string;
@@ -16,7 +17,7 @@ function readProc(pid: number): Proc | undefined {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-    return { pid, state: rest[0] ?? '?', pgid: Number(rest[2]), cmdline };
+    return { pid, state: rest[0] ?? '?', ppid: Number(rest[1]), pgid: Number(rest[2]), cmdline };
   } catch {
     return undefined;
   }

@@ -140,6 +140,8 @@ export class SqlStore extends DataDirs implements ServerStore {
   readonly engine: 'sqlite' | 'postgres';
   /** Appended to the SELECT that picks work: rows another node is taking are skipped, not waited on. */
   private readonly skipLocked: string;
+  /** Appended where a node locks a row it owns: it waits for a lease renewal, never skips its own row. */
+  private readonly forUpdate: string;
 
   constructor(
     private readonly db: Db,
@@ -149,6 +151,7 @@ export class SqlStore extends DataDirs implements ServerStore {
     super(dataDir, tmpDir);
     this.engine = db.dialect;
     this.skipLocked = db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+    this.forUpdate = db.dialect === 'postgres' ? ' FOR UPDATE' : '';
   }
 
   private async allocate(q: Queryable, kind: IdKind): Promise<number> {
@@ -275,7 +278,7 @@ export class SqlStore extends DataDirs implements ServerStore {
   finishIngest(subId: number, node: string, started: number, result: IngestResultRow, finishedAt: number): Promise<boolean> {
     return this.db.tx(async (q) => {
       const sub = await q.get<SubmissionRec>(
-        `SELECT * FROM submissions WHERE id = ? AND node = ? AND processing_started = ? AND processing_finished IS NULL${this.skipLocked}`,
+        `SELECT * FROM submissions WHERE id = ? AND node = ? AND processing_started = ? AND processing_finished IS NULL${this.forUpdate}`,
         [subId, node, started],
       );
       if (!sub) return false;
@@ -373,7 +376,7 @@ export class SqlStore extends DataDirs implements ServerStore {
 
   finishJob(jobId: number, node: string, o: JobOutcomeRow): Promise<boolean> {
     return this.db.tx(async (q) => {
-      const job = await q.get<{ user_image_id: number }>(`SELECT user_image_id FROM jobs WHERE id = ? AND node = ? AND ended_at IS NULL${this.skipLocked}`, [
+      const job = await q.get<{ user_image_id: number }>(`SELECT user_image_id FROM jobs WHERE id = ? AND node = ? AND ended_at IS NULL${this.forUpdate}`, [
         jobId,
         node,
       ]);
@@ -398,9 +401,17 @@ export class SqlStore extends DataDirs implements ServerStore {
     });
   }
 
-  async renewLeases(node: string, leaseUntil: number): Promise<void> {
-    await this.db.run('UPDATE jobs SET lease_until = ? WHERE node = ? AND ended_at IS NULL', [leaseUntil, node]);
-    await this.db.run('UPDATE submissions SET lease_until = ? WHERE node = ? AND processing_finished IS NULL', [leaseUntil, node]);
+  async renewLeases(node: string, leaseUntil: number, held: { jobs: readonly number[]; submissions: readonly number[] }): Promise<void> {
+    // Only what the node still works on: a claim whose run ended without a result lapses.
+    for (const [table, ids, open] of [
+      ['jobs', held.jobs, 'ended_at IS NULL'],
+      ['submissions', held.submissions, 'processing_finished IS NULL'],
+    ] as const) {
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        await this.db.run(`UPDATE ${table} SET lease_until = ? WHERE node = ? AND ${open} AND id IN (${placeholders(chunk.length)})`, [leaseUntil, node, ...chunk]);
+      }
+    }
   }
 
   releaseClaims(opts: { nowMs: number; all?: boolean; node?: string }): Promise<{ jobs: number[]; submissions: number[] }> {
