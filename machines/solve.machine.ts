@@ -467,6 +467,7 @@ export const solveMachine = solveSetup.createMachine({
     },
     success: {
       description: 'Solved, calibration cached. FETCH asks for another result.',
+      tags: ['settled'],
       entry: [{ type: 'stamp', params: { stage: 'success' } }, 'notifySettled'],
       on: {
         FETCH: [{ guard: 'isUnknownKind' }, { guard: 'isCachedOrQueued' }, { target: 'fetchingResults', actions: 'enqueueFetch' }],
@@ -474,6 +475,7 @@ export const solveMachine = solveSetup.createMachine({
     },
     failure: {
       description: "Ended with context.error (code, subid, jobId). FETCH still reads a failed job's files.",
+      tags: ['settled'],
       entry: [{ type: 'stamp', params: { stage: 'failure' } }, 'releaseUpload', 'notifySettled'],
       on: {
         // A failed job still has a log and an axy file worth reading.
@@ -486,6 +488,7 @@ export const solveMachine = solveSetup.createMachine({
     },
     fetchingResults: {
       description: 'GET each queued result once (JSON or file); cached in context.results.',
+      tags: ['settled'],
       invoke: {
         id: 'fetchResult',
         src: 'fetchResult',
