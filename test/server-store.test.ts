@@ -135,6 +135,20 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     expect(await a.jobsByTagContains('42')).toEqual([second!.job.id]);
   });
 
+  it('finds sessions by key hash, slides only live ones, and purges long-expired ones', async () => {
+    const [a] = await twoNodes(engine);
+    const now = Date.now();
+    await a.createSession({ keyHash: 'live'.padEnd(64, '0'), userId: 1, human: true, expiresAt: now + 1000 });
+    await a.createSession({ keyHash: 'dead'.padEnd(64, '0'), userId: 1, human: true, expiresAt: now - 1000 });
+    await a.touchSession('live'.padEnd(64, '0'), now, now + 5000);
+    await a.touchSession('dead'.padEnd(64, '0'), now, now + 5000);
+    expect((await a.findSession('live'.padEnd(64, '0')))?.expiresAt).toBe(now + 5000);
+    expect((await a.findSession('dead'.padEnd(64, '0')))?.expiresAt).toBe(now - 1000);
+    expect(await a.purgeSessions(now - 500)).toBe(1);
+    expect(await a.findSession('dead'.padEnd(64, '0'))).toBeUndefined();
+    expect(await a.findSession('live'.padEnd(64, '0'))).toBeDefined();
+  });
+
   it('migrates once: reopening keeps the rows', async () => {
     const dataDir = await tempDir();
     const database = engine === 'postgres' ? await postgresUrl() : undefined;

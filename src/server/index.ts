@@ -201,6 +201,14 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const origin = `http://${hostPart}:${addr.port}`;
   log(`listening on ${origin} (solver: ${backend.name}, data: ${dataDir}, store: ${store.engine}, node: ${nodeId})`);
 
+  // Expired sessions are purged (as Django's clearsessions would), whatever the retention.
+  const purgeTimer = setInterval(() => {
+    sessions.purgeStale().then(
+      (n) => n > 0 && log(`purged ${n} expired session(s)`),
+      (err: unknown) => log(`session purge failed: ${(err as Error).message}`),
+    );
+  }, Math.min(3_600_000, Math.max(1000, sessions.ttlMs)));
+  purgeTimer.unref();
   let sweepTimer: NodeJS.Timeout | undefined;
   const maxAgeMs = options.retention?.maxAgeMs;
   if (maxAgeMs !== undefined && maxAgeMs > 0) {
@@ -217,6 +225,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const close = (): Promise<void> => {
     closing ??= (async () => {
       clearInterval(sweepTimer);
+      clearInterval(purgeTimer);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await processor.close();

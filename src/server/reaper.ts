@@ -5,6 +5,8 @@
  * its /proc start time still matches the recorded one, so a recycled pid is never hit.
  */
 import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ServerStore } from './store.js';
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks); '' where /proc is unavailable. */
@@ -55,6 +57,11 @@ export async function reapOrphans(store: ServerStore, host: string, self: string
     }
     await store.forgetProcess(host, p.pid);
   }
-  for (const n of nodes) if (!live.has(n.id)) await store.forgetNode(n.id);
+  for (const n of nodes) {
+    if (live.has(n.id)) continue;
+    await store.forgetNode(n.id);
+    // Its partial uploads (a node's scratch folder is named after it on a shared files root).
+    if (store.engine === 'postgres') await rm(join(store.dataDir, 'tmp', n.id), { recursive: true, force: true });
+  }
   return killed;
 }
