@@ -2,9 +2,11 @@
  * `astrometry-net` run as a user runs it: the built bin in a child process, real files, a real
  * nova-compatible server on 127.0.0.1 (simulated solver: inputs named *noise* or *fail* fail).
  */
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SOLVE_JSON_SCHEMA, type SolveJsonDocument } from '../src/cli/json-schema.js';
 import { card, fitsFile, headerCards, int16Image } from './helpers/cli-fits.js';
@@ -217,9 +219,14 @@ describe('astrometry-net solve', () => {
     expect(r.stderr).toMatch(new RegExp(`GET ${origin}/wcs_file/\\d+`));
     const all = r.stdout + r.stderr;
     expect(all).not.toContain(GOOD_KEY);
-    const state = JSON.parse(readFileSync(join(nova.server.dataDir, 'state.json'), 'utf8')) as { sessions: { key: string }[] };
-    expect(state.sessions.length).toBeGreaterThan(0);
-    for (const s of state.sessions) expect(all).not.toContain(s.key);
+    // The server keeps only sha256 of session keys: no 32-character token in the output may hash to one.
+    const db = new Database(join(nova.server.dataDir, 'astrometry-net.sqlite'), { readonly: true });
+    const hashes = new Set((db.prepare('SELECT key_hash FROM sessions').all() as { key_hash: string }[]).map((r) => r.key_hash));
+    db.close();
+    expect(hashes.size).toBeGreaterThan(0);
+    for (const run of all.match(/[a-z0-9]{32,}/g) ?? []) {
+      for (let i = 0; i + 32 <= run.length; i++) expect(hashes.has(createHash('sha256').update(run.slice(i, i + 32)).digest('hex'))).toBe(false);
+    }
   });
 
   test('status, results and jobs report on existing submissions and jobs', async () => {
