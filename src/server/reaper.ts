@@ -30,7 +30,7 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-function killGroup(pid: number): void {
+export function killGroup(pid: number): void {
   try {
     process.kill(-pid, 'SIGKILL');
   } catch {
