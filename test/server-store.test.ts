@@ -93,6 +93,8 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     const imageId = await a.nextId('image');
     await a.insertImage({ id: imageId, sha1: 's', kind: 'image', format: 'png', width: 10, height: 10, createdAt: 0 });
     for (let i = 0; i < 12; i++) await waitingImage(a, user.id, imageId);
+    // Both nodes see the same rows.
+    expect(await b.countSubmissions()).toBe(12);
     const taken: { node: string; ui: number }[] = [];
     const drain = async (s: ServerStore, node: string) => {
       for (;;) {

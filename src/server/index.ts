@@ -88,8 +88,6 @@ export interface RunningServer {
   dataDir: string;
   /** This node's id in the store. */
   node: string;
-  /** Submissions in the store (every node's): an upload counted exactly once. */
-  countSubmissions(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -248,7 +246,6 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     faults,
     dataDir,
     node: nodeId,
-    countSubmissions: () => store.countSubmissions(),
     expireSessions: (mode) => sessions.expireAll(mode),
     restartWorkers: () => processor.restart(true),
     close,
