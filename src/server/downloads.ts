@@ -96,8 +96,9 @@ export async function joblog(ctx: ServerContext, ex: Exchange, rawId: string, wh
 }
 
 /**
- * The solver's log names files by absolute path; the public log must not tell where the server
- * keeps its data, so paths under the data directory are shown relative to it.
+ * The solver's log names files by absolute path; the public log must not tell how the server's
+ * disk is laid out: paths under the data directory are shown relative to it, and any other
+ * absolute path (index files, tools) by its last component.
  */
 export function hideDataDir(text: string, dataDir: string): string {
   const roots = new Set([resolve(dataDir)]);
@@ -108,7 +109,7 @@ export function hideDataDir(text: string, dataDir: string): string {
   }
   let out = text;
   for (const root of [...roots].sort((a, b) => b.length - a.length)) out = out.split(`${root}${sep}`).join('').split(root).join('.');
-  return out;
+  return out.replace(/(^|[\s"'(=:])\/(?:[^\s"'()/]+\/)+([^\s"'()/]+)/gm, '$1$2');
 }
 
 export function kmlFile(_ctx: ServerContext, ex: Exchange): void {
