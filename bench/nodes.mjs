@@ -71,7 +71,7 @@ async function run(nodes, database) {
   try {
     for (let i = 0; i < nodes; i++) procs.push(serve(args));
     const urls = await Promise.all(procs.map((p) => p.url));
-    const clients = urls.map((apiUrl) => new Client({ apiUrl, apiKey: KEY, polling: { firstDelayMs: 50, minIntervalMs: 50, maxIntervalMs: 250 } }));
+    const clients = urls.map((apiUrl) => new Client({ apiUrl, apiKey: KEY, polling: { minIntervalMs: 50, maxIntervalMs: 250 } }));
     const work = inputs(SOLVES, nodes * 10 + (database ? 1 : 2));
     let next = 0;
     const t0 = performance.now();
