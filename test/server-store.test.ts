@@ -151,6 +151,60 @@ describe.each<Engine>(['sqlite', 'postgres'])('store on %s', (engine) => {
     expect(await a.findSession('live'.padEnd(64, '0'))).toBeDefined();
   });
 
+  it('tells onChange after every write a status read sees, and never after a claim that found nothing', async () => {
+    const [a] = await twoNodes(engine);
+    let changes = 0;
+    a.onChange = () => changes++;
+    const counted = async <T>(write: Promise<T>): Promise<number> => {
+      const before = changes;
+      await write;
+      return changes - before;
+    };
+    const user = await a.ensureUser('c'.repeat(64));
+    const imageId = await a.nextId('image');
+    await a.insertImage({ id: imageId, sha1: 'u', kind: 'image', format: 'png', width: 10, height: 10, createdAt: 0 });
+    expect(await counted(a.claimSubmission('idle', 1, Date.now() + 60_000))).toBe(0);
+    expect(await counted(submit(a, user.id))).toBe(1);
+    const t = Date.now();
+    const claimed = await a.claimSubmission('n', t * 1000, t + 60_000);
+    expect(changes).toBe(2);
+    const result = { originalFilename: 'f.png', errorMessage: null, userImage: { imageId } };
+    expect(await counted(a.finishIngest(claimed!.id, 'n', claimed!.processingStarted as number, result, t * 1000))).toBe(1);
+    // A stale finish (the claim is over) writes nothing and wakes nobody.
+    expect(await counted(a.finishIngest(claimed!.id, 'n', claimed!.processingStarted as number, result, t * 1000))).toBe(0);
+    const job = await a.claimJob('n', t * 1000, t + 60_000);
+    expect(changes).toBe(4);
+    expect(await counted(a.claimJob('n', t * 1000, t + 60_000))).toBe(0);
+    expect(await counted(a.startJob(job!.job.id, 'n', t * 1000))).toBe(1);
+    const outcome = { status: 'F' as const, calibration: null, files: {}, endedAt: t * 1000, tags: [], machineTags: [], objectsInField: [] };
+    expect(await counted(a.finishJob(job!.job.id, 'n', outcome))).toBe(1);
+    expect(await counted(a.finishJob(job!.job.id, 'n', outcome))).toBe(0);
+    // A restart that hands work back is a change too (the job id vanishes).
+    await waitingImage(a, user.id, imageId);
+    const lost = await a.claimJob('gone', t * 1000, t + 1);
+    expect(await counted(a.releaseClaims({ nowMs: t + 2 }))).toBe(1);
+    expect(await a.job(lost!.job.id)).toBeUndefined();
+    expect(await counted(a.releaseClaims({ nowMs: t + 2 }))).toBe(0);
+  });
+
+  it("keeps a failed job's failure reason (served as failure_reason); a solved job has none", async () => {
+    const [a, b] = await twoNodes(engine);
+    const user = await a.ensureUser('r'.repeat(64));
+    const imageId = await a.nextId('image');
+    await a.insertImage({ id: imageId, sha1: 'v', kind: 'image', format: 'png', width: 10, height: 10, createdAt: 0 });
+    await waitingImage(a, user.id, imageId);
+    await waitingImage(a, user.id, imageId);
+    const t = Date.now();
+    const failed = await a.claimJob('n', t * 1000, t + 60_000);
+    const solved = await a.claimJob('n', t * 1000, t + 60_000);
+    const base = { calibration: null, files: {}, endedAt: t * 1000, tags: [], machineTags: [], objectsInField: [] };
+    const why = 'no index covers fields 2.0-3.0 arcmin wide';
+    expect(await a.finishJob(failed!.job.id, 'n', { ...base, status: 'F', failureReason: why })).toBe(true);
+    expect(await a.finishJob(solved!.job.id, 'n', { ...base, status: 'S', failureReason: 'ignored on success' })).toBe(true);
+    expect((await b.job(failed!.job.id))?.failureReason).toBe(why);
+    expect(await b.job(solved!.job.id)).not.toHaveProperty('failureReason');
+  });
+
   it('migrates once: reopening keeps the rows', async () => {
     const dataDir = await tempDir();
     const database = engine === 'postgres' ? await postgresUrl() : undefined;
