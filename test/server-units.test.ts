@@ -224,7 +224,7 @@ describe('serve command line', () => {
   it('--help describes every flag with its default, and where state lives without --data-dir', async () => {
     let out = '';
     expect(await runServe(['--help'], { stdout: (t) => (out += t), stderr: () => undefined })).toBe(0);
-    for (const flag of ['--host', '--port', '--api-key', '--solver', '--data-dir', '--database', '--max-upload-mb', '--concurrency', '--cors-origin', '--allow-private-urls', '--lease-seconds']) {
+    for (const flag of ['--host', '--port', '--api-key', '--solver', '--data-dir', '--database', '--max-upload-mb', '--concurrency', '--cors-origin', '--allow-private-urls', '--lease-seconds', '--long-poll-max', '--index-dir', '--no-system-indexes', '--list-indexes']) {
       const line = out.split('\n').findIndex((l) => l.trimStart().startsWith(flag));
       expect(line, flag).toBeGreaterThan(0);
       // The description (which may wrap) says what happens when the flag is not given.
@@ -233,6 +233,12 @@ describe('serve command line', () => {
     }
     expect(out).toMatch(/temporary folder that is deleted on exit/);
     expect(out).toMatch(/--concurrency[^]*the number of cores/);
+  });
+
+  it('takes the index and long-poll flags beside the multi-node ones', () => {
+    expect(
+      parseServeArgs(['--database=postgres://u:p@db/a', '--index-dir', '/i1', '--index-dir=/i2', '--no-system-indexes', '--long-poll-max', '0', '--list-indexes']),
+    ).toEqual({ database: 'postgres://u:p@db/a', indexDirs: ['/i1', '/i2'], systemIndexes: false, longPollMaxSeconds: 0, listIndexes: true });
   });
 
   it('parses every flag', () => {
