@@ -10,6 +10,7 @@ import { SOLVE_JSON_SCHEMA, type SolveJsonDocument } from '../src/cli/json-schem
 import { card, fitsFile, headerCards, int16Image } from './helpers/cli-fits.js';
 import { buildCli, FIXTURES, GOOD_KEY, runCli, serverJson, spawnCli, startTestServer, type TestServer } from './helpers/cli-run.js';
 import { validate } from './helpers/cli-schema.js';
+import { leakedSessionKeys, sessionKeyHashes } from './helpers/session-keys.js';
 
 let nova: TestServer;
 let work: string;
@@ -260,9 +261,9 @@ describe('astrometry-net solve', () => {
     expect(r.stderr).toMatch(new RegExp(`GET ${origin}/wcs_file/\\d+`));
     const all = r.stdout + r.stderr;
     expect(all).not.toContain(GOOD_KEY);
-    const state = JSON.parse(readFileSync(join(nova.server.dataDir, 'state.json'), 'utf8')) as { sessions: { key: string }[] };
-    expect(state.sessions.length).toBeGreaterThan(0);
-    for (const s of state.sessions) expect(all).not.toContain(s.key);
+    const hashes = sessionKeyHashes(nova.server.dataDir);
+    expect(hashes.size).toBeGreaterThan(0);
+    expect(leakedSessionKeys(hashes, [all])).toEqual([]);
   });
 
   test('status, results and jobs report on existing submissions and jobs', async () => {

@@ -16,8 +16,11 @@ test('examples/node/solve.mjs solves a file, a URL and a source list, each in th
   expect(lines.map((l) => l.slice(0, 12).trim())).toEqual(['file', 'url', 'source list']);
   for (const line of lines) {
     const [, ra, dec] = /RA (\S+)\s+Dec (\S+)/.exec(line) ?? [];
-    expect(Math.abs(Number(ra) - truth.ra) * Math.cos((truth.dec * Math.PI) / 180)).toBeLessThan(0.01);
-    expect(Math.abs(Number(dec) - truth.dec)).toBeLessThan(0.01);
+    // As nova, a source list is calibrated as a ceil(max x) x ceil(max y) image: the centre of the
+    // stars' extent, a few dozen pixels from the image centre here.
+    const within = line.startsWith('source list') ? 0.05 : 0.01;
+    expect(Math.abs(Number(ra) - truth.ra) * Math.cos((truth.dec * Math.PI) / 180)).toBeLessThan(within);
+    expect(Math.abs(Number(dec) - truth.dec)).toBeLessThan(within);
     // One login for the whole script, one upload each, polls, then the calibration: nothing else.
     const requests = line.slice(line.indexOf('requests: ') + 10).split(' ');
     const upload = line.startsWith('url') ? 'url_upload' : 'upload';

@@ -20,7 +20,7 @@ let imageHost: Server;
 let imageUrl: string;
 
 beforeAll(async () => {
-  server = await startServer({ port: 0, solver: 'simulated', simulated: { ingestMs: 60, queueMs: 40, solveMs: 80 } });
+  server = await startServer({ port: 0, solver: 'simulated', allowPrivateUrls: true, simulated: { ingestMs: 60, queueMs: 40, solveMs: 80 } });
   const png = readFileSync(IMAGE);
   imageHost = createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(png));
   await new Promise<void>((resolve) => imageHost.listen(0, '127.0.0.1', resolve));
@@ -141,7 +141,7 @@ describe('recovers from what the real service does', () => {
     for (const mode of ['expired', 'purged'] as const) {
       const { client: c, log } = client();
       await c.solve({ file: IMAGE.pathname });
-      server.expireSessions(mode);
+      await server.expireSessions(mode);
       const before = log.length;
       const second = await c.solve({ file: IMAGE.pathname });
       const names = log.slice(before).map(endpoint);
@@ -158,7 +158,7 @@ describe('recovers from what the real service does', () => {
       const submission = c.submit({ file: IMAGE.pathname });
       const firstJob = await submission.untilDone();
       const firstId = firstJob.id;
-      slow.restartWorkers();
+      await slow.restartWorkers();
       const job = await (async () => {
         const s = await submission.handle.until((snap) => snap.matches('success') || snap.matches('failure'));
         return s.context;
@@ -366,7 +366,7 @@ describe('account queries', () => {
     expect(tags).toEqual([]);
     expect(log.slice(before).map(endpoint)).toEqual(['myjobs', 'submission_images', 'jobs_by_tag']);
 
-    server.expireSessions('purged');
+    await server.expireSessions('purged');
     const again = log.length;
     expect(await c.session.myJobs()).toContain(result.jobId);
     expect(log.slice(again).map(endpoint)).toEqual(['myjobs', 'login', 'myjobs']);

@@ -221,7 +221,7 @@ describe('images', () => {
 describe('gate and session expiry', () => {
   it('stops honouring the login cookie once the session expired', async () => {
     expect((await get(`/corr_file/${jobs.png}`, { Cookie: cookie })).status).toBe(200);
-    s.expireSessions('expired');
+    await s.expireSessions('expired');
     expect((await get(`/corr_file/${jobs.png}`, { Cookie: cookie })).status).toBe(302);
     expect((await get(`/corr_file/${jobs.png}`, { Cookie: cookie, ...REF })).status).toBe(200);
   });

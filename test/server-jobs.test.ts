@@ -224,10 +224,12 @@ describe('submission and job progression', () => {
 describe('url_upload fetching', () => {
   let files: Server;
   let base = '';
+  let served = 0;
   afterAll(() => new Promise<void>((r) => files.close(() => r())));
 
   it('fetches the URL after answering, names it by the last path segment, reports HTTP errors', async () => {
     files = createServer((req, res) => {
+      served++;
       if (req.url === '/images/andromeda.png') {
         res.writeHead(200, { 'content-type': 'image/png' });
         res.end(png(50, 50, 9));
@@ -238,7 +240,8 @@ describe('url_upload fetching', () => {
     });
     await new Promise<void>((r) => files.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
-    const s = await start();
+    // The files are on this machine: only --allow-private-urls lets the server fetch them.
+    const s = await start({ allowPrivateUrls: true });
     const session = await login(s);
     const ok = JSON.parse(await api(s, 'url_upload', { session, url: `${base}/images/andromeda.png` })) as { subid: number };
     const st = await waitFor(() => sub(s, ok.subid), (v) => v.job_calibrations.length === 1);
@@ -246,7 +249,7 @@ describe('url_upload fetching', () => {
     const missing = JSON.parse(await api(s, 'url_upload', { session, url: `${base}/gone.png` })) as { subid: number };
     const m = await waitFor(() => sub(s, missing.subid), (v) => v.error_message !== undefined);
     expect(m.error_message).toContain('404 Client Error');
-    const small = await start({ urlFetch: { maxBytes: 100 } });
+    const small = await start({ urlFetch: { maxBytes: 100 }, allowPrivateUrls: true });
     const smallSession = await login(small);
     const tooBig = JSON.parse(await api(small, 'url_upload', { session: smallSession, url: `${base}/images/andromeda.png` })) as { subid: number };
     const tb = await waitFor(() => sub(small, tooBig.subid), (v) => v.error_message !== undefined);
@@ -254,6 +257,28 @@ describe('url_upload fetching', () => {
     const refused = JSON.parse(await api(s, 'url_upload', { session, url: 'ftp://example.invalid/x.fits' })) as { subid: number };
     const r = await waitFor(() => sub(s, refused.subid), (v) => v.error_message !== undefined);
     expect(r.error_message).toContain('No connection adapters were found');
+  });
+
+  it('refuses loopback, private and link-local addresses, names resolving to them included, by default', async () => {
+    const s = await start();
+    const session = await login(s);
+    const port = new URL(base).port;
+    const before = served;
+    for (const url of [
+      `${base}/images/andromeda.png`,
+      `http://localhost:${port}/images/andromeda.png`,
+      `http://[::1]:${port}/x.png`,
+      `http://[::ffff:127.0.0.1]:${port}/x.png`,
+      'http://10.1.2.3/x.png',
+      'http://192.168.0.1/x.png',
+      'http://169.254.169.254/latest/meta-data/',
+    ]) {
+      const { subid } = JSON.parse(await api(s, 'url_upload', { session, url })) as { subid: number };
+      const st = await waitFor(() => sub(s, subid), (v) => v.error_message !== undefined);
+      expect(st.error_message, url).toMatch(/Failed to establish a new connection: refused to fetch from .* is a loopback, link-local or private address \(serve --allow-private-urls allows it\)/s);
+      expect(st.jobs).toEqual([]);
+    }
+    expect(served).toBe(before);
   });
 });
 
@@ -278,7 +303,7 @@ describe('restarts', () => {
     const st = await waitFor(() => sub(s, id), (v) => typeof v.jobs[0] === 'number');
     const oldJob = st.jobs[0] as number;
     await waitFor(() => jobStatus(s, oldJob), (x) => x === 'solving');
-    s.restartWorkers();
+    await s.restartWorkers();
     const gone = await fetch(s.url + `jobs/${oldJob}`);
     expect(gone.status).toBe(404);
     expect(gone.headers.get('content-type')).toMatch(/^text\/html/);

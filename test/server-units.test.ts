@@ -211,6 +211,36 @@ describe('TAN conventions', () => {
 });
 
 describe('serve command line', () => {
+  it('takes the multi-node and safety flags', () => {
+    expect(parseServeArgs(['--database', 'postgres://u:p@db/astro', '--lease-seconds=5', '--allow-private-urls'])).toEqual({
+      database: 'postgres://u:p@db/astro',
+      leaseMs: 5000,
+      allowPrivateUrls: true,
+    });
+    expect(() => parseServeArgs(['--database', 'mysql://x'])).toThrow(/--database: invalid value "mysql:\/\/x"; allowed: a PostgreSQL URL/);
+    expect(() => parseServeArgs(['--allow-private-urls=yes'])).toThrow(/takes no value/);
+  });
+
+  it('--help describes every flag with its default, and where state lives without --data-dir', async () => {
+    let out = '';
+    expect(await runServe(['--help'], { stdout: (t) => (out += t), stderr: () => undefined })).toBe(0);
+    for (const flag of ['--host', '--port', '--api-key', '--solver', '--data-dir', '--database', '--max-upload-mb', '--concurrency', '--cors-origin', '--allow-private-urls', '--lease-seconds', '--long-poll-max', '--index-dir', '--no-system-indexes', '--list-indexes']) {
+      const line = out.split('\n').findIndex((l) => l.trimStart().startsWith(flag));
+      expect(line, flag).toBeGreaterThan(0);
+      // The description (which may wrap) says what happens when the flag is not given.
+      const text = out.split('\n').slice(line, line + 3).join(' ');
+      expect(text, flag).toMatch(/\(default/);
+    }
+    expect(out).toMatch(/temporary folder that is deleted on exit/);
+    expect(out).toMatch(/--concurrency[^]*the number of cores/);
+  });
+
+  it('takes the index and long-poll flags beside the multi-node ones', () => {
+    expect(
+      parseServeArgs(['--database=postgres://u:p@db/a', '--index-dir', '/i1', '--index-dir=/i2', '--no-system-indexes', '--long-poll-max', '0', '--list-indexes']),
+    ).toEqual({ database: 'postgres://u:p@db/a', indexDirs: ['/i1', '/i2'], systemIndexes: false, longPollMaxSeconds: 0, listIndexes: true });
+  });
+
   it('parses every flag', () => {
     expect(
       parseServeArgs(['--host', '0.0.0.0', '--port=0', '--api-key', 'k1', '--api-key=k2', '--solver', 'simulated', '--data-dir', '/d', '--max-upload-mb', '1.5', '--concurrency', '3', '--cors-origin', 'http://localhost:3000']),

@@ -16,7 +16,7 @@ const host = createServer((_req, res) => res.writeHead(200, { 'content-type': 'i
 await new Promise((resolve) => host.listen(0, '127.0.0.1', resolve));
 const imageUrl = `http://127.0.0.1:${host.address().port}/sample.png`;
 
-const server = await startServer({ port: 0, solver });
+const server = await startServer({ port: 0, solver, allowPrivateUrls: true }); // the URL is on this machine
 const client = new Client({ apiUrl: server.url, apiKey: server.apiKeys[0], polling: { minIntervalMs: 200, maxIntervalMs: 1000 } });
 
 async function counted(label, run) {

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readAnnotations } from './annotations.js';
 import { lastValue, readForm, type ParsedForm } from './forms.js';
 import { FILES, xyTable } from './ingest.js';
 import { charField, convertOptions } from './options.js';
@@ -70,7 +71,7 @@ async function discardFile(form: ParsedForm): Promise<void> {
  * requires_json_session: `'session' in json` with Python's `in` (a list or string JSON value
  * gets there too), then the row lookup. Null when an error was sent.
  */
-function jsonSession(ctx: ServerContext, ex: Exchange, json: PyValue): SessionRow | null {
+async function jsonSession(ctx: ServerContext, ex: Exchange, json: PyValue): Promise<SessionRow | null> {
   if (!pyContains(json, 'session')) {
     sendApiError(ex.res, 'no "session" in JSON.');
     return null;
@@ -78,7 +79,7 @@ function jsonSession(ctx: ServerContext, ex: Exchange, json: PyValue): SessionRo
   if (!isDict(json)) throw new PyError('TypeError', 'indices must be integers or slices, not str');
   const key = json.get('session') as PyValue;
   if (Array.isArray(key) || isDict(key)) throw new PyError('TypeError', 'unhashable session key');
-  const row = key === null ? undefined : ctx.sessions.find(pyStr(key));
+  const row = key === null ? undefined : await ctx.sessions.find(pyStr(key));
   if (!row) {
     sendApiError(ex.res, `no session with key "${pyStr(key)}"`);
     return null;
@@ -94,7 +95,7 @@ async function withSession(ctx: ServerContext, ex: Exchange, requireLogin: boole
   if (!args) return;
   let handedOff = false;
   try {
-    const session = jsonSession(ctx, ex, args.json);
+    const session = await jsonSession(ctx, ex, args.json);
     if (!session) return;
     const json = args.json as PyDict;
     const userId = ctx.sessions.userOf(session);
@@ -104,8 +105,7 @@ async function withSession(ctx: ServerContext, ex: Exchange, requireLogin: boole
       handedOff = true;
       await handler({ json, form: args.form, session, userId });
     }
-    ctx.sessions.touch(session);
-    await ctx.store.save();
+    await ctx.sessions.touch(session);
   } finally {
     if (!handedOff) await discardFile(args.form);
   }
@@ -131,12 +131,11 @@ export async function login(ctx: ServerContext, ex: Exchange): Promise<void> {
     sendApiError(ex.res, 'bad apikey');
     return;
   }
-  const session = ctx.sessions.create(user.id);
-  await ctx.store.save();
+  const session = await ctx.sessions.create(user.id);
   sendJson(
     ex.res,
-    { status: 'success', message: `authenticated user: ${user.email}`, session: session.key },
-    { 'Set-Cookie': sessionCookie(session.key, ctx.sessions.ttlMs) },
+    { status: 'success', message: `authenticated user: ${user.email}`, session },
+    { 'Set-Cookie': sessionCookie(session, ctx.sessions.ttlMs) },
   );
 }
 
@@ -211,7 +210,7 @@ async function uploadCommon(
     } else source = { kind: 'none' };
 
     const sub: SubmissionRow = {
-      id: ctx.store.nextId('submission'),
+      id: await ctx.store.nextId('submission'),
       userId,
       submittedAt: nowMicros(),
       processingStarted: null,
@@ -230,9 +229,8 @@ async function uploadCommon(
       await rename(staged.path, join(dir, FILES.upload));
       staged = null;
     }
-    ctx.store.state.submissions.push(sub);
     // The answer promises a submission: it must survive a crash from here on.
-    await ctx.store.save();
+    await ctx.store.insertSubmission(sub);
     ctx.processor.kick();
     ctx.log(`submission ${sub.id} created (${sub.source.kind})`);
     const answer: Record<string, Dumpable> = { status: 'success', subid: sub.id };
@@ -248,15 +246,15 @@ async function uploadCommon(
 // session-only and login endpoints
 
 export function submissionImages(ctx: ServerContext, ex: Exchange): Promise<void> {
-  return withSession(ctx, ex, false, ({ json, form }) => {
+  return withSession(ctx, ex, false, async ({ json, form }) => {
     void discardFile(form);
     const subid = json.get('subid') ?? null;
-    const sub = subid === null ? undefined : ctx.store.submission(Number(lookupInt(subid)));
+    const sub = subid === null ? undefined : await ctx.store.submission(Number(lookupInt(subid)));
     if (!sub) {
       sendApiError(ex.res, 'submission does not exist');
       return;
     }
-    sendJson(ex.res, { status: 'success', image_ids: ctx.store.userImagesOf(sub.id).map((u) => u.id) });
+    sendJson(ex.res, { status: 'success', image_ids: (await ctx.store.userImagesOf(sub.id)).map((u) => u.id) });
   });
 }
 
@@ -267,10 +265,9 @@ function lookupInt(v: PyValue): bigint {
 }
 
 export function myjobs(ctx: ServerContext, ex: Exchange): Promise<void> {
-  return withSession(ctx, ex, true, ({ form, userId }) => {
+  return withSession(ctx, ex, true, async ({ form, userId }) => {
     void discardFile(form);
-    const mine = new Set(ctx.store.state.userImages.filter((u) => u.userId === userId).map((u) => u.id));
-    const jobs = ctx.store.state.jobs.filter((j) => mine.has(j.userImageId)).map((j) => j.id);
+    const jobs = await ctx.store.jobIdsOfUser(userId as number);
     sendJson(ex.res, { jobs, status: 'success' });
   });
 }
@@ -293,8 +290,8 @@ export function parseUrlId(raw: string): number {
   return Number.isSafeInteger(n) ? n : -1;
 }
 
-function jobOr404(ctx: ServerContext, rawId: string): JobRow {
-  const job = ctx.store.job(parseUrlId(rawId));
+async function jobOr404(ctx: ServerContext, rawId: string): Promise<JobRow> {
+  const job = await ctx.store.job(parseUrlId(rawId));
   if (!job) throw notFound('Job');
   return job;
 }
@@ -308,8 +305,8 @@ export function statusBlurb(job: JobRow): string {
 }
 
 /** nova's `get_best_jobs`: one job per user image; prefer calibrated, then latest end (NULL first). */
-function bestJob(ctx: ServerContext, ui: UserImageRow): JobRow | null {
-  const jobs = ctx.store.jobsOf(ui.id);
+async function bestJob(ctx: ServerContext, ui: UserImageRow): Promise<JobRow | null> {
+  const jobs = await ctx.store.jobsOf(ui.id);
   if (jobs.length === 0) return null;
   if (jobs.length === 1) return jobs[0] ?? null;
   const solved = jobs.filter((j) => j.calibration !== null);
@@ -329,14 +326,14 @@ export function submissionStatus(ctx: ServerContext, ex: Exchange, rawId: string
   });
 }
 
-function submissionStatusBody(ctx: ServerContext, rawId: string): Dumpable {
-  const sub = ctx.store.submission(parseUrlId(rawId));
+async function submissionStatusBody(ctx: ServerContext, rawId: string): Promise<Dumpable> {
+  const sub = await ctx.store.submission(parseUrlId(rawId));
   if (!sub) throw notFound('Submission');
-  const uis = ctx.store.userImagesOf(sub.id);
+  const uis = await ctx.store.userImagesOf(sub.id);
   const jobs: (number | null)[] = [];
   const jobcals: [number, number][] = [];
   for (const ui of uis) {
-    const job = bestJob(ctx, ui);
+    const job = await bestJob(ctx, ui);
     jobs.push(job ? job.id : null);
     if (job?.calibration) jobcals.push([job.id, job.calibration.id]);
   }
@@ -353,8 +350,8 @@ function submissionStatusBody(ctx: ServerContext, rawId: string): Dumpable {
 }
 
 export function jobStatus(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {
-  return answerStatus(ex, ctx.longPoll, () => {
-    const job = jobOr404(ctx, rawId);
+  return answerStatus(ex, ctx.longPoll, async () => {
+    const job = await jobOr404(ctx, rawId);
     // Extension (not in nova): why a failed job failed, when the solver could tell.
     return { status: statusBlurb(job), failure_reason: job.status === 'F' ? job.failureReason : undefined };
   }, {
@@ -366,11 +363,11 @@ function noCalibration(rawId: string): Dumpable {
   return { error: `no calibration data available for job ${parseUrlId(rawId)}` };
 }
 
-function calibrationCore(ctx: ServerContext, job: JobRow, withSize: boolean): Dumpable | null {
+async function calibrationCore(ctx: ServerContext, job: JobRow, withSize: boolean): Promise<Dumpable | null> {
   const cal = job.calibration;
   if (!cal) return null;
-  const ui = ctx.store.userImage(job.userImageId);
-  const image = ui && ctx.store.image(ui.imageId);
+  const ui = await ctx.store.userImage(job.userImageId);
+  const image = ui && (await ctx.store.image(ui.imageId));
   const out: Record<string, Dumpable> = { ra: pyFloat(cal.ra), dec: pyFloat(cal.dec) };
   if (withSize) {
     out['width_arcsec'] = pyFloat(cal.width_arcsec ?? cal.pixscale * (image?.width ?? 0));
@@ -383,44 +380,47 @@ function calibrationCore(ctx: ServerContext, job: JobRow, withSize: boolean): Du
   return out;
 }
 
-export function calibration(ctx: ServerContext, ex: Exchange, rawId: string): void {
-  const job = jobOr404(ctx, rawId);
-  sendJson(ex.res, calibrationCore(ctx, job, true) ?? noCalibration(rawId));
+export async function calibration(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {
+  const job = await jobOr404(ctx, rawId);
+  sendJson(ex.res, (await calibrationCore(ctx, job, true)) ?? noCalibration(rawId));
 }
 
-function userImageOf(ctx: ServerContext, job: JobRow): UserImageRow {
-  const ui = ctx.store.userImage(job.userImageId);
+async function userImageOf(ctx: ServerContext, job: JobRow): Promise<UserImageRow> {
+  const ui = await ctx.store.userImage(job.userImageId);
   if (!ui) throw serverError('job without user image');
   return ui;
 }
 
-export function tags(ctx: ServerContext, ex: Exchange, rawId: string): void {
-  sendJson(ex.res, { tags: userImageOf(ctx, jobOr404(ctx, rawId)).tags });
+export async function tags(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {
+  sendJson(ex.res, { tags: (await userImageOf(ctx, await jobOr404(ctx, rawId))).tags });
 }
 
-export function machineTags(ctx: ServerContext, ex: Exchange, rawId: string): void {
-  sendJson(ex.res, { tags: userImageOf(ctx, jobOr404(ctx, rawId)).machineTags });
+export async function machineTags(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {
+  sendJson(ex.res, { tags: (await userImageOf(ctx, await jobOr404(ctx, rawId))).machineTags });
 }
 
-export function objectsInField(ctx: ServerContext, ex: Exchange, rawId: string): void {
-  sendJson(ex.res, { objects_in_field: userImageOf(ctx, jobOr404(ctx, rawId)).objectsInField });
+export async function objectsInField(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {
+  sendJson(ex.res, { objects_in_field: (await userImageOf(ctx, await jobOr404(ctx, rawId))).objectsInField });
 }
 
-export function annotations(ctx: ServerContext, ex: Exchange, rawId: string): void {
-  const job = jobOr404(ctx, rawId);
+export async function annotations(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {
+  const job = await jobOr404(ctx, rawId);
   if (!job.calibration) {
     sendJson(ex.res, noCalibration(rawId));
     return;
   }
   const nbright = ex.url.searchParams.getAll('nbright').at(-1);
-  if (nbright !== undefined) pyInt(nbright); // int() of the query value: garbage is a 500
-  // No star catalogues ship with this server; nova skips missing catalogues the same way.
-  sendJson(ex.res, { annotations: [] });
+  // int() of the query value: garbage is a 500.
+  const n = nbright === undefined ? 0 : Number(pyInt(nbright));
+  // A solver without catalogues stores none; nova skips missing catalogues the same way.
+  const stored = job.files['annotations'];
+  const list = await readAnnotations(stored ? join(ctx.store.jobDir(job.id), stored) : null, n);
+  sendJson(ex.res, { annotations: list.map((a) => ({ type: a.type, names: a.names, pixelx: pyFloat(a.pixelx), pixely: pyFloat(a.pixely), radius: pyFloat(a.radius) })) });
 }
 
-export function jobInfo(ctx: ServerContext, ex: Exchange, rawId: string): void {
-  const job = jobOr404(ctx, rawId);
-  const ui = userImageOf(ctx, job);
+export async function jobInfo(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {
+  const job = await jobOr404(ctx, rawId);
+  const ui = await userImageOf(ctx, job);
   sendJson(ex.res, {
     objects_in_field: ui.objectsInField,
     machine_tags: ui.machineTags,
@@ -428,29 +428,23 @@ export function jobInfo(ctx: ServerContext, ex: Exchange, rawId: string): void {
     status: statusBlurb(job),
     failure_reason: job.status === 'F' ? job.failureReason : undefined,
     original_filename: ui.originalFilename,
-    calibration: calibrationCore(ctx, job, false) ?? undefined,
+    calibration: (await calibrationCore(ctx, job, false)) ?? undefined,
   });
 }
 
-export function jobsByTag(ctx: ServerContext, ex: Exchange): void {
+export async function jobsByTag(ctx: ServerContext, ex: Exchange): Promise<void> {
   const query = ex.url.searchParams.getAll('query').at(-1);
   const exact = ex.url.searchParams.getAll('exact').at(-1);
-  const st = ctx.store.state;
-  const jobIds: number[] = [];
-  const jobsOfUi = (ui: UserImageRow) => ctx.store.jobsOf(ui.id).map((j) => j.id);
-  const uis = [...st.userImages].sort((a, b) => a.id - b.id);
+  let jobIds: number[] = [];
   if (exact) {
-    const q = (query ?? '').toLowerCase();
-    const texts = new Set<string>();
-    if (query !== undefined) for (const ui of uis) for (const t of ui.tags) if (t.toLowerCase() === q) texts.add(t);
-    if (texts.size > 1) throw serverError('MultipleObjectsReturned: get() returned more than one Tag');
-    const [tag] = [...texts];
-    if (tag !== undefined) for (const ui of uis) if (ui.tags.includes(tag)) jobIds.push(...jobsOfUi(ui));
+    if (query !== undefined) {
+      const found = await ctx.store.jobsByTagExact(query);
+      if (found.tags.length > 1) throw serverError('MultipleObjectsReturned: get() returned more than one Tag');
+      jobIds = found.jobIds;
+    }
   } else {
     if (query === undefined) throw serverError('ValueError: Cannot use None as a query value');
-    const q = query.toLowerCase();
-    // The tag join yields an image once per matching tag, hence possible duplicates.
-    for (const ui of uis) for (const t of ui.tags) if (t.toLowerCase().includes(q)) jobIds.push(...jobsOfUi(ui));
+    jobIds = await ctx.store.jobsByTagContains(query);
   }
   sendJson(ex.res, { job_ids: jobIds });
 }

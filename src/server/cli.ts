@@ -9,13 +9,64 @@ import { SOLVER_NAMES, type SolverName } from './solvers/registry.js';
 import { describeCoverage, formatRanges, scanIndexDirs, systemIndexDirs } from './solvers/index-coverage.js';
 
 export const SERVE_USAGE = `usage: astrometry-net serve [--host H] [--port N] [--api-key KEY]... [--solver ${SOLVER_NAMES.join('|')}]
-                          [--data-dir DIR] [--max-upload-mb N] [--concurrency N] [--cors-origin O]...
+                          [--data-dir DIR] [--database URL] [--max-upload-mb N] [--concurrency N]
+                          [--cors-origin O]... [--allow-private-urls] [--lease-seconds N]
                           [--long-poll-max SECONDS] [--index-dir DIR]... [--no-system-indexes]
        astrometry-net serve --list-indexes [--index-dir DIR]... [--no-system-indexes]`;
 
+/** \`serve --help\`: every flag with its default. */
+export const SERVE_HELP = `${SERVE_USAGE}
+
+A nova-compatible (nova.astrometry.net) API server on the real solver. Prints the API URL on stdout.
+
+  --host H              address to listen on (default 127.0.0.1)
+  --port N              port; 0 picks a free one (default 8080)
+  --api-key KEY         an accepted API key; repeat for several (default: one is generated and
+                        printed on stderr)
+  --solver NAME         ${SOLVER_NAMES.join(' or ')} (default solve-field)
+  --data-dir DIR        where uploads, results and the embedded SQLite database live (default: a
+                        temporary folder that is deleted on exit, so nothing survives a restart)
+  --database URL        postgres://user:pass@host/db: keep state in PostgreSQL, so several serve
+                        nodes sharing it and one --data-dir (a shared filesystem) act as one server
+                        (default: SQLite in --data-dir)
+  --max-upload-mb N     largest request body in MiB; larger gets HTTP 413 (default 100)
+  --concurrency N       solves run at once on this node; more wait as jobs: [null]
+                        (default: the number of cores)
+  --cors-origin O       allow browser pages from this origin, e.g. http://localhost:3000; repeat
+                        for several (default: none)
+  --allow-private-urls  let url_upload fetch loopback, link-local and private addresses
+                        (default: refused, so the server cannot be used to reach its own network)
+  --lease-seconds N     how long a node's claim on a job outlives the node: after it, another
+                        node re-runs the job (default 30)
+  --long-poll-max S     longest hold of a long-polled status read (?wait=), in seconds; 0 turns
+                        long polling off (default 600)
+  --index-dir DIR       a directory of index files (index-*.fits) solve-field searches besides the
+                        system's; repeat for several (default: none)
+  --no-system-indexes   search only the --index-dir directories, not the system's index
+                        directories (add_path in /etc/astrometry.cfg) (default: searched)
+  --list-indexes        print the index files solve-field would use and the field widths they
+                        cover, then exit (default: serve)
+  -h, --help            this help`;
+
 export class UsageError extends Error {}
 
-const FLAGS = ['--host', '--port', '--api-key', '--solver', '--data-dir', '--max-upload-mb', '--concurrency', '--cors-origin', '--long-poll-max', '--index-dir'] as const;
+const FLAGS = [
+  '--host',
+  '--port',
+  '--api-key',
+  '--solver',
+  '--data-dir',
+  '--database',
+  '--max-upload-mb',
+  '--concurrency',
+  '--cors-origin',
+  '--allow-private-urls',
+  '--lease-seconds',
+  '--long-poll-max',
+  '--index-dir',
+] as const;
+/** Flags that take no value. */
+const SWITCHES: readonly string[] = ['--allow-private-urls'];
 type Flag = (typeof FLAGS)[number];
 
 function bad(flag: string, value: string, allowed: string): never {
@@ -49,6 +100,11 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
     if (!FLAGS.includes(flag)) {
       throw new UsageError(`unknown argument "${arg}"; allowed flags: ${[...FLAGS, '--list-indexes', '--no-system-indexes'].join(', ')}`);
     }
+    if (SWITCHES.includes(flag)) {
+      if (eq > 0) throw new UsageError(`${flag} takes no value`);
+      out.allowPrivateUrls = true;
+      continue;
+    }
     let value: string;
     if (eq > 0 && arg.startsWith('--')) value = arg.slice(eq + 1);
     else {
@@ -80,6 +136,16 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
         if (value === '') bad(flag, value, 'a directory path');
         out.dataDir = value;
         break;
+      case '--database':
+        if (!/^postgres(ql)?:\/\/\S+$/.test(value)) bad(flag, value, 'a PostgreSQL URL such as postgres://user:password@localhost/astrometry');
+        out.database = value;
+        break;
+      case '--lease-seconds': {
+        const n = Number(value);
+        if (value.trim() === '' || !Number.isFinite(n) || n < 1 || n > 86400) bad(flag, value, 'a number of seconds from 1 to 86400');
+        out.leaseMs = Math.round(n * 1000);
+        break;
+      }
       case '--max-upload-mb': {
         const n = Number(value);
         if (value.trim() === '' || !Number.isFinite(n) || n <= 0) bad(flag, value, 'a positive number of MiB');
@@ -146,7 +212,7 @@ export async function runServe(argv: string[], io?: ServeIo): Promise<number> {
     return 2;
   }
   if (opts.help) {
-    out(`${SERVE_USAGE}\n`);
+    out(`${SERVE_HELP}\n`);
     return 0;
   }
   if (opts.listIndexes) {

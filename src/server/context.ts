@@ -5,10 +5,10 @@ import type { LongPollConfig } from './long-poll.js';
 import type { Dumpable } from './python.js';
 import type { Processor } from './processor.js';
 import type { Sessions } from './sessions.js';
-import type { Store, UserRow } from './store.js';
+import type { ServerStore, UserRow } from './store.js';
 
 export interface ServerContext {
-  store: Store;
+  store: ServerStore;
   sessions: Sessions;
   processor: Processor;
   findUserByKey(key: string): UserRow | undefined;

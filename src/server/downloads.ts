@@ -3,10 +3,10 @@
  * gate, and nova's two ways of failing when a file is missing (HTML 500, or a 200 text/html
  * error string), which clients must tell apart from real files by Content-Type.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, realpathSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { join } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import type { SolveFiles } from './solver-backend.js';
 import type { Exchange, ServerContext } from './context.js';
 import { isFits, readHdus, readXyColumns, replaceWcs, tableFile } from '../fits/index.js';
@@ -32,17 +32,17 @@ export function pyQuote(s: string): string {
  * `@human_or_ref_required`: any Referer header, or a live session cookie marked human.
  * Otherwise `redirect_to_login(full_path, login_url='/ask_human')`. Returns false when redirected.
  */
-export function passGate(ctx: ServerContext, ex: Exchange): boolean {
+export async function passGate(ctx: ServerContext, ex: Exchange): Promise<boolean> {
   if (ex.req.headers.referer !== undefined) return true;
   const cookie = parseCookies(ex.req.headers.cookie).get(SESSION_COOKIE);
-  if (ctx.sessions.isHuman(cookie)) return true;
+  if (await ctx.sessions.isHuman(cookie)) return true;
   const full = ex.req.url ?? '/';
   send(ex.res, 302, HTML_TYPE, '', { Location: `/ask_human?next=${pyQuote(full)}` });
   return false;
 }
 
-function jobOr404(ctx: ServerContext, rawId: string): JobRow {
-  const job = ctx.store.job(parseUrlId(rawId));
+async function jobOr404(ctx: ServerContext, rawId: string): Promise<JobRow> {
+  const job = await ctx.store.job(parseUrlId(rawId));
   if (!job) throw notFound('Job');
   return job;
 }
@@ -80,18 +80,36 @@ const FITS_FILES: Record<string, { key: keyof SolveFiles; filename: string }> = 
 export async function fitsFile(ctx: ServerContext, ex: Exchange, which: string, rawId: string): Promise<void> {
   const spec = FITS_FILES[which];
   if (!spec) throw notFound('route');
-  if (which === 'corr_file' && !passGate(ctx, ex)) return;
-  const job = jobOr404(ctx, rawId);
+  if (which === 'corr_file' && !(await passGate(ctx, ex))) return;
+  const job = await jobOr404(ctx, rawId);
   const p = await jobFile(ctx, job, spec.key);
   if (!p) throw serverError(`FileNotFoundError: ${spec.filename}`);
   await streamFile(ex, p, { 'Content-Type': 'application/fits', 'Content-Disposition': `attachment; filename=${spec.filename}` });
 }
 
 export async function joblog(ctx: ServerContext, ex: Exchange, rawId: string, which: 1 | 2): Promise<void> {
-  const job = jobOr404(ctx, rawId);
+  const job = await jobOr404(ctx, rawId);
   const p = which === 1 ? await jobFile(ctx, job, 'joblog') : null;
   if (!p) throw serverError('FileNotFoundError: job log');
-  await streamFile(ex, p, { 'Content-Type': 'text/plain' });
+  const text = hideDataDir(await readFile(p, 'latin1'), ctx.store.dataDir);
+  send(ex.res, 200, 'text/plain', Buffer.from(text, 'latin1'));
+}
+
+/**
+ * The solver's log names files by absolute path; the public log must not tell how the server's
+ * disk is laid out: paths under the data directory are shown relative to it, and any other
+ * absolute path (index files, tools) by its last component.
+ */
+export function hideDataDir(text: string, dataDir: string): string {
+  const roots = new Set([resolve(dataDir)]);
+  try {
+    roots.add(realpathSync(dataDir));
+  } catch {
+    // not there (any more): nothing else to hide
+  }
+  let out = text;
+  for (const root of [...roots].sort((a, b) => b.length - a.length)) out = out.split(`${root}${sep}`).join('').split(root).join('.');
+  return out.replace(/(^|[\s"'(=:])\/(?:[^\s"'()/]+\/)+([^\s"'()/]+)/gm, '$1$2');
 }
 
 export function kmlFile(_ctx: ServerContext, ex: Exchange): void {
@@ -124,7 +142,7 @@ function readTan(buf: Buffer): TanWcs {
 
 /** nova runs `wcs-xy2rd` on the fly; we do the TAN part of it from wcs + axy. */
 export async function imageRdFile(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {
-  const job = jobOr404(ctx, rawId);
+  const job = await jobOr404(ctx, rawId);
   const given = await jobFile(ctx, job, 'imageRd');
   const headers = { 'Content-Type': 'application/fits', 'Content-Disposition': 'attachment; filename=image-radec.fits' };
   if (given) {
@@ -153,15 +171,15 @@ export async function imageRdFile(ctx: ServerContext, ex: Exchange, rawId: strin
 }
 
 export async function newFitsFile(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {
-  if (!passGate(ctx, ex)) return;
-  const job = jobOr404(ctx, rawId);
+  if (!(await passGate(ctx, ex))) return;
+  const job = await jobOr404(ctx, rawId);
   const headers = { 'Content-Type': 'application/fits', 'Content-Disposition': 'attachment; filename=new-image.fits' };
   const given = await jobFile(ctx, job, 'newFits');
   if (given) {
     await streamFile(ex, given, headers);
     return;
   }
-  const image = imageOfJob(ctx, job);
+  const image = await imageOfJob(ctx, job);
   const wcsPath = await jobFile(ctx, job, 'wcs');
   if (image.format !== 'fits') {
     sendHtml(ex.res, 200, `image2pnm.py failed: out , err this server cannot convert ${image.format} images to FITS`);
@@ -175,9 +193,9 @@ export async function newFitsFile(ctx: ServerContext, ex: Exchange, rawId: strin
   send(ex.res, 200, 'application/fits', Buffer.from(merged.buffer, merged.byteOffset, merged.byteLength), { 'Content-Disposition': headers['Content-Disposition'] });
 }
 
-function imageOfJob(ctx: ServerContext, job: JobRow): ImageRow {
-  const ui = ctx.store.userImage(job.userImageId);
-  const image = ui && ctx.store.image(ui.imageId);
+async function imageOfJob(ctx: ServerContext, job: JobRow): Promise<ImageRow> {
+  const ui = await ctx.store.userImage(job.userImageId);
+  const image = ui && (await ctx.store.image(ui.imageId));
   if (!image) throw serverError('job without image');
   return image;
 }
@@ -193,8 +211,8 @@ const PLOTS: Record<string, { key: keyof SolveFiles; type: string; needsCalibrat
 
 /** Plots (gated): annotated needs a calibration (else AttributeError, 500); failures are 200 "plot failed". */
 export async function plot(ctx: ServerContext, ex: Exchange, which: string, rawId: string): Promise<void> {
-  if (!passGate(ctx, ex)) return;
-  const job = jobOr404(ctx, rawId);
+  if (!(await passGate(ctx, ex))) return;
+  const job = await jobOr404(ctx, rawId);
   if (which.startsWith('grid_')) {
     // The grid plot has no failure page in nova: without a calibration it raises.
     throw serverError('grid plots are not rendered by this server');
@@ -238,8 +256,8 @@ function asctime(d: Date): string {
 
 /** `/image/<id>` (gated), `/wwt_image/<id>` (ungated) and `/thumbnail_of_image/<id>` (gated). */
 export async function serveImage(ctx: ServerContext, ex: Exchange, which: 'image' | 'wwt_image' | 'thumbnail_of_image', rawId: string): Promise<void> {
-  if (which !== 'wwt_image' && !passGate(ctx, ex)) return;
-  const image = ctx.store.image(parseUrlId(rawId));
+  if (which !== 'wwt_image' && !(await passGate(ctx, ex))) return;
+  const image = await ctx.store.image(parseUrlId(rawId));
   if (!image) throw notFound('Image');
   let out: { type: string; body: Buffer };
   try {

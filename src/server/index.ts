@@ -5,10 +5,10 @@
  * unchanged: the project's own client is tested against it (with fault injection), and users
  * run it as `astrometry-net serve` for offline solving.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { SolverBackend } from './solver-backend.js';
@@ -23,7 +23,8 @@ import { sweep, sweepInterval } from './retention.js';
 import { Sessions, randomString } from './sessions.js';
 import { createBackend } from './solvers/registry.js';
 import { SIMULATED_DEFAULTS, type SimulatedSolverOptions } from './solvers/simulated.js';
-import { Store, type UserRow } from './store.js';
+import type { UserRow } from './store.js';
+import { isPostgresUrl, openStore } from './store/open.js';
 
 export type { RecordedRequest } from './dispatch.js';
 export type { Fault, FaultController, FaultKind } from './faults.js';
@@ -41,11 +42,20 @@ export interface ServerOptions {
   apiKeys?: string[];
   /** Default 'solve-field' (loaded lazily). */
   solver?: 'simulated' | 'solve-field' | SolverBackend;
-  /** Where state and files persist. Default: a fresh temporary directory, removed again by close(). */
+  /**
+   * Where files persist (and the embedded SQLite database, without `database`). Default: a fresh
+   * temporary directory, removed again by close(). Nodes sharing a PostgreSQL share this too.
+   */
   dataDir?: string;
+  /** `postgres://…`: state lives in PostgreSQL, so several nodes can serve one queue. Default: SQLite in dataDir. */
+  database?: string;
+  /** How long a node's claim on a job survives without renewal (a dead node's jobs rerun after it). Default 30 s. */
+  leaseMs?: number;
+  /** How often a node asks the store for work accepted by other nodes. Default 250 ms (PostgreSQL), 1 s (SQLite). */
+  pollMs?: number;
   /** Request body limit; past it HTTP 413. Default 100 MiB. */
   maxUploadBytes?: number;
-  /** Concurrent solves; more jobs wait (`jobs: [null]`). Default 2. */
+  /** Concurrent solves on this node; more jobs wait (`jobs: [null]`). Default: the number of cores. */
   concurrency?: number;
   /** Delete finished submissions older than this, on a periodic sweep. */
   retention?: { maxAgeMs?: number };
@@ -63,6 +73,8 @@ export interface ServerOptions {
   systemIndexes?: boolean;
   /** Longest hold of a long-polled status read (`?wait=`), in seconds. Default 600; 0 disables long polling. */
   longPollMaxSeconds?: number;
+  /** Let url_upload fetch loopback, link-local and private addresses. Default false. */
+  allowPrivateUrls?: boolean;
   /** Receives one line per event; never API keys or session keys. */
   log?: (line: string) => void;
 }
@@ -77,13 +89,15 @@ export interface RunningServer {
   requests: readonly RecordedRequest[];
   faults: FaultController;
   /** 'expired': sessions exist but load empty ("user is not authenticated."); 'purged': rows gone ("no session with key"). */
-  expireSessions(mode: 'expired' | 'purged'): void;
+  expireSessions(mode: 'expired' | 'purged'): Promise<void>;
   /** nova's daily worker restart: unfinished jobs are deleted and come back under new ids. */
-  restartWorkers(): void;
-  /** The directory holding state and files. */
+  restartWorkers(): Promise<void>;
+  /** The directory holding files (and the SQLite database). */
   dataDir: string;
   /** Status reads being held by long polling right now. */
   readonly heldRequests: number;
+  /** This node's id in the store. */
+  node: string;
   close(): Promise<void>;
 }
 
@@ -105,6 +119,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   if (port > 65535) throw new RangeError('port must be <= 65535');
   checkPositiveInt('concurrency', options.concurrency, 1);
   checkPositiveInt('longPollMaxSeconds', options.longPollMaxSeconds, 0);
+  checkPositiveInt('leaseMs', options.leaseMs, 100);
+  checkPositiveInt('pollMs', options.pollMs, 10);
+  if (options.database !== undefined && !isPostgresUrl(options.database)) throw new RangeError('database must be a postgres:// URL');
   const maxUploadBytes = options.maxUploadBytes ?? 100 * MiB;
   if (!(maxUploadBytes > 0)) throw new RangeError('maxUploadBytes must be positive');
   const apiKeys = options.apiKeys && options.apiKeys.length > 0 ? [...options.apiKeys] : [randomString(16, 'abcdefghijklmnopqrstuvwxyz')];
@@ -112,21 +129,20 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'astrometry-net-serve-')));
-  const store = await Store.open(dataDir, (err) => log(`state save failed: ${err.message}`));
+  const nodeId = randomUUID();
+  const store = await openStore({ dataDir, database: options.database, node: nodeId, log });
   const changes = new ChangeFeed();
   store.onChange = () => changes.notify();
   const users = new Map<string, UserRow>();
-  for (const key of apiKeys) {
-    const hash = keyHash(key);
-    let user = store.state.users.find((u) => u.keyHash === hash);
-    if (!user) {
-      const id = store.nextId('user');
-      user = { id, keyHash: hash, email: `user${id}@localhost` };
-      store.state.users.push(user);
+  try {
+    for (const key of apiKeys) {
+      const hash = keyHash(key);
+      users.set(hash, await store.ensureUser(hash));
     }
-    users.set(hash, user);
+  } catch (err) {
+    await store.close();
+    throw err;
   }
-  await store.save();
 
   const solverName = typeof options.solver === 'object' ? 'custom' : (options.solver ?? 'solve-field');
   const backend = await createBackend(options.solver, {
@@ -136,15 +152,22 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     ...(options.systemIndexes !== undefined ? { systemIndexes: options.systemIndexes } : {}),
   });
   const solverDescription = (await backend.describe?.()) ?? { name: backend.name };
-  const concurrency = options.concurrency ?? 2;
+  const concurrency = options.concurrency ?? availableParallelism();
   const longPollMaxSeconds = options.longPollMaxSeconds ?? 600;
   const isSim = solverName === 'simulated';
   const sessions = new Sessions(store, options.sessionTtlMs ?? 14 * 86400_000);
   const processor = new Processor(store, backend, {
+    node: nodeId,
     concurrency,
+    leaseMs: options.leaseMs ?? 30_000,
+    pollMs: options.pollMs ?? (options.database ? 250 : 1000),
     ingestMs: options.simulated?.ingestMs ?? (isSim ? SIMULATED_DEFAULTS.ingestMs : 0),
     queueMs: options.simulated?.queueMs ?? (isSim ? SIMULATED_DEFAULTS.queueMs : 0),
-    urlFetch: { timeoutMs: options.urlFetch?.timeoutMs ?? 10_000, maxBytes: options.urlFetch?.maxBytes ?? maxUploadBytes },
+    urlFetch: {
+      timeoutMs: options.urlFetch?.timeoutMs ?? 10_000,
+      maxBytes: options.urlFetch?.maxBytes ?? maxUploadBytes,
+      allowPrivate: options.allowPrivateUrls ?? false,
+    },
     maxDecompressedBytes: Math.max(maxUploadBytes * 8, 1024 * MiB),
     log,
   });
@@ -188,17 +211,26 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     });
   } catch (err) {
     await processor.close();
+    await store.close();
     throw err;
   }
-  // Restarting on an existing dataDir is a worker restart: unfinished work resumes. Done in the
-  // same tick as listen's callback, so no request can observe the state before it.
-  processor.restart();
+  // Restarting on an existing SQLite dataDir is a worker restart: unfinished work resumes under
+  // new job ids. With PostgreSQL other nodes may be working: their leases decide instead.
+  await processor.start(store.engine === 'sqlite');
   const addr = server.address() as AddressInfo;
   const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const origin = `http://${hostPart}:${addr.port}`;
-  log(`listening on ${origin} (solver: ${backend.name}, data: ${dataDir})`);
+  log(`listening on ${origin} (solver: ${backend.name}, data: ${dataDir}, store: ${store.engine}, node: ${nodeId})`);
   if (solverDescription.index) log(`index: ${solverDescription.index.summary}`);
 
+  // Expired sessions are purged (as Django's clearsessions would), whatever the retention.
+  const purgeTimer = setInterval(() => {
+    sessions.purgeStale().then(
+      (n) => n > 0 && log(`purged ${n} expired session(s)`),
+      (err: unknown) => log(`session purge failed: ${(err as Error).message}`),
+    );
+  }, Math.min(3_600_000, Math.max(1000, sessions.ttlMs)));
+  purgeTimer.unref();
   let sweepTimer: NodeJS.Timeout | undefined;
   const maxAgeMs = options.retention?.maxAgeMs;
   if (maxAgeMs !== undefined && maxAgeMs > 0) {
@@ -215,6 +247,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const close = (): Promise<void> => {
     closing ??= (async () => {
       clearInterval(sweepTimer);
+      clearInterval(purgeTimer);
       // Held status reads answer now rather than hold the shutdown.
       changes.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -224,7 +257,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       const grace = setTimeout(() => server.closeAllConnections(), 1000);
       await closed;
       clearTimeout(grace);
-      await store.save().catch((err: unknown) => log(`final state save failed: ${(err as Error).message}`));
+      await store.close().catch((err: unknown) => log(`closing the store failed: ${(err as Error).message}`));
       // A temporary dataDir we created ourselves cannot be reused by anyone: don't leave it behind.
       if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
     })();
@@ -238,11 +271,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     requests,
     faults,
     dataDir,
-    expireSessions: (mode) => {
-      sessions.expireAll(mode);
-      store.saveInBackground();
-    },
-    restartWorkers: () => processor.restart(),
+    node: nodeId,
+    expireSessions: (mode) => sessions.expireAll(mode),
+    restartWorkers: () => processor.restart(true),
     get heldRequests() {
       return changes.size;
     },

@@ -12,7 +12,7 @@ import { Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { writeXyTable } from '../fits/index.js';
 import { probeFile, type Probe } from './probe.js';
-import type { ImageRow, Store, SubmissionRow } from './store.js';
+import type { Dirs, ImageRow, SubmissionRow } from './store.js';
 import { fetchUrlToFile, filenameFromUrl, type UrlFetchLimits } from './url-fetch.js';
 
 /** Fixed file names inside server-owned directories. */
@@ -34,7 +34,7 @@ export interface IngestContext {
   signal: AbortSignal;
 }
 
-export async function ingest(store: Store, sub: SubmissionRow, ctx: IngestContext): Promise<IngestResult> {
+export async function ingest(store: Dirs, sub: SubmissionRow, ctx: IngestContext): Promise<IngestResult> {
   const dir = store.submissionDir(sub.id);
   await mkdir(dir, { recursive: true });
   const upload = join(dir, FILES.upload);
@@ -85,7 +85,7 @@ function imageRow(p: Exclude<Probe, { kind: 'unsupported' }>, sha1: string): Omi
  * Stores an image's bytes under its own id. Source lists also get a normalised FITS table
  * with `x`,`y` columns, which is what the solver is handed (as nova writes for x/y uploads).
  */
-export async function storeImage(store: Store, imageId: number, from: string, kind: 'image' | 'xylist'): Promise<void> {
+export async function storeImage(store: Dirs, imageId: number, from: string, kind: 'image' | 'xylist'): Promise<void> {
   const dir = store.imageDir(imageId);
   await mkdir(dir, { recursive: true });
   // Stored files are never modified in place, so a hard link is as good as a copy.
@@ -101,7 +101,7 @@ export function xyTable(x: number[], y: number[]): Uint8Array {
   return writeXyTable(x, y);
 }
 
-export function solverInputOf(store: Store, image: ImageRow): string {
+export function solverInputOf(store: Dirs, image: ImageRow): string {
   return join(store.imageDir(image.id), image.kind === 'xylist' ? FILES.xylist : FILES.image);
 }
 

@@ -74,10 +74,10 @@ export function requestedWait(url: URL): number | null {
 export async function answerStatus(
   ex: Exchange,
   config: LongPollConfig,
-  compute: () => Dumpable,
+  compute: () => Promise<Dumpable>,
   milestones: Readonly<Record<string, (body: Dumpable) => boolean>> = {},
 ): Promise<void> {
-  let body = compute();
+  let body = await compute();
   const wait = config.maxSeconds > 0 ? requestedWait(ex.url) : null;
   if (wait === null) {
     sendJson(ex.res, body);
@@ -92,8 +92,8 @@ export async function answerStatus(
   const reached = until !== null && Object.hasOwn(milestones, until) ? (milestones[until] as (b: Dumpable) => boolean) : undefined;
   const waiting = () => (reached ? !reached(body) : seen === stateToken(text));
   if (waiting()) {
-    const gone = await holdUntilChanged(ex, config.changes, hold * 1000, () => {
-      body = compute();
+    const gone = await holdUntilChanged(ex, config.changes, hold * 1000, async () => {
+      body = await compute();
       text = pyDumps(body);
       return !waiting();
     });
@@ -107,7 +107,7 @@ export async function answerStatus(
  * client left (nothing is to be sent). Every timer and listener is released on all three paths.
  * An error from `changed()` (the id vanished) is rethrown to be answered like any other.
  */
-function holdUntilChanged(ex: Exchange, changes: ChangeFeed, holdMs: number, changed: () => boolean): Promise<boolean> {
+function holdUntilChanged(ex: Exchange, changes: ChangeFeed, holdMs: number, changed: () => Promise<boolean>): Promise<boolean> {
   return new Promise<boolean>((resolve, reject) => {
     if (ex.res.destroyed || ex.req.socket.destroyed) {
       resolve(true);
@@ -126,12 +126,34 @@ function holdUntilChanged(ex: Exchange, changes: ChangeFeed, holdMs: number, cha
       if (err !== undefined) reject(err);
       else resolve(gone);
     };
+    // The store is asynchronous: one re-check at a time, and one more if a change came meanwhile.
+    let checking = false;
+    let again = false;
     const check = (closing = false): void => {
-      try {
-        if (changed() || closing) finish(false);
-      } catch (err) {
-        finish(false, err);
+      if (closing) {
+        finish(false);
+        return;
       }
+      if (settled) return;
+      if (checking) {
+        again = true;
+        return;
+      }
+      checking = true;
+      changed().then(
+        (yes) => {
+          checking = false;
+          if (yes) finish(false);
+          else if (again) {
+            again = false;
+            check();
+          }
+        },
+        (err: unknown) => {
+          checking = false;
+          finish(false, err);
+        },
+      );
     };
     const onClose = (): void => finish(true);
     const deadline = setTimeout(() => finish(false), holdMs);

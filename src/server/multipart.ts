@@ -55,7 +55,7 @@ export interface MultipartLimits {
 
 const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_PARTS = 1000;
-const CRLF = Buffer.from('\r\n');
+const LF = Buffer.from('\n');
 const HEADER_END = Buffer.from('\r\n\r\n');
 
 export function boundaryOf(contentType: string): string | null {
@@ -144,13 +144,15 @@ export async function parseMultipart(
   limits: MultipartLimits,
 ): Promise<ParsedForm> {
   const fileField = limits.fileField ?? 'file';
-  const delim = Buffer.from(`\r\n--${boundary}`);
+  // Django finds boundaries after a bare LF too, with an optional CR before it: the official
+  // client.py (Python's email generator) ends its boundary lines and its JSON part with '\n'.
+  const delim = Buffer.from(`\n--${boundary}`);
   const fields = new Map<string, string[]>();
   const files: UploadedFile[] = [];
   let kept: UploadedFile | undefined;
   let state: 'preamble' | 'after-delim' | 'headers' | 'body' | 'done' = 'preamble';
-  // The first delimiter has no CRLF before it; a virtual one lets one search cover all.
-  let buf: Buffer = Buffer.from(CRLF);
+  // The first delimiter has no line break before it; a virtual one lets one search cover all.
+  let buf: Buffer = Buffer.from(LF);
   let total = 0;
   let fieldBytes = 0;
   let parts = 0;
@@ -234,14 +236,15 @@ export async function parseMultipart(
       if (state === 'preamble' || state === 'body') {
         const idx = buf.indexOf(delim);
         if (idx < 0) {
-          const keep = Math.min(buf.length, delim.length - 1);
+          // Keep what could start a delimiter, and the byte before it (a CR that belongs to it).
+          const keep = Math.min(buf.length, delim.length);
           if (state === 'body') await write(buf.subarray(0, buf.length - keep));
           buf = buf.subarray(buf.length - keep);
           if (final) throw new BadRequestError('multipart body ended inside a part');
           return;
         }
         if (state === 'body') {
-          await write(buf.subarray(0, idx));
+          await write(buf.subarray(0, idx > 0 && buf[idx - 1] === 0x0d ? idx - 1 : idx));
           await endPart();
         }
         buf = buf.subarray(idx + delim.length);
@@ -259,12 +262,13 @@ export async function parseMultipart(
         }
         let i = 0;
         while (i < buf.length && (buf[i] === 0x20 || buf[i] === 0x09)) i++;
-        if (buf.length < i + 2) {
+        if (buf.length < i + 1 || (buf[i] === 0x0d && buf.length < i + 2)) {
           if (final) throw new BadRequestError('truncated multipart delimiter');
           return;
         }
-        if (buf[i] !== 0x0d || buf[i + 1] !== 0x0a) throw new BadRequestError('malformed multipart delimiter');
-        buf = buf.subarray(i + 2);
+        const eol = buf[i] === 0x0a ? 1 : buf[i] === 0x0d && buf[i + 1] === 0x0a ? 2 : 0;
+        if (eol === 0) throw new BadRequestError('malformed multipart delimiter');
+        buf = buf.subarray(i + eol);
         state = 'headers';
         continue;
       }

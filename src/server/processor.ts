@@ -1,26 +1,36 @@
 /**
- * The job runner: nova's `process_submissions.py` loop (nova-api.md §7), event-driven.
+ * The job runner: nova's `process_submissions.py` loop (nova-api.md §7), one per node.
  *
  * Submission → (processing_started) ingest → (processing_finished) UserImage without a job
  * (`jobs: [null]`) → when a solver slot frees, a Job (`processing`) → `solving` → done.
- * A worker restart deletes unfinished Job rows so they come back under new ids, exactly the
- * behaviour clients must survive in production.
+ * Work is claimed from the shared store with a lease the node keeps renewing. When a node
+ * dies, its leases run out and any node hands the work back as nova's worker restart does:
+ * the submission is ingested again, the unfinished job is deleted and comes back under a new
+ * id. A node's writes are fenced by its id, so a node that lost its lease changes nothing.
  */
 import { mkdir, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { relative, resolve, sep } from 'node:path';
-import type { SolveOutcome, SolverBackend } from './solver-backend.js';
+import type { ProcessTracker, SolveOutcome, SolverBackend } from './solver-backend.js';
 import { exists, ingest, novaErrorMessage, solverInputOf, storeImage, type IngestResult } from './ingest.js';
 import { solverOptions } from './options.js';
+import { killGroup, processStartTicks, reapOrphans } from './reaper.js';
 import { abortableDelay } from './solvers/simulated.js';
-import type { JobRow, Store, SubmissionRow } from './store.js';
+import type { ClaimedJob, IngestResultRow, ServerStore, SubmissionRow } from './store.js';
 import type { UrlFetchLimits } from './url-fetch.js';
 
 export interface ProcessorOptions {
+  /** This node's id in the store (claims and process records carry it). */
+  node: string;
   concurrency: number;
   ingestMs: number;
   queueMs: number;
   urlFetch: UrlFetchLimits;
   maxDecompressedBytes: number;
+  /** How long a claim survives without renewal; renewed every third of it. */
+  leaseMs: number;
+  /** How often the store is asked for work other nodes accepted. */
+  pollMs: number;
   log: (line: string) => void;
 }
 
@@ -37,45 +47,94 @@ interface Run {
 }
 
 export class Processor {
+  readonly node: string;
+  readonly host = hostname();
   private readonly ingesting = new Map<number, Run>();
   private readonly running = new Map<number, Run>();
   /** Every in-flight promise, including ones orphaned by a restart, for close(). */
   private readonly inflight = new Set<Promise<void>>();
-  private scheduled = false;
+  /** Process-table writes, in order per pid (a fast exit must not be recorded before its start). */
+  private processWrites = new Map<number, Promise<void>>();
+  private pumping: Promise<void> | null = null;
+  private again = false;
   private closed = false;
+  private timers: NodeJS.Timeout[] = [];
 
   constructor(
-    private readonly store: Store,
+    private readonly store: ServerStore,
     private readonly backend: SolverBackend,
     private readonly opts: ProcessorOptions,
-  ) {}
+  ) {
+    this.node = opts.node;
+  }
 
   get activeSolves(): number {
     return this.running.size;
   }
 
+  /**
+   * Joins the cluster: registers this node, reaps solvers that dead nodes on this host left
+   * behind, hands back every claim when asked (`restartAll`: a single-node store, where any
+   * claim is a dead process's), and starts the heartbeat and the poll for work.
+   */
+  async start(restartAll: boolean): Promise<void> {
+    await this.store.registerNode({ id: this.node, host: this.host, pid: process.pid, heartbeatAt: Date.now() });
+    // Solvers go before their jobs: a job directory is deleted only once nothing writes there.
+    await reapOrphans(this.store, this.host, this.node, this.opts.log);
+    if (restartAll) await this.restart(true);
+    const beat = setInterval(() => void this.track(this.heartbeat()), Math.max(50, Math.floor(this.opts.leaseMs / 3)));
+    const poll = setInterval(() => this.kick(), this.opts.pollMs);
+    beat.unref();
+    poll.unref();
+    this.timers.push(beat, poll);
+    this.kick();
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.closed) return;
+    const now = Date.now();
+    await this.store.heartbeat(this.node, now);
+    await this.store.renewLeases(this.node, now + this.opts.leaseMs, { jobs: [...this.running.keys()], submissions: [...this.ingesting.keys()] });
+    // Solvers of dead nodes go before their jobs are handed back (and their directories deleted).
+    await reapOrphans(this.store, this.host, this.node, this.opts.log);
+    const released = await this.store.releaseClaims({ nowMs: now });
+    for (const id of released.jobs) {
+      this.opts.log(`job ${id}: its node stopped renewing its lease; the job is re-created`);
+      void rm(this.store.jobDir(id), { recursive: true, force: true });
+    }
+    if (released.submissions.length > 0) this.opts.log(`submission(s) ${released.submissions.join(', ')}: ingest handed back after a lost lease`);
+    if (released.jobs.length + released.submissions.length > 0) this.kick();
+  }
+
   kick(): void {
-    if (this.scheduled || this.closed) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.pump();
+    if (this.closed) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = this.track(this.pump()).finally(() => {
+      this.pumping = null;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
     });
   }
 
-  private pump(): void {
-    if (this.closed) return;
-    const st = this.store.state;
-    for (const sub of st.submissions) {
-      if (this.ingesting.size >= INGEST_WORKERS) break;
-      if (sub.processingStarted === null && !this.ingesting.has(sub.id)) this.startIngest(sub);
+  private lease(): number {
+    return Date.now() + this.opts.leaseMs;
+  }
+
+  private async pump(): Promise<void> {
+    while (!this.closed && this.ingesting.size < INGEST_WORKERS) {
+      const sub = await this.store.claimSubmission(this.node, nowMicros(), this.lease());
+      if (!sub) break;
+      this.startIngest(sub);
     }
-    if (this.running.size >= this.opts.concurrency) return;
-    const withJob = new Set(st.jobs.map((j) => j.userImageId));
-    const waiting = st.userImages.filter((u) => !withJob.has(u.id)).sort((a, b) => a.id - b.id);
-    for (const ui of waiting) {
-      if (this.running.size >= this.opts.concurrency) break;
-      this.startJob(ui.id);
+    while (!this.closed && this.running.size < this.opts.concurrency) {
+      const claimed = await this.store.claimJob(this.node, nowMicros(), this.lease());
+      if (!claimed) break;
+      this.startJob(claimed);
     }
   }
 
@@ -88,14 +147,12 @@ export class Processor {
   }
 
   private startIngest(sub: SubmissionRow): void {
-    const started = nowMicros();
-    sub.processingStarted = started;
-    this.store.saveInBackground();
+    const started = sub.processingStarted as number;
     const ctl = new AbortController();
     const run: Run = { ctl, done: Promise.resolve() };
     this.ingesting.set(sub.id, run);
     run.done = this.track(
-      this.ingestOne(sub.id, started, ctl.signal)
+      this.ingestOne(sub, started, ctl.signal)
         .catch((err: unknown) => {
           if (!ctl.signal.aborted) this.opts.log(`submission ${sub.id}: ingest crashed: ${(err as Error).message}`);
         })
@@ -106,10 +163,8 @@ export class Processor {
     );
   }
 
-  private async ingestOne(subId: number, started: number, signal: AbortSignal): Promise<void> {
+  private async ingestOne(sub: SubmissionRow, started: number, signal: AbortSignal): Promise<void> {
     await abortableDelay(this.opts.ingestMs, signal);
-    const sub = this.store.submission(subId);
-    if (!sub) return;
     let result: IngestResult;
     try {
       result = await ingest(this.store, sub, {
@@ -121,105 +176,98 @@ export class Processor {
       if (signal.aborted) return;
       result = { ok: false, error: `Exception: ${(err as Error).message}`, originalFilename: sub.originalFilename };
     }
-    // A restart or deletion while we worked makes this run stale: its result is dropped.
-    const current = this.store.submission(subId);
-    if (signal.aborted || !current || current.processingStarted !== started) return;
-    current.originalFilename = result.originalFilename;
+    if (signal.aborted) return;
+    const row: IngestResultRow = { originalFilename: result.originalFilename, errorMessage: null, userImage: null };
     if (result.ok) {
-      const st = this.store.state;
-      let image = st.images.find((i) => i.sha1 === result.image.sha1 && i.kind === result.image.kind);
+      let image = await this.store.findImage(result.image.sha1, result.image.kind);
       if (image && !(await exists(solverInputOf(this.store, image)))) image = undefined;
       if (!image) {
-        const id = this.store.nextId('image');
+        const id = await this.store.nextId('image');
         await storeImage(this.store, id, result.imagePath, result.image.kind);
-        if (signal.aborted || current.processingStarted !== started) return;
+        if (signal.aborted) return;
         image = { id, createdAt: nowMicros(), ...result.image };
-        st.images.push(image);
+        await this.store.insertImage(image);
       }
-      st.userImages.push({
-        id: this.store.nextId('userImage'),
-        submissionId: subId,
-        imageId: image.id,
-        userId: current.userId,
-        originalFilename: result.originalFilename,
-        tags: [],
-        machineTags: [],
-        objectsInField: [],
-      });
+      row.userImage = { imageId: image.id };
     } else {
-      current.errorMessage = novaErrorMessage(subId, result.error);
-      this.opts.log(`submission ${subId}: ingestion failed`);
+      row.errorMessage = novaErrorMessage(sub.id, result.error);
+      this.opts.log(`submission ${sub.id}: ingestion failed`);
     }
-    current.processingFinished = nowMicros();
-    await this.store.save();
+    // A restart, a lost lease or a deletion while we worked makes this run stale: dropped.
+    const kept = await this.store.finishIngest(sub.id, this.node, started, row, nowMicros());
+    if (kept) this.kick();
   }
 
-  private startJob(userImageId: number): void {
-    const job: JobRow = {
-      id: this.store.nextId('job'),
-      userImageId,
-      queuedAt: nowMicros(),
-      startedAt: null,
-      endedAt: null,
-      status: null,
-      calibration: null,
-      files: {},
-    };
-    this.store.state.jobs.push(job);
-    this.store.saveInBackground();
+  private startJob(claimed: ClaimedJob): void {
+    const jobId = claimed.job.id;
     const ctl = new AbortController();
     const run: Run = { ctl, done: Promise.resolve() };
-    this.running.set(job.id, run);
+    this.running.set(jobId, run);
     run.done = this.track(
-      this.runJob(job.id, ctl.signal)
-        .catch((err: unknown) => {
+      this.runJob(claimed, ctl.signal)
+        .catch(async (err: unknown) => {
           if (ctl.signal.aborted) return;
-          this.opts.log(`job ${job.id}: solver error: ${(err as Error).message}`);
-          const j = this.store.job(job.id);
-          if (j && j.endedAt === null) {
-            j.status = 'F';
-            j.endedAt = nowMicros();
-            this.store.saveInBackground();
-          }
+          this.opts.log(`job ${jobId}: solver error: ${(err as Error).message}`);
+          const failed = { status: 'F' as const, calibration: null, files: {}, endedAt: nowMicros(), tags: [], machineTags: [], objectsInField: [] };
+          await this.store.finishJob(jobId, this.node, failed);
         })
         .finally(async () => {
-          if (this.running.get(job.id) === run) this.running.delete(job.id);
+          if (this.running.get(jobId) === run) this.running.delete(jobId);
           // A job deleted by a restart leaves its directory behind: clear it once quiet.
-          if (!this.store.job(job.id)) await rm(this.store.jobDir(job.id), { recursive: true, force: true });
+          if (!(await this.store.job(jobId).catch(() => null))) await rm(this.store.jobDir(jobId), { recursive: true, force: true });
           this.kick();
         }),
     );
   }
 
-  private async runJob(jobId: number, signal: AbortSignal): Promise<void> {
-    const jobDir = this.store.jobDir(jobId);
+  private processTracker(jobId: number): ProcessTracker {
+    const chain = (pid: number, step: () => Promise<void>) => {
+      const next = (this.processWrites.get(pid) ?? Promise.resolve()).then(step).catch((err: unknown) => {
+        this.opts.log(`process table: ${(err as Error).message}`);
+      });
+      this.processWrites.set(pid, next);
+      void next.finally(() => {
+        if (this.processWrites.get(pid) === next) this.processWrites.delete(pid);
+      });
+    };
+    return {
+      started: (pid) => {
+        const startTicks = processStartTicks(pid);
+        chain(pid, () => this.store.recordProcess({ host: this.host, pid, node: this.node, startTicks, jobId }));
+      },
+      ended: (pid) => chain(pid, () => this.store.forgetProcess(this.host, pid)),
+    };
+  }
+
+  private async runJob(claimed: ClaimedJob, signal: AbortSignal): Promise<void> {
+    const { job, userImage: ui, image, submission: sub } = claimed;
+    const jobDir = this.store.jobDir(job.id);
     await mkdir(jobDir, { recursive: true });
     await abortableDelay(this.opts.queueMs, signal);
-    const job = this.store.job(jobId);
-    const ui = job && this.store.userImage(job.userImageId);
-    const image = ui && this.store.image(ui.imageId);
-    const sub = ui && this.store.submission(ui.submissionId);
-    if (!job || !ui || !image || !sub) throw new Error('job lost its image');
-    job.startedAt = nowMicros();
-    await this.store.save();
-    const outcome = await this.backend.solve({
+    if (!(await this.store.startJob(job.id, this.node, nowMicros()))) return;
+    const outcome: SolveOutcome = await this.backend.solve({
       jobDir,
       inputPath: solverInputOf(this.store, image),
       kind: image.kind,
       originalFilename: ui.originalFilename,
       options: solverOptions(sub.options),
       signal,
+      processes: this.processTracker(job.id),
     });
-    const current = this.store.job(jobId);
-    if (signal.aborted || current !== job) return;
-    this.applyOutcome(job, outcome, jobDir);
-    ui.tags = [...outcome.tags];
-    ui.machineTags = [...outcome.machineTags];
-    ui.objectsInField = [...outcome.objectsInField];
-    await this.store.save();
+    if (signal.aborted) return;
+    await this.store.finishJob(job.id, this.node, {
+      status: outcome.status === 'success' ? 'S' : 'F',
+      calibration: outcome.calibration ?? null,
+      files: this.relativeFiles(job.id, outcome, jobDir),
+      endedAt: nowMicros(),
+      tags: [...outcome.tags],
+      machineTags: [...outcome.machineTags],
+      objectsInField: [...outcome.objectsInField],
+      ...(outcome.status === 'failure' && outcome.failureReason ? { failureReason: outcome.failureReason } : {}),
+    });
   }
 
-  private applyOutcome(job: JobRow, outcome: SolveOutcome, jobDir: string): void {
+  private relativeFiles(jobId: number, outcome: SolveOutcome, jobDir: string): Record<string, string> {
     const root = resolve(jobDir);
     const files: Record<string, string> = {};
     for (const [key, p] of Object.entries(outcome.files as Record<string, string | undefined>)) {
@@ -227,45 +275,51 @@ export class Processor {
       const rel = relative(root, resolve(root, p));
       // Only files inside the job directory are ever served.
       if (rel === '' || rel.startsWith('..') || rel.includes(`..${sep}`) || resolve(root, rel) !== resolve(root, p)) {
-        this.opts.log(`job ${job.id}: ignoring result file outside the job directory (${key})`);
+        this.opts.log(`job ${jobId}: ignoring result file outside the job directory (${key})`);
         continue;
       }
       files[key] = rel;
     }
-    job.files = files;
-    if (outcome.calibration) job.calibration = { id: this.store.nextId('calibration'), ...outcome.calibration };
-    job.status = outcome.status === 'success' ? 'S' : 'F';
-    if (outcome.status === 'failure' && outcome.failureReason) job.failureReason = outcome.failureReason;
-    job.endedAt = nowMicros();
+    return files;
   }
 
   /**
-   * nova's daily worker restart (and our own startup): submissions started but not finished are
-   * reset, unfinished Job rows are deleted (their user images get new jobs under new ids).
+   * nova's worker restart: this node's runs stop; submissions started but not finished are
+   * reset and unfinished Job rows deleted (their user images get new jobs under new ids).
+   * `everyone`: all claims in the store (a single-node store at start, or a test's restart).
    */
-  restart(): void {
+  async restart(everyone = true): Promise<void> {
     for (const [, run] of this.ingesting) run.ctl.abort();
     this.ingesting.clear();
     for (const [, run] of this.running) run.ctl.abort();
     this.running.clear();
-    const st = this.store.state;
-    for (const sub of st.submissions) {
-      if (sub.processingStarted !== null && sub.processingFinished === null) sub.processingStarted = null;
+    const released = await this.store.releaseClaims(everyone ? { nowMs: Date.now(), all: true } : { nowMs: Date.now(), node: this.node });
+    for (const id of released.jobs) {
+      this.opts.log(`job ${id}: deleted by worker restart`);
+      void rm(this.store.jobDir(id), { recursive: true, force: true });
     }
-    const dropped = st.jobs.filter((j) => j.endedAt === null);
-    st.jobs = st.jobs.filter((j) => j.endedAt !== null);
-    for (const j of dropped) {
-      this.opts.log(`job ${j.id}: deleted by worker restart`);
-      void rm(this.store.jobDir(j.id), { recursive: true, force: true });
-    }
-    this.store.saveInBackground();
     this.kick();
   }
 
   async close(graceMs = 5000): Promise<void> {
     this.closed = true;
+    for (const t of this.timers) clearInterval(t);
     for (const run of [...this.ingesting.values(), ...this.running.values()]) run.ctl.abort();
     const all = Promise.allSettled([...this.inflight]);
     await Promise.race([all, new Promise((r) => setTimeout(r, graceMs).unref())]);
+    await Promise.allSettled([...this.processWrites.values()]);
+    // A clean stop gives its work back at once instead of after the lease.
+    try {
+      // A solver that outlived its grace period goes now, not when the next node starts.
+      for (const p of await this.store.processesOnHost(this.host)) {
+        if (p.node !== this.node) continue;
+        if (processStartTicks(p.pid) === p.startTicks && p.startTicks !== '') killGroup(p.pid);
+        await this.store.forgetProcess(this.host, p.pid);
+      }
+      await this.store.releaseClaims({ nowMs: Date.now(), node: this.node });
+      await this.store.forgetNode(this.node);
+    } catch (err) {
+      this.opts.log(`could not hand back this node's work: ${(err as Error).message}`);
+    }
   }
 }

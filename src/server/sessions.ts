@@ -7,8 +7,8 @@
  * - re-saving an expired session makes Django mint a *new* key the client never sees, so the
  *   old key stays expired until it is purged.
  */
-import { randomInt } from 'node:crypto';
-import type { SessionRow, Store } from './store.js';
+import { createHash, randomInt } from 'node:crypto';
+import type { ServerStore, SessionRow } from './store.js';
 
 const KEY_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -18,27 +18,28 @@ export function randomString(length: number, alphabet: string): string {
   return out;
 }
 
+/** Session keys are stored as their sha256: the database never holds a usable key. */
+export function sessionKeyHash(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
 export class Sessions {
   constructor(
-    private readonly store: Store,
+    private readonly store: ServerStore,
     readonly ttlMs: number,
     private readonly now: () => number = Date.now,
   ) {}
 
-  create(userId: number): SessionRow {
-    const row: SessionRow = {
-      key: randomString(32, KEY_ALPHABET),
-      userId,
-      // nova's api_login sets session['human'] = True (since 2025-08).
-      human: true,
-      expiresAt: this.now() + this.ttlMs,
-    };
-    this.store.state.sessions.push(row);
-    return row;
+  /** Returns the new session's key: the only time it exists outside the client. */
+  async create(userId: number): Promise<string> {
+    const key = randomString(32, KEY_ALPHABET);
+    // nova's api_login sets session['human'] = True (since 2025-08).
+    await this.store.createSession({ keyHash: sessionKeyHash(key), userId, human: true, expiresAt: this.now() + this.ttlMs });
+    return key;
   }
 
-  find(key: string): SessionRow | undefined {
-    return this.store.state.sessions.find((s) => s.key === key);
+  find(key: string): Promise<SessionRow | undefined> {
+    return this.store.findSession(sessionKeyHash(key));
   }
 
   live(row: SessionRow): boolean {
@@ -51,32 +52,25 @@ export class Sessions {
   }
 
   /** `session.save()` after a successful handler. */
-  touch(row: SessionRow): void {
-    if (this.live(row)) row.expiresAt = this.now() + this.ttlMs;
+  touch(row: SessionRow): Promise<void> {
+    const now = this.now();
+    return this.store.touchSession(row.keyHash, now, now + this.ttlMs);
   }
 
   /** Whether a `NovaAstrometrySession` cookie marks the client human for gated downloads. */
-  isHuman(cookieKey: string | undefined): boolean {
+  async isHuman(cookieKey: string | undefined): Promise<boolean> {
     if (!cookieKey) return false;
-    const row = this.find(cookieKey);
+    const row = await this.find(cookieKey);
     return row !== undefined && this.live(row) && row.human;
   }
 
-  expireAll(mode: 'expired' | 'purged'): void {
-    if (mode === 'purged') {
-      this.store.state.sessions.length = 0;
-      return;
-    }
-    const past = this.now() - 1;
-    for (const s of this.store.state.sessions) s.expiresAt = Math.min(s.expiresAt, past);
+  expireAll(mode: 'expired' | 'purged'): Promise<void> {
+    return this.store.expireSessions(mode, this.now());
   }
 
   /** Drops rows that have been expired for longer than the TTL (bounded growth for `serve`). */
-  purgeStale(): number {
-    const cutoff = this.now() - this.ttlMs;
-    const before = this.store.state.sessions.length;
-    this.store.state.sessions = this.store.state.sessions.filter((s) => s.expiresAt > cutoff);
-    return before - this.store.state.sessions.length;
+  purgeStale(): Promise<number> {
+    return this.store.purgeSessions(this.now() - this.ttlMs);
   }
 }
 

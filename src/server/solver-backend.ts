@@ -40,6 +40,13 @@ export interface SolveRequest {
   options: ParsedUploadOptions;
   /** Aborted when the server shuts down or the job is abandoned. */
   signal: AbortSignal;
+  /** Told about every process group the backend starts, so a dead server's solvers can be reaped. */
+  processes?: ProcessTracker;
+}
+
+export interface ProcessTracker {
+  started(pid: number): void;
+  ended(pid: number): void;
 }
 
 /** Result files a backend may produce, as absolute paths inside `jobDir`. */
@@ -57,6 +64,8 @@ export interface SolveFiles {
   extractionDisplay?: string;
   extractionFull?: string;
   joblog?: string;
+  /** nova-shaped annotations (JSON, see annotations.ts). */
+  annotations?: string;
 }
 
 export interface SolveOutcome {

@@ -1,24 +1,25 @@
 /**
- * Server state, kept in memory and persisted as one JSON file under `dataDir`, replaced
- * atomically (write a temp file, fsync, rename) so a crash never leaves half a state.
+ * The server's state: rows as the handlers see them, and the one typed interface every storage
+ * engine implements (embedded SQLite by default, PostgreSQL for several nodes; see store/).
  *
  * Files live in directories named only from server-generated integer ids; user-supplied
  * names are metadata, never path components.
  */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Calibration } from '../models.js';
 import type { ParsedUploadOptions } from './solver-backend.js';
 
 export interface UserRow {
   id: number;
-  /** sha256 of the API key: the key itself is never written to disk. */
+  /** sha256 of the API key: the key itself is never written down. */
   keyHash: string;
+  /** Empty for a user known only by an API key (nova's message then ends after the colon). */
   email: string;
 }
 
 export interface SessionRow {
-  key: string;
+  /** sha256 of the session key: a stolen database holds no usable session. */
+  keyHash: string;
   /** Logged-in user; null once Django would load the session as empty. */
   userId: number | null;
   human: boolean;
@@ -85,29 +86,128 @@ export interface JobRow {
   failureReason?: string;
 }
 
-export interface StateData {
-  version: 1;
-  next: { user: number; submission: number; userImage: number; image: number; job: number; calibration: number };
-  users: UserRow[];
-  sessions: SessionRow[];
-  submissions: SubmissionRow[];
-  userImages: UserImageRow[];
-  images: ImageRow[];
-  jobs: JobRow[];
+export type IdKind = 'user' | 'submission' | 'userImage' | 'image' | 'job' | 'calibration';
+
+/** A job handed to one node, with everything the solver needs. */
+export interface ClaimedJob {
+  job: JobRow;
+  userImage: UserImageRow;
+  image: ImageRow;
+  submission: SubmissionRow;
 }
 
-function emptyState(): StateData {
-  // Separate id ranges make a client that mixes up ids fail loudly in tests.
-  return {
-    version: 1,
-    next: { user: 1, submission: 1001, userImage: 2001, image: 3001, job: 4001, calibration: 5001 },
-    users: [],
-    sessions: [],
-    submissions: [],
-    userImages: [],
-    images: [],
-    jobs: [],
-  };
+export interface IngestResultRow {
+  originalFilename: string;
+  errorMessage: string | null;
+  /** The user image to create (its id is allocated by the store). */
+  userImage: Omit<UserImageRow, 'id' | 'submissionId' | 'userId' | 'originalFilename' | 'tags' | 'machineTags' | 'objectsInField'> | null;
+}
+
+export interface JobOutcomeRow {
+  status: 'S' | 'F';
+  calibration: Calibration | null;
+  files: Record<string, string>;
+  endedAt: number;
+  /** Why a failed job could not solve, when the solver knows. */
+  failureReason?: string;
+  tags: string[];
+  machineTags: string[];
+  objectsInField: string[];
+}
+
+/** A solver process some node started, recorded so it can be reaped if that node dies. */
+export interface ProcessRow {
+  host: string;
+  pid: number;
+  node: string;
+  /** /proc start time of the process, so a recycled pid is never killed. */
+  startTicks: string;
+  jobId: number | null;
+}
+
+export interface NodeRow {
+  id: string;
+  host: string;
+  pid: number;
+  heartbeatAt: number;
+}
+
+export interface SweepResult {
+  submissions: number[];
+  jobs: number[];
+  images: number[];
+}
+
+/**
+ * Everything the server keeps between requests. Every method is one short transaction; work is
+ * claimed by a node with a lease (`leaseUntil`, ms), and a node's writes to claimed rows are
+ * fenced by its node id, so a node that lost its lease cannot overwrite the rerun's result.
+ */
+export interface ServerStore extends Dirs {
+  readonly engine: 'sqlite' | 'postgres';
+  /**
+   * Told after every write that changes what a status read answers (submissions, user images,
+   * jobs); long polls wake on it. Changes by other nodes are not seen here (holds re-check).
+   */
+  onChange: () => void;
+
+  nextId(kind: IdKind): Promise<number>;
+
+  ensureUser(keyHash: string): Promise<UserRow>;
+
+  createSession(row: SessionRow): Promise<void>;
+  findSession(keyHash: string): Promise<SessionRow | undefined>;
+  /** Slides the expiry of a live session; an expired one stays expired. */
+  touchSession(keyHash: string, nowMs: number, expiresAt: number): Promise<void>;
+  expireSessions(mode: 'expired' | 'purged', nowMs: number): Promise<void>;
+  /** Deletes sessions that expired before `cutoffMs`; returns how many. */
+  purgeSessions(cutoffMs: number): Promise<number>;
+
+  insertSubmission(row: SubmissionRow): Promise<void>;
+  submission(id: number): Promise<SubmissionRow | undefined>;
+  countSubmissions(): Promise<number>;
+  /** The oldest submission nobody is ingesting (or whose ingesting node lost its lease). */
+  claimSubmission(node: string, nowMicros: number, leaseUntil: number): Promise<SubmissionRow | undefined>;
+  findImage(sha1: string, kind: ImageRow['kind']): Promise<ImageRow | undefined>;
+  insertImage(row: ImageRow): Promise<void>;
+  /** Ends an ingest: false when this node's claim was lost meanwhile (nothing is written). */
+  finishIngest(subId: number, node: string, started: number, result: IngestResultRow, finishedAt: number): Promise<boolean>;
+
+  userImage(id: number): Promise<UserImageRow | undefined>;
+  userImagesOf(submissionId: number): Promise<UserImageRow[]>;
+  image(id: number): Promise<ImageRow | undefined>;
+
+  job(id: number): Promise<JobRow | undefined>;
+  jobsOf(userImageId: number): Promise<JobRow[]>;
+  jobIdsOfUser(userId: number): Promise<number[]>;
+  /** Creates a job for the oldest user image that has none, claimed by `node`. */
+  claimJob(node: string, nowMicros: number, leaseUntil: number): Promise<ClaimedJob | undefined>;
+  startJob(jobId: number, node: string, startedAt: number): Promise<boolean>;
+  finishJob(jobId: number, node: string, outcome: JobOutcomeRow): Promise<boolean>;
+
+  /** Extends `node`'s lease on the jobs and submissions it is still working on. */
+  renewLeases(node: string, leaseUntil: number, held: { jobs: readonly number[]; submissions: readonly number[] }): Promise<void>;
+  /**
+   * nova's worker restart for claims whose lease ran out (all claims when `all`): unfinished
+   * submissions are reset, unfinished jobs deleted; their images get new jobs under new ids.
+   */
+  releaseClaims(opts: { nowMs: number; all?: boolean; node?: string }): Promise<{ jobs: number[]; submissions: number[] }>;
+
+  jobsByTagExact(query: string): Promise<{ tags: string[]; jobIds: number[] }>;
+  jobsByTagContains(query: string): Promise<number[]>;
+
+  /** Deletes finished submissions older than `cutoffMicros` with their user images and jobs, and images no longer used. */
+  sweep(cutoffMicros: number): Promise<SweepResult>;
+
+  registerNode(row: NodeRow): Promise<void>;
+  heartbeat(node: string, nowMs: number): Promise<void>;
+  nodesOnHost(host: string): Promise<NodeRow[]>;
+  forgetNode(node: string): Promise<void>;
+  recordProcess(row: ProcessRow): Promise<void>;
+  forgetProcess(host: string, pid: number): Promise<void>;
+  processesOnHost(host: string): Promise<ProcessRow[]>;
+
+  close(): Promise<void>;
 }
 
 export function checkedId(id: number): number {
@@ -115,48 +215,21 @@ export function checkedId(id: number): number {
   return id;
 }
 
-export class Store {
-  private data: StateData = emptyState();
-  private writing: Promise<void> = Promise.resolve();
-  private dirty = false;
-  private seq = 0;
-  /** Told of every save(), i.e. every change; long polls wake on it. */
-  onChange: () => void = () => undefined;
+export interface Dirs {
+  readonly dataDir: string;
+  /** This node's own scratch directory (partial uploads). */
+  readonly tmpDir: string;
+  submissionDir(id: number): string;
+  imageDir(id: number): string;
+  jobDir(id: number): string;
+}
 
-  private constructor(
+/** Where a store's files live: one directory per id, shared by every node. */
+export class DataDirs implements Dirs {
+  constructor(
     readonly dataDir: string,
-    private readonly onError: (err: Error) => void,
+    readonly tmpDir: string = join(dataDir, 'tmp'),
   ) {}
-
-  static async open(dataDir: string, onError: (err: Error) => void = () => undefined): Promise<Store> {
-    const s = new Store(dataDir, onError);
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    for (const d of ['submissions', 'images', 'jobs']) await mkdir(join(dataDir, d), { recursive: true });
-    // Temp files of an earlier process (partial uploads) are garbage now.
-    await rm(s.tmpDir, { recursive: true, force: true });
-    await mkdir(s.tmpDir, { recursive: true, mode: 0o700 });
-    try {
-      const text = await readFile(s.statePath, 'utf8');
-      const parsed = JSON.parse(text) as StateData;
-      if (parsed.version !== 1) throw new Error(`unsupported state version ${String(parsed.version)}`);
-      s.data = { ...emptyState(), ...parsed };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    return s;
-  }
-
-  get state(): StateData {
-    return this.data;
-  }
-
-  get statePath(): string {
-    return join(this.dataDir, 'state.json');
-  }
-
-  get tmpDir(): string {
-    return join(this.dataDir, 'tmp');
-  }
 
   submissionDir(id: number): string {
     return join(this.dataDir, 'submissions', String(checkedId(id)));
@@ -168,71 +241,5 @@ export class Store {
 
   jobDir(id: number): string {
     return join(this.dataDir, 'jobs', String(checkedId(id)));
-  }
-
-  nextId(kind: keyof StateData['next']): number {
-    const id = this.data.next[kind];
-    this.data.next[kind] = id + 1;
-    return id;
-  }
-
-  submission(id: number): SubmissionRow | undefined {
-    return this.data.submissions.find((s) => s.id === id);
-  }
-
-  job(id: number): JobRow | undefined {
-    return this.data.jobs.find((j) => j.id === id);
-  }
-
-  image(id: number): ImageRow | undefined {
-    return this.data.images.find((i) => i.id === id);
-  }
-
-  userImage(id: number): UserImageRow | undefined {
-    return this.data.userImages.find((u) => u.id === id);
-  }
-
-  userImagesOf(subId: number): UserImageRow[] {
-    return this.data.userImages.filter((u) => u.submissionId === subId).sort((a, b) => a.id - b.id);
-  }
-
-  jobsOf(userImageId: number): JobRow[] {
-    return this.data.jobs.filter((j) => j.userImageId === userImageId).sort((a, b) => a.id - b.id);
-  }
-
-  /**
-   * Persists the current state. Resolves once a write that includes every change made before
-   * the call is on disk; concurrent calls coalesce into one write.
-   */
-  save(): Promise<void> {
-    this.dirty = true;
-    this.onChange();
-    // A failed write must not poison later ones: each link starts from a settled chain.
-    const p = this.writing
-      .catch(() => undefined)
-      .then(async () => {
-        if (!this.dirty) return;
-        this.dirty = false;
-        await this.writeNow();
-      });
-    this.writing = p;
-    return p;
-  }
-
-  /** save() for callers that cannot wait: a failure is reported, never left unhandled. */
-  saveInBackground(): void {
-    this.save().catch((err: unknown) => this.onError(err as Error));
-  }
-
-  private async writeNow(): Promise<void> {
-    const tmp = join(this.dataDir, `.state.json.${process.pid}.${++this.seq}.tmp`);
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(this.data));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.statePath);
   }
 }

@@ -4,13 +4,86 @@
  * status checked after. Failures come back as the exception line Python's `requests` would
  * print, since that is what ends up in the submission's `error_message`.
  */
+import { lookup } from 'node:dns/promises';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { BlockList, isIP } from 'node:net';
+import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
 
 export interface UrlFetchLimits {
   timeoutMs: number;
   maxBytes: number;
+  /** Fetch loopback, link-local and private addresses too (`serve --allow-private-urls`). */
+  allowPrivate?: boolean;
 }
+
+/** Where a URL from a stranger must not lead: this host, its networks, and special ranges. */
+const PRIVATE = new BlockList();
+for (const [net, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 3],
+] as const) {
+  PRIVATE.addSubnet(net, prefix, 'ipv4');
+}
+for (const [net, prefix] of [
+  ['::', 127],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+] as const) {
+  PRIVATE.addSubnet(net, prefix, 'ipv6');
+}
+
+export function isPrivateAddress(ip: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return PRIVATE.check(mapped[1] as string, 'ipv4');
+  const family = isIP(ip);
+  if (family === 0) return true;
+  return PRIVATE.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+class PrivateAddressError extends Error {
+  readonly code = 'EPRIVATEADDRESS';
+}
+
+/**
+ * Resolves the host once, refuses private addresses, and connects to exactly the address it
+ * checked (no second lookup a rebinding DNS server could answer differently). Every redirect
+ * hop connects through here too.
+ */
+function guardedDispatcher(): Agent {
+  const connect = buildConnector({});
+  return new Agent({
+    connect: (opts, cb) => {
+      const host = opts.hostname.replace(/^\[|\]$/g, '');
+      const resolved = isIP(host) ? Promise.resolve([{ address: host }]) : lookup(host, { all: true });
+      resolved.then(
+        (addrs) => {
+          const bad = addrs.find((a) => isPrivateAddress(a.address));
+          const first = addrs[0];
+          if (bad || !first) {
+            const what = bad ? `${bad.address} is a loopback, link-local or private address` : 'no address';
+            cb(new PrivateAddressError(`refused to fetch from ${host}: ${what} (serve --allow-private-urls allows it)`), null);
+            return;
+          }
+          const servername = opts.servername ?? (isIP(host) ? undefined : host);
+          connect({ ...opts, hostname: first.address, ...(servername ? { servername } : {}) }, cb);
+        },
+        (err: Error) => cb(err, null),
+      );
+    },
+  });
+}
+
+let guarded: Agent | undefined;
 
 export type FetchResult = { ok: true; bytes: number } | { ok: false; error: string };
 
@@ -74,7 +147,8 @@ export async function fetchUrlToFile(
   out.on('error', () => undefined);
   let bytes = 0;
   try {
-    const res = await fetch(u, { headers: { 'user-agent': 'Mozilla/5.0' }, redirect: 'follow', signal: ctl.signal });
+    const init = { headers: { 'user-agent': 'Mozilla/5.0' }, redirect: 'follow' as const, signal: ctl.signal };
+    const res = limits.allowPrivate ? await fetch(u, init) : await undiciFetch(u, { ...init, dispatcher: (guarded ??= guardedDispatcher()) });
     arm();
     if (res.body) {
       const reader = res.body.getReader();

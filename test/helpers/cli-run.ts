@@ -139,6 +139,8 @@ export async function startTestServer(simulated = { ingestMs: 30, queueMs: 30, s
     dataDir: join(dir, 'server'),
     simulated,
     concurrency: 4,
+    // URL inputs in these tests are served from this machine.
+    allowPrivateUrls: true,
   });
   return {
     server,

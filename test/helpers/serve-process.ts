@@ -40,8 +40,13 @@ export interface Serve {
 }
 
 /** `astrometry-net serve --port 0 --solver solve-field --api-key KEY [extra...]`: resolves once it prints its URL. */
-export async function startServe(apiKey: string, extraArgs: readonly string[] = []): Promise<Serve> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--solver', 'solve-field', '--api-key', apiKey, ...extraArgs], {
+export function startServe(apiKey: string, extraArgs: readonly string[] = []): Promise<Serve> {
+  return startServeWith(['--port', '0', '--solver', 'solve-field', '--api-key', apiKey, ...extraArgs]);
+}
+
+/** `astrometry-net serve ARGS...`: resolves once it prints its URL. */
+export async function startServeWith(args: readonly string[]): Promise<Serve> {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], {
     cwd: ROOT,
     env: cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -23,6 +23,7 @@ import {
   systemIndexDirs,
   type IndexCoverage,
 } from './index-coverage.js';
+import { annotationsFromPlotConstellations } from '../annotations.js';
 import { calibrationFromTan, readTanWcs } from './solve-field/wcs.js';
 
 export interface SolveFieldBackendOptions {
@@ -55,6 +56,7 @@ export const SOLVE_FIELD_FILES = {
   newFits: 'new-image.fits',
   imageRd: 'image-radec.fits',
   objects: 'objsinfield',
+  annotations: 'annotations.json',
   /** Plots solve-field draws itself (`--out job`). */
   plotExtraction: 'job-objs.png',
   plotIndex: 'job-indx.png',
@@ -117,28 +119,13 @@ async function pngSize(file: string): Promise<{ width: number; height: number } 
 }
 
 /**
- * Split `plot-constellations -L` output into object names. nova splits every line on `/`
- * (`Calibration.get_objs_in_field`) to separate aliases such as `NGC 1976 / M 42`; this split
- * ignores slashes inside parentheses so `The star Megrez / Kaffa (δ UMa / 69 UMa)` does not
- * turn into unbalanced fragments.
+ * Split `plot-constellations -L` output into object names as nova does
+ * (`Calibration.get_objs_in_field`): every line on every `/`, so `NGC 1976 / M 42` gives two
+ * names, and `Kaffa (δ UMa / 69 UMa)` gives `Kaffa (δ UMa` and `69 UMa)`, unbalanced as on nova.
  */
 export function parseObjectList(text: string): string[] {
   const out: string[] = [];
-  for (const line of text.split('\n')) {
-    let depth = 0;
-    let cur = '';
-    for (const ch of line) {
-      if (ch === '(') depth++;
-      if (ch === ')') depth = Math.max(0, depth - 1);
-      if (ch === '/' && depth === 0) {
-        out.push(cur);
-        cur = '';
-      } else {
-        cur += ch;
-      }
-    }
-    out.push(cur);
-  }
+  for (const line of text.split('\n')) out.push(...line.split('/'));
   const seen = new Set<string>();
   return out.map((s) => s.trim()).filter((s) => s !== '' && !seen.has(s) && (seen.add(s), true));
 }
@@ -218,6 +205,8 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
 
     // Options to arguments; what nova would fail on fails here, before running anything.
     const ctx: SolveArgsContext = { kind: request.kind };
+    /** A source list's own extent, ceil(max x) x ceil(max y): nova's calibration size for it. */
+    let extent: { width: number; height: number } | undefined;
     let optArgs: string[];
     try {
       if (request.kind === 'xylist') {
@@ -234,6 +223,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
         const w = Math.ceil(xs.reduce((a, b) => Math.max(a, b), -Infinity));
         const h = Math.ceil(ys.reduce((a, b) => Math.max(a, b), -Infinity));
         if (!(w >= 1 && h >= 1)) throw new OptionError('source list must contain POSITIVE x,y coordinates');
+        extent = { width: w, height: h };
         const o = request.options;
         ctx.xylistSize = {
           width: o.image_width ? Number(formatNumber('image_width', o.image_width)) : w,
@@ -287,6 +277,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
       signal: request.signal,
       stdout: { file: joblog, append: true },
       stderr: 'with-stdout',
+      processes: request.processes,
     });
     const summary = describeRun('solve-field', run);
     if (run.spawnError && (run.spawnError as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -312,7 +303,9 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     }
     let calibration: Calibration;
     try {
-      const tan = readTanWcs(await readFile(P(F.wcs)));
+      // For a source list nova sizes the calibration by the list's extent, even when
+      // image_width/height were given (and the solve ran with them).
+      const tan = readTanWcs(await readFile(P(F.wcs)), extent);
       calibration = calibrationFromTan(tan, inputType === 'png' || inputType === 'jpeg' || inputType === 'gif');
     } catch (err) {
       await note(`solve-field: unreadable ${F.wcs}: ${(err as Error).message}`);
@@ -345,6 +338,18 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
         await writeFile(P(F.objects), r.stdout);
       } else {
         log(describeRun('plot-constellations', r));
+      }
+    }
+
+    // Annotations as nova serves them: bright stars always, NGC/IC for fields under 10 degrees.
+    if (!request.signal.aborted) {
+      const r = await helper(tool('plot-constellations'), ['-w', F.wcs, '-B', ...(calibration.radius < 10 ? ['-N'] : []), '-J', '-L'], outDir, request.signal);
+      try {
+        if (r.code !== 0) throw new Error(describeRun('plot-constellations', r));
+        await writeFile(P(F.annotations), JSON.stringify(annotationsFromPlotConstellations(r.stderr)));
+        files.annotations = P(F.annotations);
+      } catch (err) {
+        log(`annotations: ${(err as Error).message}`);
       }
     }
 

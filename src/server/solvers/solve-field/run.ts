@@ -15,6 +15,8 @@ export interface RunOptions {
   stdout: 'capture' | { file: string; append?: boolean };
   /** Where stderr goes: captured, or to the same file as stdout (like `2>&1`). */
   stderr: 'capture' | 'with-stdout';
+  /** Told the group's pid once started and again once it is gone (the server records it). */
+  processes?: { started(pid: number): void; ended(pid: number): void };
 }
 
 export interface RunResult {
@@ -87,6 +89,7 @@ export function runProgram(command: string, args: readonly string[], opts: RunOp
       windowsHide: true,
     });
 
+    if (child.pid !== undefined) opts.processes?.started(child.pid);
     let graceTimer: NodeJS.Timeout | undefined;
     const stop = (why: 'timeout' | 'abort') => {
       if (result.killed || child.exitCode !== null || child.signalCode !== null) return;
@@ -128,6 +131,7 @@ export function runProgram(command: string, args: readonly string[], opts: RunOp
       result.signal = sig;
       // Anything the group left behind (it should be nothing) goes too.
       if (result.killed) killGroup(child.pid, 'SIGKILL');
+      if (child.pid !== undefined) opts.processes?.ended(child.pid);
       finish();
     });
   });
