@@ -47,7 +47,8 @@ export type SolveLogic = ReturnType<typeof createChildSolveMachine<SolveLogicInp
  * A final state answers no FETCH: list the results you want in `prefetch`, or fetch them later
  * with `client.job(output.jobId)`. Restored from a persisted parent snapshot (in this process or
  * another, with a new client), a running solve continues where it was, with a fresh deadline,
- * and never uploads again.
+ * and never uploads again. Bytes given as `{ bytes }`, `{ blob }` or `{ stream }` are held by the
+ * client only until the server has them, the solve fails, or the child is stopped.
  */
 export function createSolveLogic(source: Client | Session): SolveLogic {
   const session = 'session' in source ? source.session : source;
@@ -62,6 +63,15 @@ export function createSolveLogic(source: Client | Session): SolveLogic {
     if (!context || context.timeoutMs === undefined) return restore(snapshot, scope);
     const deadline = context.timeoutMs === null ? null : Date.now() + context.timeoutMs;
     return restore({ ...snapshot, context: { ...context, deadline } } as unknown as typeof snapshot, scope);
+  };
+  // A parent that leaves the invoking state stops the child with no transition of its own, so
+  // the chart's releaseUpload never runs: the bytes of an in-memory input are dropped here, or a
+  // long-lived client would keep every file a user picked and then cancelled.
+  const transition = machine.transition.bind(machine);
+  machine.transition = (snapshot, event, scope) => {
+    const upload = snapshot.context.upload;
+    if ((event as { type: string }).type === 'xstate.stop' && upload?.kind === 'memory') session.memory.delete(upload.ref);
+    return transition(snapshot, event, scope);
   };
   return machine;
 }

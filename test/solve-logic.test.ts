@@ -126,6 +126,27 @@ describe('client.solveLogic in a parent machine', () => {
     expect(lines).toEqual([]);
   });
 
+  test("a parent that leaves the solving state mid-upload stops the child, aborts the upload and frees the input's bytes", async () => {
+    let aborted = false;
+    const transport = fakeNova({}, { upload: hang((req) => req.signal?.addEventListener('abort', () => (aborted = true))) });
+    const client = clientOn(transport);
+    const machine = setup({ actors: { solve: client.solveLogic } }).createMachine({
+      initial: 'solving',
+      states: {
+        solving: { invoke: { id: 'solve', src: 'solve', input: { input: { bytes: new Uint8Array(64) } } }, on: { BACK: 'picking' } },
+        picking: {},
+      },
+    });
+    const actor = createActor(machine).start();
+    await untilChild(actor, (s) => s.value === 'uploading');
+    await new Promise((r) => setTimeout(r, 5));
+    expect(client.session.memory.size).toBe(1);
+    actor.send({ type: 'BACK' });
+    expect(actor.getSnapshot().children.solve).toBeUndefined();
+    expect(aborted).toBe(true);
+    expect(client.session.memory.size).toBe(0);
+  });
+
   test('resumes by job id without uploading: one job poll and the calibration', async () => {
     const { snapshot, lines } = await run({}, { jobId: 202 });
     expect(snapshot.context.output).toMatchObject({ subid: null, jobId: 202, calibration: { ra: 187 } });
