@@ -14,7 +14,8 @@
 //
 //   npm run build && node bench/polling.mjs               # L = 10, 30, 120 s on serve (about 2 min)
 //   BENCH_LONG=1 node bench/polling.mjs                   # adds L = 600 s on serve (10 min)
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultPollSchedule, pollDelay } from '../dist/src/polling.js';
 
@@ -71,7 +72,8 @@ async function measureOnServe(lengths) {
   const out = {};
   await Promise.all(
     lengths.map(async (L) => {
-      const server = await startServer({ port: 0, solver: 'simulated', simulated: { ingestMs: 0, queueMs: 0, solveMs: L * 1000 } });
+      const dataDir = await mkdtemp(join(tmpdir(), 'anc-bench-poll-'));
+      const server = await startServer({ port: 0, solver: 'simulated', dataDir, simulated: { ingestMs: 0, queueMs: 0, solveMs: L * 1000 } });
       try {
         let jobReads = 0;
         let detectedAt = 0;
@@ -88,10 +90,13 @@ async function measureOnServe(lengths) {
         });
         const result = await submission.untilDone().then((job) => job.untilDone()).then(() => submission);
         const jobId = result.handle.snapshot.context.jobId;
-        const ended = await jobEndedAt(server.dataDir, jobId);
+        // Closing the server writes its state out, the job's end time included.
+        await server.close();
+        const ended = await jobEndedAt(dataDir, jobId);
+        await rm(dataDir, { recursive: true, force: true });
         out[L] = { requests: jobReads, lag: (detectedAt - ended) / 1000 };
       } finally {
-        await server.close();
+        await server.close().catch(() => undefined);
       }
     }),
   );

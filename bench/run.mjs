@@ -1,116 +1,29 @@
 #!/usr/bin/env node
-// Benchmarks that print a table: how the batch machine scales with the number of queued
-// solves, and what an upload costs in memory. Run with `npm run bench` (builds first).
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Client, driveBatch, Session } from '../dist/src/index.js';
-import { startServer } from '../dist/src/server/index.js';
+// `npm run bench`: every benchmark, one after another, each in its own process, each printing
+// its table. Timings and memory live here, never in tests.
+//
+//   BENCH_QUICK=1 npm run bench     # smaller sizes (1 000 solves, L up to 120 s, 200 MB upload)
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const enc = new TextEncoder();
-const ok = (value) => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: enc.encode(JSON.stringify(value)) });
-
-/** An instant in-memory nova: the batch's own cost, without sockets or waits. */
-function instantNova() {
-  let subid = 0;
-  let requests = 0;
-  return {
-    get requests() {
-      return requests;
-    },
-    async request(req) {
-      requests++;
-      const path = new URL(req.url).pathname;
-      if (path.endsWith('/login')) return ok({ status: 'success', message: '', session: 's'.repeat(32) });
-      if (path.endsWith('/url_upload')) return ok({ status: 'success', subid: ++subid });
-      const sub = /submissions\/(\d+)/.exec(path);
-      if (sub) return ok({ processing_started: 'None', processing_finished: 'None', user: 1, user_images: [1], images: [1], jobs: [Number(sub[1])], job_calibrations: [] });
-      if (/jobs\/\d+$/.test(path)) return ok({ status: 'success' });
-      return ok({ ra: 1, dec: 2, radius: 1, pixscale: 1, orientation: 0, parity: 1 });
-    },
-  };
-}
-
-async function batch(n, concurrency) {
-  const transport = instantNova();
-  const session = new Session({ apiKey: 'benchbenchbenchb', apiUrl: 'http://127.0.0.1:1/api/', transport, polling: { minIntervalMs: 0, maxIntervalMs: 0 } });
-  const items = Array.from({ length: n }, (_, i) => ({ id: `i${i}`, input: { upload: { kind: 'url', url: `http://x/${i}.png` }, options: {}, schedule: session.schedule } }));
-  global.gc?.();
-  const rss0 = process.memoryUsage().rss;
-  let peak = rss0;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
-  const t0 = performance.now();
-  // Through the one driver, as solveMany and the CLI run it (children followed by snapshots).
-  const out = await driveBatch({ items, concurrency, solve: session.machine }).done;
-  const ms = performance.now() - t0;
-  clearInterval(timer);
-  return { n, concurrency, ms, perItem: ms / n, requests: transport.requests, settled: out.settled, peakMb: (peak - rss0) / 2 ** 20 };
-}
-
-async function upload(sizeMb) {
-  const dir = await mkdtemp(join(tmpdir(), 'anc-bench-'));
-  const file = join(dir, 'big.fits');
-  await new Promise((resolve, reject) => {
-    const out = createWriteStream(file);
-    const chunk = Buffer.alloc(1 << 20, 7);
-    let i = 0;
-    const write = () => {
-      while (i < sizeMb) {
-        i++;
-        if (!out.write(chunk)) return out.once('drain', write);
-      }
-      out.end(resolve);
-    };
-    out.on('error', reject);
-    write();
-  });
-  const server = await startServer({ port: 0, solver: 'simulated', maxUploadBytes: (sizeMb + 10) * 2 ** 20, dataDir: join(dir, 'data') });
-  try {
-    const client = new Client({ apiUrl: server.url, apiKey: server.apiKeys[0] });
-    global.gc?.();
-    const rss0 = process.memoryUsage().rss;
-    let peak = rss0;
-    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
-    const t0 = performance.now();
-    const submission = await client.submit({ file }).handle.past(['loggingIn', 'uploading']);
-    const ms = performance.now() - t0;
-    clearInterval(timer);
-    return { sizeMb, ms, mbPerS: sizeMb / (ms / 1000), peakMb: (peak - rss0) / 2 ** 20, subid: submission.context.subid };
-  } finally {
-    await server.close();
-    await rm(dir, { recursive: true, force: true });
+const here = dirname(fileURLToPath(import.meta.url));
+const quick = process.env.BENCH_QUICK === '1';
+const runs = [
+  ['batch-in-memory.mjs', { BENCH_SIZES: quick ? '100,1000' : '100,1000,10000' }],
+  ['polling.mjs', quick ? {} : { BENCH_LONG: '1' }],
+  ['solves-http.mjs', { SOLVES: quick ? '1000' : '1000,10000' }],
+  ['upload-memory.mjs', { UPLOAD_MB: quick ? '200' : '1024' }],
+  ['extract.mjs', {}],
+  ['nodes.mjs', {}],
+];
+let failed = 0;
+for (const [script, env] of runs) {
+  console.log(`\n# bench/${script}`);
+  const r = spawnSync(process.execPath, [join(here, script)], { stdio: 'inherit', env: { ...process.env, ...env } });
+  if (r.status !== 0) {
+    failed++;
+    console.log(`(bench/${script} exited ${r.status ?? r.signal})`);
   }
 }
-
-const table = (rows, columns) => {
-  const widths = columns.map(([h, f]) => Math.max(h.length, ...rows.map((r) => String(f(r)).length)));
-  const line = (cells) => `| ${cells.map((c, i) => String(c).padStart(widths[i])).join(' | ')} |`;
-  console.log(line(columns.map(([h]) => h)));
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const r of rows) console.log(line(columns.map(([, f]) => f(r))));
-  console.log();
-};
-
-console.log(`## Batch machine: N solves against an instant in-memory server (node ${process.version})\n`);
-const sizes = (process.env.BENCH_SIZES ?? '100,1000,10000').split(',').map(Number);
-const rows = [];
-for (const n of sizes) rows.push(await batch(n, 8));
-table(rows, [
-  ['solves', (r) => r.n],
-  ['concurrency', (r) => r.concurrency],
-  ['total ms', (r) => r.ms.toFixed(0)],
-  ['ms per solve', (r) => r.perItem.toFixed(3)],
-  ['requests', (r) => r.requests],
-  ['peak RSS growth MB', (r) => r.peakMb.toFixed(1)],
-]);
-
-console.log('## Upload of a file from disk to the local server (streamed, exact Content-Length)\n');
-const up = [];
-for (const mb of (process.env.BENCH_UPLOAD_MB ?? '50,200').split(',').map(Number)) up.push(await upload(mb));
-table(up, [
-  ['file MB', (r) => r.sizeMb],
-  ['upload ms', (r) => r.ms.toFixed(0)],
-  ['MB/s', (r) => r.mbPerS.toFixed(0)],
-  ['peak RSS growth MB (client + server)', (r) => r.peakMb.toFixed(1)],
-]);
+process.exit(failed === 0 ? 0 : 1);

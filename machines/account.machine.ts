@@ -6,16 +6,19 @@
  *      ↘ searchingTags (no session needed) ─────────────────────↗   ↘ failure
  */
 import { assign, fromPromise, setup } from 'xstate';
-import { serializeError, type SerializedError } from '../src/errors.js';
+import { AbortedError, serializeError, type SerializedError } from '../src/errors.js';
 
 export type AccountQuery =
   | { kind: 'myJobs' }
   | { kind: 'jobsByTag'; query: string; exact: boolean }
-  | { kind: 'submissionImages'; subid: number };
+  | { kind: 'submissionImages'; subid: number }
+  | { kind: 'serverInfo' };
 
 export interface AccountContext {
   query: AccountQuery;
   ids: number[] | null;
+  /** What `GET /api/server_info` said; `null` on a server without it (nova). */
+  serverInfo: ServerInfo | null;
   error: SerializedError | null;
   relogins: number;
   deadline: number | null;
@@ -24,6 +27,28 @@ export interface AccountContext {
 const notProvided = (name: string) => async (): Promise<never> => {
   throw new Error(`The "${name}" actor has no implementation: create the machine with provideAccountTasks().`);
 };
+
+/** What a server of this package says of itself (`GET /api/server_info`); field names as sent. */
+export interface ServerInfo {
+  server: string;
+  version: string;
+  solver: { name: string; version: string | null };
+  /** The installed index files, and the field widths (arcminutes) they solve; `null` for a simulated solver. */
+  index: {
+    dirs: string[];
+    files: number;
+    series: { series: string; name: string; scales: number[]; files: number }[];
+    field_width_arcmin: [number, number][];
+    summary: string;
+  } | null;
+  limits: Record<string, number | null>;
+}
+
+export interface AccountOutput {
+  ids: number[] | null;
+  serverInfo: ServerInfo | null;
+  error: SerializedError | null;
+}
 
 /** Every request is bounded by the query's deadline (epoch ms), `null` for none. */
 export interface AccountInput {
@@ -36,7 +61,7 @@ export const accountMachine = setup({
     context: {} as AccountContext,
     input: {} as AccountInput,
     events: {} as { type: 'START' } | { type: 'CANCEL' },
-    output: {} as { ids: number[] | null; error: SerializedError | null },
+    output: {} as AccountOutput,
   },
   actors: {
     /** POST /api/login (skipped when the session is held). */
@@ -45,12 +70,15 @@ export const accountMachine = setup({
     readMyJobs: fromPromise<number[], { deadline: number | null }>(notProvided('readMyJobs')),
     /** GET /api/jobs_by_tag?query=…&exact=… */
     searchTags: fromPromise<number[], { query: string; exact: boolean; deadline: number | null }>(notProvided('searchTags')),
+    /** GET /api/server_info (an extension of `serve`; `null` where absent). */
+    readServerInfo: fromPromise<ServerInfo | null, { deadline: number | null }>(notProvided('readServerInfo')),
     /** POST /api/submission_images */
     readSubmissionImages: fromPromise<number[], { subid: number; deadline: number | null }>(notProvided('readSubmissionImages')),
   },
   guards: {
     hasSession: () => false,
     isTagSearch: ({ context }) => context.query.kind === 'jobsByTag',
+    isServerInfo: ({ context }) => context.query.kind === 'serverInfo',
     isSubmissionImages: ({ context }) => context.query.kind === 'submissionImages',
     /** The server dropped the session, and this query has not logged in again yet. */
     sessionExpiredOnce: ({ context, event }) =>
@@ -59,12 +87,14 @@ export const accountMachine = setup({
   actions: {
     relogin: assign({ relogins: ({ context }) => context.relogins + 1 }),
     recordError: assign({ error: ({ event }) => serializeError((event as { error?: unknown }).error) }),
+    recordCancel: assign({ error: () => new AbortedError('The query was cancelled.').toJSON() }),
   },
 }).createMachine({
   id: 'account',
   context: ({ input }) => ({
     query: input.query,
     ids: null,
+    serverInfo: null,
     error: null,
     relogins: 0,
     deadline: input.timeoutMs === undefined || input.timeoutMs === null ? null : Date.now() + input.timeoutMs,
@@ -73,8 +103,13 @@ export const accountMachine = setup({
   states: {
     idle: {
       on: {
-        START: [{ guard: 'isTagSearch', target: 'searchingTags' }, { guard: 'hasSession', target: 'withSession' }, { target: 'loggingIn' }],
-        CANCEL: 'failure',
+        START: [
+          { guard: 'isTagSearch', target: 'searchingTags' },
+          { guard: 'isServerInfo', target: 'readingServerInfo' },
+          { guard: 'hasSession', target: 'withSession' },
+          { target: 'loggingIn' },
+        ],
+        CANCEL: { target: 'failure', actions: 'recordCancel' },
       },
     },
     loggingIn: {
@@ -86,7 +121,7 @@ export const accountMachine = setup({
         onDone: 'withSession',
         onError: { target: 'failure', actions: 'recordError' },
       },
-      on: { CANCEL: 'failure' },
+      on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
     },
     withSession: {
       always: [{ guard: 'isSubmissionImages', target: 'readingSubmissionImages' }, { target: 'readingMyJobs' }],
@@ -100,7 +135,7 @@ export const accountMachine = setup({
         onDone: { target: 'done', actions: assign({ ids: ({ event }) => event.output }) },
         onError: [{ guard: 'sessionExpiredOnce', target: 'loggingIn', actions: 'relogin' }, { target: 'failure', actions: 'recordError' }],
       },
-      on: { CANCEL: 'failure' },
+      on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
     },
     readingSubmissionImages: {
       description: 'POST /api/submission_images',
@@ -111,7 +146,7 @@ export const accountMachine = setup({
         onDone: { target: 'done', actions: assign({ ids: ({ event }) => event.output }) },
         onError: [{ guard: 'sessionExpiredOnce', target: 'loggingIn', actions: 'relogin' }, { target: 'failure', actions: 'recordError' }],
       },
-      on: { CANCEL: 'failure' },
+      on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
     },
     searchingTags: {
       description: 'GET /api/jobs_by_tag',
@@ -122,10 +157,21 @@ export const accountMachine = setup({
         onDone: { target: 'done', actions: assign({ ids: ({ event }) => event.output }) },
         onError: { target: 'failure', actions: 'recordError' },
       },
-      on: { CANCEL: 'failure' },
+      on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
+    },
+    readingServerInfo: {
+      description: 'GET /api/server_info',
+      invoke: {
+        id: 'readServerInfo',
+        src: 'readServerInfo',
+        input: ({ context }) => ({ deadline: context.deadline }),
+        onDone: { target: 'done', actions: assign({ serverInfo: ({ event }) => event.output }) },
+        onError: { target: 'failure', actions: 'recordError' },
+      },
+      on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
     },
     done: { type: 'final' },
     failure: { type: 'final' },
   },
-  output: ({ context }) => ({ ids: context.ids, error: context.error }),
+  output: ({ context }) => ({ ids: context.ids, serverInfo: context.serverInfo, error: context.error }),
 });

@@ -120,6 +120,8 @@ export const batchMachine = setup({
   },
   actions: {
     fillPool: enqueueActions(({ context, enqueue }) => {
+      // Most child snapshots free no slot: then nothing is copied or assigned.
+      if (context.running.length >= context.concurrency || context.next >= context.items.length) return;
       let next = context.next;
       const running = [...context.running];
       while (running.length < context.concurrency && next < context.items.length) {

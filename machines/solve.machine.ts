@@ -269,8 +269,12 @@ export const solveSetup = setup({
     }),
     recordJobFailed: assign({
       jobStatus: ({ event }) => outputOf<PollAnswer<JobStatus>>(event).value,
-      error: ({ context, event }) =>
-        record(new JobFailedError(`Job ${context.jobId} found no solution (status "${outputOf<PollAnswer<JobStatus>>(event).value}").`), context),
+      error: ({ context, event }) => {
+        const { value, reason } = outputOf<PollAnswer<JobStatus>>(event);
+        // serve can say why (the field's width is outside its installed index); nova never does.
+        const why = reason ? ` ${reason}` : '';
+        return record(new JobFailedError(`Job ${context.jobId} found no solution (status "${value}").${why}`), context);
+      },
     }),
     recordNoCalibration: assign({
       error: ({ context }) => record(new JobFailedError(`Job ${context.jobId} reported success but has no calibration.`), context),

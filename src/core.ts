@@ -30,6 +30,6 @@ export { solveMachine, type SolveContext, type SolveEvent, type SolveMachineInpu
 export { sanitizedInspector, sanitizeForInspection, type InspectObserver } from './inspect.js';
 export { batchMachine, type BatchItem, type BatchItemSummary, type BatchEmitted, type BatchOutput } from '../machines/batch.machine.js';
 export { driveBatch, itemProgress, batchProgress, type BatchRun, type DriveBatchOptions, type ItemProgress, type BatchProgress } from './batch-driver.js';
-export { accountMachine, type AccountQuery } from '../machines/account.machine.js';
+export { accountMachine, type AccountOutput, type AccountQuery, type ServerInfo } from '../machines/account.machine.js';
 export { provideAccountTasks } from './machine-tasks.js';
 export type { SharedLogin } from './login.js';

@@ -8,7 +8,7 @@
  * bytes to upload) lives here, never in a machine's context.
  */
 import { assign, fromPromise, type AnyActorRef } from 'xstate';
-import { accountMachine } from '../machines/account.machine.js';
+import { accountMachine, type ServerInfo } from '../machines/account.machine.js';
 import {
   solveMachine,
   type Bounded,
@@ -106,6 +106,9 @@ export function provideAccountTasks(deps: MachineDependencies) {
       ),
       searchTags: fromPromise<number[], Bounded & { query: string; exact: boolean }>(({ input, signal }) =>
         api.jobsByTag(exchangeContext(signal, input.deadline), input.query, input.exact),
+      ),
+      readServerInfo: fromPromise<ServerInfo | null, Bounded>(
+        async ({ input, signal }) => (await api.serverInfo(exchangeContext(signal, input.deadline))) as ServerInfo | null,
       ),
     },
     guards: { hasSession: () => deps.login.hasSession },

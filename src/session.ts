@@ -12,7 +12,7 @@ import { resolveRetryPolicy, type RetryPolicy } from './protocol/retry.js';
 import { DEFAULT_API_URL, normaliseApiUrl } from './protocol/urls.js';
 import { SharedLogin } from './login.js';
 import { createActor, toPromise } from 'xstate';
-import type { AccountQuery } from '../machines/account.machine.js';
+import type { AccountOutput, AccountQuery, ServerInfo } from '../machines/account.machine.js';
 import { sanitizedInspector, type InspectObserver } from './inspect.js';
 import { provideAccountTasks, provideSolveTasks, type RequestEvent, type MachineDependencies } from './machine-tasks.js';
 import type { Transport } from './transport/types.js';
@@ -140,6 +140,14 @@ export class Session {
     return this.#ask({ kind: 'jobsByTag', query, exact: options.exact ?? false }, options.signal);
   }
 
+  /**
+   * What the server says of itself (`GET /api/server_info`): solver, installed index coverage
+   * (the field widths it can solve) and limits. `null` on nova, which has no such endpoint.
+   */
+  async serverInfo(options: { signal?: AbortSignal } = {}): Promise<ServerInfo | null> {
+    return (await this.#run({ kind: 'serverInfo' }, options.signal)).serverInfo;
+  }
+
   /** UserImage ids of a submission (not Image ids: nova names them confusingly). */
   submissionImages(subid: number, options: { signal?: AbortSignal } = {}): Promise<number[]> {
     if (!Number.isInteger(subid) || subid <= 0) throw new ValidationError('subid', subid, 'a positive integer submission id');
@@ -147,6 +155,11 @@ export class Session {
   }
 
   async #ask(query: AccountQuery, signal: AbortSignal | undefined): Promise<number[]> {
+    return (await this.#run(query, signal)).ids ?? [];
+  }
+
+  /** Runs one account query as its own machine; throws its typed error (cancellation included). */
+  async #run(query: AccountQuery, signal: AbortSignal | undefined): Promise<AccountOutput> {
     const actor = createActor(this.#accountMachine, {
       input: { query, timeoutMs: this.timeoutMs },
       ...(this.inspect ? { inspect: this.inspect } : {}),
@@ -159,8 +172,7 @@ export class Session {
     try {
       const output = await toPromise(actor);
       if (output.error) throw reviveError(output.error);
-      if (output.ids === null) throw reviveError({ name: 'AbortedError', code: 'aborted', message: 'The query was cancelled.' });
-      return output.ids;
+      return output;
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }

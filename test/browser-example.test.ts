@@ -97,7 +97,7 @@ describe('React example in chromium', () => {
     const size = await page.$eval('[data-testid=annotated]', (img) => (img as HTMLImageElement).naturalWidth);
     expect(size).toBeGreaterThan(0);
 
-    for (const state of ['idle', 'uploading', 'success']) expect([...seen]).toContain(state);
+    for (const state of ['idle', 'uploading', 'success.ready']) expect([...seen]).toContain(state);
     expect([...seen].some((s) => s.startsWith('submissionPending') || s.startsWith('jobRunning'))).toBe(true);
     expect(errors).toEqual([]);
     mkdirSync(artifacts, { recursive: true });

@@ -211,5 +211,7 @@ describe('with only the lean index set (Tycho-2 10-19)', () => {
     expect(reason).toMatch(/Tycho-2 index scales 07–09 \(Debian packages astrometry-data-tycho2-07-littleendian, astrometry-data-tycho2-08-littleendian, astrometry-data-tycho2-09-littleendian/);
     const log = await (await fetch(`${serve.origin}/joblog/${jobId}`)).text();
     expect(log).toContain(reason);
+    // The client's error names the missing range and what covers it, as the server said.
+    expect((error as JobFailedError).message).toContain(reason);
   }, 160_000);
 });

@@ -573,8 +573,14 @@ describe('result downloads', () => {
     const error = await rejection(api.resultFile(ctx, 'corr', 202));
     expect(error).toBeInstanceOf(UnexpectedContentError);
     expect(error.status).toBe(302);
-    // A gate page may go away (a session turned human): asked again, as any safe request.
-    expect(transport.requests).toHaveLength(4);
+    // A gate page may go away (a session turned human): asked again, but only twice for a file.
+    expect(transport.requests).toHaveLength(3);
+  });
+
+  test('a page in place of a file is asked again twice, not until the deadline: nova serves pages for files it will never have', async () => {
+    const { transport, ctx } = setup({ new_fits_file: () => html(200, 'image2pnm.py failed') }, { retries: Number.POSITIVE_INFINITY, baseDelayMs: 0, maxDelayMs: 0 });
+    expect(await rejection(api.resultFile(ctx, 'newFits', 202))).toMatchObject({ code: 'unexpected_content' });
+    expect(transport.requests).toHaveLength(3);
   });
 
   test('a missing wcs file (HTML 500) → HttpError after the retries', async () => {

@@ -381,6 +381,14 @@ describe('the happy path', () => {
     expect(h.calls.readCalibration).toHaveLength(0);
   });
 
+  test("a failure the server explains (serve's failure_reason) is explained in the error's message", async () => {
+    const h = harness();
+    const r = start(h);
+    await PATH['jobRunning.reading'](r);
+    await r.answer('readJob', { value: 'failure', hold: null, reason: "No installed index solves fields 34'–43' wide." });
+    expect(r.context.error?.message).toBe(`Job 202 found no solution (status "failure"). No installed index solves fields 34'–43' wide.`);
+  });
+
   test('job success without a calibration → failure job_failed', async () => {
     const h = harness();
     const r = start(h);

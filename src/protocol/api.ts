@@ -2,13 +2,13 @@
  * Every nova operation as one async function. These are the bodies of the machines' invoked
  * actors; nothing else calls them, so every request happens inside a statechart state.
  */
-import { ApiError, AuthError, UnexpectedContentError, ValidationError } from '../errors.js';
+import { ApiError, AuthError, NotFoundError, UnexpectedContentError, ValidationError } from '../errors.js';
 import { readStream, type ByteStream, type MemoryStore, type UploadDescriptor } from '../inputs.js';
 import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from '../models.js';
 import type { WireUploadOptions } from '../options.js';
 import type { UploadSource } from '../transport/types.js';
 import * as decode from './decode.js';
-import { exchange, exchangeJson, type ExchangeContext } from './exchange.js';
+import { exchange, exchangeJson, parseJsonBody, type ExchangeContext } from './exchange.js';
 import type { RequestBody, TransportResponse } from '../transport/types.js';
 import { FILE_RESULTS, type FileKindSpec, type FileResultKind, type ResultFile } from './results.js';
 import { apiEndpoint, siteRoot } from './urls.js';
@@ -88,6 +88,11 @@ export interface PollAnswer<T> {
   value: T;
   /** Present when the server holds status reads (x-long-poll); absent on nova. */
   hold: { token: string; seconds: number } | null;
+  /**
+   * Why a job failed, when the server can tell (`failure_reason`, an extension of `serve`: e.g.
+   * no installed index covers the field's width). nova never says.
+   */
+  reason?: string;
 }
 
 function pollUrl(base: string, longPoll: LongPoll | undefined): string {
@@ -104,7 +109,13 @@ function holdFrom(response: TransportResponse): PollAnswer<unknown>['hold'] {
   return Number.isInteger(seconds) && seconds > 0 && token ? { token, seconds } : null;
 }
 
-function readStatus<T>(ctx: ExchangeContext, path: string, longPoll: LongPoll | undefined, decodeValue: (json: Json, url: string) => T) {
+function readStatus<T>(
+  ctx: ExchangeContext,
+  path: string,
+  longPoll: LongPoll | undefined,
+  decodeValue: (json: Json, url: string) => T,
+  extra: (json: Json) => Partial<PollAnswer<T>> = () => ({}),
+) {
   const base = apiEndpoint(ctx.apiUrl, path);
   const url = pollUrl(base, longPoll);
   return exchangeJson<PollAnswer<T>>(
@@ -112,7 +123,7 @@ function readStatus<T>(ctx: ExchangeContext, path: string, longPoll: LongPoll | 
     // Without a token or a milestone the server answers at once, so only a read that sends one
     // may be held, and only it gets the extra time before it counts as stalled.
     { method: 'GET', url, idempotent: true, ...(longPoll?.seen || longPoll?.until ? { holdMs: longPoll.waitSeconds * 1000 } : {}) },
-    (json, response) => ({ value: decodeValue(json, base), hold: longPoll ? holdFrom(response) : null }),
+    (json, response) => ({ value: decodeValue(json, base), hold: longPoll ? holdFrom(response) : null, ...extra(json) }),
   );
 }
 
@@ -123,7 +134,9 @@ export function submissionStatus(ctx: ExchangeContext, subid: number, longPoll?:
 }
 
 export function jobStatus(ctx: ExchangeContext, jobId: number, longPoll?: LongPoll): Promise<PollAnswer<JobStatus>> {
-  return readStatus(ctx, `jobs/${jobId}`, longPoll, decode.decodeJobStatus);
+  return readStatus(ctx, `jobs/${jobId}`, longPoll, decode.decodeJobStatus, (json) =>
+    typeof json.failure_reason === 'string' && json.failure_reason !== '' ? { reason: json.failure_reason } : {},
+  );
 }
 
 function getJson<T>(ctx: ExchangeContext, path: string, decodeValue: (json: Json, url: string) => T): Promise<T> {
@@ -146,6 +159,34 @@ export function tags(ctx: ExchangeContext, jobId: number, which: 'tags' | 'machi
 export function annotations(ctx: ExchangeContext, jobId: number, nbright?: number): Promise<Annotation[] | undefined> {
   const query = nbright === undefined ? '' : `?nbright=${nbright}`;
   return getJson(ctx, `jobs/${jobId}/annotations${query}`, decode.decodeAnnotations);
+}
+
+/**
+ * `GET /api/server_info`, an extension of this package's `serve`. nova has no such endpoint and
+ * answers an unknown path with its home page (HTML, 200): that, or a 404, means "not here".
+ */
+export async function serverInfo(ctx: ExchangeContext): Promise<Record<string, unknown> | null> {
+  const url = apiEndpoint(ctx.apiUrl, 'server_info');
+  try {
+    return await exchange(ctx, {
+      method: 'GET',
+      url,
+      idempotent: true,
+      answer: 'json',
+      read: (response) => {
+        if ((response.headers['content-type'] ?? '').startsWith('text/html')) return null;
+        try {
+          const json = parseJsonBody(response, url);
+          return typeof json.server === 'string' ? json : null;
+        } catch {
+          return null;
+        }
+      },
+    });
+  } catch (error) {
+    if (error instanceof NotFoundError) return null;
+    throw error;
+  }
 }
 
 export function myJobs(ctx: ExchangeContext, session: string): Promise<number[]> {

@@ -54,6 +54,11 @@ export interface ExchangeRequest<T> {
 }
 
 export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+/**
+ * A page in place of a result file is asked again this many times, not until the deadline: nova
+ * also answers a file it will never have (no annotated plot, no new FITS) with an HTML page.
+ */
+export const FILE_CONTENT_RETRIES = 2;
 export const DEFAULT_MAX_JSON_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024;
 
@@ -94,7 +99,13 @@ export async function exchange<T>(ctx: ExchangeContext, req: ExchangeRequest<T>)
       }
       return req.read(response);
     },
-    { policy: ctx.retry ?? DEFAULT_RETRY, idempotent: req.idempotent, deadline, ...(ctx.signal ? { signal: ctx.signal } : {}) },
+    {
+      policy: ctx.retry ?? DEFAULT_RETRY,
+      idempotent: req.idempotent,
+      deadline,
+      ...(req.answer === 'file' ? { contentRetries: FILE_CONTENT_RETRIES } : {}),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    },
   );
 }
 

@@ -97,15 +97,22 @@ export interface RetryOptions {
   signal?: AbortSignal;
   /** Epoch ms: no retry is scheduled past it; the last error is thrown instead. */
   deadline?: number | null;
+  /**
+   * Retries allowed for a page in place of the expected body (default: as many as the policy).
+   * A file download gets few: nova answers a file it will never have with an HTML page too.
+   */
+  contentRetries?: number;
   onRetry?: (error: AstrometryNetError, delayMs: number) => void;
 }
 
 export async function withRetry<T>(attempt: () => Promise<T>, options: RetryOptions): Promise<T> {
+  let contentFailures = 0;
   for (let n = 0; ; n++) {
     try {
       return await attempt();
     } catch (error) {
       if (n >= options.policy.retries || !isRetryable(error, options.idempotent)) throw error;
+      if (error instanceof UnexpectedContentError && ++contentFailures > (options.contentRetries ?? Number.POSITIVE_INFINITY)) throw error;
       const delay = backoffDelay(options.policy, n, error);
       const deadline = options.deadline ?? null;
       if (deadline !== null && Date.now() + delay >= deadline) throw error;

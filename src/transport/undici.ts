@@ -28,6 +28,7 @@ export interface UndiciTransportOptions {
 // Loaded at the first request, not at import: a command line that only checks its arguments
 // starts without paying for undici and form-data.
 const READ_CHUNK = 1 << 20;
+const SMALL_BODY = 256 * 1024;
 
 let modules: Promise<{ request: typeof import('undici').request; FormData: typeof FormDataType }> | undefined;
 function load() {
@@ -87,9 +88,15 @@ async function readCapped(
   touch: () => void,
 ): Promise<Uint8Array> {
   const limit = req.maxResponseBytes ?? Number.POSITIVE_INFINITY;
-  if (contentLength !== undefined && Number(contentLength) > limit) {
+  const declared = contentLength === undefined ? undefined : Number(contentLength);
+  if (declared !== undefined && declared > limit) {
     body.destroy();
     throw new ResponseTooLargeError(req.url, limit);
+  }
+  // A small answer of known length (every JSON answer) is read in one go: async iteration costs
+  // more CPU than the bytes themselves, and a stall there is caught by the request's timers.
+  if (declared !== undefined && declared <= SMALL_BODY && 'arrayBuffer' in body) {
+    return new Uint8Array(await (body as unknown as { arrayBuffer(): Promise<ArrayBuffer> }).arrayBuffer());
   }
   const chunks: Buffer[] = [];
   let total = 0;

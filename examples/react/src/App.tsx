@@ -14,9 +14,10 @@ const STATE_LABELS: Record<string, string> = {
   'jobRunning.waiting': 'Solving',
   'jobRunning.reading': 'Solving: asking the server',
   'jobRunning.readingCalibration': 'Solved: reading the calibration',
-  fetchingResults: 'Fetching results',
-  success: 'Solved',
-  failure: 'Failed',
+  'success.fetchingResults': 'Solved: fetching results',
+  'success.ready': 'Solved',
+  'failure.fetchingResults': 'Failed: fetching its log',
+  'failure.ready': 'Failed',
 };
 
 export function App({ apiUrl }: { apiUrl: string }) {
