@@ -165,6 +165,18 @@ describe('client.solveLogic in a parent machine', () => {
     expect(lines).toEqual(['GET /api/submissions/101', 'GET /api/jobs/202', 'GET /api/jobs/202/calibration']);
   });
 
+  test('a persisted solve that was mid-upload is not sent again: onError gets upload_interrupted, before any request', async () => {
+    const first = fakeNova({}, { upload: hang() });
+    const submission = clientOn(first).submit('https://example.org/m42.jpg');
+    await submission.handle.until((s) => s.matches('uploading'));
+    const persisted = JSON.parse(JSON.stringify(submission.persist()));
+    submission.cancel();
+
+    const { snapshot, lines } = await run({}, { resume: persisted });
+    expect(snapshot.context.error).toMatchObject({ code: 'upload_interrupted' });
+    expect(lines).toEqual([]);
+  });
+
   test("a parent snapshot persisted mid-solve holds a reference to in-memory bytes, and restored with a new client never uploads again", async () => {
     const bytes = new TextEncoder().encode('IMAGE-BYTES-'.repeat(50));
     const first = fakeNova({}, { job: hang() });
