@@ -11,6 +11,9 @@
  * - `failure` throws the solve's typed error from its entry, so the actor errors with it and the
  *   parent's `onError` receives it (an `AstrometryNetError` subclass with `code`, `subid`, `jobId`).
  *
+ * Its machine id is `childSolve` (the solve machine's `#solve.…` targets are pointed at it), so
+ * inspectors that draw machines by id keep the two apart.
+ *
  * A final state cannot answer FETCH: results wanted later are fetched by job id
  * (`client.job(output.jobId)`), results wanted at once are listed in `prefetch`.
  *
@@ -40,7 +43,20 @@ export interface ChildSolveOutput {
   resultErrors: Record<string, SerializedError>;
 }
 
-const { states } = solveMachine.config as { states: NonNullable<typeof solveMachine.config.states> };
+/** Its own id, so an inspector that draws machines by id never mistakes it for the solve machine. */
+const ID = 'childSolve';
+
+/** The solve machine's config with its `#solve.…` targets pointed at this machine's id. */
+function retarget<T>(value: T): T {
+  if (typeof value === 'string') return (value.startsWith('#solve.') ? `#${ID}.${value.slice('#solve.'.length)}` : value) as T;
+  if (Array.isArray(value)) return value.map(retarget) as T;
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, retarget(v)])) as T;
+  }
+  return value;
+}
+
+const states = retarget(solveMachine.config.states as NonNullable<typeof solveMachine.config.states>);
 const startBranches = (states.idle as { on: { START: unknown } }).on.START;
 
 function outputOf(context: SolveContext): ChildSolveOutput {
@@ -59,7 +75,7 @@ function outputOf(context: SolveContext): ChildSolveOutput {
 /** The solve machine as a child, whose input `TInput` becomes the solve's input through `toInput` (which may throw a ValidationError). */
 export function createChildSolveMachine<TInput>(toInput: (input: TInput) => SolveMachineInput) {
   const machine = solveSetup.createMachine({
-    id: 'solve',
+    id: ID,
     context: ({ input }) => initialContext({ input: toInput(input as unknown as TInput) }),
     initial: 'idle',
     states: {
@@ -72,7 +88,7 @@ export function createChildSolveMachine<TInput>(toInput: (input: TInput) => Solv
         ...(states.success as object),
         states: {
           ...(states.success as { states: object }).states,
-          ready: { description: 'The prefetched results are in.', always: '#solve.solved' },
+          ready: { description: 'The prefetched results are in.', always: `#${ID}.solved` },
         },
       },
       solved: {

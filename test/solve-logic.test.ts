@@ -8,6 +8,7 @@ import { assign, createActor, sendTo, setup, toPromise, type AnyActorLogic, type
 import { Client } from '../src/client.js';
 import { AbortedError, AstrometryNetError, JobFailedError, ValidationError, type SerializedError } from '../src/errors.js';
 import { sanitizedInspector } from '../src/inspect.js';
+import { drawMachine } from '../src/inspect-offline.js';
 import type { SolveLogic, SolveLogicInput, SolveLogicOutput } from '../src/solve-logic.js';
 import { API_KEY, SESSION, fakeNova, hang, requestLines, type FakeNovaOptions, type Handler } from './helpers/fake-nova.js';
 
@@ -223,6 +224,8 @@ describe('client.solveLogic in a parent machine', () => {
     const child = registered.find((ref) => ref.id === 'solve');
     expect(parent).toBeDefined();
     expect(child?._parent?.sessionId).toBe(actor.sessionId);
+    // Its own machine id: an inspector drawing machines by id keeps it apart from the solve machine.
+    expect((child as unknown as { logic: { id: string } }).logic.id).toBe('childSolve');
     const snapshotsOf = (ref: AnyActorRef | undefined) =>
       events.filter((e): e is InspectedSnapshotEvent => e.type === '@xstate.snapshot' && e.actorRef.sessionId === ref?.sessionId);
     expect(snapshotsOf(parent).map((e) => (e.snapshot as unknown as { value: unknown }).value)).toContain('showing');
@@ -239,6 +242,16 @@ describe('client.solveLogic in a parent machine', () => {
     expect(text).not.toContain(SESSION);
     expect(text).not.toContain('IMAGE');
     expect(text).toMatch(/\[2880 bytes\]/);
+  });
+
+  test('its chart is the solve machine with a final state: drawn from its definition, it has every solve state, solved, and no START', () => {
+    const client = clientOn(fakeNova());
+    const drawing = drawMachine(client.solveLogic);
+    const keys = drawing.states.map((s) => s.key);
+    expect(keys).toEqual(expect.arrayContaining(['idle', 'loggingIn', 'uploading', 'submissionPending', 'jobRunning', 'success', 'failure', 'solved']));
+    expect(drawing.states.find((s) => s.key === 'solved')?.type).toBe('final');
+    expect(drawing.states.flatMap((s) => s.transitions.map((t) => t.event))).not.toContain('START');
+    expect(drawing.states.find((s) => s.key === 'failure')?.states).toEqual([]);
   });
 
   test('created at top level it runs too, and its output is what toPromise resolves with', async () => {
