@@ -3,8 +3,8 @@
  * hands the parent its output (or a typed error), keeps bytes out of snapshots, survives a
  * persisted parent snapshot without a second upload, and shows both actors to an inspector.
  */
-import { describe, expect, test } from 'vitest';
-import { assign, createActor, sendTo, setup, toPromise, type AnyActorLogic, type AnyActorRef, type InspectedSnapshotEvent, type InspectionEvent } from 'xstate';
+import { describe, expect, expectTypeOf, test } from 'vitest';
+import { assign, createActor, sendTo, setup, toPromise, type AnyActorRef, type InputFrom, type OutputFrom, type InspectedSnapshotEvent, type InspectionEvent } from 'xstate';
 import { Client } from '../src/client.js';
 import { AbortedError, AstrometryNetError, JobFailedError, ValidationError, type SerializedError } from '../src/errors.js';
 import { sanitizedInspector } from '../src/inspect.js';
@@ -254,10 +254,16 @@ describe('client.solveLogic in a parent machine', () => {
     expect(drawing.states.find((s) => s.key === 'failure')?.states).toEqual([]);
   });
 
+  test('its types are the public ones: a parent sees SolveLogicInput and SolveLogicOutput', () => {
+    expectTypeOf<InputFrom<SolveLogic>>().toEqualTypeOf<SolveLogicInput>();
+    expectTypeOf<OutputFrom<SolveLogic>>().toEqualTypeOf<SolveLogicOutput>();
+    expectTypeOf<Client['solveLogic']>().toEqualTypeOf<SolveLogic>();
+  });
+
   test('created at top level it runs too, and its output is what toPromise resolves with', async () => {
     const transport = fakeNova();
     const client = clientOn(transport);
-    const actor = createActor(client.solveLogic as AnyActorLogic, { input: { jobId: 202 } });
+    const actor = createActor(client.solveLogic, { input: { jobId: 202 } });
     actor.start();
     await expect(toPromise(actor)).resolves.toMatchObject({ jobId: 202, calibration: { ra: 187 } });
   });
