@@ -189,7 +189,7 @@ type ErrorEvent = { error?: unknown };
 /** The output of the done event of an invoked actor, in a guard or action shared by several. */
 const outputOf = <T>(event: unknown): T => (event as { output: T }).output;
 
-const solveSetup = setup({
+export const solveSetup = setup({
   types: {
     context: {} as SolveContext,
     events: {} as SolveEvent,
@@ -386,7 +386,7 @@ function resultsRegion(canFetch: 'hasJobToFetchFrom' | undefined) {
   });
 }
 
-function initialContext({ input }: { input: SolveMachineInput }): SolveContext {
+export function initialContext({ input }: { input: SolveMachineInput }): SolveContext {
   return {
     server: input.server ?? null,
     upload: input.upload ?? null,

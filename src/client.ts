@@ -15,6 +15,7 @@ import { Session, checkTimeoutMs, type SessionOptions } from './session.js';
 import { StartedSolve, type PersistedSolve, type WaitOptions } from './started-solve.js';
 import { Submission } from './submission.js';
 import { applyLocalExtraction, type LocalExtractionOptions } from './local-extraction.js';
+import { createSolveLogic, type SolveLogic } from './solve-logic.js';
 
 export interface ClientOptions extends SessionOptions {}
 
@@ -120,9 +121,19 @@ export interface SolveManyOutcome {
 
 export class Client {
   readonly session: Session;
+  #solveLogic: SolveLogic | undefined;
 
   constructor(options: ClientOptions = {}) {
     this.session = new Session(options);
+  }
+
+  /**
+   * The solve as actor logic for your own statechart: `setup({ actors: { solve: client.solveLogic } })`,
+   * invoked with `{ input, options?, timeoutMs?, prefetch? }` (or `{ resume }`, `{ subid }`, `{ jobId }`).
+   * See {@link createSolveLogic}.
+   */
+  get solveLogic(): SolveLogic {
+    return (this.#solveLogic ??= createSolveLogic(this.session));
   }
 
   /** Uploads, waits for the solve and returns the calibration. Rejects with a typed error. */

@@ -8,6 +8,7 @@ export { Session, DEFAULT_TIMEOUT_MS, type SessionOptions } from './session.js';
 export { platform, usePlatform, webPlatform, type Platform } from './platform.js';
 export { FileUpload, UrlUpload, SourceListUpload, type UploadConfig } from './uploads.js';
 export { Submission } from './submission.js';
+export { createSolveLogic, type SolveLogic, type SolveLogicInput, type SolveLogicOutput, type SolveLogicCommon } from './solve-logic.js';
 export { Job } from './job.js';
 export { StartedSolve, stateName, type PersistedSolve, type WaitOptions } from './started-solve.js';
 export * from './errors.js';
