@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { SolveInput } from '../src/index.js';
+import { Client, type SolveInput } from '../src/index.js';
 import { encodePng } from '../src/server/render.js';
 import { Cluster, solveAcross, type ClusterNode } from './helpers/cluster.js';
 import { FIXTURES } from './helpers/cli-run.js';
@@ -148,6 +148,40 @@ describe('three serve nodes on one PostgreSQL', () => {
 
     await cluster.stop();
     expect(processesUnder(dataDir)).toEqual([]);
+  }, 300_000);
+});
+
+describe('one client with the three URLs', () => {
+  it('spreads the uploads over the nodes; after a node is killed with -9, its submissions are followed through the others', async () => {
+    const db = await database();
+    const dataDir = await tempDir();
+    const cluster = await started(Cluster.start({ nodes: 3, dataDir, database: db.url, solver: 'simulated', concurrency: 2, leaseSeconds: 3 }));
+    const client = new Client({
+      apiUrl: cluster.nodes.map((n) => n.url),
+      apiKey: cluster.apiKey,
+      sharedStore: true,
+      polling: { minIntervalMs: 100, maxIntervalMs: 500 },
+      stallTimeoutMs: 10_000,
+      timeoutMs: 5 * 60_000,
+    });
+    const work = inputs(150);
+    const submissions = work.map((w) => client.submit(w.input));
+    // Every upload lands first: an upload cut off by the kill could not be told apart from one
+    // the node stored, and is never sent twice.
+    await Promise.all(submissions.map((s) => s.handle.until((snap) => snap.context.subid !== null || snap.hasTag('settled'))));
+    const perNode = new Map<string | null, number>();
+    for (const s of submissions) perNode.set(s.handle.snapshot.context.server, (perNode.get(s.handle.snapshot.context.server) ?? 0) + 1);
+    expect([...perNode.keys()].sort()).toEqual(cluster.nodes.map((n) => n.url).sort());
+
+    const victim = cluster.nodes[0] as ClusterNode;
+    await cluster.kill(victim);
+    const results = await Promise.all(submissions.map((s) => s.untilDone().then((job) => job.untilDone()).then((job) => job.calibration())));
+    expect(results.filter((c) => c.pixscale > 0)).toHaveLength(150);
+    // The victim's own submissions were followed through the other nodes.
+    expect(perNode.get(victim.url)).toBeGreaterThan(0);
+    const subs = await db.query<{ source: string }>('SELECT source FROM submissions');
+    expect(sha1sOf(subs.map((x) => x.source))).toEqual(work.map((w) => w.sha1).sort());
+    await cluster.stop();
   }, 300_000);
 });
 
