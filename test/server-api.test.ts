@@ -327,6 +327,8 @@ describe('CORS', () => {
     try {
       const ok = await fetch(s.url + 'jobs/1', { headers: { Origin: 'http://localhost:3000' } });
       expect(ok.headers.get('access-control-allow-origin')).toBe('http://localhost:3000');
+      // A page can read the long-poll headers.
+      expect(ok.headers.get('access-control-expose-headers')).toBe('x-long-poll, x-state');
       const other = await fetch(s.url + 'jobs/1', { headers: { Origin: 'http://evil.example' } });
       expect(other.headers.get('access-control-allow-origin')).toBeNull();
       const pre = await fetch(s.url + 'login', {

@@ -109,6 +109,8 @@ function applyCors(req: IncomingMessage, res: ServerResponse, origins: readonly 
   if (origins.length === 0 || origin === undefined || !origins.includes(origin)) return false;
   res.setHeader('Access-Control-Allow-Origin', origin);
   res.setHeader('Vary', 'Origin');
+  // A page reads the long-poll headers only if they are exposed: without them it polls on its schedule.
+  res.setHeader('Access-Control-Expose-Headers', 'x-long-poll, x-state');
   if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
     send(res, 204, null, '', {
       'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
