@@ -56,7 +56,8 @@ rows.push(['goal for this client on nova', ...goal]);
 
 const long = process.env.BENCH_LONG === '1';
 const measured = process.env.BENCH_SERVE === "0" ? {} : await measureOnServe(long ? LENGTHS : LENGTHS.slice(0, 3));
-rows.push(['this client on serve (long poll), measured', ...LENGTHS.map((L) => (measured[L] ? cell(measured[L]) : 'BENCH_LONG=1'))]);
+const measuredCell = ({ requests, lag }) => `${requests} / ${lag.toFixed(3)} s`;
+rows.push(['this client on serve (long poll), measured', ...LENGTHS.map((L) => (measured[L] ? measuredCell(measured[L]) : 'BENCH_LONG=1'))]);
 
 console.log('\nJob-status requests / detection lag (worst case), for a job taking L s (L to L + 5 s) after its id is known');
 console.log(`| client | ${LENGTHS.map((L) => `L = ${L} s`).join(' | ')} |`);

@@ -33,7 +33,14 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
-afterAll(() => new Promise((resolve) => server.close(resolve)));
+afterAll(
+  () =>
+    new Promise((resolve) => {
+      // Requests to /stall and /slow-upload are never answered: their sockets must not hold close().
+      server.closeAllConnections();
+      server.close(resolve);
+    }),
+);
 
 const openFiles = (path: string) =>
   readdirSync('/proc/self/fd').filter((fd) => {

@@ -6,9 +6,9 @@
  * its statecharts; nothing here talks HTTP. Exit codes: 0 all solved, 1 some failed, 2 bad
  * usage or options, 3 authentication refused.
  */
-import { readFileSync, realpathSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { packageVersion as version } from '../package-version.js';
 import { ApiError, AstrometryNetError, AuthError, ValidationError } from '../errors.js';
 import { UsageError } from './args.js';
 import { InspectorError, LocalServerError } from './connect.js';
@@ -18,19 +18,7 @@ import { describeValidationError } from './upload-flags.js';
 
 const COMMANDS = ['solve', 'status', 'results', 'jobs', 'serve'] as const;
 
-export function version(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'astrometry-net-client' && pkg.version) return pkg.version;
-    } catch {
-      // keep looking upwards
-    }
-    dir = dirname(dir);
-  }
-  return 'unknown';
-}
+export { version };
 
 /** Runs one command line; resolves with the exit code. Never throws. */
 export async function run(argv: readonly string[], io: CliIo = processIo()): Promise<number> {

@@ -3,9 +3,7 @@
  * ignore its absence). It says what this server is, which solver and index files it runs, the
  * field widths those solve, and its limits, so a client can tell a field it cannot solve here.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageVersion } from '../package-version.js';
 import type { Exchange } from './context.js';
 import { pyFloat, type Dumpable } from './python.js';
 import { sendJson } from './respond.js';
@@ -17,20 +15,7 @@ export interface ServerLimits {
   longPollMaxSeconds: number;
 }
 
-/** This package's version, from the package.json above this module (src/ or dist/src/). */
-export function packageVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'astrometry-net-client' && pkg.version) return pkg.version;
-    } catch {
-      // keep looking upwards
-    }
-    dir = dirname(dir);
-  }
-  return 'unknown';
-}
+export { packageVersion };
 
 const range = ([lo, hi]: [number, number]): Dumpable => [pyFloat(Number(lo.toFixed(3))), pyFloat(Number(hi.toFixed(3)))];
 
