@@ -222,6 +222,7 @@ export const solveSetup = setup({
     sessionExpiredOnce: ({ context, event }) =>
       context.relogins === 0 && ((event as ErrorEvent).error as { name?: string } | undefined)?.name === 'SessionExpiredError',
     mayPollNow: ({ context }) => Date.now() >= context.lastPollAt + context.schedule.minIntervalMs,
+    pollDue: ({ context }) => context.nextPollAt <= Date.now() && (context.deadline === null || Date.now() < context.deadline),
     // The wait ends at the deadline when the next poll falls on or after it: decided by the
     // schedule, not by whether a timer fired a millisecond early.
     pastDeadline: ({ context }) =>
@@ -329,6 +330,8 @@ export const solveSetup = setup({
 /** The wait between two polls, the same in both polling phases. */
 const waitingToPoll = solveSetup.createStateConfig({
   description: 'No request: sleeps until context.nextPollAt (or the deadline); at once after a held read.',
+  // A poll already due (after a read the server held) starts without a sleep actor.
+  always: { guard: 'pollDue', target: 'reading' },
   invoke: {
     id: 'waitForNextPoll',
     src: 'waitForNextPoll',

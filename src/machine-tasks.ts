@@ -55,6 +55,7 @@ export interface MachineDependencies {
 /** The longest a status read asks `serve` to hold it; the server may hold less. */
 const MAX_HOLD_SECONDS = 600;
 const PROGRESS_STEP = 0.02;
+const PROGRESS_MIN_BYTES = 1024 * 1024;
 
 function bind(deps: MachineDependencies) {
   const pool = deps.servers;
@@ -162,6 +163,8 @@ export function provideSolveTasks(deps: MachineDependencies) {
     const parent = (self as AnyActorRef)._parent;
     let reported = -1;
     const onUploadProgress = (sentBytes: number, totalBytes: number | undefined) => {
+      // A small upload is over before anyone could watch it move: no events to pay for.
+      if (totalBytes !== undefined && totalBytes < PROGRESS_MIN_BYTES) return;
       const fraction = totalBytes ? sentBytes / totalBytes : 0;
       if (totalBytes && fraction - reported < PROGRESS_STEP && sentBytes < totalBytes) return;
       reported = fraction;

@@ -461,9 +461,11 @@ describe('the happy path', () => {
 describe('upload progress through the runtime', () => {
   test('progress reaches the context, thinned to about 2 % steps, ending at the total', async () => {
     vi.useRealTimers();
+    const MB = 2_000_000;
     const transport = fakeNova({}, {
       upload: (req) => {
-        for (let sent = 0; sent <= 1000; sent++) req.onUploadProgress?.(sent, 1000);
+        for (let sent = 0; sent <= MB; sent += 1000) req.onUploadProgress?.(sent, MB);
+        req.onUploadProgress?.(MB, MB);
         return json({ status: 'success', subid: 101 });
       },
     });
@@ -487,10 +489,29 @@ describe('upload progress through the runtime', () => {
     await waitUntil(() => actor.getSnapshot().matches('submissionPending'));
     actor.stop();
     const reports = seen.filter((p) => p !== null);
-    expect(reports[0]).toBe('0/1000');
-    expect(reports[reports.length - 1]).toBe('1000/1000');
+    expect(reports[0]).toBe(`0/${MB}`);
+    expect(reports[reports.length - 1]).toBe(`${MB}/${MB}`);
     expect(reports.length).toBeGreaterThanOrEqual(40);
     expect(reports.length).toBeLessThanOrEqual(60);
+  });
+
+  test('a small upload (under 1 MiB) reports no progress: it is over before anyone could watch', async () => {
+    vi.useRealTimers();
+    const transport = fakeNova({}, {
+      upload: (req) => {
+        for (let sent = 0; sent <= 1000; sent++) req.onUploadProgress?.(sent, 1000);
+        return json({ status: 'success', subid: 101 });
+      },
+    });
+    const machine = provideSolveTasks({ transport, servers: new ServerPool(['http://nova.test/api/'], API_KEY), memory: new Map() });
+    const actor = createActor(machine, { input: { upload: { kind: 'file', path: '/x/m42.fits', filename: 'm42.fits' }, schedule: SCHEDULE } });
+    let reports = 0;
+    actor.subscribe({ next: (s) => void (s.context.uploadProgress && reports++), error: () => undefined });
+    actor.start();
+    actor.send({ type: 'START' });
+    await waitUntil(() => actor.getSnapshot().matches('submissionPending'));
+    actor.stop();
+    expect(reports).toBe(0);
   });
 });
 
@@ -830,9 +851,9 @@ describe('polling', () => {
     vi.setSystemTime(T0 + 5000);
     await r.answer('readSubmission', { value: sub([]), hold: { token: 'abc', seconds: 600 } });
     expect(r.context).toMatchObject({ pollToken: 'abc', serverHoldsSeconds: 600 });
-    // The last read began more than the floor ago: the next one is due now.
-    expect((await r.pending('waitForNextPoll')).input.until).toBe(T0 + 5000);
-    await r.answer('waitForNextPoll');
+    // The last read began more than the floor ago: the next one starts at once, with no sleep.
+    expect(r.value).toEqual({ submissionPending: 'reading' });
+    expect(h.calls.waitForNextPoll.filter((c) => !c.settled && !c.signal.aborted)).toHaveLength(0);
     expect((await r.pending('readSubmission')).input).toMatchObject({ seen: 'abc' });
     await r.answer('readSubmission', { value: sub([202]), hold: { token: 'def', seconds: 600 } });
     expect(r.value).toEqual({ jobRunning: 'reading' });
@@ -1104,7 +1125,7 @@ describe('persistence', () => {
     expect(actor.getSnapshot().context.results.info).toBeDefined();
     expect(actor.getSnapshot().context.relogins).toBe(1);
     expect([...seen]).toEqual(
-      expect.arrayContaining(['"loggingIn"', '"uploading"', '{"submissionPending":"waiting"}', '{"jobRunning":"reading"}', '{"success":"ready"}', '{"success":"fetchingResults"}']),
+      expect.arrayContaining(['"loggingIn"', '"uploading"', '{"submissionPending":"reading"}', '{"jobRunning":"reading"}', '{"success":"ready"}', '{"success":"fetchingResults"}']),
     );
     expect(persisted.length).toBeGreaterThan(8);
     for (const text of persisted) {
