@@ -18,13 +18,12 @@
  * its WebSocket sit behind a random path, so another page in the browser or another user of the
  * machine cannot read the stream.
  */
-import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import type { InspectionEvent } from 'xstate';
 import { sanitizedInspector, sanitizeForInspection } from './inspect.js';
+import { answerPage, listenOn, notFound, secretBase } from './inspector-http.js';
 
 export interface NodeInspectorOptions {
   /** Port of the inspector's server. Default 0: any free port (the URL says which). */
@@ -179,7 +178,7 @@ export async function createNodeInspector(options: NodeInspectorOptions = {}): P
 
   const { stately, ws } = await loadStately();
 
-  const base = `/${randomBytes(16).toString('hex')}/`;
+  const base = secretBase();
   const socketPath = `${base}events`;
   const page = bridgePage(inspectorUrl, socketPath);
 
@@ -224,21 +223,7 @@ export async function createNodeInspector(options: NodeInspectorOptions = {}): P
 
   const wss = new ws.WebSocketServer({ noServer: true, maxPayload: 4096 });
   const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
-    } else if (path === base || path === base.slice(0, -1)) {
-      res
-        .writeHead(200, {
-          'content-type': 'text/html; charset=utf-8',
-          'cache-control': 'no-store',
-          'referrer-policy': 'no-referrer',
-          'x-content-type-options': 'nosniff',
-        })
-        .end(req.method === 'HEAD' ? undefined : page);
-    } else {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found: open the inspector URL printed when it started.\n');
-    }
+    if (!answerPage(req, res, base, page)) notFound(res);
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -256,16 +241,7 @@ export async function createNodeInspector(options: NodeInspectorOptions = {}): P
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  const origin = `${shownHost}:${address.port}`;
+  const origin = await listenOn(server, port, host);
 
   let stopping: Promise<void> | undefined;
   const stop = () =>

@@ -10,11 +10,10 @@
  * and its status. Never a context, an event's payload or an output, so no key, file byte or
  * result can reach the page. Page and stream sit behind a random path.
  */
-import { randomBytes } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { AnyActorRef, AnyStateMachine, AnyStateNode, InspectionEvent } from 'xstate';
 import { offlinePage } from './inspect-offline-page.js';
+import { answerPage, listenOn, notFound, secretBase } from './inspector-http.js';
 
 export interface OfflineInspectorOptions {
   /** Port to listen on. Default 0: any free port (the URL says which). */
@@ -99,7 +98,7 @@ export async function createOfflineInspector(options: OfflineInspectorOptions = 
   const keep = options.keep ?? 1000;
   if (!Number.isInteger(keep) || keep < 1) throw new RangeError(`keep must be an integer >= 1 (got ${keep})`);
 
-  const base = `/${randomBytes(16).toString('hex')}/`;
+  const base = secretBase();
   const streamPath = `${base}events`;
   const page = offlinePage(streamPath);
   const pages = new Set<ServerResponse>();
@@ -155,21 +154,11 @@ export async function createOfflineInspector(options: OfflineInspectorOptions = 
   };
 
   const server = createServer((req, res) => {
+    // Nothing from elsewhere: the page needs only itself and its stream.
+    const csp = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:";
+    if (answerPage(req, res, base, page, { 'content-security-policy': csp })) return;
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
-    } else if (path === base || path === base.slice(0, -1)) {
-      res
-        .writeHead(200, {
-          'content-type': 'text/html; charset=utf-8',
-          'cache-control': 'no-store',
-          'referrer-policy': 'no-referrer',
-          'x-content-type-options': 'nosniff',
-          // Nothing from elsewhere: the page needs only itself and its stream.
-          'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
-        })
-        .end(req.method === 'HEAD' ? undefined : page);
-    } else if (path === streamPath && !stopped) {
+    if (path === streamPath && !stopped) {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
       // A comment line sends the headers now, so the page knows it is connected.
       res.write(': connected\n\n');
@@ -178,19 +167,11 @@ export async function createOfflineInspector(options: OfflineInspectorOptions = 
       pages.add(res);
       req.on('close', () => pages.delete(res));
     } else {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found: open the inspector URL printed when it started.\n');
+      notFound(res);
     }
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const origin = await listenOn(server, port, host);
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -205,5 +186,5 @@ export async function createOfflineInspector(options: OfflineInspectorOptions = 
       });
     })());
 
-  return { inspect, url: `http://${shownHost}:${address.port}${base}`, stop };
+  return { inspect, url: `http://${origin}${base}`, stop };
 }

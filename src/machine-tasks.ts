@@ -61,7 +61,6 @@ function bind(deps: MachineDependencies) {
   const pool = deps.servers;
   const transport = pool.sharedStore && pool.servers.length > 1 ? failoverTransport(deps.transport, pool) : deps.transport;
   const policy = deps.retry ?? DEFAULT_RETRY;
-  // With another server to go to, a refused connection is not waited out here: the solve moves.
   const several = pool.servers.length > 1;
   const exchangeContext = (signal: AbortSignal, scope: Bounded, extra: Partial<ExchangeContext> = {}): ExchangeContext => {
     const apiUrl = pool.get(scope.server).apiUrl;
@@ -80,7 +79,10 @@ function bind(deps: MachineDependencies) {
       ...extra,
     };
   };
-  /** For a login or an upload, which can move: a refused connection is not waited out when another server is up. */
+  /**
+   * For a login or an upload, which can move: with another server up, a refused connection is not
+   * waited out here; the solve goes to that server instead.
+   */
   const movable = (scope: Bounded): Partial<ExchangeContext> =>
     several ? { retryUnreachable: !pool.anotherUp(pool.get(scope.server).apiUrl) } : {};
   /** A refused connection marks its server down, so the solve can move to another. */

@@ -3,15 +3,15 @@
  * the embedded server with the real solver: a user picks an image, watches the statechart's
  * state change, and sees the calibration and the annotated image.
  */
-import { createServer, type Server } from 'node:http';
 import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { extname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startServer, type RunningServer } from '../src/server/index.js';
+import { launchChromium, serveStatic } from './helpers/browser.js';
+
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const exampleDir = join(root, 'examples/react');
@@ -20,40 +20,23 @@ const artifacts = join(root, 'test-artifacts');
 const fixture = join(root, 'test/fixtures/small.png');
 const truth = JSON.parse(readFileSync(join(root, 'test/fixtures/small.truth.json'), 'utf8')) as { ra: number; dec: number; scale_arcsec: number };
 
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' };
-
-let site: Server;
+let site: Awaited<ReturnType<typeof serveStatic>>;
 let siteOrigin: string;
 let api: RunningServer;
 let browser: Browser;
 
 beforeAll(async () => {
   await build({ configFile: join(exampleDir, 'vite.config.ts'), logLevel: 'warn' });
-  site = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const file = join(outDir, path === '/' ? 'index.html' : path);
-    if (!file.startsWith(outDir)) return void res.writeHead(403).end();
-    let body: Buffer;
-    try {
-      body = readFileSync(file);
-    } catch {
-      return void res.writeHead(404).end();
-    }
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
-  });
-  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-  siteOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+  site = await serveStatic(outDir);
+  siteOrigin = site.origin;
   api = await startServer({ port: 0, solver: 'solve-field', cors: { origins: [siteOrigin] } });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
   await browser?.close();
   await api?.close();
-  await new Promise((resolve) => site?.close(resolve));
+  await site?.close();
 });
 
 function bundleText(): string {

@@ -7,10 +7,11 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createActor, setup } from 'xstate';
 import { createNodeInspector } from '../src/inspect-node.js';
+import { launchChromium } from './helpers/browser.js';
 
 // What createBrowserReceiver does: tell the window that embeds it that it listens, then take
 // every message shaped like a Stately inspection event.
@@ -30,10 +31,7 @@ beforeAll(async () => {
   stand = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(RECEIVER));
   await new Promise<void>((resolve) => stand.listen(0, '127.0.0.1', resolve));
   standUrl = `http://127.0.0.1:${(stand.address() as AddressInfo).port}/inspect`;
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {

@@ -16,7 +16,7 @@ test('without @statelyai/inspect, createNodeInspector tells the user to install 
   const dir = mkdtempSync(join(tmpdir(), 'astrometry-net-no-inspect-'));
   try {
     writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-    for (const name of ['inspect-node', 'inspect', 'errors']) {
+    for (const name of ['inspect-node', 'inspector-http', 'inspect', 'errors']) {
       const source = readFileSync(new URL(`${name}.ts`, SRC), 'utf8');
       const { outputText } = ts.transpileModule(source, {
         compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2023, verbatimModuleSyntax: true },

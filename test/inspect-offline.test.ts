@@ -8,12 +8,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { solveMachine } from '../machines/solve.machine.js';
 import { Client } from '../src/client.js';
 import { createOfflineInspector, drawMachine, type OfflineInspector, type StateDrawing } from '../src/inspect-offline.js';
 import { startServer, type RunningServer } from '../src/server/index.js';
+import { launchChromium } from './helpers/browser.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const artifacts = join(root, 'test-artifacts');
@@ -26,10 +27,7 @@ let inspector: OfflineInspector | undefined;
 
 beforeAll(async () => {
   server = await startServer({ port: 0, solver: 'simulated', simulated: { ingestMs: 100, queueMs: 100, solveMs: 300 } });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
