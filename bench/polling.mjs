@@ -14,7 +14,7 @@
 //
 //   npm run build && node bench/polling.mjs               # L = 10, 30, 120 s on serve (about 2 min)
 //   BENCH_LONG=1 node bench/polling.mjs                   # adds L = 600 s on serve (10 min)
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultPollSchedule, pollDelay } from '../dist/src/polling.js';
@@ -91,7 +91,6 @@ async function measureOnServe(lengths) {
         });
         const result = await submission.untilDone().then((job) => job.untilDone()).then(() => submission);
         const jobId = result.handle.snapshot.context.jobId;
-        // Closing the server writes its state out, the job's end time included.
         await server.close();
         const ended = await jobEndedAt(dataDir, jobId);
         await rm(dataDir, { recursive: true, force: true });
@@ -104,9 +103,14 @@ async function measureOnServe(lengths) {
   return out;
 }
 
-/** When the server recorded the job's end (epoch ms), from its state file. */
+/** When the server recorded the job's end (epoch ms), from its database (embedded SQLite). */
 async function jobEndedAt(dataDir, jobId) {
-  const state = JSON.parse(await readFile(join(dataDir, 'state.json'), 'utf8'));
-  const job = state.jobs.find((j) => j.id === jobId);
-  return job.endedAt / 1000;
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(join(dataDir, 'astrometry-net.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare('SELECT ended_at FROM jobs WHERE id = ?').get(jobId);
+    return Number(row.ended_at) / 1000;
+  } finally {
+    db.close();
+  }
 }
