@@ -86,9 +86,9 @@ describe('solver processes', () => {
 
     const second = await startServeWith(args);
     started.push(second);
-    // The new server killed them (from the pids in the store) before it printed its URL.
+    // The new server killed them (from the pids in the store), and waited until every one was
+    // gone, before it printed its URL.
     for (const g of groups) expect(second.stderr()).toContain(`reaped solver process group ${g} `);
-    await until('the orphans to die', () => groups.filter(alive), (g) => g.length === 0, 2000);
     expect(running.filter((p) => alive(p.pid))).toEqual([]);
     // Their jobs were handed back and are solving again, under this server.
     const again = await until('new solvers', () => solvers(dataDir, [second.child.pid as number]), (p) => p.length > 0);

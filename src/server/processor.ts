@@ -14,7 +14,7 @@ import { relative, resolve, sep } from 'node:path';
 import type { ProcessTracker, SolveOutcome, SolverBackend } from './solver-backend.js';
 import { exists, ingest, novaErrorMessage, solverInputOf, storeImage, type IngestResult } from './ingest.js';
 import { solverOptions } from './options.js';
-import { killGroup, processStartTicks, reapOrphans } from './reaper.js';
+import { awaitGroupsGone, killGroup, processStartTicks, reapOrphans } from './reaper.js';
 import { abortableDelay } from './solvers/simulated.js';
 import type { ClaimedJob, IngestResultRow, ServerStore, SubmissionRow } from './store.js';
 import type { UrlFetchLimits } from './url-fetch.js';
@@ -311,11 +311,16 @@ export class Processor {
     // A clean stop gives its work back at once instead of after the lease.
     try {
       // A solver that outlived its grace period goes now, not when the next node starts.
+      const killed: number[] = [];
       for (const p of await this.store.processesOnHost(this.host)) {
         if (p.node !== this.node) continue;
-        if (processStartTicks(p.pid) === p.startTicks && p.startTicks !== '') killGroup(p.pid);
+        if (processStartTicks(p.pid) === p.startTicks && p.startTicks !== '') {
+          killGroup(p.pid);
+          killed.push(p.pid);
+        }
         await this.store.forgetProcess(this.host, p.pid);
       }
+      await awaitGroupsGone(killed);
       await this.store.releaseClaims({ nowMs: Date.now(), node: this.node });
       await this.store.forgetNode(this.node);
     } catch (err) {

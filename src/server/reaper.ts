@@ -4,7 +4,7 @@
  * kills the recorded groups of nodes on the same host that are dead. A pid is only killed when
  * its /proc start time still matches the recorded one, so a recycled pid is never hit.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServerStore } from './store.js';
@@ -38,9 +38,45 @@ export function killGroup(pid: number): void {
   }
 }
 
+/** Whether any process of group `pgid` is still running (zombies do not count: they run nothing). */
+function groupRunning(pgid: number): boolean {
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return false; // no /proc: nothing to wait on
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] !== 'Z' && Number(fields[2]) === pgid) return true;
+    } catch {
+      // exited while we looked
+    }
+  }
+  return false;
+}
+
 /**
- * Kills what dead nodes on this host left running and forgets those nodes. `self` is never
- * treated as dead. Returns the pids killed.
+ * SIGKILL is delivered asynchronously: a member busy on another core (or in the middle of
+ * reading an index file) may run on for a moment. Waits until every member of the groups is
+ * gone, so that a job handed back is never solved while the old solver still writes its files.
+ */
+export async function awaitGroupsGone(pgids: readonly number[], timeoutMs = 10_000): Promise<number[]> {
+  const end = Date.now() + timeoutMs;
+  let left = [...pgids];
+  while (left.length > 0 && Date.now() < end) {
+    left = left.filter(groupRunning);
+    if (left.length > 0) await new Promise((r) => setTimeout(r, 20));
+  }
+  return left;
+}
+
+/**
+ * Kills what dead nodes on this host left running, waits until it is gone, and forgets those
+ * nodes. `self` is never treated as dead. Returns the pids killed.
  */
 export async function reapOrphans(store: ServerStore, host: string, self: string, log: (line: string) => void): Promise<number[]> {
   const nodes = await store.nodesOnHost(host);
@@ -57,6 +93,7 @@ export async function reapOrphans(store: ServerStore, host: string, self: string
     }
     await store.forgetProcess(host, p.pid);
   }
+  for (const g of await awaitGroupsGone(killed)) log(`solver process group ${g} is still running 10 s after SIGKILL`);
   for (const n of nodes) {
     if (live.has(n.id)) continue;
     await store.forgetNode(n.id);
