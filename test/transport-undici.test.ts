@@ -3,6 +3,7 @@
  * open or hanging when a request is aborted or a server stalls.
  */
 import { createServer, type Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync, writeFileSync, mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { undiciTransport } from '../src/transport/undici.js';
 
 let server: Server;
 let url: string;
-const seen: { contentLength?: string; received: number }[] = [];
+const seen: { contentLength?: string; received: number; body?: Buffer }[] = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -27,6 +28,24 @@ beforeAll(async () => {
     }
     // Never reads the body: the upload stops once the buffers between are full.
     if (req.url === '/slow-upload') return;
+    // Keeps the body, and reads it in fits and starts, so the client's writes often stop half
+    // done and wait for the socket to drain.
+    if (req.url === '/keep-slowly') {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        entry.received += chunk.length;
+        if (chunks.length % 16 === 0) {
+          req.pause();
+          setTimeout(() => req.resume(), 2);
+        }
+      });
+      req.on('end', () => {
+        entry.body = Buffer.concat(chunks);
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('{"status": "success"}');
+      });
+      return;
+    }
     req.on('data', (chunk: Buffer) => (entry.received += chunk.length));
     req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end('{"status": "success"}'));
   });
@@ -53,11 +72,19 @@ const openFiles = (path: string) =>
 
 // Larger than every buffer between the file and a server that never reads (1 MiB file reads,
 // the socket's send and receive buffers), so an upload can be caught mid-body.
-const bigFile = (size = 32 * 1024 * 1024) => {
+const bigFile = (size = 32 * 1024 * 1024, bytes = Buffer.alloc(size, 1)) => {
   const path = join(mkdtempSync(join(tmpdir(), 'anc-undici-')), 'big.fits');
-  writeFileSync(path, Buffer.alloc(size, 1));
+  writeFileSync(path, bytes);
   return path;
 };
+
+/** The file part of a multipart body as the server received it. */
+function filePart(body: Buffer): Buffer {
+  const start = body.indexOf('\r\n\r\n', body.indexOf('filename="big.fits"')) + 4;
+  const end = body.lastIndexOf('\r\n--');
+  expect(body.subarray(end).toString('latin1')).toMatch(/^\r\n--[-\w]+--\r\n$/);
+  return body.subarray(start, end);
+}
 
 /** An upload of a big file to a server that never reads it: abortable at any point. */
 function slowUpload() {
@@ -85,6 +112,45 @@ test('a file upload is sent with an exact Content-Length and arrives whole', asy
   expect(Number(last.contentLength)).toBe(last.received);
   expect(last.received).toBeGreaterThan(32 * 1024 * 1024);
   expect(openFiles(path)).toBe(0);
+});
+
+test('a big file arrives byte for byte, though its read buffers are reused, and so do bytes and a Blob', async () => {
+  // Not a repeated byte: a chunk sent twice, or overwritten before it left, must show.
+  const bytes = randomBytes(24 * 1024 * 1024 + 12345);
+  const transport = undiciTransport();
+  const sources = [
+    { kind: 'path' as const, path: bigFile(bytes.length, bytes) },
+    { kind: 'bytes' as const, bytes },
+    { kind: 'blob' as const, blob: new Blob([bytes]) },
+  ];
+  for (const source of sources) {
+    const progress: number[] = [];
+    const response = await transport.request({
+      method: 'POST',
+      url: `${url}/keep-slowly`,
+      body: { kind: 'multipart', fields: { 'request-json': '{"session": "s"}' }, file: { field: 'file', filename: 'big.fits', source } },
+      onUploadProgress: (sent) => progress.push(sent),
+    });
+    expect(response.status).toBe(200);
+    const last = seen[seen.length - 1]!;
+    expect(Number(last.contentLength), source.kind).toBe(last.received);
+    expect(last.body!.toString('latin1', 0, 200)).toContain('name="request-json"\r\n\r\n{"session": "s"}\r\n');
+    expect(filePart(last.body!).equals(bytes), source.kind).toBe(true);
+    expect(progress.at(-1)).toBe(last.received);
+  }
+});
+
+test('a small file is sent whole in one buffer, framed the same way', async () => {
+  const bytes = randomBytes(1000);
+  const response = await undiciTransport().request({
+    method: 'POST',
+    url: `${url}/keep-slowly`,
+    body: { kind: 'multipart', fields: {}, file: { field: 'file', filename: 'big.fits', source: { kind: 'path', path: bigFile(bytes.length, bytes) } } },
+  });
+  expect(response.status).toBe(200);
+  const last = seen[seen.length - 1]!;
+  expect(Number(last.contentLength)).toBe(last.received);
+  expect(filePart(last.body!).equals(bytes)).toBe(true);
 });
 
 test('an upload aborted before it started sending closes its file', async () => {

@@ -5,9 +5,7 @@
  * with an exact Content-Length: `form-data` computes it from the file's size on disk while the
  * file itself is streamed, never read whole into memory.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { open, type FileHandle } from 'node:fs/promises';
 import type FormDataType from 'form-data';
 import type { Dispatcher } from 'undici';
 import { ResponseTooLargeError } from '../errors.js';
@@ -53,7 +51,9 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
         const response = await undiciRequest(req.url, {
           method: req.method,
           headers: { 'user-agent': userAgent, ...encoded.headers, ...req.headers },
-          body: encoded.body,
+          // undici sends an async iterable as it is pulled (its types list only streams). Not
+          // Readable.from(): that reads ahead 16 chunks, and the file's buffers are reused.
+          body: encoded.body as string | Buffer | undefined,
           signal: dog.signal,
           dispatcher: options.dispatcher,
           // A request with a stall timeout is bounded by the watchdog in every phase (a long poll
@@ -62,6 +62,7 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
           headersTimeout: options.headersTimeoutMs ?? (req.stallTimeoutMs === undefined ? 600_000 : 0),
         });
         dog.touch();
+        if (encoded.sentWhole !== undefined) req.onUploadProgress?.(encoded.sentWhole, encoded.sentWhole);
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(response.headers)) {
           if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
@@ -118,9 +119,11 @@ async function readCapped(
 
 interface EncodedBody {
   headers: Record<string, string>;
-  body?: string | Buffer | Readable;
-  /** The stream reading the uploaded file, to close once the request is over. */
-  file?: Readable;
+  body?: string | Buffer | AsyncIterable<Uint8Array>;
+  /** A body sent in one write: its size, reported as sent once the answer starts. */
+  sentWhole?: number;
+  /** The open file an upload reads, to close once the request is over. */
+  file?: { destroy(): void };
 }
 
 async function encodeBody(
@@ -136,34 +139,114 @@ async function encodeBody(
       body: text,
     };
   }
-  const form = new FormData();
-  for (const [name, value] of Object.entries(body.fields)) form.append(name, value);
-  const { field, filename, source } = body.file;
-  const type = 'application/octet-stream';
-  let file: Readable | undefined;
+  const { prefix, suffix, headers } = framing(FormData, body.fields, body.file.field, body.file.filename);
+  const { source } = body.file;
   if (source.kind === 'path') {
-    const { size } = await stat(source.path);
-    // Large reads for a big file (1 MiB a syscall instead of 64 KiB cuts its system CPU); a
-    // small one is read in one go without a 1 MiB buffer to collect.
-    file = createReadStream(source.path, { highWaterMark: Math.max(1, Math.min(READ_CHUNK, size + 1)) });
-    form.append(field, file, { filename, knownLength: size, contentType: type });
-  } else if (source.kind === 'bytes') {
-    form.append(field, Buffer.from(source.bytes.buffer, source.bytes.byteOffset, source.bytes.byteLength), { filename, contentType: type });
-  } else {
-    file = Readable.fromWeb(source.blob.stream() as import('node:stream/web').ReadableStream);
-    form.append(field, file, { filename, knownLength: source.blob.size, contentType: type });
+    const handle = await open(source.path, 'r');
+    try {
+      const { size } = await handle.stat();
+      const length = prefix.length + size + suffix.length;
+      const base = { headers: { ...headers, 'content-length': String(length) } };
+      if (size <= SMALL_BODY) {
+        // A small file (the usual star field or x/y list) goes in one buffer and one write.
+        const bytes = await readFully(handle, size);
+        await handle.close();
+        return { ...base, body: Buffer.concat([prefix, bytes, suffix], length), sentWhole: length };
+      }
+      const file = fileChunks(handle, size);
+      return { ...base, body: progress([prefix, file, suffix], length, onProgress), file: { destroy: () => void handle.close().catch(() => {}) } };
+    } catch (error) {
+      await handle.close().catch(() => {});
+      throw error;
+    }
   }
-  const length = await new Promise<number>((resolve, reject) =>
-    form.getLength((error, value) => (error ? reject(error) : resolve(value))),
-  );
-  let sent = 0;
-  form.on('data', (chunk: Buffer | string) => {
-    sent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-    onProgress(Math.min(sent, length), length);
-  });
+  if (source.kind === 'bytes') {
+    const bytes = Buffer.from(source.bytes.buffer, source.bytes.byteOffset, source.bytes.byteLength);
+    const length = prefix.length + bytes.length + suffix.length;
+    return { headers: { ...headers, 'content-length': String(length) }, body: progress([prefix, [bytes], suffix], length, onProgress) };
+  }
+  const length = prefix.length + source.blob.size + suffix.length;
   return {
-    headers: { ...form.getHeaders(), 'content-length': String(length) },
-    body: form as unknown as Readable,
-    ...(file ? { file } : {}),
+    headers: { ...headers, 'content-length': String(length) },
+    body: progress([prefix, source.blob.stream() as unknown as AsyncIterable<Uint8Array>, suffix], length, onProgress),
   };
+}
+
+/**
+ * The multipart framing around the file, from `form-data` itself: a form whose file part is
+ * empty, split where the file's bytes go. The file is then sent between the two halves, so its
+ * bytes are never copied into a form, and the exact Content-Length nova needs is known upfront.
+ */
+function framing(FormData: typeof FormDataType, fields: Readonly<Record<string, string>>, field: string, filename: string) {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(fields)) form.append(name, value);
+  form.append(field, Buffer.alloc(0), { filename, contentType: 'application/octet-stream' });
+  const whole = form.getBuffer();
+  const suffix = Buffer.from(`\r\n--${form.getBoundary()}--\r\n`, 'latin1');
+  return { prefix: whole.subarray(0, whole.length - suffix.length), suffix, headers: form.getHeaders() as Record<string, string> };
+}
+
+async function readFully(handle: FileHandle, size: number): Promise<Buffer> {
+  const bytes = Buffer.allocUnsafe(size);
+  let filled = 0;
+  while (filled < size) {
+    const { bytesRead } = await handle.read(bytes, filled, size - filled, filled);
+    if (bytesRead === 0) throw new Error(`The file shrank while it was read (${filled} of ${size} bytes).`);
+    filled += bytesRead;
+  }
+  return bytes;
+}
+
+/**
+ * A big file in 1 MiB reads through two buffers used in turn: the next chunk is read while the
+ * last one is sent. A buffer is refilled only when the consumer asks for the chunk after the one
+ * it held, and undici asks for a chunk only once the socket has drained the previous one (it
+ * writes each chunk corked, so a chunk of 1 MiB is always followed by a wait for 'drain'). So
+ * a 1 GB upload holds 2 MiB of file data, instead of leaving a gigabyte of spent chunks for the
+ * garbage collector, which lets about 64 MB of them pile up before it runs.
+ */
+async function* fileChunks(handle: FileHandle, size: number): AsyncGenerator<Uint8Array> {
+  const buffers = [Buffer.allocUnsafeSlow(READ_CHUNK), Buffer.allocUnsafeSlow(READ_CHUNK)];
+  let position = 0;
+  const fill = async (buffer: Buffer): Promise<number> => {
+    const want = Math.min(READ_CHUNK, size - position);
+    const at = position;
+    position += want;
+    let filled = 0;
+    while (filled < want) {
+      const { bytesRead } = await handle.read(buffer, filled, want - filled, at + filled);
+      if (bytesRead === 0) throw new Error(`The file shrank while it was uploaded (${at + filled} of ${size} bytes).`);
+      filled += bytesRead;
+    }
+    return filled;
+  };
+  let turn = 0;
+  let next = fill(buffers[0] as Buffer);
+  while (true) {
+    const buffer = buffers[turn] as Buffer;
+    const filled = await next;
+    if (filled === 0) break;
+    turn ^= 1;
+    next = position < size ? fill(buffers[turn] as Buffer) : Promise.resolve(0);
+    // Keep the read ahead from rejecting unobserved if the upload is abandoned meanwhile.
+    next.catch(() => {});
+    yield buffer.subarray(0, filled);
+  }
+}
+
+/** Concatenates the parts, reporting bytes as the consumer takes them. */
+async function* progress(
+  parts: readonly (Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>)[],
+  total: number,
+  onProgress: (sentBytes: number, totalBytes: number) => void,
+): AsyncGenerator<Uint8Array> {
+  let sent = 0;
+  for (const part of parts) {
+    const chunks = part instanceof Uint8Array ? [part] : part;
+    for await (const chunk of chunks) {
+      yield chunk;
+      sent += chunk.byteLength;
+      onProgress(Math.min(sent, total), total);
+    }
+  }
 }
