@@ -62,10 +62,20 @@ function bind(deps: MachineDependencies) {
   const transport = pool.sharedStore && pool.servers.length > 1 ? failoverTransport(deps.transport, pool) : deps.transport;
   const policy = deps.retry ?? DEFAULT_RETRY;
   const several = pool.servers.length > 1;
+  // Retries are requests too: against nova they keep the same 5 s distance as polls. Worked
+  // out once per server, not per request (parsing a URL per request shows in a profile).
+  const policies = new Map<string, RetryPolicy>();
+  const retryFor = (apiUrl: string): RetryPolicy => {
+    let retry = policies.get(apiUrl);
+    if (retry === undefined) {
+      retry = isPublicNova(apiUrl) ? { ...policy, minDelayMs: Math.max(policy.minDelayMs ?? 0, NOVA_MIN_INTERVAL_MS) } : policy;
+      policies.set(apiUrl, retry);
+    }
+    return retry;
+  };
   const exchangeContext = (signal: AbortSignal, scope: Bounded, extra: Partial<ExchangeContext> = {}): ExchangeContext => {
     const apiUrl = pool.get(scope.server).apiUrl;
-    // Retries are requests too: against nova they keep the same 5 s distance as polls.
-    const retry = isPublicNova(apiUrl) ? { ...policy, minDelayMs: Math.max(policy.minDelayMs ?? 0, NOVA_MIN_INTERVAL_MS) } : policy;
+    const retry = retryFor(apiUrl);
     return {
       transport,
       apiUrl,

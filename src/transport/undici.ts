@@ -5,6 +5,7 @@
  * with an exact Content-Length: `form-data` computes it from the file's size on disk while the
  * file itself is streamed, never read whole into memory.
  */
+import { readFileSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type FormDataType from 'form-data';
 import type { Dispatcher } from 'undici';
@@ -142,19 +143,23 @@ async function encodeBody(
   const { prefix, suffix, headers } = framing(FormData, body.fields, body.file.field, body.file.filename);
   const { source } = body.file;
   if (source.kind === 'path') {
+    // A small file (the usual star field or x/y list) is read at once and sent as one buffer.
+    // Read synchronously: at most 256 KiB from the page cache takes microseconds, while each
+    // asynchronous fs call costs about 30 µs of CPU in a thread-pool round trip (four per file).
+    if (statSync(source.path).size <= SMALL_BODY) {
+      const bytes = readFileSync(source.path);
+      const length = prefix.length + bytes.length + suffix.length;
+      return { headers: { ...headers, 'content-length': String(length) }, body: Buffer.concat([prefix, bytes, suffix], length), sentWhole: length };
+    }
     const handle = await open(source.path, 'r');
     try {
       const { size } = await handle.stat();
       const length = prefix.length + size + suffix.length;
-      const base = { headers: { ...headers, 'content-length': String(length) } };
-      if (size <= SMALL_BODY) {
-        // A small file (the usual star field or x/y list) goes in one buffer and one write.
-        const bytes = await readFully(handle, size);
-        await handle.close();
-        return { ...base, body: Buffer.concat([prefix, bytes, suffix], length), sentWhole: length };
-      }
-      const file = fileChunks(handle, size);
-      return { ...base, body: progress([prefix, file, suffix], length, onProgress), file: { destroy: () => void handle.close().catch(() => {}) } };
+      return {
+        headers: { ...headers, 'content-length': String(length) },
+        body: progress([prefix, fileChunks(handle, size), suffix], length, onProgress),
+        file: { destroy: () => void handle.close().catch(() => {}) },
+      };
     } catch (error) {
       await handle.close().catch(() => {});
       throw error;
@@ -184,17 +189,6 @@ function framing(FormData: typeof FormDataType, fields: Readonly<Record<string, 
   const whole = form.getBuffer();
   const suffix = Buffer.from(`\r\n--${form.getBoundary()}--\r\n`, 'latin1');
   return { prefix: whole.subarray(0, whole.length - suffix.length), suffix, headers: form.getHeaders() as Record<string, string> };
-}
-
-async function readFully(handle: FileHandle, size: number): Promise<Buffer> {
-  const bytes = Buffer.allocUnsafe(size);
-  let filled = 0;
-  while (filled < size) {
-    const { bytesRead } = await handle.read(bytes, filled, size - filled, filled);
-    if (bytesRead === 0) throw new Error(`The file shrank while it was read (${filled} of ${size} bytes).`);
-    filled += bytesRead;
-  }
-  return bytes;
 }
 
 /**
