@@ -13,11 +13,16 @@ import { undiciTransport } from '../src/transport/undici.js';
 
 let server: Server;
 let url: string;
-const seen: { contentLength?: string; received: number; body?: Buffer }[] = [];
+interface Seen {
+  contentLength?: string | undefined;
+  received: number;
+  body?: Buffer;
+}
+const seen: Seen[] = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
-    const entry = { contentLength: req.headers['content-length'], received: 0 };
+    const entry: Seen = { contentLength: req.headers['content-length'], received: 0 };
     seen.push(entry);
     if (req.url === '/stall') return; // never answers
     if (req.url === '/trickle') {
