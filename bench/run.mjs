@@ -12,6 +12,7 @@ const quick = process.env.BENCH_QUICK === '1';
 const runs = [
   ['batch-in-memory.mjs', { BENCH_SIZES: quick ? '100,1000' : '100,1000,10000' }],
   ['polling.mjs', quick ? {} : { BENCH_LONG: '1' }],
+  ['request-floor.mjs', {}],
   ['solves-http.mjs', { SOLVES: quick ? '1000' : '1000,10000' }],
   ['upload-memory.mjs', { UPLOAD_MB: quick ? '200' : '1024' }],
   ['extract.mjs', {}],
