@@ -76,8 +76,6 @@ export interface SolveContext {
   /** SHA-1 of the uploaded bytes, as the server reported it. */
   hash: string | null;
   jobId: number | null;
-  /** Job ids that answered 404 (re-created by a worker restart): never polled again. */
-  lostJobIds: number[];
   submission: SubmissionStatus | null;
   jobStatus: JobStatus | null;
   results: ResultCache;
@@ -86,10 +84,20 @@ export interface SolveContext {
   /** The last failure of a result fetch, by cache key; the solve itself is unaffected. */
   resultErrors: Record<string, SerializedError>;
   error: SerializedError | null;
-  schedule: PollSchedule;
   /** Epoch ms after which waiting ends in a timeout; `null` for no deadline. */
   deadline: number | null;
   timeoutMs: number | null;
+  polling: PollingState;
+  recovery: Recovery;
+  uploadProgress: { sentBytes: number; totalBytes: number | null } | null;
+  stages: Partial<Record<Stage, number>>;
+  /** Results fetched as soon as the job is solved, before anyone asks. */
+  prefetch: ResultRequest[];
+}
+
+/** Where the polling of the current phase stands. */
+export interface PollingState {
+  schedule: PollSchedule;
   /** Epoch ms when the current polling phase began: the waits grow with the time since. */
   phaseStartedAt: number;
   /** Epoch ms of the next poll. */
@@ -97,16 +105,26 @@ export interface SolveContext {
   /** Epoch ms of the last poll: POLL_NOW never polls closer to it than the schedule's minimum. */
   lastPollAt: number;
   /** The state token of the last status answer, when the server holds reads until it changes. */
-  pollToken: string | null;
+  token: string | null;
   /** Seconds the server holds a status read (0: it does not, as on nova). */
   serverHoldsSeconds: number;
+}
+
+/** What the solve got over on its way, so that it never tries the same way out twice. */
+export interface Recovery {
   /** Logins forced by an expired session during this solve (one retry allowed). */
   relogins: number;
-  uploadProgress: { sentBytes: number; totalBytes: number | null } | null;
-  stages: Partial<Record<Stage, number>>;
-  /** Results fetched as soon as the job is solved, before anyone asks. */
-  prefetch: ResultRequest[];
+  /** Job ids that answered 404 (re-created by a worker restart): never polled again. */
+  lostJobIds: number[];
 }
+
+/**
+ * The most top-level keys a context may have and stay fast. xstate copies the context with
+ * `Object.assign({}, context, update)` on every assign, and V8 (Node 20) turns a copy with more
+ * than 19 keys into a dictionary: each assign then costs about 20 times as much, and the solve
+ * about twice the CPU. Related fields are grouped (`polling`, `recovery`) to stay under it.
+ */
+export const MAX_CONTEXT_KEYS = 19;
 
 export interface SolveMachineInput {
   /** The server to use (a resumed solve keeps its own); chosen at START when absent. */
@@ -220,16 +238,16 @@ export const solveSetup = setup({
     resumesAtSubmission: ({ context }) => context.subid !== null,
     /** The server dropped the session (or none is held), and this solve has not logged in again yet. */
     sessionExpiredOnce: ({ context, event }) =>
-      context.relogins === 0 && ((event as ErrorEvent).error as { name?: string } | undefined)?.name === 'SessionExpiredError',
-    mayPollNow: ({ context }) => Date.now() >= context.lastPollAt + context.schedule.minIntervalMs,
-    pollDue: ({ context }) => context.nextPollAt <= Date.now() && (context.deadline === null || Date.now() < context.deadline),
+      context.recovery.relogins === 0 && ((event as ErrorEvent).error as { name?: string } | undefined)?.name === 'SessionExpiredError',
+    mayPollNow: ({ context }) => Date.now() >= context.polling.lastPollAt + context.polling.schedule.minIntervalMs,
+    pollDue: ({ context }) => context.polling.nextPollAt <= Date.now() && (context.deadline === null || Date.now() < context.deadline),
     // The wait ends at the deadline when the next poll falls on or after it: decided by the
     // schedule, not by whether a timer fired a millisecond early.
     pastDeadline: ({ context }) =>
-      context.deadline !== null && (context.nextPollAt >= context.deadline || Date.now() >= context.deadline),
+      context.deadline !== null && (context.polling.nextPollAt >= context.deadline || Date.now() >= context.deadline),
     submissionFailed: ({ event }) => outputOf<PollAnswer<SubmissionStatus>>(event).value.error_message !== undefined,
     jobAppeared: ({ context, event }) =>
-      firstLiveJob(outputOf<PollAnswer<SubmissionStatus>>(event).value, context.lostJobIds) !== undefined,
+      firstLiveJob(outputOf<PollAnswer<SubmissionStatus>>(event).value, context.recovery.lostJobIds) !== undefined,
     jobSolved: ({ event }) => outputOf<PollAnswer<JobStatus>>(event).value === 'success',
     jobFailed: ({ event }) => ['failure', '?'].includes(outputOf<PollAnswer<JobStatus>>(event).value),
     hasCalibration: ({ event }) => outputOf<Calibration | undefined>(event) !== undefined,
@@ -252,18 +270,23 @@ export const solveSetup = setup({
     startClock: assign({
       deadline: ({ context }) => (context.timeoutMs === null ? null : Date.now() + context.timeoutMs),
     }),
-    beginPhase: assign({ phaseStartedAt: () => Date.now(), pollToken: null }),
+    beginPhase: assign({ polling: ({ context }) => ({ ...context.polling, phaseStartedAt: Date.now(), token: null }) }),
     /** After a held read, at once (never closer than the floor); otherwise a share of the time waited so far. */
     schedulePoll: assign({
-      nextPollAt: ({ context }) =>
-        context.serverHoldsSeconds > 0
-          ? Math.max(Date.now(), context.lastPollAt + context.schedule.minIntervalMs)
-          : Date.now() + pollDelay(context.schedule, Date.now() - context.phaseStartedAt),
+      polling: ({ context: { polling } }) => ({
+        ...polling,
+        nextPollAt:
+          polling.serverHoldsSeconds > 0
+            ? Math.max(Date.now(), polling.lastPollAt + polling.schedule.minIntervalMs)
+            : Date.now() + pollDelay(polling.schedule, Date.now() - polling.phaseStartedAt),
+      }),
     }),
-    notePoll: assign({ lastPollAt: () => Date.now() }),
+    notePoll: assign({ polling: ({ context }) => ({ ...context.polling, lastPollAt: Date.now() }) }),
     noteHold: assign({
-      pollToken: ({ event }) => outputOf<PollAnswer<unknown>>(event).hold?.token ?? null,
-      serverHoldsSeconds: ({ event }) => outputOf<PollAnswer<unknown>>(event).hold?.seconds ?? 0,
+      polling: ({ context, event }) => {
+        const hold = outputOf<PollAnswer<unknown>>(event).hold;
+        return { ...context.polling, token: hold?.token ?? null, serverHoldsSeconds: hold?.seconds ?? 0 };
+      },
     }),
     recordError: assign({ error: ({ context, event }) => record((event as ErrorEvent).error, context) }),
     recordTimeout: assign({
@@ -316,7 +339,7 @@ export const solveSetup = setup({
     dequeue: assign({ fetchQueue: ({ context }) => context.fetchQueue.slice(1) }),
     /** Frees the bytes of an in-memory input once the server has them (or never will). Provided by the tasks. */
     releaseUpload: enqueueActions(() => undefined),
-    /** Sets serverHoldsSeconds from what earlier solves of the session learned. Provided by the tasks. */
+    /** Sets polling.serverHoldsSeconds from what earlier solves of the session learned. Provided by the tasks. */
     learnServerHolds: enqueueActions(() => undefined),
     /** Picks the solve's server (keeps one already chosen). Provided by the tasks. */
     chooseServer: enqueueActions(() => undefined),
@@ -329,13 +352,13 @@ export const solveSetup = setup({
 
 /** The wait between two polls, the same in both polling phases. */
 const waitingToPoll = solveSetup.createStateConfig({
-  description: 'No request: sleeps until context.nextPollAt (or the deadline); at once after a held read.',
+  description: 'No request: sleeps until context.polling.nextPollAt (or the deadline); at once after a held read.',
   // A poll already due (after a read the server held) starts without a sleep actor.
   always: { guard: 'pollDue', target: 'reading' },
   invoke: {
     id: 'waitForNextPoll',
     src: 'waitForNextPoll',
-    input: ({ context }) => ({ until: context.nextPollAt, deadline: context.deadline }),
+    input: ({ context }) => ({ until: context.polling.nextPollAt, deadline: context.deadline }),
     onDone: [{ guard: 'pastDeadline', target: '#solve.failure', actions: 'recordTimeout' }, { target: 'reading' }],
   },
   // An early poll asked for by a caller still keeps the minimum distance between polls.
@@ -397,22 +420,16 @@ export function initialContext({ input }: { input: SolveMachineInput }): SolveCo
     subid: input.subid ?? null,
     hash: null,
     jobId: input.jobId ?? null,
-    lostJobIds: [],
     submission: null,
     jobStatus: null,
     results: {},
     fetchQueue: [],
     resultErrors: {},
     error: null,
-    schedule: input.schedule,
     deadline: null,
     timeoutMs: input.timeoutMs ?? null,
-    phaseStartedAt: 0,
-    nextPollAt: 0,
-    lastPollAt: 0,
-    pollToken: null,
-    serverHoldsSeconds: 0,
-    relogins: 0,
+    polling: { schedule: input.schedule, phaseStartedAt: 0, nextPollAt: 0, lastPollAt: 0, token: null, serverHoldsSeconds: 0 },
+    recovery: { relogins: 0, lostJobIds: [] },
     uploadProgress: null,
     stages: {},
     prefetch: input.prefetch ?? [],
@@ -473,7 +490,7 @@ export const solveMachine = solveSetup.createMachine({
         onError: [
           // The server rejected the session before storing anything (or none was held): the
           // login state gets one, and sending the upload once more cannot duplicate it.
-          { guard: 'sessionExpiredOnce', target: 'loggingIn', actions: assign({ relogins: ({ context }) => context.relogins + 1 }) },
+          { guard: 'sessionExpiredOnce', target: 'loggingIn', actions: assign({ recovery: ({ context }) => ({ ...context.recovery, relogins: context.recovery.relogins + 1 }) }) },
           // Refused before anything was sent: another server takes it (its own login first).
           { guard: 'serverUnreachable', target: 'loggingIn', actions: 'chooseAnotherServer' },
           { target: 'failure', actions: 'recordError' },
@@ -499,7 +516,7 @@ export const solveMachine = solveSetup.createMachine({
           invoke: {
             id: 'readSubmission',
             src: 'readSubmission',
-            input: ({ context }) => ({ subid: context.subid as number, seen: context.pollToken, deadline: context.deadline, server: context.server }),
+            input: ({ context }) => ({ subid: context.subid as number, seen: context.polling.token, deadline: context.deadline, server: context.server }),
             onDone: [
               { guard: 'submissionFailed', target: '#solve.failure', actions: 'recordSubmissionFailed' },
               {
@@ -507,7 +524,7 @@ export const solveMachine = solveSetup.createMachine({
                 target: '#solve.jobRunning',
                 actions: assign({
                   submission: ({ event }) => event.output.value,
-                  jobId: ({ context, event }) => firstLiveJob(event.output.value, context.lostJobIds) as number,
+                  jobId: ({ context, event }) => firstLiveJob(event.output.value, context.recovery.lostJobIds) as number,
                 }),
               },
               { target: 'waiting', actions: [assign({ submission: ({ event }) => event.output.value }), 'noteHold', 'schedulePoll'] },
@@ -530,7 +547,7 @@ export const solveMachine = solveSetup.createMachine({
           invoke: {
             id: 'readJob',
             src: 'readJob',
-            input: ({ context }) => ({ jobId: context.jobId as number, seen: context.pollToken, deadline: context.deadline, server: context.server }),
+            input: ({ context }) => ({ jobId: context.jobId as number, seen: context.polling.token, deadline: context.deadline, server: context.server }),
             onDone: [
               { guard: 'jobSolved', target: 'readingCalibration', actions: assign({ jobStatus: 'success' }) },
               { guard: 'jobFailed', target: '#solve.failure', actions: 'recordJobFailed' },
@@ -541,7 +558,7 @@ export const solveMachine = solveSetup.createMachine({
                 guard: 'jobLostWithSubmission',
                 target: '#solve.submissionPending',
                 actions: assign({
-                  lostJobIds: ({ context }) => [...context.lostJobIds, context.jobId as number],
+                  recovery: ({ context }) => ({ ...context.recovery, lostJobIds: [...context.recovery.lostJobIds, context.jobId as number] }),
                   jobId: null,
                   jobStatus: null,
                 }),

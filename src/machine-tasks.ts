@@ -246,7 +246,7 @@ export function provideSolveTasks(deps: MachineDependencies) {
         several && neverReachedServer((event as { error?: unknown }).error) && pool.anotherUp(context.server),
     },
     actions: {
-      learnServerHolds: assign({ serverHoldsSeconds: ({ context }) => holdsReads(context.server) }),
+      learnServerHolds: assign({ polling: ({ context }) => ({ ...context.polling, serverHoldsSeconds: holdsReads(context.server) }) }),
       chooseServer: enqueueActions(({ context, enqueue }) => {
         if (context.server !== null && pool.has(context.server)) return;
         const server = several ? pool.choose() : pool.primary;

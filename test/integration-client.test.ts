@@ -165,7 +165,7 @@ describe('recovers from what the real service does', () => {
       })();
       expect(job.error).toBeNull();
       expect(job.jobId).not.toBe(firstId);
-      expect(job.lostJobIds).toEqual([firstId]);
+      expect(job.recovery.lostJobIds).toEqual([firstId]);
       // The Job object a caller already holds follows the re-created job.
       expect(firstJob.id).toBe(job.jobId);
       const names = transport.log.map(endpoint);

@@ -5,7 +5,9 @@
  */
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { createActor, fromPromise } from 'xstate';
+import { setFlagsFromString } from 'node:v8';
 import {
+  MAX_CONTEXT_KEYS,
   solveMachine,
   type Bounded,
   type StatusReadInput,
@@ -321,6 +323,33 @@ describe('the happy path', () => {
     expect(r.errors).toEqual([]);
   });
 
+  test('the context stays an object with fast properties through a whole solve, however many assigns it takes', async () => {
+    // xstate copies the context with Object.assign on every assign; with more than
+    // MAX_CONTEXT_KEYS keys V8 makes that copy a dictionary, and the solve costs about twice
+    // the CPU. %HasFastProperties asks V8 itself.
+    setFlagsFromString('--allow-natives-syntax');
+    const hasFastProperties = new Function('o', 'return %HasFastProperties(o)') as (o: object) => boolean;
+    const h = harness();
+    const r = run(h, { upload: UPLOAD, options: { publicly_visible: 'n' }, schedule: SCHEDULE, prefetch: [{ kind: 'wcs' }] });
+    const slow: string[] = [];
+    r.actor.subscribe((s) => {
+      if (!hasFastProperties(s.context)) slow.push(JSON.stringify(s.value));
+    });
+    await r.send({ type: 'START' });
+    await r.answer('login');
+    await r.answer('upload', { subid: 101, hash: 'f'.repeat(40) });
+    await r.answer('waitForNextPoll');
+    await r.answer('readSubmission', sub([202]));
+    await r.answer('readJob', 'solving');
+    await r.answer('waitForNextPoll');
+    await r.answer('readJob', 'success');
+    await r.answer('readCalibration', CAL);
+    await r.answer('fetchResult', { kind: 'wcs', value: { bytes: new Uint8Array(3), contentType: 'application/fits' } });
+    expect(r.value).toEqual({ success: 'ready' });
+    expect(Object.keys(r.context).length).toBeLessThanOrEqual(MAX_CONTEXT_KEYS);
+    expect(slow).toEqual([]);
+  });
+
   test('with a session already held, START skips loggingIn', async () => {
     const h = harness({ hasSession: true });
     const r = start(h);
@@ -404,7 +433,7 @@ describe('the happy path', () => {
     await PATH['jobRunning.reading'](r);
     await r.fail('readJob', new NotFoundError('http://nova.test/api/jobs/202'));
     expect(r.value).toEqual({ submissionPending: 'waiting' });
-    expect(r.context.lostJobIds).toEqual([202]);
+    expect(r.context.recovery.lostJobIds).toEqual([202]);
     expect(r.context.jobId).toBeNull();
     expect(r.context.error).toBeNull();
 
@@ -522,7 +551,7 @@ describe('session expiry during the upload', () => {
     await r.answer('login');
     await r.fail('upload', new SessionExpiredError('expired'));
     expect(r.value).toBe('loggingIn');
-    expect(r.context.relogins).toBe(1);
+    expect(r.context.recovery.relogins).toBe(1);
     expect(r.context.error).toBeNull();
     await r.answer('login');
     expect(r.value).toBe('uploading');
@@ -850,7 +879,7 @@ describe('polling', () => {
     expect((await r.pending('readSubmission')).input.seen).toBeNull();
     vi.setSystemTime(T0 + 5000);
     await r.answer('readSubmission', { value: sub([]), hold: { token: 'abc', seconds: 600 } });
-    expect(r.context).toMatchObject({ pollToken: 'abc', serverHoldsSeconds: 600 });
+    expect(r.context.polling).toMatchObject({ token: 'abc', serverHoldsSeconds: 600 });
     // The last read began more than the floor ago: the next one starts at once, with no sleep.
     expect(r.value).toEqual({ submissionPending: 'reading' });
     expect(h.calls.waitForNextPoll.filter((c) => !c.settled && !c.signal.aborted)).toHaveLength(0);
@@ -1123,7 +1152,7 @@ describe('persistence', () => {
     actor.send({ type: 'FETCH', kind: 'info' });
     await waitUntil(() => actor.getSnapshot().context.results.info !== undefined);
     expect(actor.getSnapshot().context.results.info).toBeDefined();
-    expect(actor.getSnapshot().context.relogins).toBe(1);
+    expect(actor.getSnapshot().context.recovery.relogins).toBe(1);
     expect([...seen]).toEqual(
       expect.arrayContaining(['"loggingIn"', '"uploading"', '{"submissionPending":"reading"}', '{"jobRunning":"reading"}', '{"success":"ready"}', '{"success":"fetchingResults"}']),
     );

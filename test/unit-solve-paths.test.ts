@@ -62,7 +62,7 @@ const EVENTS = [
 // What distinguishes states for the purpose of reachability: the value, whether the solve has
 // failed, whether there is a job to fetch from, and how much is queued.
 const serializeState = (s: SolveSnapshot) =>
-  JSON.stringify([s.value, s.context.error === null, s.context.jobId !== null, s.context.fetchQueue.length, s.context.relogins]);
+  JSON.stringify([s.value, s.context.error === null, s.context.jobId !== null, s.context.fetchQueue.length, s.context.recovery.relogins]);
 
 const INPUT: SolveMachineInput = { upload: { kind: 'url', url: 'http://example.org/a.jpg' }, options: {}, schedule: SCHEDULE };
 
@@ -128,7 +128,7 @@ describe('every state of the solve machine is reachable', () => {
 
   test('the shortest way to success is login, upload, one submission poll, one job poll, the calibration', () => {
     const toSuccess = paths
-      .filter((p) => p.state.matches('success') && p.state.context.relogins === 0)
+      .filter((p) => p.state.matches('success') && p.state.context.recovery.relogins === 0)
       .sort((a, b) => a.steps.length - b.steps.length)[0];
     expect(toSuccess).toBeDefined();
     const types = toSuccess!.steps.map((s) => s.event.type);
@@ -155,14 +155,14 @@ describe('every state of the solve machine is reachable', () => {
   });
 
   test('a session may expire once during the upload: the second time ends in failure code auth', () => {
-    const relogged = paths.filter((p) => p.state.context.relogins === 1);
+    const relogged = paths.filter((p) => p.state.context.recovery.relogins === 1);
     expect(relogged.length).toBeGreaterThan(0);
     const uploading = relogged.find((p) => p.state.matches('uploading'));
     expect(uploading).toBeDefined();
     const next = getNextSnapshot(solveMachine, uploading!.state, error('upload', new SessionExpiredError('again')) as never) as SolveSnapshot;
     expect(next.value).toEqual({ failure: 'ready' });
     expect(next.context.error?.code).toBe('auth');
-    expect(paths.some((p) => p.state.context.relogins > 1)).toBe(false);
+    expect(paths.some((p) => p.state.context.recovery.relogins > 1)).toBe(false);
   });
 
   test('simple paths agree: no path reaches success without a job id, or fetchingResults without one', () => {
