@@ -8,6 +8,7 @@ import { readdirSync, readlinkSync, writeFileSync, mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent } from 'undici';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { undiciTransport } from '../src/transport/undici.js';
 
@@ -143,6 +144,21 @@ test('a big file arrives byte for byte, though its read buffers are reused, and 
     expect(filePart(last.body!).equals(bytes), source.kind).toBe(true);
     expect(progress.at(-1)).toBe(last.received);
   }
+});
+
+test("through a caller's dispatcher whose sockets buffer 4 MiB, a big file still arrives byte for byte", async () => {
+  // With a high-water mark above the 1 MiB chunks, undici asks for the next chunk before the
+  // last one left: read buffers reused there would be overwritten while queued.
+  const dispatcher = new Agent({ connect: { highWaterMark: 4 << 20 } as Agent.Options['connect'] });
+  const bytes = randomBytes(24 * 1024 * 1024 + 777);
+  const response = await undiciTransport({ dispatcher }).request({
+    method: 'POST',
+    url: `${url}/keep-slowly`,
+    body: { kind: 'multipart', fields: {}, file: { field: 'file', filename: 'big.fits', source: { kind: 'path', path: bigFile(bytes.length, bytes) } } },
+  });
+  expect(response.status).toBe(200);
+  expect(filePart(seen[seen.length - 1]!.body!).equals(bytes)).toBe(true);
+  await dispatcher.close();
 });
 
 test('a small file is sent whole in one buffer, framed the same way', async () => {

@@ -15,7 +15,12 @@ import type { RequestBody, Transport, TransportRequest, TransportResponse } from
 import { watch } from './watchdog.js';
 
 export interface UndiciTransportOptions {
-  /** An undici Agent or Pool, e.g. to bound connections or set timeouts. */
+  /**
+   * An undici Agent, Pool or ProxyAgent, e.g. for a proxy or to bound connections. Without it the
+   * transport uses its own Agent (shared by every transport in the process), not undici's global
+   * dispatcher: a big upload then reuses its read buffers, which is only safe on sockets whose
+   * settings it knows. Through a dispatcher given here, each chunk of a file gets a new buffer.
+   */
   dispatcher?: Dispatcher;
   /** undici's own body timeout. Default 120 000, or none for a request with its own stall timeout. */
   bodyTimeoutMs?: number;
@@ -30,11 +35,13 @@ export interface UndiciTransportOptions {
 const READ_CHUNK = 1 << 20;
 const SMALL_BODY = 256 * 1024;
 
-let modules: Promise<{ request: typeof import('undici').request; FormData: typeof FormDataType }> | undefined;
+let modules: Promise<{ request: typeof import('undici').request; FormData: typeof FormDataType; agent: Dispatcher }> | undefined;
 function load() {
   modules ??= Promise.all([import('undici'), import('form-data')]).then(([undici, formData]) => ({
     request: undici.request,
     FormData: formData.default,
+    // undici's defaults: sockets with a write high-water mark of 64 KiB (16 KiB over TLS).
+    agent: new undici.Agent(),
   }));
   return modules;
 }
@@ -43,12 +50,17 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
   const userAgent = options.userAgent ?? 'astrometry-net-client';
   return {
     async request(req: TransportRequest): Promise<TransportResponse> {
-      const { request: undiciRequest, FormData } = await load();
+      const { request: undiciRequest, FormData, agent } = await load();
       const dog = watch(req);
-      const encoded = await encodeBody(FormData, req.body, (sent, total) => {
-        dog.touch();
-        req.onUploadProgress?.(sent, total);
-      });
+      const encoded = await encodeBody(
+        FormData,
+        req.body,
+        (sent, total) => {
+          dog.touch();
+          req.onUploadProgress?.(sent, total);
+        },
+        options.dispatcher === undefined,
+      );
       try {
         const response = await undiciRequest(req.url, {
           method: req.method,
@@ -57,7 +69,7 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
           // Readable.from(): that reads ahead 16 chunks, and the file's buffers are reused.
           body: encoded.body as string | Buffer | undefined,
           signal: dog.signal,
-          dispatcher: options.dispatcher,
+          dispatcher: options.dispatcher ?? agent,
           // A request with a stall timeout is bounded by the watchdog in every phase (a long poll
           // is held on purpose); undici's own timers are the backstop for one without.
           bodyTimeout: options.bodyTimeoutMs ?? (req.stallTimeoutMs === undefined ? 120_000 : 0),
@@ -132,6 +144,8 @@ async function encodeBody(
   FormData: typeof FormDataType,
   body: RequestBody | undefined,
   onProgress: (sentBytes: number, totalBytes: number) => void,
+  /** Whether the sockets are the transport's own Agent's, so that file buffers may be reused. */
+  ownSockets: boolean,
 ): Promise<EncodedBody> {
   if (!body) return { headers: {} };
   if (body.kind === 'form') {
@@ -158,7 +172,7 @@ async function encodeBody(
       const length = prefix.length + size + suffix.length;
       return {
         headers: { ...headers, 'content-length': String(length) },
-        body: progress([prefix, fileChunks(handle, size), suffix], length, onProgress),
+        body: progress([prefix, fileChunks(handle, size, ownSockets), suffix], length, onProgress),
         file: { destroy: () => void handle.close().catch(() => {}) },
       };
     } catch (error) {
@@ -186,8 +200,8 @@ async function encodeBody(
 function framing(FormData: typeof FormDataType, fields: Readonly<Record<string, string>>, field: string, filename: string) {
   const form = new FormData();
   // form-data's own boundary costs a crypto.randomBytes call per upload, the most expensive step
-  // of a small upload; randomUUID draws from a pool Node refills in bulk. 96 random bits, in
-  // form-data's 50-character shape.
+  // of a small upload; randomUUID draws from a pool Node refills in bulk. 24 hex digits of a v4
+  // UUID carry 90 random bits, in form-data's 50-character shape.
   form.setBoundary(`--------------------------${randomUUID().replaceAll('-', '').slice(0, 24)}`);
   for (const [name, value] of Object.entries(fields)) form.append(name, value);
   form.append(field, Buffer.alloc(0), { filename, contentType: 'application/octet-stream' });
@@ -196,21 +210,13 @@ function framing(FormData: typeof FormDataType, fields: Readonly<Record<string, 
   return { prefix: whole.subarray(0, whole.length - suffix.length), suffix, headers: form.getHeaders() as Record<string, string> };
 }
 
-/**
- * A big file in 1 MiB reads through two buffers used in turn: the next chunk is read while the
- * last one is sent. A buffer is refilled only when the consumer asks for the chunk after the one
- * it held, and undici asks for a chunk only once the socket has drained the previous one (it
- * writes each chunk corked, so a chunk of 1 MiB is always followed by a wait for 'drain'). So
- * a 1 GB upload holds 2 MiB of file data, instead of leaving a gigabyte of spent chunks for the
- * garbage collector, which lets about 64 MB of them pile up before it runs.
- */
 /** The whole file when it is at most SMALL_BODY bytes (open, fstat, read, close), else undefined. */
 function readIfSmall(path: string): Buffer | undefined {
   const fd = openSync(path, 'r');
   try {
     const { size } = fstatSync(fd);
     if (size > SMALL_BODY) return undefined;
-    // One byte more than the size: a file that grew meanwhile is sent as it is now, whole.
+    // One byte more than the size: a file that grew meanwhile goes the streaming way instead.
     const bytes = Buffer.allocUnsafe(size + 1);
     let filled = 0;
     for (let n; filled < bytes.length && (n = readSync(fd, bytes, filled, bytes.length - filled, null)) > 0; ) filled += n;
@@ -221,8 +227,21 @@ function readIfSmall(path: string): Buffer | undefined {
   }
 }
 
-async function* fileChunks(handle: FileHandle, size: number): AsyncGenerator<Uint8Array> {
-  const buffers = [Buffer.allocUnsafeSlow(READ_CHUNK), Buffer.allocUnsafeSlow(READ_CHUNK)];
+/**
+ * A big file in 1 MiB reads, the next chunk read while the last one is sent.
+ *
+ * On the transport's own sockets (`reuse`), through two buffers used in turn. A buffer is
+ * refilled only when the consumer asks for the chunk after the one it held, and undici asks for
+ * a chunk only once the socket has drained the previous one: it writes each chunk corked, and a
+ * 1 MiB chunk is above the socket's high-water mark (64 KiB, or 16 KiB over TLS), so every write
+ * is followed by a wait for 'drain'. So a 1 GB upload holds 2 MiB of file data, instead of
+ * leaving a gigabyte of spent chunks for the garbage collector, which lets about 64 MB of them
+ * pile up before it runs. A dispatcher of the caller's may have larger marks (then undici asks
+ * for the next chunk at once) or keep chunks itself: each chunk gets a buffer of its own there.
+ */
+async function* fileChunks(handle: FileHandle, size: number, reuse: boolean): AsyncGenerator<Uint8Array> {
+  const buffers = reuse ? [Buffer.allocUnsafeSlow(READ_CHUNK), Buffer.allocUnsafeSlow(READ_CHUNK)] : [];
+  const bufferFor = (turn: number): Buffer => buffers[turn] ?? Buffer.allocUnsafeSlow(READ_CHUNK);
   let position = 0;
   const fill = async (buffer: Buffer): Promise<number> => {
     const want = Math.min(READ_CHUNK, size - position);
@@ -237,16 +256,18 @@ async function* fileChunks(handle: FileHandle, size: number): AsyncGenerator<Uin
     return filled;
   };
   let turn = 0;
-  let next = fill(buffers[0] as Buffer);
+  let buffer = bufferFor(turn);
+  let next = fill(buffer);
   while (true) {
-    const buffer = buffers[turn] as Buffer;
+    const current = buffer;
     const filled = await next;
     if (filled === 0) break;
     turn ^= 1;
-    next = position < size ? fill(buffers[turn] as Buffer) : Promise.resolve(0);
+    buffer = bufferFor(turn);
+    next = position < size ? fill(buffer) : Promise.resolve(0);
     // Keep the read ahead from rejecting unobserved if the upload is abandoned meanwhile.
     next.catch(() => {});
-    yield buffer.subarray(0, filled);
+    yield current.subarray(0, filled);
   }
 }
 
