@@ -82,7 +82,12 @@ export class Processor {
     // Solvers go before their jobs: a job directory is deleted only once nothing writes there.
     await reapOrphans(this.store, this.host, this.node, this.opts.log);
     if (restartAll) await this.restart(true);
-    const beat = setInterval(() => void this.track(this.heartbeat()), Math.max(50, Math.floor(this.opts.leaseMs / 3)));
+    // One heartbeat at a time: a slow one (a reaped solver taking its time to die) is not
+    // overtaken by the next, which would hand that solver's jobs back while it still runs.
+    let beating: Promise<void> | null = null;
+    const beat = setInterval(() => {
+      beating ??= this.track(this.heartbeat()).finally(() => (beating = null));
+    }, Math.max(50, Math.floor(this.opts.leaseMs / 3)));
     const poll = setInterval(() => this.kick(), this.opts.pollMs);
     beat.unref();
     poll.unref();
@@ -320,7 +325,7 @@ export class Processor {
         }
         await this.store.forgetProcess(this.host, p.pid);
       }
-      await awaitGroupsGone(killed);
+      for (const g of await awaitGroupsGone(killed)) this.opts.log(`solver process group ${g} is still running 10 s after SIGKILL`);
       await this.store.releaseClaims({ nowMs: Date.now(), node: this.node });
       await this.store.forgetNode(this.node);
     } catch (err) {

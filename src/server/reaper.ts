@@ -38,40 +38,47 @@ export function killGroup(pid: number): void {
   }
 }
 
-/** Whether any process of group `pgid` is still running (zombies do not count: they run nothing). */
-function groupRunning(pgid: number): boolean {
+/**
+ * Which of `pgids` still have a running member (zombies do not count: they run nothing). One
+ * pass over /proc for all of them; an empty set where /proc is unavailable.
+ */
+function runningGroups(pgids: ReadonlySet<number>): Set<number> {
+  const running = new Set<number>();
   let names: string[];
   try {
     names = readdirSync('/proc');
   } catch {
-    return false; // no /proc: nothing to wait on
+    return running;
   }
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] !== 'Z' && Number(fields[2]) === pgid) return true;
+      const pgid = Number(fields[2]);
+      if (fields[0] !== 'Z' && pgids.has(pgid)) running.add(pgid);
     } catch {
       // exited while we looked
     }
   }
-  return false;
+  return running;
 }
 
 /**
  * SIGKILL is delivered asynchronously: a member busy on another core (or in the middle of
  * reading an index file) may run on for a moment. Waits until every member of the groups is
  * gone, so that a job handed back is never solved while the old solver still writes its files.
+ * Returns the groups still running when the wait ended.
  */
 export async function awaitGroupsGone(pgids: readonly number[], timeoutMs = 10_000): Promise<number[]> {
   const end = Date.now() + timeoutMs;
-  let left = [...pgids];
-  while (left.length > 0 && Date.now() < end) {
-    left = left.filter(groupRunning);
-    if (left.length > 0) await new Promise((r) => setTimeout(r, 20));
+  let left = new Set(pgids);
+  while (left.size > 0) {
+    left = runningGroups(left);
+    if (left.size === 0 || Date.now() >= end) break;
+    await new Promise((r) => setTimeout(r, 20));
   }
-  return left;
+  return [...left];
 }
 
 /**
@@ -83,6 +90,7 @@ export async function reapOrphans(store: ServerStore, host: string, self: string
   const live = new Set<string>([self]);
   for (const n of nodes) if (n.id === self || isAlive(n.pid)) live.add(n.id);
   const killed: number[] = [];
+  const gone: number[] = [];
   for (const p of await store.processesOnHost(host)) {
     if (live.has(p.node)) continue;
     const ticks = processStartTicks(p.pid);
@@ -90,10 +98,15 @@ export async function reapOrphans(store: ServerStore, host: string, self: string
       killGroup(p.pid);
       killed.push(p.pid);
       log(`reaped solver process group ${p.pid} left by node ${p.node}${p.jobId === null ? '' : ` (job ${p.jobId})`}`);
+    } else {
+      gone.push(p.pid);
     }
-    await store.forgetProcess(host, p.pid);
   }
-  for (const g of await awaitGroupsGone(killed)) log(`solver process group ${g} is still running 10 s after SIGKILL`);
+  // Forgotten only once gone: a group still running stays on record, to be killed again by the
+  // next heartbeat, rather than be taken for gone by a pass that finds nothing left to kill.
+  const stuck = await awaitGroupsGone(killed);
+  for (const g of stuck) log(`solver process group ${g} is still running 10 s after SIGKILL`);
+  for (const pid of [...gone, ...killed.filter((g) => !stuck.includes(g))]) await store.forgetProcess(host, pid);
   for (const n of nodes) {
     if (live.has(n.id)) continue;
     await store.forgetNode(n.id);
