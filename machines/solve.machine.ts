@@ -126,6 +126,27 @@ export interface Recovery {
  */
 export const MAX_CONTEXT_KEYS = 19;
 
+/**
+ * A context persisted before `polling` and `recovery` grouped their fields (the same `solve@1`
+ * format, written by 0.1.0 before this change), with its fields moved into the groups, so that
+ * such a snapshot still restores. A current context is returned as it is.
+ */
+export function upgradeSolveContext<T>(context: T): T {
+  if (context === null || typeof context !== 'object' || 'polling' in context) return context;
+  const { schedule, phaseStartedAt, nextPollAt, lastPollAt, pollToken, serverHoldsSeconds, relogins, lostJobIds, ...rest } =
+    context as Record<string, unknown>;
+  const polling: PollingState = {
+    schedule: schedule as PollSchedule,
+    phaseStartedAt: (phaseStartedAt as number | undefined) ?? 0,
+    nextPollAt: (nextPollAt as number | undefined) ?? 0,
+    lastPollAt: (lastPollAt as number | undefined) ?? 0,
+    token: (pollToken as string | null | undefined) ?? null,
+    serverHoldsSeconds: (serverHoldsSeconds as number | undefined) ?? 0,
+  };
+  const recovery: Recovery = { relogins: (relogins as number | undefined) ?? 0, lostJobIds: (lostJobIds as number[] | undefined) ?? [] };
+  return { ...rest, polling, recovery } as T;
+}
+
 export interface SolveMachineInput {
   /** The server to use (a resumed solve keeps its own); chosen at START when absent. */
   server?: string | null;

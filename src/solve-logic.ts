@@ -10,7 +10,7 @@
  * when the child is created, so bad input reaches the parent's `onError` before any request.
  */
 import { createChildSolveMachine, type ChildSolveOutput } from '../machines/child-solve.machine.js';
-import type { SolveMachineInput } from '../machines/solve.machine.js';
+import { upgradeSolveContext, type SolveMachineInput } from '../machines/solve.machine.js';
 import type { Client } from './client.js';
 import { UploadInterruptedError, ValidationError, reviveError, type SerializedError } from './errors.js';
 import { acceptInput, type SolveInput } from './inputs.js';
@@ -59,8 +59,10 @@ export function createSolveLogic(source: Client | Session): SolveLogic {
   // process was stopped is not the solve's fault.
   const restore = machine.restoreSnapshot.bind(machine);
   machine.restoreSnapshot = (snapshot, scope) => {
-    const context = (snapshot as { context?: { timeoutMs?: number | null } }).context;
-    if (!context || context.timeoutMs === undefined) return restore(snapshot, scope);
+    // A solve persisted by an older version has its polling fields flat: grouped first.
+    const context = upgradeSolveContext((snapshot as { context?: { timeoutMs?: number | null } }).context);
+    if (!context) return restore(snapshot, scope);
+    if (context.timeoutMs === undefined) return restore({ ...snapshot, context } as unknown as typeof snapshot, scope);
     const deadline = context.timeoutMs === null ? null : Date.now() + context.timeoutMs;
     return restore({ ...snapshot, context: { ...context, deadline } } as unknown as typeof snapshot, scope);
   };

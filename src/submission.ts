@@ -1,6 +1,7 @@
 /**
  * A submission on the server: from upload to the job that solves it.
  */
+import { upgradeSolveContext } from '../machines/solve.machine.js';
 import type { SubmissionStatus } from './models.js';
 import { Job } from './job.js';
 import { ValidationError } from './errors.js';
@@ -24,7 +25,7 @@ export class Submission {
     const snapshot = persisted.snapshot as { context: { deadline: number | null; timeoutMs: number | null } };
     // A restored solve gets a fresh deadline: the time it spent stopped is not its fault.
     const timeoutMs = options.timeoutMs === undefined ? snapshot.context.timeoutMs : options.timeoutMs;
-    const context = { ...snapshot.context, timeoutMs, deadline: timeoutMs === null ? null : Date.now() + timeoutMs };
+    const context = { ...upgradeSolveContext(snapshot.context), timeoutMs, deadline: timeoutMs === null ? null : Date.now() + timeoutMs };
     return new Submission(new StartedSolve(session, { snapshot: { ...snapshot, context } } as never));
   }
 

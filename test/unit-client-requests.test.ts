@@ -284,6 +284,32 @@ describe('resume', () => {
     expect(b.lines()).toEqual(['GET /api/submissions/101?wait=600', 'GET /api/submissions/101?wait=600', 'GET /api/jobs/202?wait=600', 'GET /api/jobs/202/calibration']);
   });
 
+  test('a solve persisted before the polling fields were grouped (flat context, same format) still resumes', async () => {
+    const a = setup({}, { submission: hang() });
+    const submission = a.client.submit('https://example.org/m42.jpg');
+    await submission.handle.until((s) => s.matches({ submissionPending: 'reading' }));
+    const persisted = JSON.parse(JSON.stringify(submission.persist()));
+    submission.cancel();
+    // The context as 0.1.0 wrote it before `polling` and `recovery`.
+    const { polling, recovery, ...rest } = persisted.snapshot.context;
+    persisted.snapshot.context = {
+      ...rest,
+      schedule: polling.schedule,
+      phaseStartedAt: polling.phaseStartedAt,
+      nextPollAt: polling.nextPollAt,
+      lastPollAt: polling.lastPollAt,
+      pollToken: polling.token,
+      serverHoldsSeconds: polling.serverHoldsSeconds,
+      relogins: recovery.relogins,
+      lostJobIds: recovery.lostJobIds,
+    };
+
+    const b = setup({ pendingSubmissionPolls: 1 });
+    const result = await b.client.resume(persisted);
+    expect(result.toJSON()).toMatchObject({ subid: 101, jobId: 202 });
+    expect(b.lines()).toEqual(['GET /api/submissions/101?wait=600', 'GET /api/submissions/101?wait=600', 'GET /api/jobs/202?wait=600', 'GET /api/jobs/202/calibration']);
+  });
+
   test('Client.job(id) reads the job and its calibration only', async () => {
     const { client, lines } = setup({ solvingPolls: 1 });
     const result = await client.job(202);
