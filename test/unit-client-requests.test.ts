@@ -269,12 +269,18 @@ describe('a refused API key', () => {
 });
 
 describe('resume', () => {
-  test('a persisted solve resumes in another client without login or upload', async () => {
+  /** A solve persisted while its submission poll is in flight, as JSON would bring it back. */
+  async function persistedWhilePolling() {
     const a = setup({}, { submission: hang() });
     const submission = a.client.submit('https://example.org/m42.jpg');
     await submission.handle.until((s) => s.matches({ submissionPending: 'reading' }));
     const persisted = JSON.parse(JSON.stringify(submission.persist()));
     submission.cancel();
+    return persisted;
+  }
+
+  test('a persisted solve resumes in another client without login or upload', async () => {
+    const persisted = await persistedWhilePolling();
     expect(JSON.stringify(persisted)).not.toContain(SESSION);
     expect(JSON.stringify(persisted)).not.toContain(API_KEY);
 
@@ -285,11 +291,7 @@ describe('resume', () => {
   });
 
   test('a solve persisted before the polling fields were grouped (flat context, same format) still resumes', async () => {
-    const a = setup({}, { submission: hang() });
-    const submission = a.client.submit('https://example.org/m42.jpg');
-    await submission.handle.until((s) => s.matches({ submissionPending: 'reading' }));
-    const persisted = JSON.parse(JSON.stringify(submission.persist()));
-    submission.cancel();
+    const persisted = await persistedWhilePolling();
     // The context as 0.1.0 wrote it before `polling` and `recovery`.
     const { polling, recovery, ...rest } = persisted.snapshot.context;
     persisted.snapshot.context = {
