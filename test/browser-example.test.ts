@@ -7,10 +7,9 @@ import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startServer, type RunningServer } from '../src/server/index.js';
-import { launchChromium, serveStatic } from './helpers/browser.js';
+import type { RunningServer } from '../src/server/index.js';
+import { startExample, type ExampleRig } from './helpers/browser.js';
 
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -20,24 +19,16 @@ const artifacts = join(root, 'test-artifacts');
 const fixture = join(root, 'test/fixtures/small.png');
 const truth = JSON.parse(readFileSync(join(root, 'test/fixtures/small.truth.json'), 'utf8')) as { ra: number; dec: number; scale_arcsec: number };
 
-let site: Awaited<ReturnType<typeof serveStatic>>;
-let siteOrigin: string;
+let rig: ExampleRig;
 let api: RunningServer;
 let browser: Browser;
 
 beforeAll(async () => {
-  await build({ configFile: join(exampleDir, 'vite.config.ts'), logLevel: 'warn' });
-  site = await serveStatic(outDir);
-  siteOrigin = site.origin;
-  api = await startServer({ port: 0, solver: 'solve-field', cors: { origins: [siteOrigin] } });
-  browser = await launchChromium();
+  rig = await startExample(exampleDir);
+  ({ api, browser } = rig);
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await api?.close();
-  await site?.close();
-});
+afterAll(() => rig?.close());
 
 function bundleText(): string {
   const assets = join(outDir, 'assets');
@@ -60,7 +51,7 @@ describe('React example in chromium', () => {
     page.on('pageerror', (e) => errors.push(e.message));
     const seen = new Set<string>();
     await page.exposeFunction('recordState', (s: string) => seen.add(s));
-    await page.goto(`${siteOrigin}/?api=${encodeURIComponent(api.url)}&key=${api.apiKeys[0]}`);
+    await page.goto(rig.pageUrl);
     await page.waitForSelector('[data-testid=file]');
     // Record every state the page shows, as a user watching it would see them.
     await page.evaluate(() => {
@@ -98,7 +89,7 @@ describe('React example in chromium', () => {
     page.on('request', (r) => {
       if (r.url().startsWith(api.url)) sent.push({ url: r.url(), bytes: r.postDataBuffer()?.length ?? 0, body: r.postData() ?? '' });
     });
-    await page.goto(`${siteOrigin}/?api=${encodeURIComponent(api.url)}&key=${api.apiKeys[0]}`);
+    await page.goto(rig.pageUrl);
     await page.check('[data-testid=local]');
     await page.setInputFiles('[data-testid=file]', fixture);
     await page.waitForSelector('[data-testid=wcs]', { timeout: 90_000 });
@@ -132,7 +123,7 @@ describe('React example in chromium', () => {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${siteOrigin}/?api=${encodeURIComponent(api.url)}&key=${api.apiKeys[0]}`);
+    await page.goto(rig.pageUrl);
     await page.check('[data-testid=local]');
     await page.setInputFiles('[data-testid=file]', join(root, 'test/fixtures/small.fits.gz'));
     await page.waitForSelector('[data-testid=grid] path', { timeout: 90_000 });

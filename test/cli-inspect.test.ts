@@ -3,13 +3,14 @@
  * page is served while the command runs and its WebSocket carries the batch's and the solve's
  * statecharts (without the key), the solve still succeeds, and the server is gone at the end.
  */
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildCli, FIXTURES, GOOD_KEY, spawnCli, startTestServer, type TestServer } from './helpers/cli-run.js';
 import { leakedSessionKeys, sessionKeyHashes } from './helpers/session-keys.js';
+import { untilDefined } from './helpers/until.js';
 
 let nova: TestServer;
 let work: string;
@@ -28,16 +29,6 @@ afterAll(async () => {
 
 const URL_LINE = /^Inspector: open (http:\/\/127\.0\.0\.1:\d+\/[0-9a-f]{32}\/) in a browser/m;
 
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('astrometry-net solve --inspect', () => {
   test('--inspect-stately prints the URL before solving, serves the statecharts there while it runs, and still solves', async () => {
     // The upload is held back, so there is time to open the page while the solve runs.
@@ -45,7 +36,7 @@ describe('astrometry-net solve --inspect', () => {
     const child = spawnCli(['solve', 'orion.png', '--api-url', nova.url, '--api-key', GOOD_KEY, '--out', join(work, 'out'), '--inspect-stately'], {
       cwd: work,
     });
-    const url = await until('the inspector URL', () => URL_LINE.exec(child.output().stderr)?.[1]);
+    const url = await untilDefined('the inspector URL', () => URL_LINE.exec(child.output().stderr)?.[1], 20_000);
 
     // What a person's browser does: load the page, then open the WebSocket it names.
     const page = await fetch(url);
@@ -97,7 +88,7 @@ describe('astrometry-net solve --inspect', () => {
   test('--inspect serves the offline page: nothing from elsewhere, and its stream draws the machines and follows the solve to success', async () => {
     nova.server.faults.inject({ endpoint: 'upload', kind: 'slow', delayMs: 1000 });
     const child = spawnCli(['solve', 'orion.png', '--api-url', nova.url, '--api-key', GOOD_KEY, '--out', join(work, 'offline'), '--inspect'], { cwd: work });
-    const url = await until('the inspector URL', () => URL_LINE.exec(child.output().stderr)?.[1]);
+    const url = await untilDefined('the inspector URL', () => URL_LINE.exec(child.output().stderr)?.[1], 20_000);
     const page = await fetch(url);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");

@@ -8,35 +8,25 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startServer, type RunningServer } from '../src/server/index.js';
-import { launchChromium, serveStatic } from './helpers/browser.js';
+import type { RunningServer } from '../src/server/index.js';
+import { startExample, type ExampleRig } from './helpers/browser.js';
 
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const exampleDir = join(root, 'examples/react-app');
-const outDir = join(exampleDir, 'dist');
 const fixture = join(root, 'test/fixtures/small.png');
 const truth = JSON.parse(readFileSync(join(root, 'test/fixtures/small.truth.json'), 'utf8')) as { ra: number; dec: number };
-let site: Awaited<ReturnType<typeof serveStatic>>;
-let siteOrigin: string;
+let rig: ExampleRig;
 let api: RunningServer;
 let browser: Browser;
 
 beforeAll(async () => {
-  await build({ configFile: join(exampleDir, 'vite.config.ts'), logLevel: 'warn' });
-  site = await serveStatic(outDir);
-  siteOrigin = site.origin;
-  api = await startServer({ port: 0, solver: 'solve-field', cors: { origins: [siteOrigin] } });
-  browser = await launchChromium();
+  rig = await startExample(exampleDir);
+  ({ api, browser } = rig);
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await api?.close();
-  await site?.close();
-});
+afterAll(() => rig?.close());
 
 test('useMachine(appMachine): picking → solving (the child uploading, polling) → showing → RETRY → solving → showing', async () => {
   const page = await browser.newPage();
@@ -44,7 +34,7 @@ test('useMachine(appMachine): picking → solving (the child uploading, polling)
   page.on('pageerror', (e) => errors.push(e.message));
   const seen = { app: new Set<string>(), solve: new Set<string>() };
   await page.exposeFunction('recordState', (which: 'app' | 'solve', s: string) => seen[which].add(s));
-  await page.goto(`${siteOrigin}/?api=${encodeURIComponent(api.url)}&key=${api.apiKeys[0]}`);
+  await page.goto(rig.pageUrl);
   await page.waitForSelector('[data-testid=app-state]');
   // Every state the page shows, the app's and its child's, as a user watching would see them.
   await page.evaluate(() => {

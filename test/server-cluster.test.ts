@@ -17,6 +17,7 @@ import { Cluster, solveAcross, type ClusterNode } from './helpers/cluster.js';
 import { FIXTURES } from './helpers/cli-run.js';
 import { freshDatabase, type TestDatabase } from './helpers/postgres.js';
 import { alive, processesUnder } from './helpers/processes.js';
+import { until } from './helpers/until.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -43,16 +44,6 @@ async function started(c: Promise<Cluster>): Promise<Cluster> {
   return cluster;
 }
 
-async function until<T>(what: string, fn: () => Promise<T> | T, ok: (v: T) => boolean, timeoutMs = 120_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** A distinct small PNG per index: distinct bytes, so each upload is recognisable in the store. */
 function inputs(n: number): { input: SolveInput; sha1: string }[] {
   return Array.from({ length: n }, (_, i) => {
@@ -74,7 +65,7 @@ describe('three serve nodes on one PostgreSQL', () => {
     const work = inputs(1000);
     const run = solveAcross(cluster, work.map((w) => w.input), 48);
 
-    await until('a third solved', () => db.query<{ c: number }>('SELECT COUNT(*)::int AS c FROM jobs WHERE ended_at IS NOT NULL'), (r) => (r[0]?.c ?? 0) >= 330);
+    await until('a third solved', () => db.query<{ c: number }>('SELECT COUNT(*)::int AS c FROM jobs WHERE ended_at IS NOT NULL'), (r) => (r[0]?.c ?? 0) >= 330, { timeoutMs: 120_000 });
     const victim = cluster.nodes[1] as ClusterNode;
     await cluster.kill(victim);
     // What it held when it died: claimed jobs its lease still covers.
@@ -126,7 +117,7 @@ describe('three serve nodes on one PostgreSQL', () => {
     // Kill a node while its solve-field runs.
     const jobsDir = join(dataDir, 'jobs');
     const pids = cluster.nodes.map((n) => n.pid);
-    const busy = await until('a node running solve-field', () => processesUnder(jobsDir, pids), (p) => p.some((x) => pids.includes(x.ppid)), 60_000);
+    const busy = await until('a node running solve-field', () => processesUnder(jobsDir, pids), (p) => p.some((x) => pids.includes(x.ppid)), { timeoutMs: 60_000 });
     const solver = busy.find((x) => pids.includes(x.ppid));
     const victim = cluster.nodes.find((n) => n.pid === solver?.ppid) as ClusterNode;
     const group = processesUnder(jobsDir, pids).filter((p) => p.pgid === solver?.pgid);
@@ -200,7 +191,7 @@ describe('one serve node on embedded SQLite', () => {
         db.close();
       }
     };
-    await until('a third solved', () => count('SELECT COUNT(*) AS c FROM jobs WHERE ended_at IS NOT NULL'), (c) => c >= 330);
+    await until('a third solved', () => count('SELECT COUNT(*) AS c FROM jobs WHERE ended_at IS NOT NULL'), (c) => c >= 330, { timeoutMs: 120_000 });
     await cluster.kill(cluster.nodes[0] as ClusterNode);
     expect(count('SELECT COUNT(*) AS c FROM jobs WHERE ended_at IS NULL')).toBeGreaterThan(0);
     await cluster.addNode();

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseServeArgs } from '../src/server/cli.js';
 import { startServer, type RunningServer, type ServerOptions, type SolverBackend } from '../src/server/index.js';
 import { encodePng } from '../src/server/render.js';
+import { until } from './helpers/until.js';
 
 const KEY = 'longpolllongpoll';
 const servers: RunningServer[] = [];
@@ -48,14 +49,8 @@ async function submit(s: RunningServer): Promise<number> {
   return r.subid;
 }
 
-async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  for (let i = 0; i < 500; i++) {
-    const v = await fn();
-    if (ok(v)) return v;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('condition never met');
-}
+/** About five seconds, polled every 10 ms. */
+const QUICK = { timeoutMs: 5000, intervalMs: 10 };
 
 const token = (body: string) => createHash('sha1').update(body, 'utf8').digest('hex').slice(0, 16);
 
@@ -63,11 +58,13 @@ const token = (body: string) => createHash('sha1').update(body, 'utf8').digest('
 async function solvingJob(s: RunningServer): Promise<number> {
   const subid = await submit(s);
   const sub = await until(
+    'a job for the submission',
     async () => (await (await fetch(`${s.url}submissions/${subid}`)).json()) as { jobs: (number | null)[] },
     (v) => typeof v.jobs[0] === 'number',
+    QUICK,
   );
   const jobId = sub.jobs[0] as number;
-  await until(async () => (await fetch(`${s.url}jobs/${jobId}`)).text(), (t) => t === '{"status": "solving"}');
+  await until('the job to be solving', async () => (await fetch(`${s.url}jobs/${jobId}`)).text(), (t) => t === '{"status": "solving"}', QUICK);
   return jobId;
 }
 
@@ -189,10 +186,10 @@ describe('long polling of status reads', () => {
     const jobId = await solvingJob(s);
     const ctl = new AbortController();
     const answer = fetch(`${s.url}jobs/${jobId}?wait=60&seen=${token('{"status": "solving"}')}`, { signal: ctl.signal });
-    await until(async () => s.heldRequests, (n) => n === 1);
+    await until('one held request', async () => s.heldRequests, (n) => n === 1, QUICK);
     ctl.abort();
     await expect(answer).rejects.toThrow();
-    await until(async () => s.heldRequests, (n) => n === 0);
+    await until('no held request', async () => s.heldRequests, (n) => n === 0, QUICK);
     solver.release();
   });
 
@@ -237,7 +234,7 @@ describe('long polling of status reads', () => {
     const s = await start({ solver });
     const jobId = await solvingJob(s);
     const answer = fetch(`${s.url}jobs/${jobId}?wait=600&seen=${token('{"status": "solving"}')}`).then((r) => r.text());
-    await until(async () => s.heldRequests, (n) => n === 1);
+    await until('one held request', async () => s.heldRequests, (n) => n === 1, QUICK);
     await s.close();
     expect(await answer).toBe('{"status": "solving"}');
     solver.release();

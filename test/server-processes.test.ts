@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { encodePng } from '../src/server/render.js';
 import { alive, processesUnder } from './helpers/processes.js';
 import { randomApiKey, startServeWith, type Serve } from './helpers/serve-process.js';
+import { until } from './helpers/until.js';
 
 const started: Serve[] = [];
 const dirs: string[] = [];
@@ -36,16 +37,6 @@ export function fakeStarField(seed: number, w = 1200, h = 900): Uint8Array {
     }
   }
   return encodePng({ width: w, height: h, channels: 1, data });
-}
-
-async function until<T>(what: string, fn: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function uploadTo(s: Serve, key: string, bytes: Uint8Array): Promise<number> {

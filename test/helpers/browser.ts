@@ -7,6 +7,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
+import { build } from 'vite';
+import { startServer, type RunningServer } from '../../src/server/index.js';
 
 /** Headless chromium; without the background-networking flags it keeps dialling out and failing. */
 export function launchChromium(): Promise<Browser> {
@@ -37,5 +39,35 @@ export async function serveStatic(dir: string): Promise<{ server: Server; origin
     server,
     origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A built example in a browser: its site, the embedded server it talks to, and chromium. */
+export interface ExampleRig {
+  api: RunningServer;
+  browser: Browser;
+  /** The page's address with the server and key in its query, as `npm run example` prints it. */
+  pageUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds `exampleDir` with vite, serves its `dist/`, starts the embedded server with the real
+ * solver allowing the site's origin (CORS), and launches chromium.
+ */
+export async function startExample(exampleDir: string): Promise<ExampleRig> {
+  await build({ configFile: join(exampleDir, 'vite.config.ts'), logLevel: 'warn' });
+  const site = await serveStatic(join(exampleDir, 'dist'));
+  const api = await startServer({ port: 0, solver: 'solve-field', cors: { origins: [site.origin] } });
+  const browser = await launchChromium();
+  return {
+    api,
+    browser,
+    pageUrl: `${site.origin}/?api=${encodeURIComponent(api.url)}&key=${api.apiKeys[0]}`,
+    async close() {
+      await browser.close();
+      await api.close();
+      await site.close();
+    },
   };
 }
