@@ -7,6 +7,7 @@
  */
 import { ValidationError } from './errors.js';
 import { platform } from './platform.js';
+import { concatBytes } from './bytes.js';
 
 export interface SourceList {
   /** Star x positions, pixels (1-based FITS convention, as solve-field reads them). */
@@ -90,21 +91,10 @@ export function describeInput(input: SolveInput, memory: MemoryStore): UploadDes
 /** Reads a stream to its end. */
 export async function readStream(stream: ByteStream): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
-  let total = 0;
   const iterable: AsyncIterable<Uint8Array> =
     Symbol.asyncIterator in stream ? (stream as AsyncIterable<Uint8Array>) : iterateReader(stream as ReadableStream<Uint8Array>);
-  for await (const chunk of iterable) {
-    const bytes = typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk;
-    chunks.push(bytes);
-    total += bytes.byteLength;
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
+  for await (const chunk of iterable) chunks.push(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk);
+  return concatBytes(chunks);
 }
 
 async function* iterateReader(stream: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {

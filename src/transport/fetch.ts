@@ -5,6 +5,7 @@
 import { ResponseTooLargeError } from '../errors.js';
 import type { RequestBody, Transport, TransportRequest, TransportResponse } from './types.js';
 import { watch } from './watchdog.js';
+import { concatBytes } from '../bytes.js';
 
 export interface FetchTransportOptions {
   /** Defaults to `globalThis.fetch`. */
@@ -60,14 +61,8 @@ async function readCapped(response: Response, req: TransportRequest, touch: () =
     }
     chunks.push(value);
   }
-  if (chunks.length === 1) return chunks[0] as Uint8Array;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+  // A single chunk (most answers) is the body already: no copy.
+  return chunks.length === 1 ? (chunks[0] as Uint8Array) : concatBytes(chunks);
 }
 
 function encodeBody(body: RequestBody): BodyInit {
