@@ -2,13 +2,14 @@
  * The undici transport on a real socket: uploads with an exact Content-Length, and nothing left
  * open or hanging when a request is aborted or a server stalls.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync, writeFileSync, mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent } from 'undici';
+import { Agent, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { undiciTransport } from '../src/transport/undici.js';
 
@@ -159,6 +160,48 @@ test("through a caller's dispatcher whose sockets buffer 4 MiB, a big file still
   expect(response.status).toBe(200);
   expect(filePart(seen[seen.length - 1]!.body!).equals(bytes)).toBe(true);
   await dispatcher.close();
+});
+
+test('through an undici ProxyAgent passed as dispatcher (as the README says for a proxy), an upload goes via the proxy and arrives whole', async () => {
+  // A proxy on 127.0.0.1 that tunnels CONNECT and forwards absolute-URI requests, counting both.
+  const via: string[] = [];
+  const proxy = createServer((req, res) => {
+    via.push(`${req.method} ${req.url}`);
+    const target = new URL(req.url ?? '');
+    const forward = httpRequest({ host: target.hostname, port: target.port, path: target.pathname, method: req.method, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    req.pipe(forward);
+  });
+  proxy.on('connect', (req, client: Socket, head: Buffer) => {
+    via.push(`CONNECT ${req.url}`);
+    const [host, port] = (req.url ?? '').split(':');
+    const upstream = connect(Number(port), host, () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const dispatcher = new ProxyAgent(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`);
+  try {
+    const bytes = randomBytes(3 * 1024 * 1024 + 5);
+    const response = await undiciTransport({ dispatcher }).request({
+      method: 'POST',
+      url: `${url}/keep-slowly`,
+      body: { kind: 'multipart', fields: {}, file: { field: 'file', filename: 'big.fits', source: { kind: 'path', path: bigFile(bytes.length, bytes) } } },
+    });
+    expect(response.status).toBe(200);
+    expect(filePart(seen[seen.length - 1]!.body!).equals(bytes)).toBe(true);
+    expect(via).toHaveLength(1);
+    expect(via[0]).toContain(new URL(url).host);
+  } finally {
+    await dispatcher.close();
+    proxy.closeAllConnections();
+    await new Promise((resolve) => proxy.close(resolve));
+  }
 });
 
 test('a small file is sent whole in one buffer, framed the same way', async () => {
