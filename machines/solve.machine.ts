@@ -119,6 +119,7 @@ export interface Recovery {
 }
 
 /**
+ * @internal
  * The most top-level keys a context may have and stay fast. xstate copies the context with
  * `Object.assign({}, context, update)` on every assign, and V8 (Node 20) turns a copy with more
  * than 19 keys into a dictionary: each assign then costs about 20 times as much, and the solve
@@ -127,6 +128,7 @@ export interface Recovery {
 export const MAX_CONTEXT_KEYS = 19;
 
 /**
+ * @internal
  * A context persisted before `polling` and `recovery` grouped their fields (the same `solve@1`
  * format, written by 0.1.0 before this change), with its fields moved into the groups, so that
  * such a snapshot still restores. A current context is returned as it is.

@@ -30,11 +30,13 @@ export interface UndiciTransportOptions {
   userAgent?: string;
 }
 
-// Loaded at the first request, not at import: a command line that only checks its arguments
-// starts without paying for undici and form-data.
+/** A big file is read this much at a time. */
 const READ_CHUNK = 1 << 20;
+/** Up to this size, a file is read whole and sent in one buffer. */
 const SMALL_BODY = 256 * 1024;
 
+// Loaded at the first request, not at import: a command line that only checks its arguments
+// starts without paying for undici and form-data.
 let modules: Promise<{ request: typeof import('undici').request; FormData: typeof FormDataType; agent: Dispatcher }> | undefined;
 function load() {
   modules ??= Promise.all([import('undici'), import('form-data')]).then(([undici, formData]) => ({
