@@ -47,8 +47,11 @@ async function main() {
   const file = join(dir, 'small.png');
   await writeFile(file, await readFile(join(here, '..', 'test', 'fixtures', 'small.png')));
   const server = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--api-key', API_KEY, '--solver', 'simulated', '--concurrency', '32', '--data-dir', join(dir, 'data')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    // serve logs every request on stderr: 50 000 lines for 10 000 solves. Kept for an error only.
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let serveLog = '';
+  server.stderr.setEncoding('utf8').on('data', (d) => (serveLog = (serveLog + d).slice(-4000)));
   const apiUrl = await new Promise((resolve, reject) => {
     let text = '';
     server.stdout.on('data', (chunk) => {
@@ -56,7 +59,7 @@ async function main() {
       const m = /(http:\/\/127\.0\.0\.1:\d+\/api\/)/.exec(text);
       if (m) resolve(m[1]);
     });
-    server.on('exit', (code) => reject(new Error(`serve exited ${code}`)));
+    server.on('exit', (code) => reject(new Error(`serve exited ${code}: ${serveLog}`)));
   });
   server.stdout.resume();
   const rows = [];
@@ -67,7 +70,7 @@ async function main() {
         const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
         let text = '';
         child.stdout.on('data', (c) => (text += c));
-        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(text.trim().split('\n').pop())) : reject(new Error(`client exited ${code}`))));
+        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(text.trim().split('\n').pop())) : reject(new Error(`client exited ${code}; serve's last lines: ${serveLog}`))));
       });
       rows.push(out);
     }
