@@ -11,7 +11,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type FormDataType from 'form-data';
 import type { Dispatcher } from 'undici';
 import { ResponseTooLargeError } from '../errors.js';
-import type { RequestBody, Transport, TransportRequest, TransportResponse } from './types.js';
+import type { RequestBody, Transport, TransportRequest, TransportResponse } from './transport.js';
 import { watch } from './watchdog.js';
 
 export interface UndiciTransportOptions {
@@ -90,8 +90,9 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
         throw dog.signal.aborted && dog.signal.reason !== undefined ? dog.signal.reason : error;
       } finally {
         dog.done();
-        // An aborted or failed upload leaves its file stream open unless it is closed here.
-        encoded.file?.destroy();
+        // An aborted or failed upload leaves its file open unless it is closed here; awaited, so
+        // the file is closed by the time the request settles.
+        await encoded.file?.close();
       }
     },
   };
@@ -139,7 +140,7 @@ interface EncodedBody {
   /** A body sent in one write: its size, reported as sent once the answer starts. */
   sentWhole?: number;
   /** The open file an upload reads, to close once the request is over. */
-  file?: { destroy(): void };
+  file?: { close(): Promise<void> };
 }
 
 async function encodeBody(
@@ -175,7 +176,7 @@ async function encodeBody(
       return {
         headers: { ...headers, 'content-length': String(length) },
         body: progress([prefix, fileChunks(handle, size, ownSockets), suffix], length, onProgress),
-        file: { destroy: () => void handle.close().catch(() => {}) },
+        file: { close: () => handle.close().catch(() => {}) },
       };
     } catch (error) {
       await handle.close().catch(() => {});
