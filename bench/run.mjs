@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.env.BENCH_QUICK === '1';
 const runs = [
+  // The client package as published, beside 0.1.0's figures (measured with the same script at c2199c1).
+  ['package.mjs', {}, ['--before', join(here, 'results', 'package-0.1.0.json')]],
   ['batch-in-memory.mjs', { BENCH_SIZES: quick ? '100,1000' : '100,1000,10000' }],
   ['polling.mjs', quick ? {} : { BENCH_LONG: '1' }],
   ['request-floor.mjs', {}],
@@ -19,9 +21,9 @@ const runs = [
   ['nodes.mjs', {}],
 ];
 let failed = 0;
-for (const [script, env] of runs) {
+for (const [script, env, args = []] of runs) {
   console.log(`\n# bench/${script}`);
-  const r = spawnSync(process.execPath, [join(here, script)], { stdio: 'inherit', env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [join(here, script), ...args], { stdio: 'inherit', env: { ...process.env, ...env } });
   if (r.status !== 0) {
     failed++;
     console.log(`(bench/${script} exited ${r.status ?? r.signal})`);
