@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // How the batch machine and the solve machine scale with the number of queued solves, against an
 // instant in-memory server: the library's own cost per solve, without sockets or waits.
-import { driveBatch, Session } from '../dist/src/index.js';
+import { Session } from '../dist/src/index.js';
+import { driveBatch } from '../dist/machines/index.js';
 
 const enc = new TextEncoder();
 const ok = (value) => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: enc.encode(JSON.stringify(value)) });

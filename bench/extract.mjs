@@ -15,7 +15,7 @@ const runs = Number(process.argv[2] ?? 3);
 
 if (process.argv[2] === '--child') {
   // One extraction, timed inside the process (decode included, Node start-up not).
-  const { extractSources } = await import('../dist/src/index.js');
+  const { extractSources } = await import('../dist/src/extract/index.js');
   const t0 = performance.now();
   const found = await extractSources(process.argv[3]);
   const ms = performance.now() - t0;

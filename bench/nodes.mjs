@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Client } from '../dist/src/index.js';
-import { encodePng } from '../dist/src/server/render.js';
+import { encodePng } from '../server/dist/render.js';
 
 const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const PG_URL = process.env.ASTROMETRY_TEST_DATABASE_URL ?? 'postgres://astrometry_test:astrometry_test@127.0.0.1:5432/astrometry_test';

@@ -17,7 +17,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultPollSchedule, pollDelay } from '../dist/src/polling.js';
+import { defaultPollSchedule, pollDelay } from '../dist/src/tasks/polling.js';
 
 const LENGTHS = [10, 30, 120, 600];
 
@@ -67,7 +67,7 @@ console.log('Other clients: computed from their published schedules (see the hea
 
 async function measureOnServe(lengths) {
   const { Client } = await import('../dist/src/index.js');
-  const { startServer } = await import('../dist/src/server/index.js');
+  const { startServer } = await import('astrometry-net-server');
   const { fileURLToPath } = await import('node:url');
   const image = fileURLToPath(new URL('../test/fixtures/small.png', import.meta.url));
   const out = {};

@@ -17,7 +17,7 @@
  */
 import { assign, enqueueActions, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import type { SerializedError } from '../src/errors.js';
-import type { Calibration } from '../src/models.js';
+import type { Calibration } from '../src/protocol/models.js';
 import { solveMachine, type SolveContext, type SolveMachineInput, type SolveSnapshot } from './solve.machine.js';
 
 export interface BatchItem {

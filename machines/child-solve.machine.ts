@@ -23,8 +23,8 @@
  */
 import type { StateMachine } from 'xstate';
 import { reviveError, type SerializedError } from '../src/errors.js';
-import type { Calibration } from '../src/models.js';
-import type { FileResultKind, ResultFile } from '../src/protocol/results.js';
+import type { Calibration } from '../src/protocol/models.js';
+import type { FileResultKind, ResultFile } from '../src/protocol/result-kinds.js';
 import { initialContext, solveMachine, solveSetup, type ResultCache, type SolveContext, type SolveMachineInput } from './solve.machine.js';
 
 /** What the parent's `onDone` receives as `event.output`. */

@@ -27,13 +27,13 @@ import {
   type AstrometryNetError,
   type SerializedError,
 } from '../src/errors.js';
-import type { UploadDescriptor } from '../src/inputs.js';
-import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from '../src/models.js';
-import type { WireUploadOptions } from '../src/options.js';
-import { pollDelay, type PollSchedule } from '../src/polling.js';
+import type { UploadDescriptor } from '../src/client/solve-input.js';
+import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from '../src/protocol/models.js';
+import type { WireUploadOptions } from '../src/protocol/upload-options.js';
+import { pollDelay, type PollSchedule } from '../src/tasks/polling.js';
 import type { PollAnswer } from '../src/protocol/api.js';
-import type { FileResultKind, ResultFile, ResultKind } from '../src/protocol/results.js';
-import { isFileResultKind, isResultKind } from '../src/protocol/results.js';
+import type { FileResultKind, ResultFile, ResultKind } from '../src/protocol/result-kinds.js';
+import { isFileResultKind, isResultKind } from '../src/protocol/result-kinds.js';
 
 /** A result a consumer asks for. `nbright` applies to annotations only. */
 export interface ResultRequest {

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
  * `npm run docs`: the API reference with TypeDoc, from typedoc.json (entry points: the Node and
- * browser entries, the React bindings, the server, the machines) into docs/api/.
+ * browser entries, the React bindings, the machines, and the fits, wcs, extract and inspect
+ * subpaths) into docs/api/.
  *
  * The same as `npx typedoc`, except that each entry point is named after the import path a user
- * writes (`astrometry-net-client/server`) instead of its folder in this repository (`src/server`).
+ * writes (`astrometry-net-client/fits`) instead of its folder in this repository (`src/fits`).
  * Warnings are printed and leave the exit code alone; errors fail the script.
  */
 import { resolve } from 'node:path';
@@ -19,7 +20,10 @@ const NAMES = {
   src: 'astrometry-net-client',
   'src/browser': 'astrometry-net-client (browser)',
   'src/react': 'astrometry-net-client/react',
-  'src/server': 'astrometry-net-client/server',
+  'src/fits': 'astrometry-net-client/fits',
+  'src/wcs': 'astrometry-net-client/wcs',
+  'src/extract': 'astrometry-net-client/extract',
+  'src/inspect': 'astrometry-net-client/inspect',
   machines: 'astrometry-net-client/machines',
 };
 

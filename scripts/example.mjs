@@ -4,7 +4,7 @@
 // example's Vite dev server, then prints the page to open. Ctrl-C stops both.
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'vite';
-import { startServer } from '../dist/src/server/index.js';
+import { startServer } from 'astrometry-net-server';
 
 const port = Number(process.env.EXAMPLE_PORT ?? 5173);
 const origin = `http://127.0.0.1:${port}`;

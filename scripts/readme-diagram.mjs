@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Regenerates the statechart diagram in README.md from the machine itself (run after `npm run build`).
 import { readFile, writeFile } from 'node:fs/promises';
-import { toMermaid } from '../dist/src/diagram.js';
+import { toMermaid } from '../dist/src/inspect/diagram.js';
 import { solveMachine } from '../dist/machines/solve.machine.js';
 
 const start = '<!-- statechart:start -->';

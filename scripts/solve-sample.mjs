@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../dist/src/index.js';
-import { startServer } from '../dist/src/server/index.js';
+import { startServer } from 'astrometry-net-server';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const image = process.argv[2] ?? join(root, 'assets', 'sample.png');

@@ -16,4 +16,5 @@ fi
 npm run build --silent
 # The tests are type-checked too: a test that no longer compiles against the API is a broken test.
 npm run typecheck --silent
-npx vitest run "$@"
+# Both packages: the client's tests, then the server's (`unit` is a subset of `client`).
+npx vitest run --project client --project server "$@"

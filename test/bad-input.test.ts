@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { createActor } from 'xstate';
-import { Client } from '../src/client.js';
+import { Client } from '../src/client/client.js';
 import { ValidationError } from '../src/errors.js';
-import { describeInput, type MemoryStore } from '../src/inputs.js';
-import { Session } from '../src/session.js';
+import { describeInput, type MemoryStore } from '../src/client/solve-input.js';
+import { Session } from '../src/client/session.js';
 import { API_KEY, fakeNova, requestLines } from './helpers/fake-nova.js';
 
 const API = 'http://nova.test/api/';

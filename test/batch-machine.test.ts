@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { createActor, toPromise } from 'xstate';
 import { batchMachine, type BatchItem, type BatchItemSummary } from '../machines/batch.machine.js';
-import { Session } from '../src/session.js';
+import { Session } from '../src/client/session.js';
 import { API_KEY, fakeNova, json } from './helpers/fake-nova.js';
 
 function setup(count: number, concurrency: number, transport = fakeNova()) {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { RunningServer } from '../src/server/index.js';
+import type { RunningServer } from 'astrometry-net-server';
 import { startExample, type ExampleRig } from './helpers/browser.js';
 
 

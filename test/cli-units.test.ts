@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test, vi } from 'vitest';
 import { Flags, parseArgs, UsageError } from '../src/cli/args.js';
 import { mergeWcsIntoFits, readXyColumns } from '../src/fits/index.js';
 import { expandGlob } from '../src/cli/glob.js';
-import { resolveInputs } from '../src/cli/inputs.js';
+import { resolveInputs } from '../src/cli/expand-inputs.js';
 import { newEntry, planFor } from '../src/cli/journal.js';
 import { Progress } from '../src/cli/progress.js';
 import { parseDec, parseRa } from '../src/cli/sexagesimal.js';

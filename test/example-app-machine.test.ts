@@ -1,6 +1,6 @@
 /**
  * examples/node/app-machine.mjs, run as a user runs it: an app machine that invokes
- * `client.solveLogic` (picking → solving → showing → RETRY → solving) against the in-repo server,
+ * `createSolveLogic(client)` (picking → solving → showing → RETRY → solving) against the in-repo server,
  * and the same app saved mid-solve by one process and finished by another, uploading once.
  */
 import { execFile } from 'node:child_process';
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startServer, type RunningServer } from '../src/server/index.js';
+import { startServer, type RunningServer } from 'astrometry-net-server';
 
 const run = promisify(execFile);
 const script = new URL('../examples/node/app-machine.mjs', import.meta.url).pathname;

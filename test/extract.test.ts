@@ -8,7 +8,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { extractSources } from '../src/index.js';
+import { extractSources } from '../src/extract/index.js';
 import { decodeImage } from '../src/extract/index.js';
 import { readBinTable, writeImage } from '../src/fits/index.js';
 import { workDir } from './helpers/astrometry-tools.js';

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createActor, setup } from 'xstate';
-import { createNodeInspector } from '../src/inspect-node.js';
+import { createNodeInspector } from '../src/inspect/node-inspector.js';
 import { launchChromium } from './helpers/browser.js';
 
 // What createBrowserReceiver does: tell the window that embeds it that it listens, then take

@@ -4,7 +4,7 @@
  * with no node_modules anywhere above it, and run by plain Node, so the package truly is absent.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ts from 'typescript';
@@ -16,7 +16,8 @@ test('without @statelyai/inspect, createNodeInspector tells the user to install 
   const dir = mkdtempSync(join(tmpdir(), 'astrometry-net-no-inspect-'));
   try {
     writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-    for (const name of ['inspect-node', 'inspector-http', 'inspect', 'errors']) {
+    mkdirSync(join(dir, 'inspect'));
+    for (const name of ['inspect/node-inspector', 'inspect/serve-page', 'inspect/sanitize', 'errors']) {
       const source = readFileSync(new URL(`${name}.ts`, SRC), 'utf8');
       const { outputText } = ts.transpileModule(source, {
         compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2023, verbatimModuleSyntax: true },
@@ -24,7 +25,7 @@ test('without @statelyai/inspect, createNodeInspector tells the user to install 
       writeFileSync(join(dir, `${name}.js`), outputText);
     }
     const script = `
-      import { createNodeInspector } from './inspect-node.js';
+      import { createNodeInspector } from './inspect/node-inspector.js';
       try { await createNodeInspector(); console.log('started'); process.exit(0); }
       catch (e) { console.log(JSON.stringify({ message: e.message, cause: e.cause?.code })); }`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, encoding: 'utf8', timeout: 30_000 });

@@ -9,9 +9,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Client } from '../src/client.js';
-import { createNodeInspector, type NodeInspector } from '../src/inspect-node.js';
-import { startServer, type RunningServer } from '../src/server/index.js';
+import { Client } from '../src/client/client.js';
+import { createNodeInspector, type NodeInspector } from '../src/inspect/node-inspector.js';
+import { startServer, type RunningServer } from 'astrometry-net-server';
 import { leakedSessionKeys, sessionKeyHashes } from './helpers/session-keys.js';
 
 const IMAGE = new URL('./fixtures/small.png', import.meta.url);

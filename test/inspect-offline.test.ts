@@ -11,9 +11,9 @@ import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { solveMachine } from '../machines/solve.machine.js';
-import { Client } from '../src/client.js';
-import { createOfflineInspector, drawMachine, type OfflineInspector, type StateDrawing } from '../src/inspect-offline.js';
-import { startServer, type RunningServer } from '../src/server/index.js';
+import { Client } from '../src/client/client.js';
+import { createOfflineInspector, drawMachine, type OfflineInspector, type StateDrawing } from '../src/inspect/offline-inspector.js';
+import { startServer, type RunningServer } from 'astrometry-net-server';
 import { launchChromium } from './helpers/browser.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -7,7 +7,7 @@
  */
 import { createInspector } from '@statelyai/inspect';
 import { expect, test } from 'vitest';
-import { Client } from '../src/client.js';
+import { Client } from '../src/client/client.js';
 import { API_KEY, SESSION, fakeNova } from './helpers/fake-nova.js';
 
 test('an @statelyai/inspect inspector gets no file bytes and no key, registrations included', async () => {

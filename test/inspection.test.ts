@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { InspectionEvent } from 'xstate';
-import { Client } from '../src/client.js';
-import { sanitizeForInspection } from '../src/inspect.js';
+import { Client } from '../src/client/client.js';
+import { sanitizeForInspection } from '../src/inspect/sanitize.js';
 import { API_KEY, SESSION, fakeNova, json } from './helpers/fake-nova.js';
 
 function containsBytes(value: unknown, seen = new Set<unknown>()): boolean {
@@ -59,7 +59,7 @@ describe('inspection', () => {
   test("a child's snapshot inside a batch event is reduced to its data, not its machine", async () => {
     const { createActor } = await import('xstate');
     const { solveMachine } = await import('../machines/solve.machine.js');
-    const { defaultPollSchedule } = await import('../src/polling.js');
+    const { defaultPollSchedule } = await import('../src/tasks/polling.js');
     const snapshot = createActor(solveMachine, { input: { upload: { kind: 'url', url: 'http://example.org/a.png' }, options: {}, schedule: defaultPollSchedule('http://example.org/api/') } }).getSnapshot();
     const clean = sanitizeForInspection({ type: 'xstate.snapshot.item-0', snapshot }) as { snapshot: Record<string, unknown> };
     expect(Object.keys(clean.snapshot).sort()).toEqual(['context', 'status', 'value']);

@@ -7,9 +7,9 @@ import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { Client } from '../src/client.js';
-import { milestones } from '../src/started-solve.js';
-import { startServer, type RunningServer } from '../src/server/index.js';
+import { Client } from '../src/client/client.js';
+import { milestones } from '../src/client/started-solve.js';
+import { startServer, type RunningServer } from 'astrometry-net-server';
 import { recordingTransport, type Exchange } from './helpers/recording-transport.js';
 
 const IMAGE = new URL('./fixtures/small.png', import.meta.url);

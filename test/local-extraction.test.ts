@@ -10,7 +10,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Client, ValidationError } from '../src/index.js';
-import type { Transport, TransportRequest } from '../src/transport/types.js';
+import type { Transport, TransportRequest } from '../src/transport/transport.js';
 import { undiciTransport } from '../src/transport/undici.js';
 import { buildCli, FIXTURES, runCli } from './helpers/cli-run.js';
 import { Wcs } from '../src/wcs/index.js';

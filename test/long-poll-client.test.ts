@@ -5,8 +5,8 @@
  * schedule.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Client } from '../src/client.js';
-import { startServer, type RunningServer } from '../src/server/index.js';
+import { Client } from '../src/client/client.js';
+import { startServer, type RunningServer } from 'astrometry-net-server';
 import { recordingTransport, type Exchange } from './helpers/recording-transport.js';
 
 const IMAGE = new URL('./fixtures/small.png', import.meta.url).pathname;

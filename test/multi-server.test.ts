@@ -10,11 +10,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Client } from '../src/client.js';
-import { ServerPool } from '../src/server-pool.js';
-import { startServer, type RunningServer } from '../src/server/index.js';
+import { Client } from '../src/client/client.js';
+import { ServerPool } from '../src/tasks/server-pool.js';
+import { startServer, type RunningServer } from 'astrometry-net-server';
 import { failoverTransport } from '../src/transport/failover.js';
-import type { Transport } from '../src/transport/types.js';
+import type { Transport } from '../src/transport/transport.js';
 import { buildCli, CLI } from './helpers/cli-run.js';
 
 const IMAGE = new URL('./fixtures/small.png', import.meta.url).pathname;

@@ -83,17 +83,20 @@ describe('npm run lint:package', () => {
   }, 120_000);
 });
 
-describe('slim installs', () => {
+describe('the client alone', () => {
   /** Relative modules a file imports statically (`import … from`, `export … from`, bare `import '…'`). */
   const staticImports = (file: string): string[] =>
-    [...readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\s[^'"]*?(?:from\s*)?['"](\.{1,2}\/[^'"]+)['"]/gm)].map((m) => resolve(dirname(file), m[1] as string));
-
-  it('nothing a client loads reaches the server: src/server is only imported dynamically, by serve and --local', () => {
-    const pkg = JSON.parse(readFileSync(join(unpacked, 'package.json'), 'utf8')) as { exports: Record<string, string | Record<string, string>>; bin: Record<string, string> };
-    const entries = ['.', './machines', './react']
-      .flatMap((k) => Object.values(pkg.exports[k] as Record<string, string>))
-      .filter((p) => p.endsWith('.js'))
-      .concat(Object.values(pkg.bin));
+    [...readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\s[^'";]*?(?:from\s*)?['"](\.{1,2}\/[^'"]+)['"]/gm)].map((m) => resolve(dirname(file), m[1] as string));
+  const pkg = () =>
+    JSON.parse(readFileSync(join(unpacked, 'package.json'), 'utf8')) as {
+      exports: Record<string, string | Record<string, string>>;
+      bin: Record<string, string>;
+      dependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+      peerDependencies?: Record<string, string>;
+    };
+  /** Every module reachable from these entry files through static imports. */
+  const closure = (entries: string[]): string[] => {
     const seen = new Set<string>();
     const queue = entries.map((p) => join(unpacked, p));
     while (queue.length > 0) {
@@ -102,7 +105,46 @@ describe('slim installs', () => {
       seen.add(file);
       queue.push(...staticImports(file));
     }
-    expect(seen.size).toBeGreaterThan(30);
-    expect([...seen].filter((f) => f.includes('/dist/src/server/'))).toEqual([]);
+    return [...seen].map((f) => f.slice(unpacked.length + 1));
+  };
+
+  it('ships no server code and depends on no database driver or native module', () => {
+    const files = walk(unpacked).map((f) => f.slice(unpacked.length + 1));
+    expect(files.filter((f) => /(^|\/)server\//.test(f))).toEqual([]);
+    const { dependencies = {}, optionalDependencies = {}, peerDependencies = {} } = pkg();
+    const all = Object.keys({ ...dependencies, ...optionalDependencies, ...peerDependencies });
+    expect(all.filter((name) => ['better-sqlite3', 'pg', 'astrometry-net-server'].includes(name))).toEqual([]);
+    expect(optionalDependencies).toEqual({});
+  });
+
+  it('loads FITS, WCS, extraction and the batch machine only when used: the entries do not import them statically', () => {
+    const exported = pkg().exports;
+    const entries = ['.', './react'].flatMap((k) => Object.values(exported[k] as Record<string, string>)).filter((p) => p.endsWith('.js'));
+    const reached = closure(entries);
+    expect(reached.length).toBeGreaterThan(20);
+    const heavy = reached.filter((f) => /\/(fits|wcs|extract)\/|batch\.machine|batch-driver|account\.machine|local-extraction/.test(f));
+    expect(heavy).toEqual([]);
+  });
+
+  it('has at most 40 runtime exports at its main entry, and the subpaths the README names', async () => {
+    const main = await import(join(unpacked, (pkg().exports['.'] as Record<string, string>).default as string));
+    const names = Object.keys(main);
+    console.log(`main entry: ${names.length} runtime exports`);
+    expect(names.length).toBeLessThanOrEqual(40);
+    expect(names).toEqual(expect.arrayContaining(['Client', 'Session', 'Submission', 'Job', 'FileUpload', 'UrlUpload', 'SourceListUpload', 'createSolveLogic']));
+    expect(Object.keys(pkg().exports).sort()).toEqual(
+      ['.', './extract', './fits', './inspect', './machines', './package.json', './react', './schema.json', './wcs'].sort(),
+    );
+  });
+
+  it('`serve` without the server package says the one command that installs it, and exits 2', () => {
+    // The unpacked tarball has no node_modules beside it, as after `npm install astrometry-net-client` alone.
+    const bin = join(unpacked, pkg().bin['astrometry-net'] as string);
+    for (const args of [['serve'], ['serve', '--help']]) {
+      const r = spawnSync(process.execPath, [bin, ...args], { cwd: work, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toContain('npm install astrometry-net-server');
+      expect(r.stdout).toBe('');
+    }
   });
 });

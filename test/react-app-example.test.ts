@@ -1,7 +1,7 @@
 /**
  * examples/react-app in a real browser (Debian's chromium via playwright-core) against the
  * embedded server with the real solver: `useMachine(appMachine)`, whose `solving` state invokes
- * `client.solveLogic`. A user picks an image, sees both the app's and the child's states, gets
+ * `createSolveLogic(client)`. A user picks an image, sees both the app's and the child's states, gets
  * the calibration, and solves again with RETRY.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import type { RunningServer } from '../src/server/index.js';
+import type { RunningServer } from 'astrometry-net-server';
 import { startExample, type ExampleRig } from './helpers/browser.js';
 
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startServer, type RunningServer } from '../src/server/index.js';
+import { startServer, type RunningServer } from 'astrometry-net-server';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 let server: RunningServer;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
 import { solveMachine } from '../machines/solve.machine.js';
-import { toMermaid } from '../src/diagram.js';
-import { UPLOAD_OPTION_NAMES } from '../src/options.js';
+import { toMermaid } from '../src/inspect/diagram.js';
+import { UPLOAD_OPTION_NAMES } from '../src/protocol/upload-options.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 

@@ -3,8 +3,8 @@
  * account machine; on nova, which has no such endpoint, `null` after one request.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { Session } from '../src/session.js';
-import { startServer, type RunningServer } from '../src/server/index.js';
+import { Session } from '../src/client/session.js';
+import { startServer, type RunningServer } from 'astrometry-net-server';
 import { API_KEY, fakeNova, requestLines } from './helpers/fake-nova.js';
 
 let server: RunningServer;

@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { Client } from '../src/client.js';
-import { Job } from '../src/job.js';
-import { Session } from '../src/session.js';
+import { Client } from '../src/client/client.js';
+import { Job } from '../src/client/job.js';
+import { Session } from '../src/client/session.js';
 import { API_KEY, fakeNova } from './helpers/fake-nova.js';
 
 const FAST = { minIntervalMs: 0, maxIntervalMs: 2 };

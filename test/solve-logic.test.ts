@@ -1,15 +1,15 @@
 /**
- * `client.solveLogic` invoked by a parent machine, as a user's app would: it starts by itself,
+ * `createSolveLogic(client)` invoked by a parent machine, as a user's app would: it starts by itself,
  * hands the parent its output (or a typed error), keeps bytes out of snapshots, survives a
  * persisted parent snapshot without a second upload, and shows both actors to an inspector.
  */
 import { describe, expect, expectTypeOf, test } from 'vitest';
 import { assign, createActor, sendTo, setup, toPromise, type AnyActorRef, type InputFrom, type OutputFrom, type InspectedSnapshotEvent, type InspectionEvent } from 'xstate';
-import { Client } from '../src/client.js';
+import { Client } from '../src/client/client.js';
 import { AbortedError, AstrometryNetError, JobFailedError, ValidationError, type SerializedError } from '../src/errors.js';
-import { sanitizedInspector } from '../src/inspect.js';
-import { drawMachine } from '../src/inspect-offline.js';
-import type { SolveLogic, SolveLogicInput, SolveLogicOutput } from '../src/solve-logic.js';
+import { sanitizedInspector } from '../src/inspect/sanitize.js';
+import { drawMachine } from '../src/inspect/offline-inspector.js';
+import { createSolveLogic, type SolveLogic, type SolveLogicInput, type SolveLogicOutput } from '../src/client/solve-logic.js';
 import { API_KEY, SESSION, fakeNova, hang, requestLines, type FakeNovaOptions, type Handler } from './helpers/fake-nova.js';
 
 const API = 'http://127.0.0.1:9/api/';
@@ -50,7 +50,7 @@ function appMachine(solve: SolveLogic, input: SolveLogicInput) {
 async function run(options: FakeNovaOptions, input: SolveLogicInput, overrides: Record<string, Handler> = {}) {
   const transport = fakeNova(options, overrides);
   const client = clientOn(transport);
-  const actor = createActor(appMachine(client.solveLogic, input));
+  const actor = createActor(appMachine(createSolveLogic(client), input));
   actor.start();
   await toPromise(actor);
   return { snapshot: actor.getSnapshot(), lines: lines(transport.requests), transport };
@@ -70,7 +70,7 @@ function untilChild(parent: AnyActorRef, predicate: (s: { value: unknown; contex
   });
 }
 
-describe('client.solveLogic in a parent machine', () => {
+describe('createSolveLogic(client) in a parent machine', () => {
   test("starts by itself and hands onDone the subid, job id, calibration and prefetched files, in the fewest requests", async () => {
     const bytes = new Uint8Array([1, 2, 3, 4]);
     const { snapshot, lines } = await run({ pendingSubmissionPolls: 1 }, { input: { bytes, filename: 'm42.fits' }, prefetch: ['wcs', 'info'] });
@@ -103,7 +103,7 @@ describe('client.solveLogic in a parent machine', () => {
   test('a cancel sent by the parent ends in onError with code aborted and where the solve stood', async () => {
     const transport = fakeNova({}, { job: hang() });
     const client = clientOn(transport);
-    const actor = createActor(appMachine(client.solveLogic, { input: 'https://example.org/m42.jpg' }));
+    const actor = createActor(appMachine(createSolveLogic(client), { input: 'https://example.org/m42.jpg' }));
     actor.start();
     await untilChild(actor, (s) => s.context.jobId !== null);
     actor.send({ type: 'STOP' });
@@ -131,7 +131,7 @@ describe('client.solveLogic in a parent machine', () => {
     let aborted = false;
     const transport = fakeNova({}, { upload: hang((req) => req.signal?.addEventListener('abort', () => (aborted = true))) });
     const client = clientOn(transport);
-    const machine = setup({ actors: { solve: client.solveLogic } }).createMachine({
+    const machine = setup({ actors: { solve: createSolveLogic(client) } }).createMachine({
       initial: 'solving',
       states: {
         solving: { invoke: { id: 'solve', src: 'solve', input: { input: { bytes: new Uint8Array(64) } } }, on: { BACK: 'picking' } },
@@ -183,7 +183,7 @@ describe('client.solveLogic in a parent machine', () => {
     const first = fakeNova({}, { job: hang() });
     const clientA = clientOn(first);
     const input: SolveLogicInput = { input: { bytes, filename: 'm42.fits' }, prefetch: ['wcs'] };
-    const actorA = createActor(appMachine(clientA.solveLogic, input));
+    const actorA = createActor(appMachine(createSolveLogic(clientA), input));
     actorA.start();
     await untilChild(actorA, (s) => JSON.stringify(s.value) === '{"jobRunning":"reading"}');
     const text = JSON.stringify(actorA.getPersistedSnapshot());
@@ -195,7 +195,7 @@ describe('client.solveLogic in a parent machine', () => {
 
     const second = fakeNova();
     const clientB = clientOn(second);
-    const actorB = createActor(appMachine(clientB.solveLogic, input), { snapshot: JSON.parse(text) });
+    const actorB = createActor(appMachine(createSolveLogic(clientB), input), { snapshot: JSON.parse(text) });
     actorB.start();
     await toPromise(actorB);
     expect(actorB.getSnapshot().value).toBe('showing');
@@ -211,7 +211,7 @@ describe('client.solveLogic in a parent machine', () => {
     const transport = fakeNova();
     const client = clientOn(transport);
     const bytes = new TextEncoder().encode(`IMAGE ${API_KEY}`);
-    const actor = createActor(appMachine(client.solveLogic, { input: { bytes }, prefetch: ['wcs'] }), {
+    const actor = createActor(appMachine(createSolveLogic(client), { input: { bytes }, prefetch: ['wcs'] }), {
       inspect: sanitizedInspector((e) => events.push(e)),
     });
     actor.start();
@@ -246,7 +246,7 @@ describe('client.solveLogic in a parent machine', () => {
 
   test('its chart is the solve machine with a final state: drawn from its definition, it has every solve state, solved, and no START', () => {
     const client = clientOn(fakeNova());
-    const drawing = drawMachine(client.solveLogic);
+    const drawing = drawMachine(createSolveLogic(client));
     const keys = drawing.states.map((s) => s.key);
     expect(keys).toEqual(expect.arrayContaining(['idle', 'loggingIn', 'uploading', 'submissionPending', 'jobRunning', 'success', 'failure', 'solved']));
     expect(drawing.states.find((s) => s.key === 'solved')?.type).toBe('final');
@@ -257,13 +257,13 @@ describe('client.solveLogic in a parent machine', () => {
   test('its types are the public ones: a parent sees SolveLogicInput and SolveLogicOutput', () => {
     expectTypeOf<InputFrom<SolveLogic>>().toEqualTypeOf<SolveLogicInput>();
     expectTypeOf<OutputFrom<SolveLogic>>().toEqualTypeOf<SolveLogicOutput>();
-    expectTypeOf<Client['solveLogic']>().toEqualTypeOf<SolveLogic>();
+    expectTypeOf<ReturnType<typeof createSolveLogic>>().toEqualTypeOf<SolveLogic>();
   });
 
   test('created at top level it runs too, and its output is what toPromise resolves with', async () => {
     const transport = fakeNova();
     const client = clientOn(transport);
-    const actor = createActor(client.solveLogic, { input: { jobId: 202 } });
+    const actor = createActor(createSolveLogic(client), { input: { jobId: 202 } });
     actor.start();
     await expect(toPromise(actor)).resolves.toMatchObject({ jobId: 202, calibration: { ra: 187 } });
   });

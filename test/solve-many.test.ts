@@ -4,9 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { BatchProgress } from '../src/batch-driver.js';
-import { Client, type SolveManyOutcome } from '../src/client.js';
-import { startServer, type RunningServer } from '../src/server/index.js';
+import type { BatchProgress } from '../src/client/batch-driver.js';
+import { Client, type SolveManyOutcome } from '../src/client/client.js';
+import { startServer, type RunningServer } from 'astrometry-net-server';
 
 const IMAGE = new URL('./fixtures/small.png', import.meta.url);
 const FAST = { minIntervalMs: 10, maxIntervalMs: 60 };

@@ -3,13 +3,13 @@
  * asks for gentle clients, so every redundant request here is a regression.
  */
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { Client } from '../src/client.js';
+import { Client } from '../src/client/client.js';
 import { AbortedError, AuthError, JobFailedError, NotFoundError, SubmissionFailedError, TimeoutError } from '../src/errors.js';
-import { Job } from '../src/job.js';
-import type { PollSchedule } from '../src/polling.js';
-import { Submission } from '../src/submission.js';
+import { Job } from '../src/client/job.js';
+import type { PollSchedule } from '../src/tasks/polling.js';
+import { Submission } from '../src/client/submission.js';
 import { API_KEY, SESSION, fakeNova, fitsBytes, hang, json, requestLines, html, type FakeNovaOptions, type Handler } from './helpers/fake-nova.js';
-import { Session } from '../src/session.js';
+import { Session } from '../src/client/session.js';
 import { HttpError } from '../src/errors.js';
 import { backoffDelay } from '../src/protocol/retry.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';

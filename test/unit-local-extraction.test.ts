@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { Client } from '../src/client.js';
+import { Client } from '../src/client/client.js';
 import { API_KEY, fakeNova, requestLines } from './helpers/fake-nova.js';
 import { FIXTURES } from './helpers/cli-run.js';
 

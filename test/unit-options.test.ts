@@ -4,12 +4,12 @@
  * option, the value and what is allowed.
  */
 import { describe, expect, test } from 'vitest';
-import { Client } from '../src/client.js';
+import { Client } from '../src/client/client.js';
 import { ValidationError } from '../src/errors.js';
-import { describeInput, type MemoryStore, type SolveInput } from '../src/inputs.js';
-import { encodeUploadOptions, UPLOAD_OPTION_NAMES, type UploadOptions } from '../src/options.js';
-import { defaultPollSchedule, pollDelay, resolvePollSchedule, type PollSchedule } from '../src/polling.js';
-import { Session } from '../src/session.js';
+import { describeInput, type MemoryStore, type SolveInput } from '../src/client/solve-input.js';
+import { encodeUploadOptions, UPLOAD_OPTION_NAMES, type UploadOptions } from '../src/protocol/upload-options.js';
+import { defaultPollSchedule, pollDelay, resolvePollSchedule, type PollSchedule } from '../src/tasks/polling.js';
+import { Session } from '../src/client/session.js';
 import { API_KEY, fakeNova } from './helpers/fake-nova.js';
 
 function refusal(fn: () => unknown): ValidationError {

@@ -12,13 +12,13 @@ import {
   SessionExpiredError,
   UnexpectedContentError,
 } from '../src/errors.js';
-import type { MemoryStore, UploadDescriptor } from '../src/inputs.js';
-import { encodeUploadOptions } from '../src/options.js';
+import type { MemoryStore, UploadDescriptor } from '../src/client/solve-input.js';
+import { encodeUploadOptions } from '../src/protocol/upload-options.js';
 import * as api from '../src/protocol/api.js';
 import { parseNovaTime } from '../src/protocol/decode.js';
 import { exchangeJson, type ExchangeContext } from '../src/protocol/exchange.js';
 import type { RetryPolicy } from '../src/protocol/retry.js';
-import type { RequestBody, TransportResponse } from '../src/transport/types.js';
+import type { RequestBody, TransportResponse } from '../src/transport/transport.js';
 import { API_KEY, SESSION, fakeNova, fitsBytes, html, json, requestLines, text, type Handler } from './helpers/fake-nova.js';
 
 const API = 'http://nova.test/api/';

@@ -25,13 +25,13 @@ import {
   SessionExpiredError,
   UnexpectedContentError,
 } from '../src/errors.js';
-import type { UploadDescriptor } from '../src/inputs.js';
-import type { Calibration, JobStatus, SubmissionStatus, UploadResult } from '../src/models.js';
-import type { PollSchedule } from '../src/polling.js';
+import type { UploadDescriptor } from '../src/client/solve-input.js';
+import type { Calibration, JobStatus, SubmissionStatus, UploadResult } from '../src/protocol/models.js';
+import type { PollSchedule } from '../src/tasks/polling.js';
 import type { PollAnswer } from '../src/protocol/api.js';
-import type { ResultFile } from '../src/protocol/results.js';
-import { ServerPool } from '../src/server-pool.js';
-import { provideSolveTasks } from '../src/machine-tasks.js';
+import type { ResultFile } from '../src/protocol/result-kinds.js';
+import { ServerPool } from '../src/tasks/server-pool.js';
+import { provideSolveTasks } from '../src/tasks/solve-tasks.js';
 import { API_KEY, SESSION, fakeNova, hang, html, json, type Handler } from './helpers/fake-nova.js';
 
 // ---------------------------------------------------------------------------------------------

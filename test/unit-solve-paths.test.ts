@@ -10,7 +10,7 @@ import { getNextSnapshot, type AnyStateNode } from 'xstate';
 import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import { solveMachine, type SolveMachineInput, type SolveSnapshot } from '../machines/solve.machine.js';
 import { NetworkError, NotFoundError, SessionExpiredError, UnexpectedContentError } from '../src/errors.js';
-import type { Calibration, SubmissionStatus } from '../src/models.js';
+import type { Calibration, SubmissionStatus } from '../src/protocol/models.js';
 
 const SCHEDULE = { minIntervalMs: 1000, maxIntervalMs: 8000, fraction: 0.5, jitter: 0 };
 const CAL: Calibration = { ra: 1, dec: 2, radius: 3, pixscale: 4, orientation: 5, parity: 1 };

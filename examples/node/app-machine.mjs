@@ -13,11 +13,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { assign, createActor, setup } from 'xstate';
-import { Client } from '../../dist/src/index.js';
+import { Client, createSolveLogic } from '../../dist/src/index.js';
 
 /** The app: its own states and context; the solve is one invoked child among its states. */
 export function createAppMachine(client) {
-  return setup({ actors: { solve: client.solveLogic } }).createMachine({
+  return setup({ actors: { solve: createSolveLogic(client) } }).createMachine({
     id: 'app',
     context: { image: null, attempts: 0, result: null, error: null },
     initial: 'picking',
@@ -84,7 +84,7 @@ if (arg('--save')) {
   console.log(`restored  app ${JSON.stringify(app.getSnapshot().value)}`);
   console.log(show(await untilShowing(app)));
 } else {
-  const { startServer } = await import('../../dist/src/server/index.js');
+  const { startServer } = await import('astrometry-net-server');
   const server = await startServer({ port: 0, solver: arg('--solver') ?? 'solve-field' });
   try {
     const client = new Client({ apiUrl: server.url, apiKey: server.apiKeys[0], polling });

@@ -5,8 +5,9 @@
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Client, readXyColumns } from '../../dist/src/index.js';
-import { startServer } from '../../dist/src/server/index.js';
+import { Client } from '../../dist/src/index.js';
+import { readXyColumns } from '../../dist/src/fits/index.js';
+import { startServer } from 'astrometry-net-server';
 
 const solver = process.argv.includes('--solver') ? process.argv[process.argv.indexOf('--solver') + 1] : 'solve-field';
 const image = fileURLToPath(new URL('../../assets/sample.png', import.meta.url));

@@ -12,6 +12,8 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^astrometry-net-client\/react$/, replacement: dist('src/react/index.js') },
+      { find: /^astrometry-net-client\/wcs$/, replacement: dist('src/wcs/index.js') },
+      { find: /^astrometry-net-client\/extract$/, replacement: dist('src/extract/index.js') },
       { find: /^astrometry-net-client$/, replacement: dist('src/browser.js') },
     ],
   },

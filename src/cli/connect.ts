@@ -8,9 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InspectionEvent } from 'xstate';
-import type { Session } from '../session.js';
-import type { RequestEvent } from '../machine-tasks.js';
+import type { Session } from '../client/session.js';
+import type { RequestEvent } from '../tasks/dependencies.js';
 import { UsageError, type FlagSpec, type Flags } from './args.js';
+import { loadServerPackage } from './server-package.js';
 
 export const CONNECTION_FLAGS: readonly FlagSpec[] = [
   { name: 'api-url', type: 'string', multiple: true },
@@ -57,7 +58,7 @@ function generatedKey(): string {
  */
 export async function requireApiKey(flags: Flags): Promise<void> {
   if (flags.bool('local')) return;
-  const { resolveApiKey } = await import('../session.js');
+  const { resolveApiKey } = await import('../client/session.js');
   await import('../index.js');
   resolveApiKey(flags.string('api-key'));
 }
@@ -83,7 +84,7 @@ export async function connect(flags: Flags, options: ConnectOptions): Promise<Co
     if (solver !== 'solve-field' && solver !== 'simulated') {
       throw new UsageError(`Invalid value for --local-solver: "${solver}". Allowed: "solve-field" (the real solver) or "simulated".`);
     }
-    const { startServer } = await import('../server/index.js');
+    const { startServer } = await loadServerPackage('--local');
     const dataDir = join(options.outDir, LOCAL_DIR);
     mkdirSync(dataDir, { recursive: true });
     const apiKey = generatedKey();
@@ -151,10 +152,10 @@ export interface CliInspector {
 export async function startInspector(kind: 'offline' | 'stately' = 'offline'): Promise<CliInspector> {
   try {
     if (kind === 'offline') {
-      const { createOfflineInspector } = await import('../inspect-offline.js');
+      const { createOfflineInspector } = await import('../inspect/offline-inspector.js');
       return await createOfflineInspector();
     }
-    const { createNodeInspector } = await import('../inspect-node.js');
+    const { createNodeInspector } = await import('../inspect/node-inspector.js');
     return await createNodeInspector();
   } catch (error) {
     throw new InspectorError(`--inspect: ${(error as Error).message}`);

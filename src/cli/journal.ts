@@ -15,8 +15,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SerializedError } from '../errors.js';
-import type { Calibration } from '../models.js';
-import type { WireUploadOptions } from '../options.js';
+import type { Calibration } from '../protocol/models.js';
+import type { WireUploadOptions } from '../protocol/upload-options.js';
 
 export const JOURNAL_DIR = '.astrometry-net-journal';
 export const JOURNAL_FORMAT = 'astrometry-net-cli/journal@1';

@@ -3,7 +3,7 @@
  * after every input settled. Inputs are listed in the order they were given (expanded), not in
  * the order they finished.
  */
-import type { Calibration } from '../models.js';
+import type { Calibration } from '../protocol/models.js';
 import { ERROR_CODES } from '../errors.js';
 
 export interface SolveJsonInput {

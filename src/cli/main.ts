@@ -8,9 +8,10 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { packageVersion as version } from '../package-version.js';
+import { packageVersion as version } from './version.js';
 import { ApiError, AstrometryNetError, AuthError, ValidationError } from '../errors.js';
 import { UsageError } from './args.js';
+import { loadServerPackage } from './server-package.js';
 import { InspectorError, LocalServerError } from './connect.js';
 import { MAIN_HELP } from './help.js';
 import { EXIT, processIo, type CliIo } from './io.js';
@@ -49,7 +50,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
       case 'jobs':
         return await (await import('./commands/jobs.js')).runJobs(rest, io);
       case 'serve': {
-        const { runServe } = await import('../server/cli.js');
+        const { runServe } = await loadServerPackage('serve');
         return await runServe([...rest]);
       }
       default:

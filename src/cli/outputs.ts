@@ -4,7 +4,7 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FileResultKind, ResultFile } from '../protocol/results.js';
+import type { FileResultKind, ResultFile } from '../protocol/result-kinds.js';
 import type { FlagSpec, Flags } from './args.js';
 import { isFits, mergeWcsIntoFits } from '../fits/index.js';
 import { maybeGunzip } from './gunzip.js';

@@ -7,7 +7,7 @@
  * allowed. The CLI adds the flag's spelling to that message.
  */
 import { ValidationError } from '../errors.js';
-import { encodeUploadOptions, type UploadOptions, type WireUploadOptions } from '../options.js';
+import { encodeUploadOptions, type UploadOptions, type WireUploadOptions } from '../protocol/upload-options.js';
 import { UsageError, type FlagSpec, type Flags } from './args.js';
 import { parseDec, parseRa } from './sexagesimal.js';
 

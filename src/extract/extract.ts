@@ -3,9 +3,9 @@
  * to its stars, brightest first, in the pixel convention of nova's x/y lists.
  */
 import { differenceSigma, estimateBackground, subtractBackground } from './background.js';
-import { decodeImage, type GreyImage } from './decode.js';
+import { decodeImage, type GreyImage } from './decode-image.js';
 import { detect } from './detect.js';
-import { platform } from '../platform.js';
+import { platform } from '../platform/web-platform.js';
 
 /** A path (Node only), the file's bytes, or a Blob/File. */
 export type ExtractInput = string | Uint8Array | ArrayBuffer | Blob;

@@ -1,7 +1,7 @@
 /**
  * Walking the header-data units of a FITS file held in memory.
  */
-import { FitsError } from './errors.js';
+import { FitsError } from './fits-error.js';
 import { BLOCK, FitsHeader, parseHeader } from './header.js';
 
 export interface FitsHdu {

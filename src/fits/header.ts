@@ -6,7 +6,7 @@
  * strings split over cards, each part but the last ending in `&`). Every parsed card keeps its
  * original card images, so a header can be rewritten without reformatting the cards it keeps.
  */
-import { FitsError } from './errors.js';
+import { FitsError } from './fits-error.js';
 
 export const BLOCK = 2880;
 export const CARD = 80;

@@ -3,7 +3,7 @@
  * Rows are stored bottom-up in FITS' own sense: element (i, j) of the array is pixel
  * (x = i + 1, y = j + 1) in the FITS 1-based convention; no flip is made here.
  */
-import { FitsError } from './errors.js';
+import { FitsError } from './fits-error.js';
 import { BLOCK, headerBytes, type CardInput, type FitsHeader } from './header.js';
 import { readHdus, type FitsHdu } from './hdu.js';
 

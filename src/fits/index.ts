@@ -2,7 +2,7 @@
  * FITS, read and written in memory, with no dependency on Node: the client, the CLI, the server
  * and the browser share it. Gzip is the caller's business (the bytes given here are plain FITS).
  */
-export { FitsError } from './errors.js';
+export { FitsError } from './fits-error.js';
 export {
   BLOCK,
   CARD,

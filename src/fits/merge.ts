@@ -2,7 +2,7 @@
  * Putting a solved WCS into an image's primary header. Only the header is rewritten: kept
  * cards keep their card images, and the data and every later HDU are copied byte for byte.
  */
-import { FitsError } from './errors.js';
+import { FitsError } from './fits-error.js';
 import { headerBytes, parseHeader, type CardInput, type FitsCard } from './header.js';
 import { isFits } from './hdu.js';
 

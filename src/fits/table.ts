@@ -2,7 +2,7 @@
  * FITS binary tables (BINTABLE extensions) of scalar numeric columns: reading any column by
  * name, writing the tables astrometry.net exchanges (x/y source lists, rdls, corr).
  */
-import { FitsError } from './errors.js';
+import { FitsError } from './fits-error.js';
 import { BLOCK, headerBytes, type CardInput, type FitsHeader } from './header.js';
 import { readHdus, type FitsHdu } from './hdu.js';
 

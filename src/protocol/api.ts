@@ -3,14 +3,14 @@
  * actors; nothing else calls them, so every request happens inside a statechart state.
  */
 import { ApiError, AuthError, NotFoundError, UnexpectedContentError, ValidationError } from '../errors.js';
-import { readStream, type ByteStream, type MemoryStore, type UploadDescriptor } from '../inputs.js';
-import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from '../models.js';
-import type { WireUploadOptions } from '../options.js';
-import type { UploadSource } from '../transport/types.js';
+import { readStream, type ByteStream, type MemoryStore, type UploadDescriptor } from '../client/solve-input.js';
+import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from './models.js';
+import type { WireUploadOptions } from './upload-options.js';
+import type { UploadSource } from '../transport/transport.js';
 import * as decode from './decode.js';
 import { exchange, exchangeJson, parseJsonBody, type ExchangeContext } from './exchange.js';
-import type { RequestBody, TransportResponse } from '../transport/types.js';
-import { FILE_RESULTS, type FileKindSpec, type FileResultKind, type ResultFile } from './results.js';
+import type { RequestBody, TransportResponse } from '../transport/transport.js';
+import { FILE_RESULTS, type FileKindSpec, type FileResultKind, type ResultFile } from './result-kinds.js';
 import { apiEndpoint, siteRoot } from './urls.js';
 
 const form = (json: object) => ({ kind: 'form' as const, fields: { 'request-json': JSON.stringify(json) } });
@@ -207,7 +207,7 @@ export function submissionImages(ctx: ExchangeContext, session: string, subid: n
 }
 
 /**
- * Downloads a result file. nova's human gate wants any Referer (nova-api.md §6); a missing file
+ * Downloads a result file. nova's human gate wants any Referer (docs/nova-protocol.md#referer-gate); a missing file
  * comes back as an HTML 500 or, for some kinds, as HTML with status 200, so the content type
  * decides whether this is the file.
  */

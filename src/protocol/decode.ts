@@ -6,7 +6,7 @@
  * A shape that cannot be trusted is an UnexpectedContentError, not a half-filled object.
  */
 import { UnexpectedContentError } from '../errors.js';
-import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from '../models.js';
+import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from './models.js';
 
 type Json = Record<string, unknown>;
 

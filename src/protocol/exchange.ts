@@ -17,7 +17,7 @@ import {
   UnexpectedContentError,
   toAstrometryNetError,
 } from '../errors.js';
-import type { RequestBody, Transport, TransportResponse } from '../transport/types.js';
+import type { RequestBody, Transport, TransportResponse } from '../transport/transport.js';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.js';
 
 export interface ExchangeContext {

@@ -20,14 +20,14 @@ import {
   type ReactNode,
 } from 'react';
 import type { SolveSnapshot } from '../../machines/solve.machine.js';
-import { Client, type ClientOptions } from '../client.js';
-import type { SolveInput } from '../inputs.js';
-import type { Calibration } from '../models.js';
-import type { UploadOptions } from '../options.js';
-import type { FileResultKind, ResultFile } from '../protocol/results.js';
+import { Client, type ClientOptions } from '../client/client.js';
+import type { SolveInput } from '../client/solve-input.js';
+import type { Calibration } from '../protocol/models.js';
+import type { UploadOptions } from '../protocol/upload-options.js';
+import type { FileResultKind, ResultFile } from '../protocol/result-kinds.js';
 import { reviveError, type AstrometryNetError } from '../errors.js';
-import { stateName } from '../started-solve.js';
-import type { Submission } from '../submission.js';
+import { stateName } from '../client/started-solve.js';
+import type { Submission } from '../client/submission.js';
 
 const ClientContext = createContext<Client | null>(null);
 

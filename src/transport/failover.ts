@@ -4,8 +4,8 @@
  * Only GETs move: they are safe anywhere. Logins and uploads stay with their server.
  */
 import { siteRoot } from '../protocol/urls.js';
-import type { ServerPool } from '../server-pool.js';
-import type { Transport } from './types.js';
+import type { ServerPool } from '../tasks/server-pool.js';
+import type { Transport } from './transport.js';
 
 export function failoverTransport(inner: Transport, pool: ServerPool): Transport {
   return {

@@ -3,9 +3,9 @@
  * Uses only web APIs, so a browser bundle pulls in neither undici nor form-data.
  */
 import { ResponseTooLargeError } from '../errors.js';
-import type { RequestBody, Transport, TransportRequest, TransportResponse } from './types.js';
+import type { RequestBody, Transport, TransportRequest, TransportResponse } from './transport.js';
 import { watch } from './watchdog.js';
-import { concatBytes } from '../bytes.js';
+import { concatBytes } from './bytes.js';
 
 export interface FetchTransportOptions {
   /** Defaults to `globalThis.fetch`. */

@@ -5,7 +5,7 @@
  * measurable CPU per request and stay reachable until the longest timer fires.
  */
 import { NetworkError } from '../errors.js';
-import type { TransportRequest } from './types.js';
+import type { TransportRequest } from './transport.js';
 
 export interface Watchdog {
   readonly signal: AbortSignal;

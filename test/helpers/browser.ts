@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { extname, join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { build } from 'vite';
-import { startServer, type RunningServer } from '../../src/server/index.js';
+import { startServer, type RunningServer } from 'astrometry-net-server';
 
 /** Headless chromium; without the background-networking flags it keeps dialling out and failing. */
 export function launchChromium(): Promise<Browser> {

@@ -2,7 +2,7 @@
  * An in-memory nova behind the Transport interface: for unit tests that count requests and
  * script answers without a socket. Integration tests use the real server in src/server.
  */
-import type { RequestBody, Transport, TransportRequest, TransportResponse } from '../../src/transport/types.js';
+import type { RequestBody, Transport, TransportRequest, TransportResponse } from '../../src/transport/transport.js';
 
 import { ResponseTooLargeError } from '../../src/errors.js';
 

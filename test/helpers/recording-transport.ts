@@ -2,7 +2,7 @@
  * Wraps a real transport and records every exchange with its decoded answer, so a test can
  * check not only how many requests a solve made but that none of them was redundant.
  */
-import type { Transport, TransportResponse } from '../../src/transport/types.js';
+import type { Transport, TransportResponse } from '../../src/transport/transport.js';
 import { undiciTransport } from '../../src/transport/undici.js';
 
 export interface Exchange {

@@ -1,14 +1,14 @@
 import { assign, setup } from 'xstate';
-import type { AstrometryNetError, Client, SolveLogicOutput } from 'astrometry-net-client';
+import { createSolveLogic, type AstrometryNetError, type Client, type SolveLogicOutput } from 'astrometry-net-client';
 
-/** The app's own statechart; the solve is an invoked child, typed by `client.solveLogic`. */
+/** The app's own statechart; the solve is an invoked child, typed by `createSolveLogic(client)`. */
 export function createAppMachine(client: Client) {
   return setup({
     types: {
       context: {} as { file: File | null; attempts: number; result: SolveLogicOutput | null; error: AstrometryNetError | null },
       events: {} as { type: 'PICK'; file: File } | { type: 'RETRY' } | { type: 'CANCEL' },
     },
-    actors: { solve: client.solveLogic },
+    actors: { solve: createSolveLogic(client) },
   }).createMachine({
     id: 'app',
     context: { file: null, attempts: 0, result: null, error: null },

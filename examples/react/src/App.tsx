@@ -1,5 +1,5 @@
 import { useEffect, useState, type DragEvent } from 'react';
-import { Wcs } from 'astrometry-net-client';
+import { Wcs } from 'astrometry-net-client/wcs';
 import { useSolve } from 'astrometry-net-client/react';
 import { extractInWorker } from './extract';
 import { pictureOf } from './picture';

@@ -1,4 +1,4 @@
-import type { Wcs } from 'astrometry-net-client';
+import type { Wcs } from 'astrometry-net-client/wcs';
 
 /** A "nice" grid step in degrees for a field this wide. */
 function step(span: number): number {

@@ -1,4 +1,4 @@
-import type { ExtractedSources } from 'astrometry-net-client';
+import type { ExtractedSources } from 'astrometry-net-client/extract';
 
 /** Runs extractSources in a Web Worker; the image stays in this browser. */
 export function extractInWorker(file: Blob): Promise<ExtractedSources> {

@@ -1,5 +1,5 @@
 // Star extraction off the main thread: the image's bytes come in, only the x/y list goes out.
-import { extractSources } from 'astrometry-net-client';
+import { extractSources } from 'astrometry-net-client/extract';
 
 self.onmessage = async (e: MessageEvent<Blob>) => {
   try {

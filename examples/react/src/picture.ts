@@ -1,4 +1,4 @@
-import { decodeImage } from 'astrometry-net-client';
+import { decodeImage } from 'astrometry-net-client/extract';
 
 /**
  * Something an <image> can show: the file itself for PNG/JPEG, or for FITS its pixels stretched

@@ -4,8 +4,8 @@
  */
 import { resolve } from 'node:path';
 import type { ResultRequest } from '../../../machines/solve.machine.js';
-import { StartedSolve, milestones } from '../../started-solve.js';
-import type { FileResultKind } from '../../protocol/results.js';
+import { StartedSolve, milestones } from '../../client/started-solve.js';
+import type { FileResultKind } from '../../protocol/result-kinds.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { connect, CONNECTION_FLAGS, verboseRequests } from '../connect.js';
 import { RESULTS_HELP } from '../help.js';

@@ -4,13 +4,13 @@
  * (../solve-run.ts) drives the batch and reports.
  */
 import { resolve } from 'node:path';
-import { describeInput, type SolveInput, type UploadDescriptor } from '../../inputs.js';
-import type { WireUploadOptions } from '../../options.js';
-import { extractForUpload } from '../local-extraction.js';
+import { describeInput, type SolveInput, type UploadDescriptor } from '../../client/solve-input.js';
+import type { WireUploadOptions } from '../../protocol/upload-options.js';
+import { extractForUpload } from '../extract-locally.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { connect, CONNECTION_FLAGS, requireApiKey, startInspector, type CliInspector, type Connection } from '../connect.js';
 import { SOLVE_HELP } from '../help.js';
-import { resolveInputs } from '../inputs.js';
+import { resolveInputs } from '../expand-inputs.js';
 import { COMMON_FLAGS, EXIT, type CliIo } from '../io.js';
 import { lockOutDir } from '../out-lock.js';
 import { outputPlan, OUTPUT_FLAGS } from '../outputs.js';

@@ -4,7 +4,7 @@
  * (a job still running, a submission still waiting, or a final state).
  */
 import type { SolveSnapshot } from '../../../machines/solve.machine.js';
-import { StartedSolve, stateName } from '../../started-solve.js';
+import { StartedSolve, stateName } from '../../client/started-solve.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { connect, CONNECTION_FLAGS, verboseRequests } from '../connect.js';
 import { STATUS_HELP } from '../help.js';

@@ -1,0 +1,173 @@
+/**
+ * Content sniffing for uploads, by magic bytes and never by name, in nova's order
+ * (docs/nova-protocol.md#content-detection): first "is it an image" (FITS image, JPEG, PNG, GIF, PNM), then
+ * "is it a source list" (FITS binary table with x,y columns, or text `x y` lines).
+ */
+import { open, stat } from 'node:fs/promises';
+import { findImageHdu, isFits, readHdus, readXyColumns } from 'astrometry-net-client/fits';
+
+export type ImageFormat = 'fits' | 'jpeg' | 'png' | 'gif' | 'pnm';
+
+export type Probe =
+  | { kind: 'image'; format: ImageFormat; width: number; height: number }
+  | { kind: 'xylist'; source: 'fits' | 'text'; x: number[]; y: number[]; width: number; height: number }
+  /** `error` is the Python exception line nova's worker would end its traceback with. */
+  | { kind: 'unsupported'; error: string };
+
+export const UNSUPPORTED = "Exception: This file's type is not supported.";
+
+const HEAD_BYTES = 4 * 1024 * 1024;
+const WHOLE_FILE_LIMIT = 256 * 1024 * 1024;
+
+export async function probeFile(path: string): Promise<Probe> {
+  const size = (await stat(path)).size;
+  const fh = await open(path, 'r');
+  try {
+    const headLen = Math.min(size, HEAD_BYTES);
+    const head = Buffer.alloc(headLen);
+    await fh.read(head, 0, headLen, 0);
+    // An image is known by its head: only a source list (a FITS table, or text) is read whole.
+    const img = imageSize(head);
+    if (img) return { kind: 'image', ...img };
+    const needWhole = size > headLen && size <= WHOLE_FILE_LIMIT && (isFits(head) || looksLikeText(head));
+    let whole = head;
+    if (needWhole) {
+      whole = Buffer.alloc(size);
+      await fh.read(whole, 0, size, 0);
+    }
+    return probeBuffer(whole, size > whole.length);
+  } finally {
+    await fh.close();
+  }
+}
+
+export function probeBuffer(buf: Buffer, truncated = false): Probe {
+  const img = imageSize(buf);
+  if (img) return { kind: 'image', ...img };
+  let xy: { x: number[]; y: number[]; source: 'fits' | 'text' } | null = null;
+  if (isFits(buf)) {
+    try {
+      const t = readXyColumns(buf);
+      if (t) xy = { ...t, source: 'fits' };
+    } catch {
+      xy = null;
+    }
+  } else if (!truncated) {
+    const t = parseTextList(buf);
+    if (t) xy = { ...t, source: 'text' };
+  }
+  if (!xy) return { kind: 'unsupported', error: UNSUPPORTED };
+  return sourceListProbe(xy.x, xy.y, xy.source);
+}
+
+/** nova's `create_source_list` size rule and its two failure modes. */
+export function sourceListProbe(x: number[], y: number[], source: 'fits' | 'text'): Probe {
+  if (x.length === 0 || y.length === 0) {
+    return { kind: 'unsupported', error: 'ValueError: zero-size array to reduction operation maximum which has no identity' };
+  }
+  const w = Math.ceil(maxOf(x));
+  const h = Math.ceil(maxOf(y));
+  if (!(w >= 1) || !(h >= 1)) {
+    return { kind: 'unsupported', error: 'RuntimeError: Source list must contain POSITIVE x,y coordinates' };
+  }
+  return { kind: 'xylist', source, x, y, width: w, height: h };
+}
+
+function maxOf(v: number[]): number {
+  let m = Number.NEGATIVE_INFINITY;
+  for (const n of v) {
+    if (Number.isNaN(n)) return Number.NaN; // numpy's max propagates NaN
+    if (n > m) m = n;
+  }
+  return m;
+}
+
+export function imageSize(buf: Buffer): { format: ImageFormat; width: number; height: number } | null {
+  if (isFits(buf)) {
+    try {
+      const hdu = findImageHdu(readHdus(buf.subarray(0, Math.min(buf.length, 2880 * 40)), 1));
+      return hdu ? { format: 'fits', width: hdu.header.number('NAXIS1'), height: hdu.header.number('NAXIS2') } : null;
+    } catch {
+      return null;
+    }
+  }
+  if (buf.length >= 24 && buf.readUInt32BE(0) === 0x89504e47 && buf.readUInt32BE(4) === 0x0d0a1a0a) {
+    const w = buf.readUInt32BE(16);
+    const h = buf.readUInt32BE(20);
+    return w > 0 && h > 0 ? { format: 'png', width: w, height: h } : null;
+  }
+  if (buf.length >= 10 && /^GIF8[79]a/.test(buf.subarray(0, 6).toString('latin1'))) {
+    const w = buf.readUInt16LE(6);
+    const h = buf.readUInt16LE(8);
+    return w > 0 && h > 0 ? { format: 'gif', width: w, height: h } : null;
+  }
+  if (buf.length >= 4 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) return jpegSize(buf);
+  if (buf.length >= 3 && buf[0] === 0x50 && buf[1] !== undefined && buf[1] >= 0x31 && buf[1] <= 0x36) return pnmSize(buf);
+  return null;
+}
+
+function jpegSize(buf: Buffer): { format: 'jpeg'; width: number; height: number } | null {
+  let i = 2;
+  while (i + 9 < buf.length) {
+    if (buf[i] !== 0xff) return null;
+    const marker = buf[i + 1] ?? 0;
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      i += 2;
+      continue;
+    }
+    const len = buf.readUInt16BE(i + 2);
+    const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (isSof) {
+      const h = buf.readUInt16BE(i + 5);
+      const w = buf.readUInt16BE(i + 7);
+      return w > 0 && h > 0 ? { format: 'jpeg', width: w, height: h } : null;
+    }
+    if (len < 2) return null;
+    i += 2 + len;
+  }
+  return null;
+}
+
+function pnmSize(buf: Buffer): { format: 'pnm'; width: number; height: number } | null {
+  const text = buf.subarray(0, 1024).toString('latin1');
+  const tokens: string[] = [];
+  const re = /#[^\n]*|(\S+)/g;
+  let m: RegExpExecArray | null;
+  re.lastIndex = 2;
+  while (tokens.length < 2 && (m = re.exec(text))) if (m[1] !== undefined) tokens.push(m[1]);
+  const [w, h] = tokens.map(Number);
+  if (!/^\s/.test(text.slice(2, 3))) return null;
+  if (w === undefined || h === undefined || !Number.isInteger(w) || !Number.isInteger(h) || w <= 0 || h <= 0) return null;
+  return { format: 'pnm', width: w, height: h };
+}
+
+function looksLikeText(buf: Buffer): boolean {
+  return !buf.subarray(0, 8192).includes(0);
+}
+
+/** Whitespace-separated `x y` lines; `#` comments and blank lines skipped. */
+export function parseTextList(buf: Buffer): { x: number[]; y: number[] } | null {
+  if (!looksLikeText(buf)) return null;
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+  } catch {
+    return null;
+  }
+  const x: number[] = [];
+  const y: number[] = [];
+  const num = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const parts = line.split(/\s+/);
+    if (parts.length < 2 || !parts.every((p) => num.test(p))) return null;
+    x.push(Number(parts[0]));
+    y.push(Number(parts[1]));
+  }
+  return x.length > 0 ? { x, y } : null;
+}

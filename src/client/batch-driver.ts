@@ -1,0 +1,127 @@
+/**
+ * The one driver of machines/batch.machine.ts, used by `Client.solveMany` and the CLI's `solve`:
+ * it starts the batch, turns its events into progress (one projection from snapshots, below),
+ * and asks it to drain or stop. Stopping and draining are states of the machine; the driver only
+ * sends the events.
+ */
+import { createActor, toPromise, type InspectionEvent } from 'xstate';
+import { batchMachine, isSettled, type BatchActor, type BatchItem, type BatchItemSummary, type BatchOutput, type BatchSnapshot } from '../../machines/batch.machine.js';
+import type { solveMachine, SolveContext, SolveSnapshot } from '../../machines/solve.machine.js';
+import type { SerializedError } from '../errors.js';
+import type { Calibration } from '../protocol/models.js';
+import { stateName } from './started-solve.js';
+
+/** Where one input's solve is, as a person or a journal wants it. */
+export interface ItemProgress {
+  id: string;
+  /** The solve machine's state, dotted (`jobRunning.waiting`). */
+  state: string;
+  /** Its top-level state (`uploading`, `jobRunning`, `success`...). */
+  phase: string;
+  subid: number | null;
+  jobId: number | null;
+  uploadProgress: { sentBytes: number; totalBytes: number | null } | null;
+  calibration: Calibration | null;
+  error: SerializedError | null;
+  settled: boolean;
+}
+
+/** The batch as a whole. */
+export interface BatchProgress {
+  /** `running`, `draining`, `stopping` or `done`: the batch machine's state. */
+  phase: 'running' | 'draining' | 'stopping' | 'done';
+  total: number;
+  started: number;
+  settled: number;
+  /** Live solves and their top-level states. */
+  running: { id: string; phase: string }[];
+  /** Live solves whose upload is under way. */
+  uploading: number;
+}
+
+export function itemProgress(id: string, snapshot: SolveSnapshot): ItemProgress {
+  const state = stateName(snapshot.value as never);
+  const c = snapshot.context;
+  return {
+    id,
+    state,
+    phase: state.split('.')[0] as string,
+    subid: c.subid,
+    jobId: c.jobId,
+    uploadProgress: c.uploadProgress,
+    calibration: c.results.calibration ?? null,
+    error: c.error,
+    settled: isSettled(snapshot),
+  };
+}
+
+export function batchProgress(snapshot: BatchSnapshot): BatchProgress {
+  const c = snapshot.context;
+  return {
+    phase: snapshot.value as BatchProgress['phase'],
+    total: c.items.length,
+    started: c.next,
+    settled: c.settledCount,
+    running: c.running.map((r) => ({ ...r })),
+    uploading: c.running.filter((r) => r.phase === 'uploading').length,
+  };
+}
+
+export interface DriveBatchOptions {
+  items: BatchItem[];
+  concurrency: number;
+  /** The solve machine with its runtime (`session.machine`). */
+  solve: typeof solveMachine;
+  inspect?: (event: InspectionEvent) => void;
+  /** Every snapshot of a live solve, projected. Called synchronously, in the tick it changes. */
+  onItem?: (progress: ItemProgress) => void;
+  /** A solve settled: its summary and final context (results included). */
+  onSettled?: (summary: BatchItemSummary, context: SolveContext) => void;
+  /** The batch's own progress, after every change. */
+  onProgress?: (progress: BatchProgress) => void;
+}
+
+export interface BatchRun {
+  readonly actor: BatchActor;
+  /** Resolves once the batch is done (never rejects: a solve's failure is an outcome). */
+  readonly done: Promise<BatchOutput>;
+  progress(): BatchProgress;
+  /** Start nothing new; see the machine's DRAIN. */
+  drain(until?: 'settled' | 'uploaded'): void;
+  /** Cancel the running solves; the batch ends once each has settled. */
+  stop(reason?: string): void;
+  /** Stops the actor at once, settled or not (a consumer that walked away). */
+  abandon(): void;
+}
+
+export function driveBatch(options: DriveBatchOptions): BatchRun {
+  const actor = createActor(batchMachine.provide({ actors: { solve: options.solve } }), {
+    input: { items: options.items, concurrency: options.concurrency },
+    ...(options.inspect ? { inspect: options.inspect } : {}),
+  });
+  if (options.onItem) {
+    const onItem = options.onItem;
+    actor.on('itemUpdated', ({ id, snapshot }) => onItem(itemProgress(id, snapshot)));
+  }
+  if (options.onSettled) {
+    const onSettled = options.onSettled;
+    actor.on('itemSettled', ({ summary, context }) => onSettled(summary, context));
+  }
+  if (options.onProgress) {
+    const onProgress = options.onProgress;
+    actor.subscribe({ next: (s) => onProgress(batchProgress(s)), error: () => undefined });
+  }
+  // A batch never fails on its own; an error here is a bug, reported through `done`.
+  const done = toPromise(actor);
+  actor.start();
+  // Events are sent outside the caller's stack: a consumer may ask from inside a notification.
+  const send = (event: Parameters<BatchActor['send']>[0]) => queueMicrotask(() => actor.send(event));
+  return {
+    actor,
+    done,
+    progress: () => batchProgress(actor.getSnapshot()),
+    drain: (until = 'settled') => send({ type: 'DRAIN', until }),
+    stop: (reason) => send(reason === undefined ? { type: 'CANCEL' } : { type: 'CANCEL', reason }),
+    abandon: () => actor.stop(),
+  };
+}

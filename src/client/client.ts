@@ -1,0 +1,186 @@
+/**
+ * The high-level client: `solve()` an input and get back where it points.
+ */
+import type { Stage } from '../../machines/solve.machine.js';
+import type { BatchProgress } from './batch-driver.js';
+import type { AstrometryNetError } from '../errors.js';
+import { acceptInput, type SolveInput } from './solve-input.js';
+import type { Wcs } from '../wcs/index.js';
+import { Job } from './job.js';
+import type { Calibration } from '../protocol/models.js';
+import { encodeUploadOptions, type UploadOptions } from '../protocol/upload-options.js';
+import type { FileResultKind, ResultFile } from '../protocol/result-kinds.js';
+import { Session, checkTimeoutMs, type SessionOptions } from './session.js';
+import { StartedSolve, type PersistedSolve, type WaitOptions } from './started-solve.js';
+import { Submission } from './submission.js';
+import type { LocalExtractionOptions } from './local-extraction.js';
+
+export interface ClientOptions extends SessionOptions {}
+
+/** What one call to `solve()` or `submit()` may set for itself. */
+export interface CallOptions {
+  /** Cancels the solve: the request in flight is aborted and the call rejects with code `aborted`. */
+  signal?: AbortSignal;
+  /**
+   * This solve's deadline, ms from the start, every request included (the upload too); `null` for
+   * none. Default: the client's `timeoutMs`. It ends in TimeoutError with the subid and job id.
+   */
+  timeoutMs?: number | null;
+}
+
+export interface SolveOptions extends UploadOptions, CallOptions {
+  /** Called with the Submission as soon as the solve starts: persist it, watch its state. */
+  onStart?: (submission: Submission) => void;
+  /**
+   * Find the stars here (`extractSources`) and upload only their x/y list: the image never
+   * leaves the machine. Not for URLs or source lists. The calibration's orientation is then
+   * reported as for a FITS image, since nova cannot tell that the rows were a PNG's or JPEG's.
+   */
+  localExtraction?: boolean | LocalExtractionOptions;
+}
+
+/** A solved image: where it points, and its files on demand (each fetched once). */
+export class SolveResult {
+  readonly subid: number;
+  readonly jobId: number;
+  readonly calibration: Calibration;
+  /** SHA-1 of the uploaded bytes, when the server reported it. */
+  readonly hash: string | null;
+  readonly job: Job;
+  readonly submission: Submission;
+  /** Milliseconds spent in each stage of the statechart, in order. */
+  readonly timings: StageTimings;
+
+  /** Made by `Client.solve`; not meant to be called directly. */
+  constructor(submission: Submission, job: Job, calibration: Calibration) {
+    const context = submission.handle.snapshot.context;
+    this.subid = context.subid as number;
+    this.jobId = context.jobId ?? job.id;
+    this.calibration = calibration;
+    this.hash = context.hash;
+    this.job = job;
+    this.submission = submission;
+    this.timings = stageTimings(context.stages);
+  }
+
+  wcsFile(options?: WaitOptions): Promise<ResultFile> {
+    return this.job.wcsFile(options);
+  }
+
+  wcs(options?: WaitOptions): Promise<Wcs> {
+    return this.job.wcs(options);
+  }
+
+  toJSON(): { subid: number; jobId: number; calibration: Calibration; hash: string | null } {
+    return { subid: this.subid, jobId: this.jobId, calibration: this.calibration, hash: this.hash };
+  }
+}
+
+export type TimedStage = 'loggingIn' | 'uploading' | 'submissionPending' | 'jobRunning';
+export type StageTimings = Partial<Record<TimedStage, number>>;
+
+/** Time in each stage: from its entry to the entry of the stage that followed it. */
+export function stageTimings(stages: Partial<Record<Stage, number>>): StageTimings {
+  const order: Stage[] = ['loggingIn', 'uploading', 'submissionPending', 'jobRunning', 'success'];
+  const out: StageTimings = {};
+  for (let i = 0; i < order.length - 1; i++) {
+    const start = stages[order[i] as Stage];
+    const end = order.slice(i + 1).map((s) => stages[s]).find((t) => t !== undefined);
+    if (start !== undefined && end !== undefined) out[order[i] as TimedStage] = end - start;
+  }
+  return out;
+}
+
+export interface SolveManyOptions extends UploadOptions {
+  /** Solves in flight at once (uploading, waiting or solving). Default 2. */
+  concurrency?: number;
+  /** Result files to fetch for each solved input, before it is yielded. */
+  files?: FileResultKind[];
+  /** Stops the batch: nothing new starts, solves in flight end as `aborted` (with their ids). */
+  signal?: AbortSignal;
+  /** Each solve's own deadline, ms from its start; `null` for none. Default: the client's `timeoutMs`. */
+  timeoutMs?: number | null;
+  /** The batch's progress after every change: its phase, and each live solve's state. */
+  onProgress?: (progress: BatchProgress) => void;
+}
+
+/** One input's outcome in `solveMany`, in the order the solves finish. */
+export interface SolveManyOutcome {
+  /** Position of the input in the list given. */
+  index: number;
+  input: SolveInput;
+  subid: number | null;
+  jobId: number | null;
+  calibration: Calibration | null;
+  files: Partial<Record<FileResultKind, ResultFile>>;
+  /** `null` when solved. */
+  error: AstrometryNetError | null;
+}
+
+export class Client {
+  readonly session: Session;
+
+  constructor(options: ClientOptions = {}) {
+    this.session = new Session(options);
+  }
+
+  /** Uploads, waits for the solve and returns the calibration. Rejects with a typed error. */
+  async solve(input: SolveInput, options: SolveOptions = {}): Promise<SolveResult> {
+    if (options.localExtraction !== undefined) {
+      // The extractor and its decoders load only for the solves that ask for them.
+      const { applyLocalExtraction } = await import('./local-extraction.js');
+      ({ input, options } = await applyLocalExtraction(input, options));
+    }
+    const submission = this.submit(input, options);
+    options.onStart?.(submission);
+    return this.#finish(submission, options.signal ? { signal: options.signal } : {});
+  }
+
+  /** Starts a solve and returns its Submission at once (nothing is awaited). */
+  submit(input: SolveInput, options: UploadOptions & CallOptions = {}): Submission {
+    const { signal, timeoutMs, onStart: _ignored, ...uploadOptions } = options as SolveOptions;
+    const deadline = timeoutMs === undefined ? this.session.timeoutMs : checkTimeoutMs(timeoutMs);
+    const wire = encodeUploadOptions(uploadOptions);
+    const descriptor = acceptInput(input, this.session.memory);
+    const handle = new StartedSolve(this.session, {
+      input: { upload: descriptor, options: wire, schedule: this.session.schedule, timeoutMs: deadline },
+    });
+    handle.cancelOn(signal);
+    handle.actor.send({ type: 'START' });
+    return new Submission(handle);
+  }
+
+  /** Continues a persisted solve; never uploads again. `timeoutMs` is a fresh deadline from now. */
+  resume(persisted: PersistedSolve, options: CallOptions = {}): Promise<SolveResult> {
+    const submission = Submission.restore(persisted, this.session, options.timeoutMs === undefined ? {} : { timeoutMs: checkTimeoutMs(options.timeoutMs) });
+    return this.#finish(submission, options.signal ? { signal: options.signal } : {});
+  }
+
+  /** The result of an existing job, by id. */
+  async job(jobId: number, options: WaitOptions = {}): Promise<SolveResult> {
+    const job = Job.byId(jobId, this.session);
+    return this.#finish(new Submission(job.handle), options);
+  }
+
+  /**
+   * Solves many inputs with a bounded number in flight, yielding each outcome as it finishes,
+   * paired with its own input. One failure never stops the others. Every input and option is
+   * validated before the first request. Breaking out of the loop stops the batch.
+   */
+  async *solveMany(inputs: Iterable<SolveInput>, options: SolveManyOptions = {}): AsyncGenerator<SolveManyOutcome, void, undefined> {
+    // The batch machine is loaded by the first solveMany: a single solve never needs it.
+    const { solveMany } = await import('./solve-many.js');
+    yield* solveMany(this.session, inputs, options);
+  }
+
+  /** Solves a file and returns its WCS (header cards in `.header`), as the seed's `calibrate_file_wcs`. */
+  async calibrateFileWcs(path: string, options: SolveOptions = {}): Promise<Wcs> {
+    return (await this.solve({ file: path }, options)).wcs(options.signal ? { signal: options.signal } : {});
+  }
+
+  async #finish(submission: Submission, wait: WaitOptions): Promise<SolveResult> {
+    const job = await submission.untilDone(wait);
+    await job.untilDone(wait);
+    return new SolveResult(submission, job, await job.calibration(wait));
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * A connection to one nova server with one account: where, who, and how to talk to it.
+ *
+ * The API key comes from the argument, else `ASTROMETRY_API_KEY`, else a key file (in Node:
+ * `$XDG_CONFIG_HOME/astrometry-net/api-key`, default `~/.config/...`). Logging in is lazy: the
+ * first solve that needs a session logs in, and every later solve of this Session shares it.
+ */
+import { AuthError, ValidationError, reviveError } from '../errors.js';
+import type { MemoryStore } from './solve-input.js';
+import { resolvePollSchedule, type PollSchedule } from '../tasks/polling.js';
+import { resolveRetryPolicy, type RetryPolicy } from '../protocol/retry.js';
+import { DEFAULT_API_URL, isPublicNova, normaliseApiUrl } from '../protocol/urls.js';
+import { ServerPool } from '../tasks/server-pool.js';
+import { createActor, toPromise } from 'xstate';
+import type { AccountOutput, AccountQuery, ServerInfo } from '../../machines/account.machine.js';
+import { sanitizedInspector, type InspectObserver } from '../inspect/sanitize.js';
+import type { RequestEvent, MachineDependencies } from '../tasks/dependencies.js';
+import type { provideAccountTasks } from '../tasks/account-tasks.js';
+import { provideSolveTasks } from '../tasks/solve-tasks.js';
+import type { Transport } from '../transport/transport.js';
+import { platform } from '../platform/web-platform.js';
+
+export interface SessionOptions {
+  /** Defaults to `ASTROMETRY_API_KEY`, then the key file. */
+  apiKey?: string;
+  /**
+   * The server, or several: solves are then spread over them (each with its own login) and a
+   * server that refuses connections gets no new uploads for a while. Defaults to
+   * `ASTROMETRY_API_URL`, then https://nova.astrometry.net/api/.
+   */
+  apiUrl?: string | readonly string[];
+  /**
+   * The servers share one database (several `serve` nodes on one PostgreSQL): any of them can
+   * answer for any submission or job, so a read moves to another when its server is gone.
+   */
+  sharedStore?: boolean;
+  /** Defaults to undici in Node. Pass `fetchTransport()` in a browser, or a fake in tests. */
+  transport?: Transport;
+  /** Overrides of the poll schedule (defaults depend on the server; 5 s minimum on nova). */
+  polling?: Partial<PollSchedule>;
+  /**
+   * Retries of requests that are safe to repeat (polls, reads, downloads) on dropped connections,
+   * 5xx, 403, 429 and HTML pages in place of JSON, with backoff, until the solve's deadline.
+   * An upload is retried only when the server provably never saw it.
+   */
+  retry?: Partial<RetryPolicy>;
+  /** Overall deadline of each solve, ms, every request included. Default 30 minutes; `null` for none. */
+  timeoutMs?: number | null;
+  /** No byte moving either way for this long fails a request (a safe one is retried). Default 60 000 ms. */
+  stallTimeoutMs?: number;
+  /** Largest JSON answer accepted, bytes. Default 16 MiB. */
+  maxJsonBytes?: number;
+  /** Largest result file accepted, bytes. Default 1 GiB. */
+  maxFileBytes?: number;
+  /** Sees each request's method and URL (never a key): for logging. */
+  onRequest?: (event: RequestEvent) => void;
+  /**
+   * Receives the machines' inspection events, sanitized (no file bytes, no keys): pass
+   * `createBrowserInspector().inspect` or `createWebSocketInspector().inspect` from
+   * `@statelyai/inspect`, or any function.
+   */
+  inspect?: InspectObserver;
+}
+
+export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
+
+/** The API key as a Session would read it at its first login; throws AuthError when there is none. */
+export function resolveApiKey(explicit: string | undefined): string {
+  if (explicit !== undefined) {
+    if (typeof explicit !== 'string' || explicit.trim() === '') throw new ValidationError('apiKey', '(empty)', 'your nova API key');
+    return explicit.trim();
+  }
+  const fromEnv = platform().env('ASTROMETRY_API_KEY')?.trim();
+  if (fromEnv) return fromEnv;
+  const fromFile = platform().readKeyFile();
+  if (fromFile) return fromFile;
+  const file = platform().keyFilePath();
+  throw new AuthError(
+    `No API key: pass apiKey, set ASTROMETRY_API_KEY${file ? `, or write it to ${file}` : ''}. Find yours at https://nova.astrometry.net/api_help.`,
+  );
+}
+
+function resolveApiUrls(explicit: string | readonly string[] | undefined): string[] {
+  if (explicit === undefined || typeof explicit === 'string') return [resolveApiUrl(explicit)];
+  if (!Array.isArray(explicit) || explicit.length === 0) {
+    throw new ValidationError('apiUrl', explicit, 'an http(s) URL of a nova API, or a non-empty list of them');
+  }
+  return [...new Set(explicit.map((url) => resolveApiUrl(url)))];
+}
+
+function resolveApiUrl(explicit: string | undefined): string {
+  const url = explicit ?? platform().env('ASTROMETRY_API_URL') ?? DEFAULT_API_URL;
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('protocol');
+  } catch {
+    throw new ValidationError('apiUrl', url, 'an http(s) URL of a nova API, such as https://nova.astrometry.net/api/');
+  }
+  return normaliseApiUrl(url);
+}
+
+function checkPositive(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ValidationError(name, value, 'a number greater than 0');
+  return value;
+}
+
+/** A solve's own deadline, as a call gives it: milliseconds, or `null` for none. */
+export function checkTimeoutMs(value: unknown, name = 'timeoutMs'): number | null {
+  if (value === null) return null;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new ValidationError(name, value, 'milliseconds greater than 0, or null for no deadline');
+  }
+  return value;
+}
+
+export class Session {
+  /** The first server (account questions go there). */
+  readonly apiUrl: string;
+  /** Every server solves are spread over. */
+  readonly apiUrls: readonly string[];
+  readonly schedule: PollSchedule;
+  readonly timeoutMs: number | null;
+  /** The sanitized inspector every actor of this session reports to, if any. */
+  readonly inspect: ((event: import('xstate').InspectionEvent) => void) | undefined;
+  readonly #servers: ServerPool;
+  readonly #memory: MemoryStore = new Map();
+  readonly #machine: ReturnType<typeof provideSolveTasks>;
+  readonly #dependencies: MachineDependencies;
+  /** Built on the first account question: most sessions never ask one, and bundles need not carry it. */
+  #accountMachine: Promise<ReturnType<typeof provideAccountTasks>> | undefined;
+
+  constructor(options: SessionOptions = {}) {
+    this.apiUrls = resolveApiUrls(options.apiUrl);
+    this.apiUrl = this.apiUrls[0] as string;
+    // An explicit key is checked now; otherwise the environment and the key file are read at the
+    // first login, so a Session that only reads public results needs no key at all.
+    if (options.apiKey !== undefined) resolveApiKey(options.apiKey);
+    this.#servers = new ServerPool(this.apiUrls, () => resolveApiKey(options.apiKey), options.sharedStore ?? false);
+    // The schedule of the most demanding server (nova's 5 s floor) serves them all.
+    this.schedule = resolvePollSchedule(this.apiUrls.find(isPublicNova) ?? this.apiUrl, options.polling);
+    this.timeoutMs = options.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : checkTimeoutMs(options.timeoutMs);
+    this.inspect = options.inspect ? sanitizedInspector(options.inspect) : undefined;
+    const runtime: MachineDependencies = {
+      transport: options.transport ?? platform().defaultTransport(),
+      servers: this.#servers,
+      memory: this.#memory,
+      retry: resolveRetryPolicy(options.retry),
+      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+      ...(options.stallTimeoutMs !== undefined ? { stallTimeoutMs: checkPositive('stallTimeoutMs', options.stallTimeoutMs) } : {}),
+      ...(options.maxJsonBytes !== undefined ? { maxJsonBytes: checkPositive('maxJsonBytes', options.maxJsonBytes) } : {}),
+      ...(options.maxFileBytes !== undefined ? { maxFileBytes: checkPositive('maxFileBytes', options.maxFileBytes) } : {}),
+    };
+    this.#dependencies = runtime;
+    this.#machine = provideSolveTasks(runtime);
+  }
+
+  /** Ids of every job of this account, in no particular order (nova has no paging). */
+  myJobs(options: { signal?: AbortSignal } = {}): Promise<number[]> {
+    return this.#ask({ kind: 'myJobs' }, options.signal);
+  }
+
+  /** Ids of jobs whose tags contain `query` (or equal it, with `exact`), across all users. */
+  jobsByTag(query: string, options: { exact?: boolean; signal?: AbortSignal } = {}): Promise<number[]> {
+    if (typeof query !== 'string' || query === '') throw new ValidationError('query', query, 'a non-empty tag text');
+    return this.#ask({ kind: 'jobsByTag', query, exact: options.exact ?? false }, options.signal);
+  }
+
+  /**
+   * What the server says of itself (`GET /api/server_info`): solver, installed index coverage
+   * (the field widths it can solve) and limits. `null` on nova, which has no such endpoint.
+   */
+  async serverInfo(options: { signal?: AbortSignal } = {}): Promise<ServerInfo | null> {
+    return (await this.#run({ kind: 'serverInfo' }, options.signal)).serverInfo;
+  }
+
+  /** UserImage ids of a submission (not Image ids: nova names them confusingly). */
+  submissionImages(subid: number, options: { signal?: AbortSignal } = {}): Promise<number[]> {
+    if (!Number.isInteger(subid) || subid <= 0) throw new ValidationError('subid', subid, 'a positive integer submission id');
+    return this.#ask({ kind: 'submissionImages', subid }, options.signal);
+  }
+
+  async #ask(query: AccountQuery, signal: AbortSignal | undefined): Promise<number[]> {
+    return (await this.#run(query, signal)).ids ?? [];
+  }
+
+  /** Runs one account query as its own machine; throws its typed error (cancellation included). */
+  async #run(query: AccountQuery, signal: AbortSignal | undefined): Promise<AccountOutput> {
+    this.#accountMachine ??= import('../tasks/account-tasks.js').then(({ provideAccountTasks }) => provideAccountTasks(this.#dependencies));
+    const actor = createActor(await this.#accountMachine, {
+      input: { query, timeoutMs: this.timeoutMs },
+      ...(this.inspect ? { inspect: this.inspect } : {}),
+    });
+    const onAbort = () => actor.send({ type: 'CANCEL' });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    actor.start();
+    if (signal?.aborted) onAbort();
+    actor.send({ type: 'START' });
+    try {
+      const output = await toPromise(actor);
+      if (output.error) throw reviveError(output.error);
+      return output;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Whether a session key is held now. */
+  get loggedIn(): boolean {
+    return this.#servers.primary.login.hasSession;
+  }
+
+  /** The solve machine bound to this session's transport and login: use it with `createActor`. */
+  get machine(): ReturnType<typeof provideSolveTasks> {
+    return this.#machine;
+  }
+
+  /** @internal Bytes and Blobs waiting to be uploaded, kept out of snapshots. */
+  get memory(): MemoryStore {
+    return this.#memory;
+  }
+
+  /** Solves in flight on each server, and whether it takes new uploads now. */
+  get servers(): { apiUrl: string; inFlight: number; up: boolean; loggedIn: boolean }[] {
+    const now = Date.now();
+    return this.#servers.servers.map((s) => ({ apiUrl: s.apiUrl, inFlight: s.inFlight, up: s.downUntil <= now, loggedIn: s.login.hasSession }));
+  }
+
+  toJSON(): { apiUrl: string; loggedIn: boolean } {
+    return { apiUrl: this.apiUrl, loggedIn: this.loggedIn };
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `Session { apiUrl: '${this.apiUrl}', loggedIn: ${this.loggedIn} }`;
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * `client.solveMany`: many inputs through the batch machine, a bounded number in flight, each
+ * outcome yielded as it settles. Loaded by the first call, so a bundle that only solves one
+ * input at a time carries neither this nor the batch machine.
+ */
+import type { BatchItem } from '../../machines/batch.machine.js';
+import { driveBatch } from './batch-driver.js';
+import { AbortedError, ValidationError, reviveError } from '../errors.js';
+import { acceptInput, type MemoryStore, type SolveInput, type UploadDescriptor } from './solve-input.js';
+import { encodeUploadOptions } from '../protocol/upload-options.js';
+import { FILE_RESULTS, isFileResultKind } from '../protocol/result-kinds.js';
+import { checkTimeoutMs, type Session } from './session.js';
+import type { SolveManyOptions, SolveManyOutcome } from './client.js';
+
+export async function* solveMany(session: Session, inputs: Iterable<SolveInput>, options: SolveManyOptions = {}): AsyncGenerator<SolveManyOutcome, void, undefined> {
+  const { concurrency = 2, files = [], signal, onProgress, timeoutMs, ...uploadOptions } = options;
+  const deadline = timeoutMs === undefined ? session.timeoutMs : checkTimeoutMs(timeoutMs);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+    throw new ValidationError('concurrency', concurrency, 'an integer from 1 to 64');
+  }
+  for (const kind of files) if (!isFileResultKind(kind)) throw new ValidationError('files', kind, `file kinds: ${Object.keys(FILE_RESULTS).join(', ')}`);
+  const wire = encodeUploadOptions(uploadOptions);
+  const list = [...inputs];
+  // Every input is checked before any is kept: a bad tenth input must not leave nine in memory.
+  const held: MemoryStore = new Map();
+  const uploads = list.map((input) => acceptInput(input, held));
+  for (const [ref, value] of held) session.memory.set(ref, value);
+  const items: BatchItem[] = list.map((_input, index) => ({
+    id: String(index),
+    input: {
+      upload: uploads[index] as UploadDescriptor,
+      options: wire,
+      schedule: session.schedule,
+      timeoutMs: deadline,
+      prefetch: files.map((kind) => ({ kind })),
+    },
+  }));
+  const ready: SolveManyOutcome[] = [];
+  let wake: (() => void) | undefined;
+  let finished = false;
+  const run = driveBatch({
+    items,
+    concurrency,
+    solve: session.machine,
+    ...(session.inspect ? { inspect: session.inspect } : {}),
+    ...(onProgress ? { onProgress } : {}),
+    onSettled: ({ id }, context) => {
+      const index = Number(id);
+      ready.push({
+        index,
+        input: list[index] as SolveInput,
+        subid: context.subid,
+        jobId: context.jobId,
+        calibration: context.results.calibration ?? null,
+        files: context.results.files ?? {},
+        error: context.error ? reviveError(context.error) : null,
+      });
+      wake?.();
+    },
+  });
+  const ended = () => {
+    finished = true;
+    wake?.();
+  };
+  run.done.then(ended, ended);
+  const onAbort = () => run.stop('The batch was cancelled.');
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) onAbort();
+  try {
+    for (;;) {
+      const next = ready.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      if (finished) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+    for (const id of (await run.done).notStarted) {
+      const index = Number(id);
+      const error = new AbortedError('Not started: the batch was cancelled.');
+      yield { index, input: list[index] as SolveInput, subid: null, jobId: null, calibration: null, files: {}, error };
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    if (!finished) run.abandon();
+  }
+}

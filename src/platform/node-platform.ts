@@ -1,0 +1,50 @@
+/**
+ * The Node platform: undici for HTTP, environment variables, and the API key file
+ * (`$XDG_CONFIG_HOME/astrometry-net/api-key`, default `~/.config/astrometry-net/api-key`).
+ * Importing this module installs it.
+ */
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { ValidationError } from '../errors.js';
+import { usePlatform, type Platform } from './web-platform.js';
+import { undiciTransport } from '../transport/undici.js';
+
+/** Where the API key file is looked for. */
+export function keyFilePath(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CONFIG_HOME || join(homedir(), '.config');
+  return join(base, 'astrometry-net', 'api-key');
+}
+
+export const nodePlatform: Platform = {
+  name: 'node',
+  defaultTransport: () => undiciTransport(),
+  env: (name) => process.env[name],
+  keyFilePath: () => keyFilePath(),
+  readKeyFile: () => {
+    try {
+      return readFileSync(keyFilePath(), 'utf8').trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  },
+  checkReadableFile: (path) => {
+    let stats: ReturnType<typeof statSync>;
+    try {
+      stats = statSync(path);
+      accessSync(path, constants.R_OK);
+    } catch {
+      throw new ValidationError('file', path, 'a readable image file (this path does not exist or cannot be read)');
+    }
+    if (!stats.isFile()) throw new ValidationError('file', path, 'a file, not a directory');
+    if (stats.size === 0) throw new ValidationError('file', path, 'a non-empty image file (this one has 0 bytes)');
+  },
+  readFile: async (path) => {
+    nodePlatform.checkReadableFile(path);
+    const buf = await readFile(path);
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  },
+};
+
+usePlatform(nodePlatform);

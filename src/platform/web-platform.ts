@@ -1,0 +1,46 @@
+/**
+ * What differs between Node and a browser, behind one seam, so the library's core imports no
+ * Node module and a browser bundle never pulls in undici, form-data or `node:fs`.
+ *
+ * The core starts with the web platform (`fetch`, no key file); `src/platform-node.ts`
+ * replaces it when the Node entry point is imported.
+ */
+import { ValidationError } from '../errors.js';
+import { fetchTransport } from '../transport/fetch.js';
+import type { Transport } from '../transport/transport.js';
+
+export interface Platform {
+  readonly name: 'node' | 'web';
+  defaultTransport(): Transport;
+  /** An environment variable, where the platform has them. */
+  env(name: string): string | undefined;
+  /** Where the API key file is looked for, if the platform has files. */
+  keyFilePath(): string | undefined;
+  readKeyFile(): string | undefined;
+  /** Throws ValidationError unless `path` is a readable file (before any request is made). */
+  checkReadableFile(path: string): void;
+  /** A file's bytes, where the platform has files. */
+  readFile(path: string): Promise<Uint8Array>;
+}
+
+export const webPlatform: Platform = {
+  name: 'web',
+  defaultTransport: () => fetchTransport(),
+  env: () => undefined,
+  keyFilePath: () => undefined,
+  readKeyFile: () => undefined,
+  checkReadableFile: (path) => {
+    throw new ValidationError('file', path, 'a Blob, a File or bytes: file paths can only be read in Node');
+  },
+  readFile: (path) => Promise.reject(new ValidationError('file', path, 'a Blob, a File or bytes: file paths can only be read in Node')),
+};
+
+let current: Platform = webPlatform;
+
+export function platform(): Platform {
+  return current;
+}
+
+export function usePlatform(next: Platform): void {
+  current = next;
+}

@@ -1,0 +1,114 @@
+/**
+ * What the tasks are built from, and the pieces every machine's tasks share: the request
+ * context for a scope, the held session, the shared login. In the spirit of Ledger's
+ * `MachineDependencies`: the charts in `machines/` declare typed placeholders;
+ * `provideSolveTasks` (solve-tasks.ts) and `provideAccountTasks` (account-tasks.ts) give them
+ * these implementations with `provide`.
+ *
+ * Everything a process holds that a snapshot must not (the transport, the login with its secrets,
+ * bytes to upload) lives here, never in a machine's context.
+ */
+import { fromPromise } from 'xstate';
+import type { Bounded } from '../../machines/solve.machine.js';
+import { SessionExpiredError } from '../errors.js';
+import type { MemoryStore } from '../client/solve-input.js';
+import type { ServerPool } from './server-pool.js';
+import { failoverTransport } from '../transport/failover.js';
+import * as api from '../protocol/api.js';
+import type { ExchangeContext } from '../protocol/exchange.js';
+import { DEFAULT_RETRY, neverReachedServer, type RetryPolicy } from '../protocol/retry.js';
+import { NOVA_MIN_INTERVAL_MS } from './polling.js';
+import { isPublicNova } from '../protocol/urls.js';
+import type { Transport } from '../transport/transport.js';
+
+export interface RequestEvent {
+  method: string;
+  url: string;
+}
+
+/** What the tasks are built from: the servers (one or several), one account, one transport. */
+export interface MachineDependencies {
+  transport: Transport;
+  /** The servers and their logins; solves are spread over them. */
+  servers: ServerPool;
+  memory: MemoryStore;
+  retry?: RetryPolicy;
+  /** No byte moving either way for this long fails a request (it is retried if safe). Default 60 s. */
+  stallTimeoutMs?: number;
+  /** Largest JSON answer accepted. Default 16 MiB. */
+  maxJsonBytes?: number;
+  /** Largest result file accepted. Default 1 GiB. */
+  maxFileBytes?: number;
+  /** Sees each request's method and URL, never a body or a key. */
+  onRequest?: (event: RequestEvent) => void;
+}
+
+export function bind(deps: MachineDependencies) {
+  const pool = deps.servers;
+  const transport = pool.sharedStore && pool.servers.length > 1 ? failoverTransport(deps.transport, pool) : deps.transport;
+  const policy = deps.retry ?? DEFAULT_RETRY;
+  const several = pool.servers.length > 1;
+  // Retries are requests too: against nova they keep the same 5 s distance as polls. Worked
+  // out once per server, not per request (parsing a URL per request shows in a profile).
+  const policies = new Map<string, RetryPolicy>();
+  const retryFor = (apiUrl: string): RetryPolicy => {
+    let retry = policies.get(apiUrl);
+    if (retry === undefined) {
+      retry = isPublicNova(apiUrl) ? { ...policy, minDelayMs: Math.max(policy.minDelayMs ?? 0, NOVA_MIN_INTERVAL_MS) } : policy;
+      policies.set(apiUrl, retry);
+    }
+    return retry;
+  };
+  const exchangeContext = (signal: AbortSignal, scope: Bounded, extra: Partial<ExchangeContext> = {}): ExchangeContext => {
+    const apiUrl = pool.get(scope.server).apiUrl;
+    const retry = retryFor(apiUrl);
+    return {
+      transport,
+      apiUrl,
+      retry,
+      signal,
+      deadline: scope.deadline,
+      ...(deps.onRequest ? { onRequest: deps.onRequest } : {}),
+      ...(deps.stallTimeoutMs !== undefined ? { stallTimeoutMs: deps.stallTimeoutMs } : {}),
+      ...(deps.maxJsonBytes !== undefined ? { maxJsonBytes: deps.maxJsonBytes } : {}),
+      ...(deps.maxFileBytes !== undefined ? { maxFileBytes: deps.maxFileBytes } : {}),
+      ...extra,
+    };
+  };
+  /**
+   * For a login or an upload, which can move: with another server up, a refused connection is not
+   * waited out here; the solve goes to that server instead.
+   */
+  const movable = (scope: Bounded): Partial<ExchangeContext> =>
+    several ? { retryUnreachable: !pool.anotherUp(pool.get(scope.server).apiUrl) } : {};
+  /** A refused connection marks its server down, so the solve can move to another. */
+  const noting = async <T>(scope: Bounded, request: () => Promise<T>): Promise<T> => {
+    try {
+      return await request();
+    } catch (error) {
+      if (several && neverReachedServer(error)) pool.unreachable(pool.get(scope.server).apiUrl);
+      throw error;
+    }
+  };
+  // The login request runs under the shared login's own signal: every solve waiting for it shares it.
+  const login = fromPromise<void, Bounded>(async ({ input, signal }) => {
+    await noting(input, () =>
+      pool
+        .get(input.server)
+        .login.acquire((apiKey, loginSignal) => api.login(exchangeContext(loginSignal, input, movable(input)), apiKey).then((r) => r.session), signal),
+    );
+  });
+  /** Runs a request with the session held now on the scope's server; none held means the login state must get one. */
+  const withSession = async <T>(scope: Bounded, request: (session: string) => Promise<T>): Promise<T> => {
+    const { login: held } = pool.get(scope.server);
+    const session = held.current;
+    if (session === undefined) throw new SessionExpiredError('No session is held; log in first.');
+    try {
+      return await request(session);
+    } catch (error) {
+      if (error instanceof SessionExpiredError) held.invalidate(session);
+      throw error;
+    }
+  };
+  return { pool, exchangeContext, withSession, login, noting, movable };
+}

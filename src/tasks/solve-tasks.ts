@@ -1,0 +1,174 @@
+/**
+ * The solve machine's tasks: every nova request of a solve over the injected transport, the
+ * shared login, and the clock between polls.
+ */
+import { assign, enqueueActions, fromPromise, type AnyActorRef } from 'xstate';
+import {
+  solveMachine,
+  type Bounded,
+  type FetchedResult,
+  type ResultRequest,
+  type StatusReadInput,
+  type UploadActorInput,
+  type WaitInput,
+} from '../../machines/solve.machine.js';
+import { HttpError, NetworkError, NotFoundError, UnexpectedContentError, UploadInterruptedError } from '../errors.js';
+import * as api from '../protocol/api.js';
+import type { ExchangeContext } from '../protocol/exchange.js';
+import { isFileResultKind } from '../protocol/result-kinds.js';
+import { neverReachedServer, sleep } from '../protocol/retry.js';
+import { bind, type MachineDependencies } from './dependencies.js';
+
+/** The longest a status read asks `serve` to hold it; the server may hold less. */
+const MAX_HOLD_SECONDS = 600;
+const PROGRESS_STEP = 0.02;
+const PROGRESS_MIN_BYTES = 1024 * 1024;
+
+/** How long a status read asks to be held: until the deadline, at most ten minutes. */
+function longPoll(input: StatusReadInput, until: api.LongPoll['until']): api.LongPoll {
+  const left = input.deadline === null ? MAX_HOLD_SECONDS : Math.floor((input.deadline - Date.now()) / 1000);
+  return { waitSeconds: Math.max(1, Math.min(MAX_HOLD_SECONDS, left)), seen: input.seen, ...(until ? { until } : {}) };
+}
+
+/** The solve machine with its requests bound to the servers and the account. */
+export function provideSolveTasks(deps: MachineDependencies) {
+  const { pool, exchangeContext, withSession, login, noting, movable } = bind(deps);
+  const several = pool.servers.length > 1;
+
+  const upload = fromPromise<Awaited<ReturnType<typeof api.upload>>, UploadActorInput>(async ({ input, signal, self }) => {
+    if (input.restored) throw new UploadInterruptedError();
+    // Progress goes to the solve machine so its context (and the inspector) shows it.
+    const parent = (self as AnyActorRef)._parent;
+    let reported = -1;
+    const onUploadProgress = (sentBytes: number, totalBytes: number | undefined) => {
+      // A small upload is over before anyone could watch it move: no events to pay for.
+      if (totalBytes !== undefined && totalBytes < PROGRESS_MIN_BYTES) return;
+      const fraction = totalBytes ? sentBytes / totalBytes : 0;
+      if (totalBytes && fraction - reported < PROGRESS_STEP && sentBytes < totalBytes) return;
+      reported = fraction;
+      parent?.send({ type: 'UPLOAD_PROGRESS', sentBytes, totalBytes: totalBytes ?? null });
+    };
+    const server = pool.get(input.server).apiUrl;
+    try {
+      const result = await noting(input, () =>
+        withSession(input, (session) =>
+          api.upload(exchangeContext(signal, input, { onUploadProgress, ...movable(input) }), session, input.upload, input.options, deps.memory),
+        ),
+      );
+      pool.uploadSucceeded(server);
+      return result;
+    } catch (error) {
+      // A server that keeps failing uploads (dropped connections, 5xx) gets no new ones for a while.
+      if (error instanceof NetworkError || (error instanceof HttpError && error.status >= 500)) pool.uploadFailed(server);
+      throw error;
+    }
+  });
+  // A restored upload actor cannot know whether its body reached the server before the
+  // process stopped; marking it makes it fail with UploadInterruptedError instead of resending.
+  upload.restoreSnapshot = (snapshot: any) => ({ ...snapshot, input: { ...snapshot.input, restored: true } });
+
+  // Whether each server holds status reads, as its last answer said: every solve of the session
+  // then asks it to hold a read until the milestone the solve waits for, from its first read on.
+  const holds = new Map<string, number>();
+  const learn =
+    (scope: Bounded) =>
+    <T>(answer: api.PollAnswer<T>): api.PollAnswer<T> => {
+      holds.set(pool.get(scope.server).apiUrl, answer.hold?.seconds ?? 0);
+      return answer;
+    };
+  const holdsReads = (server: string | null) => holds.get(pool.get(server).apiUrl) ?? 0;
+  const milestone = (scope: Bounded, until: 'job' | 'done') => (holdsReads(scope.server) > 0 ? until : undefined);
+
+  return solveMachine.provide({
+    actors: {
+      login,
+      upload,
+      readSubmission: fromPromise(({ input, signal }: { input: StatusReadInput & { subid: number }; signal: AbortSignal }) =>
+        api
+          .submissionStatus(exchangeContext(signal, input), input.subid, longPoll(input, milestone(input, 'job')))
+          .then(learn(input), (error: unknown) => {
+            throw error instanceof NotFoundError ? Object.assign(error, { subid: input.subid }) : error;
+          }),
+      ),
+      readJob: fromPromise(({ input, signal }: { input: StatusReadInput & { jobId: number }; signal: AbortSignal }) =>
+        api.jobStatus(exchangeContext(signal, input), input.jobId, longPoll(input, milestone(input, 'done'))).then(learn(input)),
+      ),
+      readCalibration: fromPromise(({ input, signal }: { input: Bounded & { jobId: number }; signal: AbortSignal }) =>
+        api.calibration(exchangeContext(signal, input), input.jobId),
+      ),
+      fetchResult: fromPromise<FetchedResult, Bounded & { jobId: number; request: ResultRequest }>(({ input, signal }) =>
+        fetchResult(exchangeContext(signal, input), input.jobId, input.request),
+      ),
+      waitForNextPoll: fromPromise<void, WaitInput>(({ input, signal }) => {
+        const until = input.deadline === null ? input.until : Math.min(input.until, input.deadline);
+        return sleep(until - Date.now(), signal).catch(() => undefined);
+      }),
+    },
+    guards: {
+      // With several servers the one chosen at START may lack a session: loggingIn gets one
+      // (and makes no request where one is held).
+      hasSession: () => !several && pool.primary.login.hasSession,
+      serverUnreachable: ({ context, event }) =>
+        several && neverReachedServer((event as { error?: unknown }).error) && pool.anotherUp(context.server),
+    },
+    actions: {
+      learnServerHolds: assign({ polling: ({ context }) => ({ ...context.polling, serverHoldsSeconds: holdsReads(context.server) }) }),
+      chooseServer: enqueueActions(({ context, enqueue }) => {
+        if (context.server !== null && pool.has(context.server)) return;
+        const server = several ? pool.choose() : pool.primary;
+        server.inFlight++;
+        enqueue.assign({ server: server.apiUrl });
+      }),
+      chooseAnotherServer: enqueueActions(({ context, enqueue }) => {
+        const from = pool.get(context.server);
+        from.inFlight = Math.max(0, from.inFlight - 1);
+        const server = pool.choose();
+        server.inFlight++;
+        enqueue.assign({ server: server.apiUrl });
+      }),
+      releaseServer: ({ context }) => {
+        if (context.server === null || !pool.has(context.server)) return;
+        const server = pool.get(context.server);
+        server.inFlight = Math.max(0, server.inFlight - 1);
+      },
+      // Bytes held for an upload are dropped once the server has them or the solve failed:
+      // a long-lived Session would otherwise keep every file it ever sent.
+      releaseUpload: ({ context }) => {
+        if (context.upload?.kind === 'memory') deps.memory.delete(context.upload.ref);
+      },
+    },
+  });
+}
+
+async function fetchResult(ctx: ExchangeContext, jobId: number, request: ResultRequest): Promise<FetchedResult> {
+  const { kind } = request;
+  if (isFileResultKind(kind)) return { kind, value: await api.resultFile(ctx, kind, jobId) };
+  switch (kind) {
+    case 'calibration': {
+      const value = await api.calibration(ctx, jobId);
+      if (!value) throw notSolved(ctx, jobId, 'calibration');
+      return { kind, value };
+    }
+    case 'info':
+      return { kind, value: await api.info(ctx, jobId) };
+    case 'tags':
+      return { kind, value: await api.tags(ctx, jobId, 'tags') };
+    case 'machineTags':
+      return { kind, value: await api.tags(ctx, jobId, 'machine_tags') };
+    case 'objectsInField':
+      return { kind, value: await api.tags(ctx, jobId, 'objects_in_field') };
+    case 'annotations': {
+      const value = await api.annotations(ctx, jobId, request.nbright);
+      if (!value) throw notSolved(ctx, jobId, 'annotations');
+      return request.nbright === undefined ? { kind, value } : { kind, nbright: request.nbright, value };
+    }
+  }
+}
+
+function notSolved(ctx: ExchangeContext, jobId: number, what: string): UnexpectedContentError {
+  return new UnexpectedContentError(
+    what,
+    { url: `${ctx.apiUrl}jobs/${jobId}/${what}`, status: 200, contentType: 'text/plain', bodyStart: 'no calibration data available' },
+    { jobId },
+  );
+}
