@@ -15,6 +15,7 @@ const runs = [
   ['batch-in-memory.mjs', { BENCH_SIZES: quick ? '100,1000' : '100,1000,10000' }],
   ['polling.mjs', quick ? {} : { BENCH_LONG: '1' }],
   ['request-floor.mjs', {}],
+  ['solve-cost.mjs', quick ? { BATCH: '500', SEQUENTIAL: '30', HOLD_S: '20' } : {}],
   ['solves-http.mjs', { SOLVES: quick ? '1000' : '1000,10000' }],
   ['upload-memory.mjs', { UPLOAD_MB: quick ? '200' : '1024' }],
   ['extract.mjs', {}],

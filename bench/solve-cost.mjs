@@ -1,0 +1,205 @@
+#!/usr/bin/env node
+// The client's CPU per solve against its floor: a bare undici script that makes the same
+// requests to the same server, measured in the same run. Each side runs in a fresh process of
+// its own; the server (`astrometry-net-server`, simulated solver) runs in a third.
+//
+// The requests of one solve, as the client sends them to a server that holds reads: the upload
+// (multipart, exact Content-Length), the submission read held until a job appears, the job read
+// held until it ends, the calibration. One login per process.
+//
+// Rows:
+//   batch       N solves, 16 in flight (solveMany against Promise.all over a pool)
+//   sequential  N solves one after another (solve() in a loop against await in a loop)
+//   held        16 solves held in a status read for HOLD_S seconds: CPU spent while waiting
+//   fresh       one solve in a new process, import and start-up included (the CLI's common case)
+//
+//   npm run build && node bench/solve-cost.mjs
+//   BATCH=2000 SEQUENTIAL=100 HOLD_S=60 node bench/solve-cost.mjs   # the defaults
+//   CPU_PROF=1 node bench/solve-cost.mjs                             # .cpuprofile per process in bench-profiles/
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const API_KEY = 'benchsolvecostxx';
+const IN_FLIGHT = 16;
+
+const [mode, ...args] = process.argv.slice(2);
+if (mode === '--server') await serverMain(Number(args[0]));
+else if (mode === '--client') await clientMain(...args);
+else if (mode === '--bare') await bareMain(...args);
+else await main();
+
+/** The server: simulated solver; `solveMs` sets how long a job solves (the held row uses 60 s and more). */
+async function serverMain(solveMs) {
+  const { startServer } = await import('astrometry-net-server');
+  const server = await startServer({
+    port: 0,
+    apiKeys: [API_KEY],
+    solver: 'simulated',
+    concurrency: 64,
+    simulated: { ingestMs: 20, queueMs: 0, solveMs },
+  });
+  process.stdout.write(`${server.url}\n`);
+  process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
+}
+
+function report(extra) {
+  const cpu = process.cpuUsage();
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const rssMb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) / 1024;
+  process.stdout.write(JSON.stringify({ ...extra, totalCpuS: (cpu.user + cpu.system) / 1e6, rssMb }) + '\n');
+}
+
+/** Runs `work` after one warm-up solve, and reports the CPU it took (warm-up excluded). */
+async function measured(row, n, warmUp, work) {
+  // One solve first (its login, the first compile), except where the start is what is measured
+  // (fresh) or a solve takes a minute (held).
+  if (row !== 'fresh' && row !== 'held') await warmUp();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await work();
+  const cpu = process.cpuUsage(cpu0);
+  report({ row, n, ms: performance.now() - t0, cpuS: (cpu.user + cpu.system) / 1e6 });
+}
+
+async function clientMain(row, apiUrl, file, nText) {
+  const n = Number(nText);
+  const { Client } = await import('../dist/src/index.js');
+  const client = new Client({ apiUrl, apiKey: API_KEY, polling: { minIntervalMs: 0 }, timeoutMs: 10 * 60_000 });
+  const one = async () => {
+    const result = await client.solve(file);
+    if (!result.calibration) throw new Error('no calibration');
+  };
+  await measured(row, n, one, async () => {
+    if (row === 'batch' || row === 'held') {
+      let failed = 0;
+      for await (const o of client.solveMany(Array.from({ length: n }, () => file), { concurrency: IN_FLIGHT })) if (o.error) failed++;
+      if (failed) throw new Error(`${failed} failed`);
+    } else {
+      for (let i = 0; i < n; i++) await one();
+    }
+  });
+}
+
+/** The floor: the same requests with undici alone, the multipart body written by hand. */
+async function bareMain(row, apiUrl, file, nText) {
+  const n = Number(nText);
+  const { Agent, request } = await import('undici');
+  const dispatcher = new Agent();
+  const json = async (method, path, body, headers = {}) => {
+    const r = await request(new URL(path, apiUrl), { method, body, headers, dispatcher });
+    const text = await r.body.text();
+    if (r.statusCode !== 200) throw new Error(`${path}: ${r.statusCode} ${text.slice(0, 100)}`);
+    return JSON.parse(text);
+  };
+  const form = (fields) => new URLSearchParams(fields).toString();
+  const formHeaders = { 'content-type': 'application/x-www-form-urlencoded' };
+  const login = await json('POST', 'login', form({ 'request-json': JSON.stringify({ apikey: API_KEY }) }), formHeaders);
+  const session = login.session;
+  const one = async () => {
+    const bytes = readFileSync(file);
+    const boundary = `----bare${Math.random().toString(16).slice(2)}`;
+    const requestJson = JSON.stringify({ session, publicly_visible: 'n', allow_commercial_use: 'd', allow_modifications: 'd' });
+    const head = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="request-json"\r\n\r\n${requestJson}\r\n` +
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="small.png"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    );
+    const body = Buffer.concat([head, bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]);
+    const upload = await json('POST', 'upload', body, { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(body.length) });
+    let sub = await json('GET', `submissions/${upload.subid}?wait=600&until=job`);
+    while (!sub.jobs?.[0]) sub = await json('GET', `submissions/${upload.subid}?wait=600&until=job`);
+    const jobId = sub.jobs[0];
+    let job = await json('GET', `jobs/${jobId}?wait=600&until=done`);
+    while (job.status !== 'success' && job.status !== 'failure') job = await json('GET', `jobs/${jobId}?wait=600&until=done`);
+    const cal = await json('GET', `jobs/${jobId}/calibration`);
+    if (typeof cal.ra !== 'number') throw new Error('no calibration');
+  };
+  await measured(row, n, one, async () => {
+    if (row === 'batch' || row === 'held') {
+      let next = 0;
+      await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+        while (next < n) {
+          next++;
+          await one();
+        }
+      }));
+    } else {
+      for (let i = 0; i < n; i++) await one();
+    }
+  });
+  await dispatcher.close();
+}
+
+function spawnJson(args) {
+  const prof = process.env.CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(here, '..', 'bench-profiles')}`] : [];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...prof, fileURLToPath(import.meta.url), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.on('data', (c) => (text += c));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(text.trim().split('\n').pop())) : reject(new Error(`${args[0]} ${args[1]} exited ${code}`))));
+  });
+}
+
+async function startServer(solveMs) {
+  const server = spawn(process.execPath, [fileURLToPath(import.meta.url), '--server', String(solveMs)], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const url = await new Promise((resolve, reject) => {
+    let text = '';
+    server.stdout.on('data', (chunk) => {
+      text += chunk;
+      const m = /(http:\/\/127\.0\.0\.1:\d+\/api\/)/.exec(text);
+      if (m) resolve(m[1]);
+    });
+    server.on('exit', (code) => reject(new Error(`server exited ${code}`)));
+  });
+  server.stdout.resume();
+  return { url, stop: () => new Promise((r) => (server.once('exit', r), server.kill('SIGTERM'))) };
+}
+
+async function main() {
+  const batch = Number(process.env.BATCH ?? 2000);
+  const sequential = Number(process.env.SEQUENTIAL ?? 100);
+  const holdS = Number(process.env.HOLD_S ?? 60);
+  const dir = await mkdtemp(join(tmpdir(), 'anc-bench-cost-'));
+  const file = join(dir, 'small.png');
+  await writeFile(file, await readFile(join(here, '..', 'test', 'fixtures', 'small.png')));
+  const rows = [];
+  try {
+    // One server for the solving rows; the same server for client and floor, one after the other.
+    const fast = await startServer(20);
+    try {
+      for (const [row, n] of [['batch', batch], ['sequential', sequential], ['fresh', 1]]) {
+        const client = await spawnJson(['--client', row, fast.url, file, String(n)]);
+        const bare = await spawnJson(['--bare', row, fast.url, file, String(n)]);
+        rows.push({ row, n, client, bare });
+      }
+    } finally {
+      await fast.stop();
+    }
+    // Held: 16 solves whose jobs take HOLD_S seconds, so each sits in a held job read.
+    const slow = await startServer(holdS * 1000);
+    try {
+      const client = await spawnJson(['--client', 'held', slow.url, file, String(IN_FLIGHT)]);
+      const bare = await spawnJson(['--bare', 'held', slow.url, file, String(IN_FLIGHT)]);
+      rows.push({ row: 'held', n: IN_FLIGHT, client, bare });
+    } finally {
+      await slow.stop();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  console.log(`\nClient CPU per solve against a bare undici script making the same requests (server: simulated solver, its own process)`);
+  console.log('| row | solves | client CPU | bare undici CPU | ratio | client wall | client peak RSS | bare peak RSS |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const { row, n, client, bare } of rows) {
+    // fresh: the whole process (import, start-up, one solve); held: CPU per second of waiting.
+    const pick = (r) => (row === 'fresh' ? r.totalCpuS : r.cpuS);
+    const unit = row === 'held' ? (r) => `${((pick(r) / (r.ms / 1000)) * 1000).toFixed(2)} ms/s` : row === 'fresh' ? (r) => `${(pick(r) * 1000).toFixed(0)} ms` : (r) => `${((pick(r) / n) * 1000).toFixed(3)} ms/solve`;
+    const ratio = pick(client) / pick(bare);
+    console.log(`| ${row} | ${n} | ${unit(client)} | ${unit(bare)} | ${ratio.toFixed(2)} | ${(client.ms / 1000).toFixed(1)} s | ${client.rssMb.toFixed(0)} MB | ${bare.rssMb.toFixed(0)} MB |`);
+  }
+  console.log('Goals (issue 18): batch and sequential ratios at most 1.5; fresh at most 1.5; held: no CPU while waiting.');
+}
