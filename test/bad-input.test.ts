@@ -134,3 +134,50 @@ describe('in-memory inputs never collide across processes', () => {
     expect(requestLines(transport.requests)).toEqual(['POST /api/login']);
   });
 });
+
+describe('misspelt options and inputs the server cannot use', () => {
+  test('a misspelt client option is refused, naming the one meant', () => {
+    let error: unknown;
+    try {
+      new Client({ apiKey: API_KEY, apiUrl: API, transport: fakeNova(), timeoutMS: 5 } as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error).toMatchObject({ code: 'validation', option: 'timeoutMS' });
+    expect((error as ValidationError).allowed).toContain('did you mean "timeoutMs"?');
+  });
+
+  test('a misspelt option of solve(), submit() or solveMany() is refused before any request, naming the one meant', async () => {
+    const solve = await refusedBeforeAnyRequest((c) => c.solve('https://example.org/a.jpg', { scaleunits: 'degwidth' } as never));
+    expect(solve).toMatchObject({ option: 'scaleunits' });
+    expect(solve.allowed).toContain('did you mean "scaleUnits"?');
+    const submit = await refusedBeforeAnyRequest((c) => c.submit('https://example.org/a.jpg', { timeoutMS: 5 } as never));
+    expect(submit.allowed).toContain('did you mean "timeoutMs"?');
+    const many = await refusedBeforeAnyRequest(async (c) => {
+      for await (const _ of c.solveMany(['https://example.org/a.jpg'], { concurency: 4 } as never)) void _;
+    });
+    expect(many.allowed).toContain('did you mean "concurrency"?');
+  });
+
+  test('an album title longer than nova allows (64 characters) is refused before any request', async () => {
+    const error = await refusedBeforeAnyRequest((c) => c.solve('https://example.org/a.jpg', { album: 'x'.repeat(100_000) }));
+    expect(error.option).toBe('album');
+    expect(error.allowed).toContain('1 to 64 characters');
+    expect(String(error.value).length).toBeLessThan(100);
+  });
+
+  test('a source list without the image size is refused before any request', async () => {
+    const sourceList = { x: [10, 20, 30], y: [5, 15, 25] };
+    const error = await refusedBeforeAnyRequest((c) => c.solve({ sourceList }, { imageWidth: 100 }));
+    expect(error.option).toBe('imageHeight');
+    const both = await refusedBeforeAnyRequest((c) => c.solve({ sourceList }));
+    expect(both.option).toBe('imageWidth');
+    // With both, it goes.
+    const { transport, client } = setup();
+    const submission = client.submit({ sourceList }, { imageWidth: 100, imageHeight: 80 });
+    await new Promise((r) => setTimeout(r, 10));
+    submission.cancel();
+    expect(requestLines(transport.requests).slice(0, 2)).toEqual(['POST /api/login', 'POST /api/upload']);
+  });
+});

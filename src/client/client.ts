@@ -4,11 +4,12 @@
 import type { Stage } from '../../machines/solve.machine.js';
 import type { BatchProgress } from './batch-driver.js';
 import type { AstrometryNetError } from '../errors.js';
-import { acceptInput, type SolveInput } from './solve-input.js';
+import { acceptUpload, type SolveInput } from './solve-input.js';
 import type { Wcs } from '../wcs/index.js';
 import { Job } from './job.js';
 import type { Calibration } from '../protocol/models.js';
-import { encodeUploadOptions, type UploadOptions } from '../protocol/upload-options.js';
+import { UPLOAD_OPTION_NAMES, type UploadOptions } from '../protocol/upload-options.js';
+import { refuseUnknownOptions } from './known-options.js';
 import type { FileResultKind, ResultFile } from '../protocol/result-kinds.js';
 import { Session, checkTimeoutMs, type SessionOptions } from './session.js';
 import { StartedSolve, type PersistedSolve, type WaitOptions } from './started-solve.js';
@@ -38,6 +39,9 @@ export interface SolveOptions extends UploadOptions, CallOptions {
    */
   localExtraction?: boolean | LocalExtractionOptions;
 }
+
+/** Every option `solve()` and `submit()` take: the upload options and the call's own. */
+const SOLVE_OPTION_NAMES: readonly string[] = [...UPLOAD_OPTION_NAMES, ...(['signal', 'timeoutMs', 'onStart', 'localExtraction'] as const satisfies readonly (keyof SolveOptions)[])];
 
 /** A solved image: where it points, and its files on demand (each fetched once). */
 export class SolveResult {
@@ -126,6 +130,7 @@ export class Client {
 
   /** Uploads, waits for the solve and returns the calibration. Rejects with a typed error. */
   async solve(input: SolveInput, options: SolveOptions = {}): Promise<SolveResult> {
+    refuseUnknownOptions(options, SOLVE_OPTION_NAMES, 'solve()');
     if (options.localExtraction !== undefined) {
       // The extractor and its decoders load only for the solves that ask for them.
       const { applyLocalExtraction } = await import('./local-extraction.js');
@@ -138,12 +143,12 @@ export class Client {
 
   /** Starts a solve and returns its Submission at once (nothing is awaited). */
   submit(input: SolveInput, options: UploadOptions & CallOptions = {}): Submission {
+    refuseUnknownOptions(options, SOLVE_OPTION_NAMES, 'solve()');
     const { signal, timeoutMs, onStart: _ignored, ...uploadOptions } = options as SolveOptions;
     const deadline = timeoutMs === undefined ? this.session.timeoutMs : checkTimeoutMs(timeoutMs);
-    const wire = encodeUploadOptions(uploadOptions);
-    const descriptor = acceptInput(input, this.session.memory);
+    const { upload, options: wire } = acceptUpload(input, uploadOptions, this.session.memory);
     const handle = new StartedSolve(this.session, {
-      input: { upload: descriptor, options: wire, schedule: this.session.schedule, timeoutMs: deadline },
+      input: { upload, options: wire, schedule: this.session.schedule, timeoutMs: deadline },
     });
     handle.cancelOn(signal);
     handle.actor.send({ type: 'START' });

@@ -19,6 +19,7 @@ import type { provideAccountTasks } from '../tasks/account-tasks.js';
 import { provideSolveTasks } from '../tasks/solve-tasks.js';
 import type { Transport } from '../transport/transport.js';
 import { platform } from '../platform/web-platform.js';
+import { refuseUnknownOptions } from './known-options.js';
 
 export interface SessionOptions {
   /** Defaults to `ASTROMETRY_API_KEY`, then the key file. */
@@ -63,6 +64,23 @@ export interface SessionOptions {
 }
 
 export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
+
+/** Every SessionOptions key: the compiler checks the list is complete and has no stranger. */
+const SESSION_OPTIONS = {
+  apiKey: true,
+  apiUrl: true,
+  sharedStore: true,
+  transport: true,
+  polling: true,
+  retry: true,
+  timeoutMs: true,
+  stallTimeoutMs: true,
+  maxJsonBytes: true,
+  maxFileBytes: true,
+  onRequest: true,
+  inspect: true,
+} as const satisfies Record<keyof SessionOptions, true>;
+const SESSION_OPTION_NAMES = Object.keys(SESSION_OPTIONS);
 
 /** The API key as a Session would read it at its first login; throws AuthError when there is none. */
 export function resolveApiKey(explicit: string | undefined): string {
@@ -130,6 +148,8 @@ export class Session {
   #accountMachine: Promise<ReturnType<typeof provideAccountTasks>> | undefined;
 
   constructor(options: SessionOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new ValidationError('options', options, 'an object of client options');
+    refuseUnknownOptions(options, SESSION_OPTION_NAMES, 'new Client() and new Session()');
     this.apiUrls = resolveApiUrls(options.apiUrl);
     this.apiUrl = this.apiUrls[0] as string;
     // An explicit key is checked now; otherwise the environment and the key file are read at the

@@ -7,6 +7,7 @@
  */
 import { ValidationError } from '../errors.js';
 import { platform } from '../platform/web-platform.js';
+import { encodeUploadOptions, type UploadOptions, type WireUploadOptions } from '../protocol/upload-options.js';
 import { concatBytes } from '../transport/bytes.js';
 
 export interface SourceList {
@@ -154,4 +155,26 @@ function checkSourceList(list: unknown): { x: number[]; y: number[] } {
     if (i >= 0) throw new ValidationError(`sourceList.${axis}[${i}]`, values[i], 'a finite pixel position greater than 0');
   }
   return { x: [...(l.x as number[])], y: [...(l.y as number[])] };
+}
+
+/**
+ * An input and its upload options, checked together before any request: the options first (a
+ * refused option must not leave the input's bytes in the memory store), then what only the
+ * pair can tell (a source list is solved against the image size, so it needs both), then the
+ * input. Every facade's edge calls this one.
+ */
+export function acceptUpload(
+  input: SolveInput,
+  options: UploadOptions | undefined,
+  memory: MemoryStore,
+): { upload: UploadDescriptor; options: WireUploadOptions } {
+  const wire = encodeUploadOptions(options);
+  if (typeof input === 'object' && input !== null && 'sourceList' in input) {
+    for (const [name, key] of [['imageWidth', 'image_width'], ['imageHeight', 'image_height']] as const) {
+      if (wire[key] === undefined) {
+        throw new ValidationError(name, undefined, `the image's ${name === 'imageWidth' ? 'width' : 'height'} in pixels: a source list is solved against the image size, so it needs imageWidth and imageHeight`);
+      }
+    }
+  }
+  return { upload: acceptInput(input, memory), options: wire };
 }

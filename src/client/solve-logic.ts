@@ -13,8 +13,8 @@ import { createChildSolveMachine, type ChildSolveOutput } from '../../machines/c
 import { upgradeSolveContext, type SolveMachineInput } from '../../machines/solve.machine.js';
 import type { Client } from './client.js';
 import { UploadInterruptedError, ValidationError, reviveError, type SerializedError } from '../errors.js';
-import { acceptInput, type SolveInput } from './solve-input.js';
-import { encodeUploadOptions, type UploadOptions } from '../protocol/upload-options.js';
+import { acceptUpload, type SolveInput } from './solve-input.js';
+import type { UploadOptions } from '../protocol/upload-options.js';
 import { RESULT_KINDS, isResultKind, type ResultKind } from '../protocol/result-kinds.js';
 import { checkTimeoutMs, type Session } from './session.js';
 import type { PersistedSolve } from './started-solve.js';
@@ -93,9 +93,7 @@ export function toMachineInput(input: SolveLogicInput, session: Session): SolveM
   for (const kind of input.prefetch ?? []) if (!isResultKind(String(kind))) throw new ValidationError('prefetch', kind, `one of ${RESULT_KINDS.join(', ')}`);
   const common = { schedule: session.schedule, timeoutMs, prefetch: (input.prefetch ?? []).map((kind) => ({ kind })) };
   if ('input' in input) {
-    // Options first: a refused option must not leave the input's bytes in the memory store.
-    const options = encodeUploadOptions(input.options ?? {});
-    return { ...common, upload: acceptInput(input.input, session.memory), options };
+    return { ...common, ...acceptUpload(input.input, input.options, session.memory) };
   }
   if ('jobId' in input) return { ...common, jobId: positiveId('jobId', input.jobId) };
   if ('subid' in input) return { ...common, subid: positiveId('subid', input.subid) };

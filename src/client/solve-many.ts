@@ -6,13 +6,20 @@
 import type { BatchItem } from '../../machines/batch.machine.js';
 import { driveBatch } from './batch-driver.js';
 import { AbortedError, ValidationError, reviveError } from '../errors.js';
-import { acceptInput, type MemoryStore, type SolveInput, type UploadDescriptor } from './solve-input.js';
-import { encodeUploadOptions } from '../protocol/upload-options.js';
+import { acceptUpload, type MemoryStore, type SolveInput, type UploadDescriptor } from './solve-input.js';
+import { encodeUploadOptions, UPLOAD_OPTION_NAMES } from '../protocol/upload-options.js';
+import { refuseUnknownOptions } from './known-options.js';
 import { FILE_RESULTS, isFileResultKind } from '../protocol/result-kinds.js';
 import { checkTimeoutMs, type Session } from './session.js';
 import type { SolveManyOptions, SolveManyOutcome } from './client.js';
 
+const SOLVE_MANY_OPTION_NAMES: readonly string[] = [
+  ...UPLOAD_OPTION_NAMES,
+  ...(['concurrency', 'files', 'signal', 'onProgress', 'timeoutMs'] as const satisfies readonly (keyof SolveManyOptions)[]),
+];
+
 export async function* solveMany(session: Session, inputs: Iterable<SolveInput>, options: SolveManyOptions = {}): AsyncGenerator<SolveManyOutcome, void, undefined> {
+  refuseUnknownOptions(options, SOLVE_MANY_OPTION_NAMES, 'solveMany()');
   const { concurrency = 2, files = [], signal, onProgress, timeoutMs, ...uploadOptions } = options;
   const deadline = timeoutMs === undefined ? session.timeoutMs : checkTimeoutMs(timeoutMs);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
@@ -23,7 +30,7 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
   const list = [...inputs];
   // Every input is checked before any is kept: a bad tenth input must not leave nine in memory.
   const held: MemoryStore = new Map();
-  const uploads = list.map((input) => acceptInput(input, held));
+  const uploads = list.map((input) => acceptUpload(input, uploadOptions, held).upload);
   for (const [ref, value] of held) session.memory.set(ref, value);
   const items: BatchItem[] = list.map((_input, index) => ({
     id: String(index),

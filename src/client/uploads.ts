@@ -2,8 +2,8 @@
  * The seed library's upload classes: describe what to upload, then `submit()` it.
  * Options are validated when the upload is constructed, before any request.
  */
-import { acceptInput, type SolveInput, type SourceList, type UploadDescriptor } from './solve-input.js';
-import { encodeUploadOptions, type UploadOptions, type WireUploadOptions } from '../protocol/upload-options.js';
+import { acceptUpload, type SolveInput, type SourceList, type UploadDescriptor } from './solve-input.js';
+import type { UploadOptions, WireUploadOptions } from '../protocol/upload-options.js';
 import type { Session } from './session.js';
 import { StartedSolve, milestones, type WaitOptions } from './started-solve.js';
 import { Submission } from './submission.js';
@@ -20,8 +20,9 @@ abstract class Upload {
 
   protected constructor(input: SolveInput, config: UploadConfig) {
     this.session = config.session;
-    this.wireOptions = encodeUploadOptions(config.options);
-    this.descriptor = acceptInput(input, config.session.memory);
+    const { upload, options } = acceptUpload(input, config.options, config.session.memory);
+    this.descriptor = upload;
+    this.wireOptions = options;
   }
 
   /** Logs in if needed and uploads; resolves once the server gave a submission id. */

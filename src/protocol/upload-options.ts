@@ -76,13 +76,18 @@ const bool: Rule = (n, v) => {
   if (typeof v !== 'boolean') throw new ValidationError(n, v, 'true or false');
 };
 
+const MAX_ALBUM_TITLE = 64;
+
 // A null-prototype table: an option named `__proto__` or `toString` is unknown, not a rule.
 const RULE_LIST: Record<keyof UploadOptions, Rule> = {
   publiclyVisible: bool,
   allowCommercialUse: oneOf(['yes', 'no', 'default']),
   allowModifications: oneOf(['yes', 'share-alike', 'no', 'default']),
   album: (n, v) => {
-    if (typeof v !== 'string' || v.trim() === '') throw new ValidationError(n, v, 'the title of an existing album');
+    // nova's album titles are at most 64 characters: a longer one can name no album.
+    if (typeof v !== 'string' || v.trim() === '' || v.length > MAX_ALBUM_TITLE) {
+      throw new ValidationError(n, typeof v === 'string' && v.length > MAX_ALBUM_TITLE ? `${v.slice(0, 20)}… (${v.length} characters)` : v, `the title of an existing album, 1 to ${MAX_ALBUM_TITLE} characters`);
+    }
   },
   scaleUnits: oneOf(['degwidth', 'arcminwidth', 'arcsecperpix', 'focalmm']),
   scaleLower: positive,
