@@ -3,12 +3,13 @@
  * stdout carries exactly the API base URL once the server accepts connections, so scripts can
  * capture it; everything else (a generated key, errors, the log) goes to stderr.
  */
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startServer, type ServerOptions } from './index.js';
 import { SOLVER_NAMES, type SolverName } from './solvers/registry.js';
 import { describeCoverage, formatRanges, scanIndexDirs, systemIndexDirs } from './solvers/index-coverage.js';
 
-export const SERVE_USAGE = `usage: astrometry-net serve [--host H] [--port N] [--api-key KEY]... [--solver ${SOLVER_NAMES.join('|')}]
+export const SERVE_USAGE = `usage: astrometry-net serve [--host H] [--port N] [--api-keys-file FILE] [--api-key KEY]... [--solver ${SOLVER_NAMES.join('|')}]
                           [--data-dir DIR] [--database URL] [--max-upload-mb N] [--concurrency N]
                           [--cors-origin O]... [--allow-private-urls] [--lease-seconds N]
                           [--long-poll-max SECONDS] [--index-dir DIR]... [--no-system-indexes]
@@ -21,14 +22,18 @@ A nova-compatible (nova.astrometry.net) API server on the real solver. Prints th
 
   --host H              address to listen on (default 127.0.0.1)
   --port N              port; 0 picks a free one (default 8080)
-  --api-key KEY         an accepted API key; repeat for several (default: one is generated and
-                        printed on stderr)
+  --api-keys-file FILE  accepted API keys, one per line, # comments skipped (default:
+                        ASTROMETRY_SERVE_API_KEYS, keys separated by commas or spaces; without
+                        either, one is generated and printed on stderr)
+  --api-key KEY         an accepted API key; repeat for several (default: none). ps shows it to
+                        every user of this machine: prefer --api-keys-file
   --solver NAME         ${SOLVER_NAMES.join(' or ')} (default solve-field)
   --data-dir DIR        where uploads, results and the embedded SQLite database live (default: a
                         temporary folder that is deleted on exit, so nothing survives a restart)
   --database URL        postgres://user:pass@host/db: keep state in PostgreSQL, so several serve
                         nodes sharing it and one --data-dir (a shared filesystem) act as one server
-                        (default: SQLite in --data-dir)
+                        (default: ASTROMETRY_DATABASE_URL, else SQLite in --data-dir). A password
+                        here is visible through ps: prefer ASTROMETRY_DATABASE_URL
   --max-upload-mb N     largest request body in MiB; larger gets HTTP 413 (default 100)
   --concurrency N       solves run at once on this node; more wait as jobs: [null]
                         (default: the number of cores)
@@ -54,6 +59,7 @@ const FLAGS = [
   '--host',
   '--port',
   '--api-key',
+  '--api-keys-file',
   '--solver',
   '--data-dir',
   '--database',
@@ -74,13 +80,21 @@ function bad(flag: string, value: string, allowed: string): never {
 }
 
 /** Parses serve's flags (`--flag value` or `--flag=value`). Throws UsageError. */
-export type ServeArgs = ServerOptions & { help?: boolean; listIndexes?: boolean };
+export type ServeArgs = ServerOptions & {
+  help?: boolean;
+  listIndexes?: boolean;
+  /** Where the accepted keys are read from (`--api-keys-file`). */
+  apiKeysFile?: string;
+  /** Secrets given as arguments, which `ps` shows: each gets a warning. */
+  secretsOnCommandLine?: ('--api-key' | '--database')[];
+};
 
 export function parseServeArgs(argv: readonly string[]): ServeArgs {
   const out: ServeArgs = {};
   const keys: string[] = [];
   const origins: string[] = [];
   const indexDirs: string[] = [];
+  const onCommandLine = new Set<'--api-key' | '--database'>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--help' || arg === '-h') {
@@ -127,6 +141,11 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
       case '--api-key':
         if (value === '') bad(flag, value, 'a non-empty key');
         keys.push(value);
+        onCommandLine.add('--api-key');
+        break;
+      case '--api-keys-file':
+        if (value === '') bad(flag, value, 'a file with one API key per line');
+        out.apiKeysFile = value;
         break;
       case '--solver':
         if (!(SOLVER_NAMES as readonly string[]).includes(value)) bad(flag, value, SOLVER_NAMES.join(', '));
@@ -139,6 +158,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
       case '--database':
         if (!/^postgres(ql)?:\/\/\S+$/.test(value)) bad(flag, value, 'a PostgreSQL URL such as postgres://user:password@localhost/astrometry');
         out.database = value;
+        onCommandLine.add('--database');
         break;
       case '--lease-seconds': {
         const n = Number(value);
@@ -175,6 +195,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
     }
   }
   if (keys.length > 0) out.apiKeys = keys;
+  if (onCommandLine.size > 0) out.secretsOnCommandLine = [...onCommandLine];
   if (origins.length > 0) out.cors = { origins };
   if (indexDirs.length > 0) out.indexDirs = indexDirs;
   return out;
@@ -183,6 +204,8 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
 export interface ServeIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** Where ASTROMETRY_SERVE_API_KEYS and ASTROMETRY_DATABASE_URL are read. Default: process.env. */
+  env?: NodeJS.ProcessEnv;
   /** Resolves when the process is asked to stop. Default: SIGINT or SIGTERM. */
   untilStopped?: () => Promise<void>;
 }
@@ -219,8 +242,18 @@ export async function runServe(argv: string[], io?: ServeIo): Promise<number> {
     out(await listIndexes(opts));
     return 0;
   }
+  // Everything serve and its solvers create (uploads, results, the database, logs) is readable
+  // by this user only, whatever the mode of the folders it is given.
+  process.umask(0o077);
+  try {
+    opts = withSecretsFromEnvironment(opts, io?.env ?? process.env, (line) => err(`astrometry-net serve: warning: ${line}\n`));
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    err(`astrometry-net serve: ${e.message}\n`);
+    return 2;
+  }
   const generatedKey = opts.apiKeys === undefined;
-  const { help: _help, listIndexes: _list, ...serverOptions } = opts;
+  const { help: _help, listIndexes: _list, apiKeysFile: _file, secretsOnCommandLine: _secrets, ...serverOptions } = opts;
   // Listen for signals before starting, so a stop during startup is not lost.
   const stopped = (io?.untilStopped ?? untilSignal)();
   let server;
@@ -245,4 +278,48 @@ async function listIndexes(opts: ServeArgs): Promise<string> {
   lines.push(describeCoverage(cov));
   if (cov.files.length > 0) lines.push(`field widths: ${formatRanges(cov.fieldArcmin)}`);
   return lines.join('\n') + '\n';
+}
+
+const COMMAND_LINE_HINT = {
+  '--api-key': '--api-key puts a key on the command line, where ps shows it to every user of this machine; use --api-keys-file FILE or ASTROMETRY_SERVE_API_KEYS instead',
+  '--database': '--database puts the database URL (and its password) on the command line, where ps shows it to every user of this machine; use ASTROMETRY_DATABASE_URL instead',
+} as const;
+
+/**
+ * The secrets serve needs, from where `ps` cannot see them: the keys file, then
+ * ASTROMETRY_SERVE_API_KEYS; the database from ASTROMETRY_DATABASE_URL. Arguments still work,
+ * and win, each with a warning. Throws UsageError for a keys file that cannot be used.
+ */
+export function withSecretsFromEnvironment(opts: ServeArgs, env: NodeJS.ProcessEnv, warn: (line: string) => void): ServeArgs {
+  for (const flag of opts.secretsOnCommandLine ?? []) warn(COMMAND_LINE_HINT[flag]);
+  const out = { ...opts };
+  const keys = [...(opts.apiKeys ?? [])];
+  if (opts.apiKeysFile !== undefined) keys.push(...readKeysFile(opts.apiKeysFile, warn));
+  const fromEnv = env.ASTROMETRY_SERVE_API_KEYS?.split(/[\s,]+/).filter((k) => k !== '') ?? [];
+  if (keys.length === 0) keys.push(...fromEnv);
+  if (keys.length > 0) out.apiKeys = [...new Set(keys)];
+  if (out.database === undefined && env.ASTROMETRY_DATABASE_URL) {
+    if (!/^postgres(ql)?:\/\/\S+$/.test(env.ASTROMETRY_DATABASE_URL)) {
+      throw new UsageError('ASTROMETRY_DATABASE_URL: not a PostgreSQL URL; allowed: postgres://user:password@host/database');
+    }
+    out.database = env.ASTROMETRY_DATABASE_URL;
+  }
+  return out;
+}
+
+function readKeysFile(path: string, warn: (line: string) => void): string[] {
+  let text: string;
+  try {
+    const mode = statSync(path).mode;
+    if ((mode & 0o077) !== 0) warn(`${path} can be read by other users (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--api-keys-file: cannot read "${path}" (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const keys = text
+    .split(/\r?\n/)
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter((line) => line !== '');
+  if (keys.length === 0) throw new UsageError(`--api-keys-file: "${path}" holds no key (one per line)`);
+  return keys;
 }

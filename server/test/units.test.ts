@@ -3,6 +3,7 @@
  * streaming multipart parser, option handling, content sniffing, TAN conventions, and the
  * `serve` command line.
  */
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { convertOptions, solverOptions } from '../src/parse-upload-options.js';
 import { probeBuffer } from '../src/probe.js';
 import { cdMatrix, orientationOf, parityOf, pixscaleArcsec, pixelToRaDec } from '../src/solvers/tan.js';
 import { novaErrorMessage } from '../src/ingest.js';
-import { parseServeArgs, runServe } from '../src/cli.js';
+import { parseServeArgs, runServe, withSecretsFromEnvironment } from '../src/cli.js';
 import { formatReal, readXyColumns, tableFile } from 'astrometry-net-client/fits';
 
 describe('python json', () => {
@@ -216,6 +217,7 @@ describe('serve command line', () => {
       database: 'postgres://u:p@db/astro',
       leaseMs: 5000,
       allowPrivateUrls: true,
+      secretsOnCommandLine: ['--database'],
     });
     expect(() => parseServeArgs(['--database', 'mysql://x'])).toThrow(/--database: invalid value "mysql:\/\/x"; allowed: a PostgreSQL URL/);
     expect(() => parseServeArgs(['--allow-private-urls=yes'])).toThrow(/takes no value/);
@@ -224,7 +226,7 @@ describe('serve command line', () => {
   it('--help describes every flag with its default, and where state lives without --data-dir', async () => {
     let out = '';
     expect(await runServe(['--help'], { stdout: (t) => (out += t), stderr: () => undefined })).toBe(0);
-    for (const flag of ['--host', '--port', '--api-key', '--solver', '--data-dir', '--database', '--max-upload-mb', '--concurrency', '--cors-origin', '--allow-private-urls', '--lease-seconds', '--long-poll-max', '--index-dir', '--no-system-indexes', '--list-indexes']) {
+    for (const flag of ['--host', '--port', '--api-keys-file', '--api-key', '--solver', '--data-dir', '--database', '--max-upload-mb', '--concurrency', '--cors-origin', '--allow-private-urls', '--lease-seconds', '--long-poll-max', '--index-dir', '--no-system-indexes', '--list-indexes']) {
       const line = out.split('\n').findIndex((l) => l.trimStart().startsWith(flag));
       expect(line, flag).toBeGreaterThan(0);
       // The description (which may wrap) says what happens when the flag is not given.
@@ -238,7 +240,7 @@ describe('serve command line', () => {
   it('takes the index and long-poll flags beside the multi-node ones', () => {
     expect(
       parseServeArgs(['--database=postgres://u:p@db/a', '--index-dir', '/i1', '--index-dir=/i2', '--no-system-indexes', '--long-poll-max', '0', '--list-indexes']),
-    ).toEqual({ database: 'postgres://u:p@db/a', indexDirs: ['/i1', '/i2'], systemIndexes: false, longPollMaxSeconds: 0, listIndexes: true });
+    ).toEqual({ database: 'postgres://u:p@db/a', indexDirs: ['/i1', '/i2'], systemIndexes: false, longPollMaxSeconds: 0, listIndexes: true, secretsOnCommandLine: ['--database'] });
   });
 
   it('parses every flag', () => {
@@ -253,7 +255,37 @@ describe('serve command line', () => {
       maxUploadBytes: 1572864,
       concurrency: 3,
       cors: { origins: ['http://localhost:3000'] },
+      secretsOnCommandLine: ['--api-key'],
     });
+  });
+
+  it('reads keys from a file or ASTROMETRY_SERVE_API_KEYS and the database from ASTROMETRY_DATABASE_URL; secrets given as arguments still work, with a warning', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anc-keys-'));
+    const file = join(dir, 'keys');
+    writeFileSync(file, '# the observatory\nkeyone123456789a\n\n  keytwo123456789b  # the lab\n', { mode: 0o600 });
+    const warnings: string[] = [];
+    const warn = (line: string) => void warnings.push(line);
+    const fromFile = withSecretsFromEnvironment(parseServeArgs(['--api-keys-file', file]), { ASTROMETRY_SERVE_API_KEYS: 'ignoredkey', ASTROMETRY_DATABASE_URL: 'postgres://u:secret@db/a' }, warn);
+    expect(fromFile.apiKeys).toEqual(['keyone123456789a', 'keytwo123456789b']);
+    expect(fromFile.database).toBe('postgres://u:secret@db/a');
+    expect(warnings).toEqual([]);
+    expect(withSecretsFromEnvironment({}, { ASTROMETRY_SERVE_API_KEYS: 'a1, b2 c3' }, warn).apiKeys).toEqual(['a1', 'b2', 'c3']);
+    // Arguments win, and each kind of secret on the command line is warned about once.
+    const args = withSecretsFromEnvironment(parseServeArgs(['--api-key', 'k1', '--api-key', 'k2', '--database', 'postgres://u:p@db/b']), { ASTROMETRY_DATABASE_URL: 'postgres://other/c' }, warn);
+    expect(args).toMatchObject({ apiKeys: ['k1', 'k2'], database: 'postgres://u:p@db/b' });
+    expect(warnings).toHaveLength(2);
+    expect(warnings.join('\n')).toMatch(/--api-key .*ps shows it.*--api-keys-file/);
+    expect(warnings.join('\n')).toMatch(/--database .*ps shows it.*ASTROMETRY_DATABASE_URL/);
+    expect(warnings.join('\n')).not.toContain('k1');
+    // A keys file others can read is used, with a warning; a missing or empty one is a usage error.
+    chmodSync(file, 0o644);
+    warnings.length = 0;
+    withSecretsFromEnvironment(parseServeArgs(['--api-keys-file', file]), {}, warn);
+    expect(warnings[0]).toMatch(/can be read by other users \(mode 644\); chmod 600/);
+    expect(() => withSecretsFromEnvironment(parseServeArgs(['--api-keys-file', join(dir, 'none')]), {}, warn)).toThrow(/cannot read .*ENOENT/);
+    writeFileSync(file, '# nothing\n');
+    expect(() => withSecretsFromEnvironment(parseServeArgs(['--api-keys-file', file]), {}, warn)).toThrow(/holds no key/);
+    expect(() => withSecretsFromEnvironment({}, { ASTROMETRY_DATABASE_URL: 'mysql://x' }, warn)).toThrow(/ASTROMETRY_DATABASE_URL/);
   });
 
   it('names the flag, the value and what is allowed; exit code 2', async () => {

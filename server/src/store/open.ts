@@ -3,7 +3,7 @@
  * share it and one files root), otherwise embedded SQLite in `<dataDir>/astrometry-net.sqlite`.
  * Migrates the schema, and imports a state.json left by an earlier version.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServerStore } from './server-store.js';
 import type { Db } from './db.js';
@@ -24,7 +24,12 @@ export interface OpenStoreOptions {
 
 export async function openStore(opts: OpenStoreOptions): Promise<ServerStore> {
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
-  for (const d of ['submissions', 'images', 'jobs']) await mkdir(join(opts.dataDir, d), { recursive: true });
+  // Private whatever the data dir's own mode (an existing one may be 0755): what serve keeps is
+  // its user's alone. chmod too, for folders an older version created open.
+  for (const d of ['submissions', 'images', 'jobs']) {
+    await mkdir(join(opts.dataDir, d), { recursive: true, mode: 0o700 });
+    await chmod(join(opts.dataDir, d), 0o700);
+  }
   let db: Db;
   let tmpDir: string;
   if (opts.database !== undefined) {

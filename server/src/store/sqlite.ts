@@ -3,6 +3,7 @@
  * synchronous and has one connection, so statements and transactions are queued: an await
  * inside a transaction must never let another request's statement slip into it.
  */
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import { loadDriver, type Db, type Queryable, type SqlParam } from './db.js';
 
@@ -14,6 +15,10 @@ function bind(params: readonly SqlParam[] | undefined): unknown[] {
 
 export async function openSqlite(file: string): Promise<Db> {
   const mod = await loadDriver<{ default: typeof BetterSqlite3 }>('better-sqlite3');
+  // The database holds key hashes, file names and calibrations: its user's alone, whatever the
+  // folder's mode. SQLite gives the -wal and -shm files the database file's own mode.
+  closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   const db: Database = new mod.default(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
