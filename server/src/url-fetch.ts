@@ -8,6 +8,7 @@ import { lookup } from 'node:dns/promises';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
 
 export interface UrlFetchLimits {
@@ -20,34 +21,86 @@ export interface UrlFetchLimits {
 /** Where a URL from a stranger must not lead: this host, its networks, and special ranges. */
 const PRIVATE = new BlockList();
 for (const [net, prefix] of [
-  ['0.0.0.0', 8],
+  ['0.0.0.0', 8], // "this network"
   ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
+  ['100.64.0.0', 10], // carrier-grade NAT
   ['127.0.0.0', 8],
   ['169.254.0.0', 16],
   ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
+  ['192.0.0.0', 24], // IETF protocol assignments
+  ['192.0.2.0', 24], // documentation (TEST-NET-1)
+  ['192.88.99.0', 24], // 6to4 relay anycast
   ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['224.0.0.0', 3],
+  ['198.18.0.0', 15], // benchmarking
+  ['198.51.100.0', 24], // documentation (TEST-NET-2)
+  ['203.0.113.0', 24], // documentation (TEST-NET-3)
+  ['224.0.0.0', 3], // multicast, reserved, broadcast
 ] as const) {
   PRIVATE.addSubnet(net, prefix, 'ipv4');
 }
 for (const [net, prefix] of [
-  ['::', 127],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
+  ['::', 96], // unspecified, loopback, and the deprecated IPv4-compatible addresses
+  ['64:ff9b:1::', 48], // local-use NAT64
+  ['100::', 64], // discard
+  ['2001::', 23], // IETF protocol assignments: Teredo (whose IPv4 is hidden), benchmarking 2001:2::/48, ORCHID
+  ['2001:db8::', 32], // documentation
+  ['3fff::', 20], // documentation
+  ['fc00::', 7], // unique local
+  ['fe80::', 10], // link-local
+  ['fec0::', 10], // site-local (deprecated)
+  ['ff00::', 8], // multicast
 ] as const) {
   PRIVATE.addSubnet(net, prefix, 'ipv6');
 }
 
+/** The 16 bytes of an IPv6 address (`::`, and a dotted IPv4 tail, expanded). */
+function ipv6Bytes(ip: string): number[] | undefined {
+  let text = ip.toLowerCase().replace(/%.*$/, '');
+  const v4Tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4Tail) {
+    const [a, b, c, d] = (v4Tail[1] as string).split('.').map(Number) as [number, number, number, number];
+    text = `${text.slice(0, -(v4Tail[1] as string).length)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? (text.split('::') as [string, string]) : [text, undefined];
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  if (groups.length !== 8) return undefined;
+  return groups.flatMap((g) => {
+    const n = Number.parseInt(g, 16);
+    return [n >> 8, n & 0xff];
+  });
+}
+
+/**
+ * The IPv4 address an IPv6 one carries to its destination, where it carries one: mapped
+ * (`::ffff:a.b.c.d`, also written `::ffff:7f00:1`), NAT64 (`64:ff9b::/96`) and 6to4
+ * (`2002:AABB:CCDD::/16`). A private IPv4 inside is as private as the IPv4 itself.
+ */
+function embeddedIpv4(bytes: readonly number[]): string | undefined {
+  const is = (prefix: readonly number[]) => prefix.every((b, i) => bytes[i] === b);
+  if (is([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]) || is([0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0])) return bytes.slice(12).join('.');
+  if (is([0x20, 0x02])) return bytes.slice(2, 6).join('.');
+  return undefined;
+}
+
+/** Whether `ip` is this machine's own: any address of any of its interfaces. */
+function isOwnAddress(ip: string, family: 4 | 6): boolean {
+  const own = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
+  if (family === 4) return own.some((a) => a.family === 'IPv4' && a.address === ip);
+  const bytes = ipv6Bytes(ip)?.join(',');
+  return own.some((a) => a.family === 'IPv6' && ipv6Bytes(a.address)?.join(',') === bytes);
+}
+
 export function isPrivateAddress(ip: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) return PRIVATE.check(mapped[1] as string, 'ipv4');
   const family = isIP(ip);
   if (family === 0) return true;
-  return PRIVATE.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+  if (family === 4) return PRIVATE.check(ip, 'ipv4') || isOwnAddress(ip, 4);
+  const bytes = ipv6Bytes(ip);
+  if (!bytes) return true;
+  const v4 = embeddedIpv4(bytes);
+  if (v4 !== undefined) return isPrivateAddress(v4);
+  return PRIVATE.check(ip, 'ipv6') || isOwnAddress(ip, 6);
 }
 
 class PrivateAddressError extends Error {
@@ -70,7 +123,7 @@ function guardedDispatcher(): Agent {
           const bad = addrs.find((a) => isPrivateAddress(a.address));
           const first = addrs[0];
           if (bad || !first) {
-            const what = bad ? `${bad.address} is a loopback, link-local or private address` : 'no address';
+            const what = bad ? `${bad.address} is this machine's, or a loopback, link-local, private or reserved address` : 'no address';
             cb(new PrivateAddressError(`refused to fetch from ${host}: ${what} (serve --allow-private-urls allows it)`), null);
             return;
           }

@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
@@ -259,12 +259,21 @@ describe('url_upload fetching', () => {
     expect(r.error_message).toContain('No connection adapters were found');
   });
 
-  it('refuses loopback, private and link-local addresses, names resolving to them included, by default', async () => {
+  it("refuses this machine's own addresses, loopback, private and link-local ones, and IPv6 forms wrapping them, names resolving to them included, by default", async () => {
     const s = await start();
     const session = await login(s);
     const port = new URL(base).port;
     const before = served;
+    // An address of one of this machine's own interfaces (not loopback): private or not, it is this host.
+    const own = Object.values(networkInterfaces())
+      .flatMap((list) => list ?? [])
+      .find((a) => a.family === 'IPv4' && !a.internal)?.address;
     for (const url of [
+      ...(own ? [`http://${own}:${port}/x.png`] : []),
+      `http://[::7f00:1]:${port}/x.png`,
+      `http://[64:ff9b::7f00:1]:${port}/x.png`,
+      `http://[2002:7f00:1::]:${port}/x.png`,
+      'http://192.0.2.10/x.png',
       `${base}/images/andromeda.png`,
       `http://localhost:${port}/images/andromeda.png`,
       `http://[::1]:${port}/x.png`,
@@ -275,7 +284,7 @@ describe('url_upload fetching', () => {
     ]) {
       const { subid } = JSON.parse(await api(s, 'url_upload', { session, url })) as { subid: number };
       const st = await waitFor(() => sub(s, subid), (v) => v.error_message !== undefined);
-      expect(st.error_message, url).toMatch(/Failed to establish a new connection: refused to fetch from .* is a loopback, link-local or private address \(serve --allow-private-urls allows it\)/s);
+      expect(st.error_message, url).toMatch(/Failed to establish a new connection: refused to fetch from .* is this machine's, or a loopback, link-local, private or reserved address \(serve --allow-private-urls allows it\)/s);
       expect(st.jobs).toEqual([]);
     }
     expect(served).toBe(before);

@@ -5,7 +5,7 @@
  */
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { floatRepr, pyBool, pyDatetimeStr, pyDumps, pyFloat, pyFloatOf, pyInt, pyLoads, pyStr, PyError, type PyDict } from '../src/python.js';
@@ -14,6 +14,7 @@ import { convertOptions, solverOptions } from '../src/parse-upload-options.js';
 import { probeBuffer } from '../src/probe.js';
 import { cdMatrix, orientationOf, parityOf, pixscaleArcsec, pixelToRaDec } from '../src/solvers/tan.js';
 import { novaErrorMessage } from '../src/ingest.js';
+import { isPrivateAddress } from '../src/url-fetch.js';
 import { parseServeArgs, runServe, withSecretsFromEnvironment } from '../src/cli.js';
 import { formatReal, readXyColumns, tableFile } from 'astrometry-net-client/fits';
 
@@ -336,5 +337,28 @@ describe('serve command line', () => {
     for (let i = 0; i < 200 && out === ''; i++) await new Promise((r) => setTimeout(r, 10));
     process.emit('SIGTERM');
     expect(await done).toBe(0);
+  });
+});
+
+describe('url_upload guard', () => {
+  it('refuses this machine, private and reserved networks, and IPv6 forms that wrap them; lets public addresses through', () => {
+    const own = Object.values(networkInterfaces())
+      .flatMap((list) => list ?? [])
+      .map((a) => a.address);
+    expect(own.length).toBeGreaterThan(0);
+    for (const ip of [
+      ...own,
+      '127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '255.255.255.255',
+      '192.0.2.10', '198.51.100.7', '203.0.113.9', '198.18.0.1', '198.19.255.255',
+      '::1', '::', '::7f00:1', '::127.0.0.1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:a9fe:a9fe',
+      '64:ff9b::7f00:1', '64:ff9b::10.0.0.1', '64:ff9b:1::1', '2002:7f00:1::', '2002:c0a8:101::1',
+      '2001:db8::1', '2001:2::1', '3fff::1', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'fec0::1', 'ff02::1', '100::1',
+      'not an address',
+    ]) {
+      expect(isPrivateAddress(ip), ip).toBe(true);
+    }
+    for (const ip of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1']) {
+      expect(isPrivateAddress(ip), ip).toBe(false);
+    }
   });
 });
