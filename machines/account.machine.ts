@@ -7,6 +7,7 @@
  */
 import { assign, fromPromise, setup } from 'xstate';
 import { AbortedError, serializeError, type SerializedError } from '../src/errors.js';
+import { systemClock, type Clock } from '../src/tasks/clock.js';
 
 export type AccountQuery =
   | { kind: 'myJobs' }
@@ -56,122 +57,131 @@ export interface AccountInput {
   timeoutMs?: number | null;
 }
 
-export const accountMachine = setup({
-  types: {
-    context: {} as AccountContext,
-    input: {} as AccountInput,
-    events: {} as { type: 'START' } | { type: 'CANCEL' },
-    output: {} as AccountOutput,
-  },
-  actors: {
-    /** POST /api/login (skipped when the session is held). */
-    login: fromPromise<void, { deadline: number | null }>(notProvided('login')),
-    /** POST /api/myjobs */
-    readMyJobs: fromPromise<number[], { deadline: number | null }>(notProvided('readMyJobs')),
-    /** GET /api/jobs_by_tag?query=…&exact=… */
-    searchTags: fromPromise<number[], { query: string; exact: boolean; deadline: number | null }>(notProvided('searchTags')),
-    /** GET /api/server_info (an extension of `serve`; `null` where absent). */
-    readServerInfo: fromPromise<ServerInfo | null, { deadline: number | null }>(notProvided('readServerInfo')),
-    /** POST /api/submission_images */
-    readSubmissionImages: fromPromise<number[], { subid: number; deadline: number | null }>(notProvided('readSubmissionImages')),
-  },
-  guards: {
-    hasSession: () => false,
-    isTagSearch: ({ context }) => context.query.kind === 'jobsByTag',
-    isServerInfo: ({ context }) => context.query.kind === 'serverInfo',
-    isSubmissionImages: ({ context }) => context.query.kind === 'submissionImages',
-    /** The server dropped the session, and this query has not logged in again yet. */
-    sessionExpiredOnce: ({ context, event }) =>
-      context.relogins === 0 && ((event as { error?: { name?: string } }).error?.name === 'SessionExpiredError'),
-  },
-  actions: {
-    relogin: assign({ relogins: ({ context }) => context.relogins + 1 }),
-    recordError: assign({ error: ({ event }) => serializeError((event as { error?: unknown }).error) }),
-    recordCancel: assign({ error: () => new AbortedError('The query was cancelled.').toJSON() }),
-  },
-}).createMachine({
-  id: 'account',
-  context: ({ input }) => ({
-    query: input.query,
-    ids: null,
-    serverInfo: null,
-    error: null,
-    relogins: 0,
-    deadline: input.timeoutMs === undefined || input.timeoutMs === null ? null : Date.now() + input.timeoutMs,
-  }),
-  initial: 'idle',
-  states: {
-    idle: {
-      on: {
-        START: [
-          { guard: 'isTagSearch', target: 'searchingTags' },
-          { guard: 'isServerInfo', target: 'readingServerInfo' },
-          { guard: 'hasSession', target: 'withSession' },
-          { target: 'loggingIn' },
-        ],
-        CANCEL: { target: 'failure', actions: 'recordCancel' },
+/**
+ * The account machine on a clock: `now` (epoch ms) starts the query's deadline. The tasks pass
+ * theirs (`MachineDependencies.now`); `accountMachine` is this on the system clock.
+ */
+export function createAccountMachine(now: Clock) {
+  return setup({
+    types: {
+      context: {} as AccountContext,
+      input: {} as AccountInput,
+      events: {} as { type: 'START' } | { type: 'CANCEL' },
+      output: {} as AccountOutput,
+    },
+    actors: {
+      /** POST /api/login (skipped when the session is held). */
+      login: fromPromise<void, { deadline: number | null }>(notProvided('login')),
+      /** POST /api/myjobs */
+      readMyJobs: fromPromise<number[], { deadline: number | null }>(notProvided('readMyJobs')),
+      /** GET /api/jobs_by_tag?query=…&exact=… */
+      searchTags: fromPromise<number[], { query: string; exact: boolean; deadline: number | null }>(notProvided('searchTags')),
+      /** GET /api/server_info (an extension of `serve`; `null` where absent). */
+      readServerInfo: fromPromise<ServerInfo | null, { deadline: number | null }>(notProvided('readServerInfo')),
+      /** POST /api/submission_images */
+      readSubmissionImages: fromPromise<number[], { subid: number; deadline: number | null }>(notProvided('readSubmissionImages')),
+    },
+    guards: {
+      hasSession: () => false,
+      isTagSearch: ({ context }) => context.query.kind === 'jobsByTag',
+      isServerInfo: ({ context }) => context.query.kind === 'serverInfo',
+      isSubmissionImages: ({ context }) => context.query.kind === 'submissionImages',
+      /** The server dropped the session, and this query has not logged in again yet. */
+      sessionExpiredOnce: ({ context, event }) =>
+        context.relogins === 0 && ((event as { error?: { name?: string } }).error?.name === 'SessionExpiredError'),
+    },
+    actions: {
+      relogin: assign({ relogins: ({ context }) => context.relogins + 1 }),
+      recordError: assign({ error: ({ event }) => serializeError((event as { error?: unknown }).error) }),
+      recordCancel: assign({ error: () => new AbortedError('The query was cancelled.').toJSON() }),
+    },
+  }).createMachine({
+    id: 'account',
+    context: ({ input }) => ({
+      query: input.query,
+      ids: null,
+      serverInfo: null,
+      error: null,
+      relogins: 0,
+      deadline: input.timeoutMs === undefined || input.timeoutMs === null ? null : now() + input.timeoutMs,
+    }),
+    initial: 'idle',
+    states: {
+      idle: {
+        on: {
+          START: [
+            { guard: 'isTagSearch', target: 'searchingTags' },
+            { guard: 'isServerInfo', target: 'readingServerInfo' },
+            { guard: 'hasSession', target: 'withSession' },
+            { target: 'loggingIn' },
+          ],
+          CANCEL: { target: 'failure', actions: 'recordCancel' },
+        },
       },
-    },
-    loggingIn: {
-      description: 'POST /api/login',
-      invoke: {
-        id: 'login',
-        src: 'login',
-        input: ({ context }) => ({ deadline: context.deadline }),
-        onDone: 'withSession',
-        onError: { target: 'failure', actions: 'recordError' },
+      loggingIn: {
+        description: 'POST /api/login',
+        invoke: {
+          id: 'login',
+          src: 'login',
+          input: ({ context }) => ({ deadline: context.deadline }),
+          onDone: 'withSession',
+          onError: { target: 'failure', actions: 'recordError' },
+        },
+        on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
       },
-      on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
-    },
-    withSession: {
-      always: [{ guard: 'isSubmissionImages', target: 'readingSubmissionImages' }, { target: 'readingMyJobs' }],
-    },
-    readingMyJobs: {
-      description: 'POST /api/myjobs',
-      invoke: {
-        id: 'readMyJobs',
-        src: 'readMyJobs',
-        input: ({ context }) => ({ deadline: context.deadline }),
-        onDone: { target: 'done', actions: assign({ ids: ({ event }) => event.output }) },
-        onError: [{ guard: 'sessionExpiredOnce', target: 'loggingIn', actions: 'relogin' }, { target: 'failure', actions: 'recordError' }],
+      withSession: {
+        always: [{ guard: 'isSubmissionImages', target: 'readingSubmissionImages' }, { target: 'readingMyJobs' }],
       },
-      on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
-    },
-    readingSubmissionImages: {
-      description: 'POST /api/submission_images',
-      invoke: {
-        id: 'readSubmissionImages',
-        src: 'readSubmissionImages',
-        input: ({ context }) => ({ subid: (context.query as { subid: number }).subid, deadline: context.deadline }),
-        onDone: { target: 'done', actions: assign({ ids: ({ event }) => event.output }) },
-        onError: [{ guard: 'sessionExpiredOnce', target: 'loggingIn', actions: 'relogin' }, { target: 'failure', actions: 'recordError' }],
+      readingMyJobs: {
+        description: 'POST /api/myjobs',
+        invoke: {
+          id: 'readMyJobs',
+          src: 'readMyJobs',
+          input: ({ context }) => ({ deadline: context.deadline }),
+          onDone: { target: 'done', actions: assign({ ids: ({ event }) => event.output }) },
+          onError: [{ guard: 'sessionExpiredOnce', target: 'loggingIn', actions: 'relogin' }, { target: 'failure', actions: 'recordError' }],
+        },
+        on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
       },
-      on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
-    },
-    searchingTags: {
-      description: 'GET /api/jobs_by_tag',
-      invoke: {
-        id: 'searchTags',
-        src: 'searchTags',
-        input: ({ context }) => ({ ...(context.query as { query: string; exact: boolean }), deadline: context.deadline }),
-        onDone: { target: 'done', actions: assign({ ids: ({ event }) => event.output }) },
-        onError: { target: 'failure', actions: 'recordError' },
+      readingSubmissionImages: {
+        description: 'POST /api/submission_images',
+        invoke: {
+          id: 'readSubmissionImages',
+          src: 'readSubmissionImages',
+          input: ({ context }) => ({ subid: (context.query as { subid: number }).subid, deadline: context.deadline }),
+          onDone: { target: 'done', actions: assign({ ids: ({ event }) => event.output }) },
+          onError: [{ guard: 'sessionExpiredOnce', target: 'loggingIn', actions: 'relogin' }, { target: 'failure', actions: 'recordError' }],
+        },
+        on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
       },
-      on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
-    },
-    readingServerInfo: {
-      description: 'GET /api/server_info',
-      invoke: {
-        id: 'readServerInfo',
-        src: 'readServerInfo',
-        input: ({ context }) => ({ deadline: context.deadline }),
-        onDone: { target: 'done', actions: assign({ serverInfo: ({ event }) => event.output }) },
-        onError: { target: 'failure', actions: 'recordError' },
+      searchingTags: {
+        description: 'GET /api/jobs_by_tag',
+        invoke: {
+          id: 'searchTags',
+          src: 'searchTags',
+          input: ({ context }) => ({ ...(context.query as { query: string; exact: boolean }), deadline: context.deadline }),
+          onDone: { target: 'done', actions: assign({ ids: ({ event }) => event.output }) },
+          onError: { target: 'failure', actions: 'recordError' },
+        },
+        on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
       },
-      on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
+      readingServerInfo: {
+        description: 'GET /api/server_info',
+        invoke: {
+          id: 'readServerInfo',
+          src: 'readServerInfo',
+          input: ({ context }) => ({ deadline: context.deadline }),
+          onDone: { target: 'done', actions: assign({ serverInfo: ({ event }) => event.output }) },
+          onError: { target: 'failure', actions: 'recordError' },
+        },
+        on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
+      },
+      done: { type: 'final' },
+      failure: { type: 'final' },
     },
-    done: { type: 'final' },
-    failure: { type: 'final' },
-  },
-  output: ({ context }) => ({ ids: context.ids, serverInfo: context.serverInfo, error: context.error }),
-});
+    output: ({ context }) => ({ ids: context.ids, serverInfo: context.serverInfo, error: context.error }),
+  });
+}
+
+/** The account machine on the system clock. */
+export const accountMachine = createAccountMachine(systemClock);

@@ -25,7 +25,8 @@ import type { StateMachine } from 'xstate';
 import { reviveError, type SerializedError } from '../src/errors.js';
 import type { Calibration } from '../src/protocol/models.js';
 import type { FileResultKind, ResultFile } from '../src/protocol/result-kinds.js';
-import { initialContext, solveMachine, solveSetup, type ResultCache, type SolveContext, type SolveMachineInput } from './solve.machine.js';
+import { systemClock, type Clock } from '../src/tasks/clock.js';
+import { createSolveMachine, createSolveSetup, initialContext, solveMachine as systemSolveMachine, type ResultCache, type SolveContext, type SolveMachineInput } from './solve.machine.js';
 
 /** What the parent's `onDone` receives as `event.output`. */
 export interface ChildSolveOutput {
@@ -56,8 +57,6 @@ function retarget<T>(value: T): T {
   return value;
 }
 
-const states = retarget(solveMachine.config.states as NonNullable<typeof solveMachine.config.states>);
-const startBranches = (states.idle as { on: { START: unknown } }).on.START;
 
 function outputOf(context: SolveContext): ChildSolveOutput {
   const { calibration, files, ...results } = context.results;
@@ -72,9 +71,15 @@ function outputOf(context: SolveContext): ChildSolveOutput {
   };
 }
 
-/** The solve machine as a child, whose input `TInput` becomes the solve's input through `toInput` (which may throw a ValidationError). */
-export function createChildSolveMachine<TInput>(toInput: (input: TInput) => SolveMachineInput) {
-  const machine = solveSetup.createMachine({
+/**
+ * The solve machine as a child, whose input `TInput` becomes the solve's input through `toInput`
+ * (which may throw a ValidationError). `now` is the clock it reads, as in `createSolveMachine`.
+ */
+export function createChildSolveMachine<TInput>(toInput: (input: TInput) => SolveMachineInput, now: Clock = systemClock) {
+  const base = now === systemClock ? systemSolveMachine : createSolveMachine(now);
+  const states = retarget(base.config.states as NonNullable<typeof base.config.states>);
+  const startBranches = (states.idle as { on: { START: unknown } }).on.START;
+  const machine = createSolveSetup(now).createMachine({
     id: ID,
     context: ({ input }) => initialContext({ input: toInput(input as unknown as TInput) }),
     initial: 'idle',

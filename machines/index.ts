@@ -6,6 +6,7 @@
  */
 export {
   solveMachine,
+  createSolveMachine,
   type SolveContext,
   type SolveEvent,
   type SolveMachineInput,
@@ -37,7 +38,7 @@ export {
   type BatchActor,
   type BatchSnapshot,
 } from './batch.machine.js';
-export { accountMachine, type AccountContext, type AccountOutput, type AccountQuery, type AccountInput, type ServerInfo } from './account.machine.js';
+export { accountMachine, createAccountMachine, type AccountContext, type AccountOutput, type AccountQuery, type AccountInput, type ServerInfo } from './account.machine.js';
 export { createChildSolveMachine, type ChildSolveOutput } from './child-solve.machine.js';
 export { provideSolveTasks } from '../src/tasks/solve-tasks.js';
 export { provideAccountTasks } from '../src/tasks/account-tasks.js';

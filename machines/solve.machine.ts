@@ -7,7 +7,11 @@
  * Every request is an invoked actor, started by entering its state and aborted by leaving it;
  * nothing else in the library talks to the server. The actors here are typed placeholders: the
  * tasks (transport, login, clock) are supplied with `provideSolveTasks()` from
- * `src/machine-tasks.ts`, so the same chart runs on undici, on fetch, or on test fakes.
+ * `src/tasks/solve-tasks.ts`, so the same chart runs on undici, on fetch, or on test fakes.
+ *
+ * The clock is a dependency too: no guard, action or input reads `Date`. `createSolveMachine(now)`
+ * builds the chart on a clock (`provideSolveTasks` passes `MachineDependencies.now`), so a test
+ * moves time by hand; `solveMachine` is the chart on the system clock.
  *
  * Waits between polls are an invoked `waitForNextPoll` actor that sleeps until a time kept in
  * context, not an `after` delay, because a restored snapshot re-arms invoked actors but loses
@@ -34,6 +38,7 @@ import { pollDelay, type PollSchedule } from '../src/tasks/polling.js';
 import type { PollAnswer } from '../src/protocol/api.js';
 import type { FileResultKind, ResultFile, ResultKind } from '../src/protocol/result-kinds.js';
 import { isFileResultKind, isResultKind } from '../src/protocol/result-kinds.js';
+import { systemClock, type Clock } from '../src/tasks/clock.js';
 
 /** A result a consumer asks for. `nbright` applies to annotations only. */
 export interface ResultRequest {
@@ -230,210 +235,156 @@ type ErrorEvent = { error?: unknown };
 /** The output of the done event of an invoked actor, in a guard or action shared by several. */
 const outputOf = <T>(event: unknown): T => (event as { output: T }).output;
 
-export const solveSetup = setup({
-  types: {
-    context: {} as SolveContext,
-    events: {} as SolveEvent,
-    input: {} as SolveMachineInput,
-    tags: {} as SolveTag,
-  },
-  actors: {
-    /** POST /api/login (no request when the client already holds a session). */
-    login: fromPromise<void, Bounded>(notProvided('login')),
-    /** POST /api/upload or /api/url_upload. Never retried once its body may have arrived. */
-    upload: fromPromise<UploadResult, UploadActorInput>(notProvided('upload')),
-    /** GET /api/submissions/<subid>. */
-    readSubmission: fromPromise<PollAnswer<SubmissionStatus>, StatusReadInput & { subid: number }>(notProvided('readSubmission')),
-    /** GET /api/jobs/<jobid>. */
-    readJob: fromPromise<PollAnswer<JobStatus>, StatusReadInput & { jobId: number }>(notProvided('readJob')),
-    /** GET /api/jobs/<jobid>/calibration. */
-    readCalibration: fromPromise<Calibration | undefined, Bounded & { jobId: number }>(notProvided('readCalibration')),
-    /** GET a JSON result or a result file of a job. */
-    fetchResult: fromPromise<FetchedResult, Bounded & { jobId: number; request: ResultRequest }>(notProvided('fetchResult')),
-    /** No request: sleeps until the next poll or the deadline, whichever is first. */
-    waitForNextPoll: fromPromise<void, WaitInput>(notProvided('waitForNextPoll')),
-  },
-  guards: {
-    hasSession: () => false,
-    /** The server refused the connection and another one is up: choose it. Provided by the tasks. */
-    serverUnreachable: () => false,
-    resumesAtJob: ({ context }) => context.jobId !== null,
-    resumesAtSubmission: ({ context }) => context.subid !== null,
-    /** The server dropped the session (or none is held), and this solve has not logged in again yet. */
-    sessionExpiredOnce: ({ context, event }) =>
-      context.recovery.relogins === 0 && ((event as ErrorEvent).error as { name?: string } | undefined)?.name === 'SessionExpiredError',
-    mayPollNow: ({ context }) => Date.now() >= context.polling.lastPollAt + context.polling.schedule.minIntervalMs,
-    pollDue: ({ context }) => context.polling.nextPollAt <= Date.now() && (context.deadline === null || Date.now() < context.deadline),
-    // The wait ends at the deadline when the next poll falls on or after it: decided by the
-    // schedule, not by whether a timer fired a millisecond early.
-    pastDeadline: ({ context }) =>
-      context.deadline !== null && (context.polling.nextPollAt >= context.deadline || Date.now() >= context.deadline),
-    submissionFailed: ({ event }) => outputOf<PollAnswer<SubmissionStatus>>(event).value.error_message !== undefined,
-    jobAppeared: ({ context, event }) =>
-      firstLiveJob(outputOf<PollAnswer<SubmissionStatus>>(event).value, context.recovery.lostJobIds) !== undefined,
-    jobSolved: ({ event }) => outputOf<PollAnswer<JobStatus>>(event).value === 'success',
-    jobFailed: ({ event }) => ['failure', '?'].includes(outputOf<PollAnswer<JobStatus>>(event).value),
-    hasCalibration: ({ event }) => outputOf<Calibration | undefined>(event) !== undefined,
-    hasPrefetch: ({ context }) => context.prefetch.length > 0,
-    /** nova re-creates unfinished jobs under new ids after a worker restart; the submission names the new one. */
-    jobLostWithSubmission: ({ context, event }) =>
-      context.subid !== null && ((event as ErrorEvent).error as { code?: string } | undefined)?.code === 'not_found',
-    hasJobToFetchFrom: ({ context }) => context.jobId !== null,
-    isUnknownKind: ({ event }) => !isResultKind(String((event as { kind?: unknown }).kind)),
-    isCachedOrQueued: ({ context, event }) => {
-      const request = event as ResultRequest;
-      return (
-        cachedResult(context.results, request) !== undefined ||
-        context.fetchQueue.some((q) => resultKey(q) === resultKey(request))
-      );
-    },
-    moreToFetch: ({ context }) => context.fetchQueue.length > 1,
-  },
-  actions: {
-    startClock: assign({
-      deadline: ({ context }) => (context.timeoutMs === null ? null : Date.now() + context.timeoutMs),
-    }),
-    beginPhase: assign({ polling: ({ context }) => ({ ...context.polling, phaseStartedAt: Date.now(), token: null }) }),
-    /** After a held read, at once (never closer than the floor); otherwise a share of the time waited so far. */
-    schedulePoll: assign({
-      polling: ({ context: { polling } }) => ({
-        ...polling,
-        nextPollAt:
-          polling.serverHoldsSeconds > 0
-            ? Math.max(Date.now(), polling.lastPollAt + polling.schedule.minIntervalMs)
-            : Date.now() + pollDelay(polling.schedule, Date.now() - polling.phaseStartedAt),
-      }),
-    }),
-    notePoll: assign({ polling: ({ context }) => ({ ...context.polling, lastPollAt: Date.now() }) }),
-    noteHold: assign({
-      polling: ({ context, event }) => {
-        const hold = outputOf<PollAnswer<unknown>>(event).hold;
-        return { ...context.polling, token: hold?.token ?? null, serverHoldsSeconds: hold?.seconds ?? 0 };
-      },
-    }),
-    recordError: assign({ error: ({ context, event }) => record((event as ErrorEvent).error, context) }),
-    recordTimeout: assign({
-      error: ({ context }) => record(new TimeoutError(`The solve did not finish within ${context.timeoutMs} ms.`), context),
-    }),
-    recordCancel: assign({
-      error: ({ context, event }) => record(new AbortedError((event as { reason?: string }).reason ?? 'The solve was cancelled.'), context),
-    }),
-    recordSubmissionFailed: assign({
-      submission: ({ event }) => outputOf<PollAnswer<SubmissionStatus>>(event).value,
-      error: ({ context, event }) => {
-        const message = outputOf<PollAnswer<SubmissionStatus>>(event).value.error_message as string;
-        return record(new SubmissionFailedError(message, context.subid === null ? {} : { subid: context.subid }), context);
-      },
-    }),
-    recordJobFailed: assign({
-      jobStatus: ({ event }) => outputOf<PollAnswer<JobStatus>>(event).value,
-      error: ({ context, event }) => {
-        const { value, reason } = outputOf<PollAnswer<JobStatus>>(event);
-        // serve can say why (the field's width is outside its installed index); nova never does.
-        const why = reason ? ` ${reason}` : '';
-        return record(new JobFailedError(`Job ${context.jobId} found no solution (status "${value}").${why}`), context);
-      },
-    }),
-    recordNoCalibration: assign({
-      error: ({ context }) => record(new JobFailedError(`Job ${context.jobId} reported success but has no calibration.`), context),
-    }),
-    enqueueFetch: assign({
-      fetchQueue: ({ context, event }) => {
-        const { kind, nbright } = event as ResultRequest;
-        return [...context.fetchQueue, nbright === undefined ? { kind } : { kind, nbright }];
-      },
-    }),
-    stamp: assign({
-      stages: ({ context }, params: { stage: Stage }) => ({ ...context.stages, [params.stage]: Date.now() }),
-    }),
-    storeResult: assign({
-      results: ({ context, event }) => storeFetched(context.results, outputOf<FetchedResult>(event)),
-      resultErrors: ({ context }) => {
-        const { [resultKey(context.fetchQueue[0] as ResultRequest)]: _cleared, ...rest } = context.resultErrors;
-        return rest;
-      },
-    }),
-    recordResultError: assign({
-      resultErrors: ({ context, event }) => ({
-        ...context.resultErrors,
-        [resultKey(context.fetchQueue[0] as ResultRequest)]: record((event as ErrorEvent).error, context),
-      }),
-    }),
-    dequeue: assign({ fetchQueue: ({ context }) => context.fetchQueue.slice(1) }),
-    /** Frees the bytes of an in-memory input once the server has them (or never will). Provided by the tasks. */
-    releaseUpload: enqueueActions(() => undefined),
-    /** Sets polling.serverHoldsSeconds from what earlier solves of the session learned. Provided by the tasks. */
-    learnServerHolds: enqueueActions(() => undefined),
-    /** Picks the solve's server (keeps one already chosen). Provided by the tasks. */
-    chooseServer: enqueueActions(() => undefined),
-    /** Picks another server after the chosen one refused the connection. Provided by the tasks. */
-    chooseAnotherServer: enqueueActions(() => undefined),
-    /** The solve no longer counts against its server's solves in flight. Provided by the tasks. */
-    releaseServer: enqueueActions(() => undefined),
-  },
-});
-
-/** The wait between two polls, the same in both polling phases. */
-const waitingToPoll = solveSetup.createStateConfig({
-  description: 'No request: sleeps until context.polling.nextPollAt (or the deadline); at once after a held read.',
-  // A poll already due (after a read the server held) starts without a sleep actor.
-  always: { guard: 'pollDue', target: 'reading' },
-  invoke: {
-    id: 'waitForNextPoll',
-    src: 'waitForNextPoll',
-    input: ({ context }) => ({ until: context.polling.nextPollAt, deadline: context.deadline }),
-    onDone: [{ guard: 'pastDeadline', target: '#solve.failure', actions: 'recordTimeout' }, { target: 'reading' }],
-  },
-  // An early poll asked for by a caller still keeps the minimum distance between polls.
-  on: { POLL_NOW: { guard: 'mayPollNow', target: 'reading' } },
-});
-
-const ignoreKnown = [{ guard: 'isUnknownKind' }, { guard: 'isCachedOrQueued' }] as const;
-
 /**
- * Results after the outcome, the same under `success` and `failure`: `ready` waits for FETCH,
- * `fetchingResults` downloads the queue one result at a time. A result fetch has its own
- * window (the solve's timeout, from when it starts), since it may come long after the solve.
+ * @internal
+ * The solve machine's setup: its guards and actions read the time from `now`, never from `Date`.
  */
-function resultsRegion(canFetch: 'hasJobToFetchFrom' | undefined) {
-  return solveSetup.createStateConfig({
-    initial: 'ready',
-    states: {
-      ready: {
-        description: 'Nothing in flight; FETCH asks for a result not cached yet.',
-        on: {
-          FETCH: [...ignoreKnown, { ...(canFetch ? { guard: canFetch } : {}), target: 'fetchingResults', actions: 'enqueueFetch' }],
-        },
+export function createSolveSetup(now: Clock) {
+  return setup({
+    types: {
+      context: {} as SolveContext,
+      events: {} as SolveEvent,
+      input: {} as SolveMachineInput,
+      tags: {} as SolveTag,
+    },
+    actors: {
+      /** POST /api/login (no request when the client already holds a session). */
+      login: fromPromise<void, Bounded>(notProvided('login')),
+      /** POST /api/upload or /api/url_upload. Never retried once its body may have arrived. */
+      upload: fromPromise<UploadResult, UploadActorInput>(notProvided('upload')),
+      /** GET /api/submissions/<subid>. */
+      readSubmission: fromPromise<PollAnswer<SubmissionStatus>, StatusReadInput & { subid: number }>(notProvided('readSubmission')),
+      /** GET /api/jobs/<jobid>. */
+      readJob: fromPromise<PollAnswer<JobStatus>, StatusReadInput & { jobId: number }>(notProvided('readJob')),
+      /** GET /api/jobs/<jobid>/calibration. */
+      readCalibration: fromPromise<Calibration | undefined, Bounded & { jobId: number }>(notProvided('readCalibration')),
+      /** GET a JSON result or a result file of a job. */
+      fetchResult: fromPromise<FetchedResult, Bounded & { jobId: number; request: ResultRequest }>(notProvided('fetchResult')),
+      /** No request: sleeps until the next poll or the deadline, whichever is first. */
+      waitForNextPoll: fromPromise<void, WaitInput>(notProvided('waitForNextPoll')),
+    },
+    guards: {
+      hasSession: () => false,
+      /** The server refused the connection and another one is up: choose it. Provided by the tasks. */
+      serverUnreachable: () => false,
+      resumesAtJob: ({ context }) => context.jobId !== null,
+      resumesAtSubmission: ({ context }) => context.subid !== null,
+      /** The server dropped the session (or none is held), and this solve has not logged in again yet. */
+      sessionExpiredOnce: ({ context, event }) =>
+        context.recovery.relogins === 0 && ((event as ErrorEvent).error as { name?: string } | undefined)?.name === 'SessionExpiredError',
+      mayPollNow: ({ context }) => now() >= context.polling.lastPollAt + context.polling.schedule.minIntervalMs,
+      pollDue: ({ context }) => context.polling.nextPollAt <= now() && (context.deadline === null || now() < context.deadline),
+      // The wait ends at the deadline when the next poll falls on or after it: decided by the
+      // schedule, not by whether a timer fired a millisecond early.
+      pastDeadline: ({ context }) =>
+        context.deadline !== null && (context.polling.nextPollAt >= context.deadline || now() >= context.deadline),
+      submissionFailed: ({ event }) => outputOf<PollAnswer<SubmissionStatus>>(event).value.error_message !== undefined,
+      jobAppeared: ({ context, event }) =>
+        firstLiveJob(outputOf<PollAnswer<SubmissionStatus>>(event).value, context.recovery.lostJobIds) !== undefined,
+      jobSolved: ({ event }) => outputOf<PollAnswer<JobStatus>>(event).value === 'success',
+      jobFailed: ({ event }) => ['failure', '?'].includes(outputOf<PollAnswer<JobStatus>>(event).value),
+      hasCalibration: ({ event }) => outputOf<Calibration | undefined>(event) !== undefined,
+      hasPrefetch: ({ context }) => context.prefetch.length > 0,
+      /** nova re-creates unfinished jobs under new ids after a worker restart; the submission names the new one. */
+      jobLostWithSubmission: ({ context, event }) =>
+        context.subid !== null && ((event as ErrorEvent).error as { code?: string } | undefined)?.code === 'not_found',
+      hasJobToFetchFrom: ({ context }) => context.jobId !== null,
+      isUnknownKind: ({ event }) => !isResultKind(String((event as { kind?: unknown }).kind)),
+      isCachedOrQueued: ({ context, event }) => {
+        const request = event as ResultRequest;
+        return (
+          cachedResult(context.results, request) !== undefined ||
+          context.fetchQueue.some((q) => resultKey(q) === resultKey(request))
+        );
       },
-      fetchingResults: {
-        description: 'GET each queued result once (JSON or file); cached in context.results.',
-        tags: ['fetching'],
-        invoke: {
-          id: 'fetchResult',
-          src: 'fetchResult',
-          input: ({ context }) => ({
-            jobId: context.jobId as number,
-            request: context.fetchQueue[0] as ResultRequest,
-            deadline: context.timeoutMs === null ? null : Date.now() + context.timeoutMs,
-            server: context.server,
-          }),
-          onDone: [
-            { guard: 'moreToFetch', target: 'fetchingResults', reenter: true, actions: ['storeResult', 'dequeue'] },
-            { target: 'ready', actions: ['storeResult', 'dequeue'] },
-          ],
-          onError: [
-            { guard: 'moreToFetch', target: 'fetchingResults', reenter: true, actions: ['recordResultError', 'dequeue'] },
-            { target: 'ready', actions: ['recordResultError', 'dequeue'] },
-          ],
+      moreToFetch: ({ context }) => context.fetchQueue.length > 1,
+    },
+    actions: {
+      startClock: assign({
+        deadline: ({ context }) => (context.timeoutMs === null ? null : now() + context.timeoutMs),
+      }),
+      beginPhase: assign({ polling: ({ context }) => ({ ...context.polling, phaseStartedAt: now(), token: null }) }),
+      /** After a held read, at once (never closer than the floor); otherwise a share of the time waited so far. */
+      schedulePoll: assign({
+        polling: ({ context: { polling } }) => ({
+          ...polling,
+          nextPollAt:
+            polling.serverHoldsSeconds > 0
+              ? Math.max(now(), polling.lastPollAt + polling.schedule.minIntervalMs)
+              : now() + pollDelay(polling.schedule, now() - polling.phaseStartedAt),
+        }),
+      }),
+      notePoll: assign({ polling: ({ context }) => ({ ...context.polling, lastPollAt: now() }) }),
+      noteHold: assign({
+        polling: ({ context, event }) => {
+          const hold = outputOf<PollAnswer<unknown>>(event).hold;
+          return { ...context.polling, token: hold?.token ?? null, serverHoldsSeconds: hold?.seconds ?? 0 };
         },
-        on: {
-          FETCH: [...ignoreKnown, { actions: 'enqueueFetch' }],
-          CANCEL: { target: 'ready', actions: assign({ fetchQueue: [] }) },
+      }),
+      recordError: assign({ error: ({ context, event }) => record((event as ErrorEvent).error, context) }),
+      recordTimeout: assign({
+        error: ({ context }) => record(new TimeoutError(`The solve did not finish within ${context.timeoutMs} ms.`), context),
+      }),
+      recordCancel: assign({
+        error: ({ context, event }) => record(new AbortedError((event as { reason?: string }).reason ?? 'The solve was cancelled.'), context),
+      }),
+      recordSubmissionFailed: assign({
+        submission: ({ event }) => outputOf<PollAnswer<SubmissionStatus>>(event).value,
+        error: ({ context, event }) => {
+          const message = outputOf<PollAnswer<SubmissionStatus>>(event).value.error_message as string;
+          return record(new SubmissionFailedError(message, context.subid === null ? {} : { subid: context.subid }), context);
         },
-      },
+      }),
+      recordJobFailed: assign({
+        jobStatus: ({ event }) => outputOf<PollAnswer<JobStatus>>(event).value,
+        error: ({ context, event }) => {
+          const { value, reason } = outputOf<PollAnswer<JobStatus>>(event);
+          // serve can say why (the field's width is outside its installed index); nova never does.
+          const why = reason ? ` ${reason}` : '';
+          return record(new JobFailedError(`Job ${context.jobId} found no solution (status "${value}").${why}`), context);
+        },
+      }),
+      recordNoCalibration: assign({
+        error: ({ context }) => record(new JobFailedError(`Job ${context.jobId} reported success but has no calibration.`), context),
+      }),
+      enqueueFetch: assign({
+        fetchQueue: ({ context, event }) => {
+          const { kind, nbright } = event as ResultRequest;
+          return [...context.fetchQueue, nbright === undefined ? { kind } : { kind, nbright }];
+        },
+      }),
+      stamp: assign({
+        stages: ({ context }, params: { stage: Stage }) => ({ ...context.stages, [params.stage]: now() }),
+      }),
+      storeResult: assign({
+        results: ({ context, event }) => storeFetched(context.results, outputOf<FetchedResult>(event)),
+        resultErrors: ({ context }) => {
+          const { [resultKey(context.fetchQueue[0] as ResultRequest)]: _cleared, ...rest } = context.resultErrors;
+          return rest;
+        },
+      }),
+      recordResultError: assign({
+        resultErrors: ({ context, event }) => ({
+          ...context.resultErrors,
+          [resultKey(context.fetchQueue[0] as ResultRequest)]: record((event as ErrorEvent).error, context),
+        }),
+      }),
+      dequeue: assign({ fetchQueue: ({ context }) => context.fetchQueue.slice(1) }),
+      /** Frees the bytes of an in-memory input once the server has them (or never will). Provided by the tasks. */
+      releaseUpload: enqueueActions(() => undefined),
+      /** Sets polling.serverHoldsSeconds from what earlier solves of the session learned. Provided by the tasks. */
+      learnServerHolds: enqueueActions(() => undefined),
+      /** Picks the solve's server (keeps one already chosen). Provided by the tasks. */
+      chooseServer: enqueueActions(() => undefined),
+      /** Picks another server after the chosen one refused the connection. Provided by the tasks. */
+      chooseAnotherServer: enqueueActions(() => undefined),
+      /** The solve no longer counts against its server's solves in flight. Provided by the tasks. */
+      releaseServer: enqueueActions(() => undefined),
     },
   });
 }
+
+const ignoreKnown = [{ guard: 'isUnknownKind' }, { guard: 'isCachedOrQueued' }] as const;
 
 export function initialContext({ input }: { input: SolveMachineInput }): SolveContext {
   return {
@@ -459,180 +410,252 @@ export function initialContext({ input }: { input: SolveMachineInput }): SolveCo
   };
 }
 
-export const solveMachine = solveSetup.createMachine({
-  id: 'solve',
-  context: initialContext,
-  initial: 'idle',
-  states: {
-    idle: {
-      description: 'Nothing requested yet; START begins or resumes the solve.',
-      on: {
-        START: [
-          { guard: 'resumesAtJob', target: 'jobRunning', actions: ['startClock', 'chooseServer'] },
-          { guard: 'resumesAtSubmission', target: 'submissionPending', actions: ['startClock', 'chooseServer'] },
-          { guard: 'hasSession', target: 'uploading', actions: ['startClock', 'chooseServer'] },
-          { target: 'loggingIn', actions: ['startClock', 'chooseServer'] },
-        ],
-        CANCEL: { target: 'failure', actions: 'recordCancel' },
-      },
+/**
+ * The solve machine on a clock: `now` gives the time (epoch ms) to every guard, action and input
+ * that reads it. The tasks pass theirs (`MachineDependencies.now`); `solveMachine` is this on the
+ * system clock, for diagrams and inspectors.
+ */
+export function createSolveMachine(now: Clock) {
+  const solveSetup = createSolveSetup(now);
+
+  /** The wait between two polls, the same in both polling phases. */
+  const waitingToPoll = solveSetup.createStateConfig({
+    description: 'No request: sleeps until context.polling.nextPollAt (or the deadline); at once after a held read.',
+    // A poll already due (after a read the server held) starts without a sleep actor.
+    always: { guard: 'pollDue', target: 'reading' },
+    invoke: {
+      id: 'waitForNextPoll',
+      src: 'waitForNextPoll',
+      input: ({ context }) => ({ until: context.polling.nextPollAt, deadline: context.deadline }),
+      onDone: [{ guard: 'pastDeadline', target: '#solve.failure', actions: 'recordTimeout' }, { target: 'reading' }],
     },
-    loggingIn: {
-      description: 'POST /api/login',
-      entry: { type: 'stamp', params: { stage: 'loggingIn' } },
-      invoke: {
-        id: 'login',
-        src: 'login',
-        input: ({ context }) => ({ deadline: context.deadline, server: context.server }),
-        onDone: 'uploading',
-        onError: [
-          { guard: 'serverUnreachable', target: 'loggingIn', reenter: true, actions: 'chooseAnotherServer' },
-          { target: 'failure', actions: 'recordError' },
-        ],
-      },
-      on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
-    },
-    uploading: {
-      description: 'POST /api/upload or /api/url_upload',
-      entry: [{ type: 'stamp', params: { stage: 'uploading' } }, assign({ uploadProgress: null })],
-      invoke: {
-        id: 'upload',
-        src: 'upload',
-        input: ({ context }) => ({
-          upload: context.upload as UploadDescriptor,
-          options: context.options,
-          deadline: context.deadline,
-          server: context.server,
-        }),
-        onDone: {
-          target: 'submissionPending',
-          actions: assign({
-            subid: ({ event }) => event.output.subid,
-            hash: ({ event }) => event.output.hash ?? null,
-          }),
-        },
-        onError: [
-          // The server rejected the session before storing anything (or none was held): the
-          // login state gets one, and sending the upload once more cannot duplicate it.
-          { guard: 'sessionExpiredOnce', target: 'loggingIn', actions: assign({ recovery: ({ context }) => ({ ...context.recovery, relogins: context.recovery.relogins + 1 }) }) },
-          // Refused before anything was sent: another server takes it (its own login first).
-          { guard: 'serverUnreachable', target: 'loggingIn', actions: 'chooseAnotherServer' },
-          { target: 'failure', actions: 'recordError' },
-        ],
-      },
-      on: {
-        UPLOAD_PROGRESS: {
-          actions: assign({ uploadProgress: ({ event }) => ({ sentBytes: event.sentBytes, totalBytes: event.totalBytes }) }),
-        },
-        CANCEL: { target: 'failure', actions: 'recordCancel' },
-      },
-    },
-    submissionPending: {
-      description: 'The server is ingesting the upload; polls the submission until a job id appears.',
-      entry: [{ type: 'stamp', params: { stage: 'submissionPending' } }, 'releaseUpload', 'beginPhase', 'learnServerHolds', 'schedulePoll'],
-      initial: 'waiting',
-      on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
+    // An early poll asked for by a caller still keeps the minimum distance between polls.
+    on: { POLL_NOW: { guard: 'mayPollNow', target: 'reading' } },
+  });
+
+  /**
+   * Results after the outcome, the same under `success` and `failure`: `ready` waits for FETCH,
+   * `fetchingResults` downloads the queue one result at a time. A result fetch has its own
+   * window (the solve's timeout, from when it starts), since it may come long after the solve.
+   */
+  function resultsRegion(canFetch: 'hasJobToFetchFrom' | undefined) {
+    return solveSetup.createStateConfig({
+      initial: 'ready',
       states: {
-        waiting: waitingToPoll,
-        reading: {
-          description: 'GET /api/submissions/:subid',
-          entry: 'notePoll',
-          invoke: {
-            id: 'readSubmission',
-            src: 'readSubmission',
-            input: ({ context }) => ({ subid: context.subid as number, seen: context.polling.token, deadline: context.deadline, server: context.server }),
-            onDone: [
-              { guard: 'submissionFailed', target: '#solve.failure', actions: 'recordSubmissionFailed' },
-              {
-                guard: 'jobAppeared',
-                target: '#solve.jobRunning',
-                actions: assign({
-                  submission: ({ event }) => event.output.value,
-                  jobId: ({ context, event }) => firstLiveJob(event.output.value, context.recovery.lostJobIds) as number,
-                }),
-              },
-              { target: 'waiting', actions: [assign({ submission: ({ event }) => event.output.value }), 'noteHold', 'schedulePoll'] },
-            ],
-            onError: { target: '#solve.failure', actions: 'recordError' },
+        ready: {
+          description: 'Nothing in flight; FETCH asks for a result not cached yet.',
+          on: {
+            FETCH: [...ignoreKnown, { ...(canFetch ? { guard: canFetch } : {}), target: 'fetchingResults', actions: 'enqueueFetch' }],
           },
         },
-      },
-    },
-    jobRunning: {
-      description: 'A job is solving; polls only the job, then reads its calibration.',
-      entry: [{ type: 'stamp', params: { stage: 'jobRunning' } }, 'beginPhase'],
-      initial: 'reading',
-      on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
-      states: {
-        waiting: waitingToPoll,
-        reading: {
-          description: 'GET /api/jobs/:jobid',
-          entry: 'notePoll',
+        fetchingResults: {
+          description: 'GET each queued result once (JSON or file); cached in context.results.',
+          tags: ['fetching'],
           invoke: {
-            id: 'readJob',
-            src: 'readJob',
-            input: ({ context }) => ({ jobId: context.jobId as number, seen: context.polling.token, deadline: context.deadline, server: context.server }),
+            id: 'fetchResult',
+            src: 'fetchResult',
+            input: ({ context }) => ({
+              jobId: context.jobId as number,
+              request: context.fetchQueue[0] as ResultRequest,
+              deadline: context.timeoutMs === null ? null : now() + context.timeoutMs,
+              server: context.server,
+            }),
             onDone: [
-              { guard: 'jobSolved', target: 'readingCalibration', actions: assign({ jobStatus: 'success' }) },
-              { guard: 'jobFailed', target: '#solve.failure', actions: 'recordJobFailed' },
-              { target: 'waiting', actions: [assign({ jobStatus: ({ event }) => event.output.value }), 'noteHold', 'schedulePoll'] },
+              { guard: 'moreToFetch', target: 'fetchingResults', reenter: true, actions: ['storeResult', 'dequeue'] },
+              { target: 'ready', actions: ['storeResult', 'dequeue'] },
             ],
             onError: [
-              {
-                guard: 'jobLostWithSubmission',
-                target: '#solve.submissionPending',
-                actions: assign({
-                  recovery: ({ context }) => ({ ...context.recovery, lostJobIds: [...context.recovery.lostJobIds, context.jobId as number] }),
-                  jobId: null,
-                  jobStatus: null,
-                }),
-              },
-              { target: '#solve.failure', actions: 'recordError' },
+              { guard: 'moreToFetch', target: 'fetchingResults', reenter: true, actions: ['recordResultError', 'dequeue'] },
+              { target: 'ready', actions: ['recordResultError', 'dequeue'] },
             ],
           },
-        },
-        readingCalibration: {
-          description: 'GET /api/jobs/:jobid/calibration',
-          invoke: {
-            id: 'readCalibration',
-            src: 'readCalibration',
-            input: ({ context }) => ({ jobId: context.jobId as number, deadline: context.deadline, server: context.server }),
-            onDone: [
-              {
-                // Results asked for up front (e.g. the WCS file) are fetched before anyone waits on them.
-                guard: and(['hasCalibration', 'hasPrefetch']),
-                target: '#solve.success.fetchingResults',
-                actions: assign({
-                  results: ({ context, event }) => ({ ...context.results, calibration: event.output as Calibration }),
-                  fetchQueue: ({ context }) => context.prefetch,
-                }),
-              },
-              {
-                guard: 'hasCalibration',
-                target: '#solve.success',
-                actions: assign({ results: ({ context, event }) => ({ ...context.results, calibration: event.output as Calibration }) }),
-              },
-              { target: '#solve.failure', actions: 'recordNoCalibration' },
-            ],
-            onError: { target: '#solve.failure', actions: 'recordError' },
+          on: {
+            FETCH: [...ignoreKnown, { actions: 'enqueueFetch' }],
+            CANCEL: { target: 'ready', actions: assign({ fetchQueue: [] }) },
           },
         },
       },
+    });
+  }
+
+  return solveSetup.createMachine({
+    id: 'solve',
+    context: initialContext,
+    initial: 'idle',
+    states: {
+      idle: {
+        description: 'Nothing requested yet; START begins or resumes the solve.',
+        on: {
+          START: [
+            { guard: 'resumesAtJob', target: 'jobRunning', actions: ['startClock', 'chooseServer'] },
+            { guard: 'resumesAtSubmission', target: 'submissionPending', actions: ['startClock', 'chooseServer'] },
+            { guard: 'hasSession', target: 'uploading', actions: ['startClock', 'chooseServer'] },
+            { target: 'loggingIn', actions: ['startClock', 'chooseServer'] },
+          ],
+          CANCEL: { target: 'failure', actions: 'recordCancel' },
+        },
+      },
+      loggingIn: {
+        description: 'POST /api/login',
+        entry: { type: 'stamp', params: { stage: 'loggingIn' } },
+        invoke: {
+          id: 'login',
+          src: 'login',
+          input: ({ context }) => ({ deadline: context.deadline, server: context.server }),
+          onDone: 'uploading',
+          onError: [
+            { guard: 'serverUnreachable', target: 'loggingIn', reenter: true, actions: 'chooseAnotherServer' },
+            { target: 'failure', actions: 'recordError' },
+          ],
+        },
+        on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
+      },
+      uploading: {
+        description: 'POST /api/upload or /api/url_upload',
+        entry: [{ type: 'stamp', params: { stage: 'uploading' } }, assign({ uploadProgress: null })],
+        invoke: {
+          id: 'upload',
+          src: 'upload',
+          input: ({ context }) => ({
+            upload: context.upload as UploadDescriptor,
+            options: context.options,
+            deadline: context.deadline,
+            server: context.server,
+          }),
+          onDone: {
+            target: 'submissionPending',
+            actions: assign({
+              subid: ({ event }) => event.output.subid,
+              hash: ({ event }) => event.output.hash ?? null,
+            }),
+          },
+          onError: [
+            // The server rejected the session before storing anything (or none was held): the
+            // login state gets one, and sending the upload once more cannot duplicate it.
+            { guard: 'sessionExpiredOnce', target: 'loggingIn', actions: assign({ recovery: ({ context }) => ({ ...context.recovery, relogins: context.recovery.relogins + 1 }) }) },
+            // Refused before anything was sent: another server takes it (its own login first).
+            { guard: 'serverUnreachable', target: 'loggingIn', actions: 'chooseAnotherServer' },
+            { target: 'failure', actions: 'recordError' },
+          ],
+        },
+        on: {
+          UPLOAD_PROGRESS: {
+            actions: assign({ uploadProgress: ({ event }) => ({ sentBytes: event.sentBytes, totalBytes: event.totalBytes }) }),
+          },
+          CANCEL: { target: 'failure', actions: 'recordCancel' },
+        },
+      },
+      submissionPending: {
+        description: 'The server is ingesting the upload; polls the submission until a job id appears.',
+        entry: [{ type: 'stamp', params: { stage: 'submissionPending' } }, 'releaseUpload', 'beginPhase', 'learnServerHolds', 'schedulePoll'],
+        initial: 'waiting',
+        on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
+        states: {
+          waiting: waitingToPoll,
+          reading: {
+            description: 'GET /api/submissions/:subid',
+            entry: 'notePoll',
+            invoke: {
+              id: 'readSubmission',
+              src: 'readSubmission',
+              input: ({ context }) => ({ subid: context.subid as number, seen: context.polling.token, deadline: context.deadline, server: context.server }),
+              onDone: [
+                { guard: 'submissionFailed', target: '#solve.failure', actions: 'recordSubmissionFailed' },
+                {
+                  guard: 'jobAppeared',
+                  target: '#solve.jobRunning',
+                  actions: assign({
+                    submission: ({ event }) => event.output.value,
+                    jobId: ({ context, event }) => firstLiveJob(event.output.value, context.recovery.lostJobIds) as number,
+                  }),
+                },
+                { target: 'waiting', actions: [assign({ submission: ({ event }) => event.output.value }), 'noteHold', 'schedulePoll'] },
+              ],
+              onError: { target: '#solve.failure', actions: 'recordError' },
+            },
+          },
+        },
+      },
+      jobRunning: {
+        description: 'A job is solving; polls only the job, then reads its calibration.',
+        entry: [{ type: 'stamp', params: { stage: 'jobRunning' } }, 'beginPhase'],
+        initial: 'reading',
+        on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
+        states: {
+          waiting: waitingToPoll,
+          reading: {
+            description: 'GET /api/jobs/:jobid',
+            entry: 'notePoll',
+            invoke: {
+              id: 'readJob',
+              src: 'readJob',
+              input: ({ context }) => ({ jobId: context.jobId as number, seen: context.polling.token, deadline: context.deadline, server: context.server }),
+              onDone: [
+                { guard: 'jobSolved', target: 'readingCalibration', actions: assign({ jobStatus: 'success' }) },
+                { guard: 'jobFailed', target: '#solve.failure', actions: 'recordJobFailed' },
+                { target: 'waiting', actions: [assign({ jobStatus: ({ event }) => event.output.value }), 'noteHold', 'schedulePoll'] },
+              ],
+              onError: [
+                {
+                  guard: 'jobLostWithSubmission',
+                  target: '#solve.submissionPending',
+                  actions: assign({
+                    recovery: ({ context }) => ({ ...context.recovery, lostJobIds: [...context.recovery.lostJobIds, context.jobId as number] }),
+                    jobId: null,
+                    jobStatus: null,
+                  }),
+                },
+                { target: '#solve.failure', actions: 'recordError' },
+              ],
+            },
+          },
+          readingCalibration: {
+            description: 'GET /api/jobs/:jobid/calibration',
+            invoke: {
+              id: 'readCalibration',
+              src: 'readCalibration',
+              input: ({ context }) => ({ jobId: context.jobId as number, deadline: context.deadline, server: context.server }),
+              onDone: [
+                {
+                  // Results asked for up front (e.g. the WCS file) are fetched before anyone waits on them.
+                  guard: and(['hasCalibration', 'hasPrefetch']),
+                  target: '#solve.success.fetchingResults',
+                  actions: assign({
+                    results: ({ context, event }) => ({ ...context.results, calibration: event.output as Calibration }),
+                    fetchQueue: ({ context }) => context.prefetch,
+                  }),
+                },
+                {
+                  guard: 'hasCalibration',
+                  target: '#solve.success',
+                  actions: assign({ results: ({ context, event }) => ({ ...context.results, calibration: event.output as Calibration }) }),
+                },
+                { target: '#solve.failure', actions: 'recordNoCalibration' },
+              ],
+              onError: { target: '#solve.failure', actions: 'recordError' },
+            },
+          },
+        },
+      },
+      success: {
+        description: 'Solved, calibration cached. FETCH asks for another result.',
+        tags: ['settled'],
+        entry: [{ type: 'stamp', params: { stage: 'success' } }, 'releaseServer'],
+        ...resultsRegion(undefined),
+      },
+      failure: {
+        description: "Ended with context.error (code, subid, jobId). FETCH still reads a failed job's files.",
+        tags: ['settled'],
+        entry: [{ type: 'stamp', params: { stage: 'failure' } }, 'releaseUpload', 'releaseServer'],
+        // A failed job still has a log and an axy file worth reading.
+        ...resultsRegion('hasJobToFetchFrom'),
+      },
     },
-    success: {
-      description: 'Solved, calibration cached. FETCH asks for another result.',
-      tags: ['settled'],
-      entry: [{ type: 'stamp', params: { stage: 'success' } }, 'releaseServer'],
-      ...resultsRegion(undefined),
-    },
-    failure: {
-      description: "Ended with context.error (code, subid, jobId). FETCH still reads a failed job's files.",
-      tags: ['settled'],
-      entry: [{ type: 'stamp', params: { stage: 'failure' } }, 'releaseUpload', 'releaseServer'],
-      // A failed job still has a log and an axy file worth reading.
-      ...resultsRegion('hasJobToFetchFrom'),
-    },
-  },
-});
+  });
+}
+
+/** The solve machine on the system clock: what diagrams, inspectors and `provideSolveTasks` without `now` use. */
+export const solveMachine = createSolveMachine(systemClock);
 
 function storeFetched(results: ResultCache, fetched: FetchedResult): ResultCache {
   if (isFileResultKind(fetched.kind)) {

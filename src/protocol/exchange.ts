@@ -27,6 +27,8 @@ export interface ExchangeContext {
   readonly signal?: AbortSignal;
   /** Epoch ms after which nothing more is sent and a request in flight is cut off. */
   readonly deadline?: number | null;
+  /** The clock `deadline` is kept in. Default: the system clock. */
+  readonly now?: () => number;
   /** Called with each request's method and URL: what `--verbose` prints. Never sees bodies. */
   readonly onRequest?: (event: { method: string; url: string }) => void;
   readonly onUploadProgress?: (sentBytes: number, totalBytes: number | undefined) => void;
@@ -69,9 +71,10 @@ const decoder = new TextDecoder();
 /** Sends a request and reads its answer, retrying what is safe to retry until the deadline. */
 export async function exchange<T>(ctx: ExchangeContext, req: ExchangeRequest<T>): Promise<T> {
   const deadline = ctx.deadline ?? null;
+  const now = ctx.now ?? Date.now;
   return withRetry(
     async () => {
-      if (deadline !== null && Date.now() >= deadline) throw new TimeoutError('The deadline passed before the request could be sent.');
+      if (deadline !== null && now() >= deadline) throw new TimeoutError('The deadline passed before the request could be sent.');
       ctx.onRequest?.({ method: req.method, url: req.url });
       let response: TransportResponse;
       try {
@@ -80,7 +83,7 @@ export async function exchange<T>(ctx: ExchangeContext, req: ExchangeRequest<T>)
           url: req.url,
           ...(req.body ? { body: req.body } : {}),
           ...(req.headers ? { headers: req.headers } : {}),
-          ...(deadline !== null ? { timeoutMs: Math.max(1, deadline - Date.now()) } : {}),
+          ...(deadline !== null ? { timeoutMs: Math.max(1, deadline - now()) } : {}),
           stallTimeoutMs: (ctx.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) + (req.holdMs ?? 0),
           maxResponseBytes: req.answer === 'json' ? (ctx.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES) : (ctx.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES),
           ...(ctx.signal ? { signal: ctx.signal } : {}),
@@ -89,7 +92,7 @@ export async function exchange<T>(ctx: ExchangeContext, req: ExchangeRequest<T>)
       } catch (error) {
         const typed = toAstrometryNetError(error);
         // Cut off by the solve's deadline, not by the server: that is the solve timing out.
-        if (deadline !== null && Date.now() >= deadline && typed.code === 'network') {
+        if (deadline !== null && now() >= deadline && typed.code === 'network') {
           throw new TimeoutError(`The deadline passed while waiting for ${req.method} ${req.url}.`, { cause: typed });
         }
         throw typed;
@@ -105,6 +108,7 @@ export async function exchange<T>(ctx: ExchangeContext, req: ExchangeRequest<T>)
       policy: ctx.retry ?? DEFAULT_RETRY,
       idempotent: req.idempotent,
       deadline,
+      ...(ctx.now ? { now: ctx.now } : {}),
       ...(req.answer === 'file' ? { contentRetries: FILE_CONTENT_RETRIES } : {}),
       ...(ctx.retryUnreachable === false ? { retryUnreachable: false } : {}),
       ...(ctx.signal ? { signal: ctx.signal } : {}),

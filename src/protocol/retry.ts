@@ -97,6 +97,8 @@ export interface RetryOptions {
   signal?: AbortSignal;
   /** Epoch ms: no retry is scheduled past it; the last error is thrown instead. */
   deadline?: number | null;
+  /** The clock `deadline` is kept in. Default: the system clock. */
+  now?: () => number;
   /**
    * Retries allowed for a page in place of the expected body (default: as many as the policy).
    * A file download gets few: nova answers a file it will never have with an HTML page too.
@@ -118,7 +120,7 @@ export async function withRetry<T>(attempt: () => Promise<T>, options: RetryOpti
       if (options.retryUnreachable === false && neverReachedServer(error)) throw error;
       const delay = backoffDelay(options.policy, n, error);
       const deadline = options.deadline ?? null;
-      if (deadline !== null && Date.now() + delay >= deadline) throw error;
+      if (deadline !== null && (options.now ?? Date.now)() + delay >= deadline) throw error;
       options.onRetry?.(error as AstrometryNetError, delay);
       await sleep(delay, options.signal);
     }

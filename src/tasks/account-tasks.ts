@@ -3,12 +3,12 @@
  * bound to the first server of the pool. Loaded by a Session on its first account question.
  */
 import { fromPromise } from 'xstate';
-import { accountMachine, type ServerInfo } from '../../machines/account.machine.js';
+import { accountMachine, createAccountMachine, type ServerInfo } from '../../machines/account.machine.js';
 import type { Bounded } from '../../machines/solve.machine.js';
 import * as api from '../protocol/api.js';
 import { bind, type MachineDependencies } from './dependencies.js';
 
-/** The account machine with its requests bound to one server and account. */
+/** The account machine with its requests bound to one server and account, on the clock `deps.now`. */
 export function provideAccountTasks(deps: MachineDependencies) {
   const { pool, exchangeContext, withSession } = bind(deps);
   // Account questions go to the first server: an account's jobs live where it uploaded them.
@@ -19,7 +19,7 @@ export function provideAccountTasks(deps: MachineDependencies) {
       signal,
     );
   });
-  return accountMachine.provide({
+  return (deps.now ? createAccountMachine(deps.now) : accountMachine).provide({
     actors: {
       login,
       readMyJobs: fromPromise<number[], { deadline: number | null }>(({ input, signal }) =>

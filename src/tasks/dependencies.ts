@@ -19,6 +19,7 @@ import type { ExchangeContext } from '../protocol/exchange.js';
 import { DEFAULT_RETRY, neverReachedServer, type RetryPolicy } from '../protocol/retry.js';
 import { NOVA_MIN_INTERVAL_MS } from './polling.js';
 import { isPublicNova } from '../protocol/urls.js';
+import { systemClock } from './clock.js';
 import type { Transport } from '../transport/transport.js';
 
 export interface RequestEvent {
@@ -41,11 +42,17 @@ export interface MachineDependencies {
   maxFileBytes?: number;
   /** Sees each request's method and URL, never a body or a key. */
   onRequest?: (event: RequestEvent) => void;
+  /**
+   * The clock the machines read (epoch ms): deadlines, poll times, stage stamps, the servers'
+   * time out. Default: the system clock. Tests pass a fake one.
+   */
+  now?: () => number;
 }
 
 export function bind(deps: MachineDependencies) {
   const pool = deps.servers;
-  const transport = pool.sharedStore && pool.servers.length > 1 ? failoverTransport(deps.transport, pool) : deps.transport;
+  const now = deps.now ?? systemClock;
+  const transport = pool.sharedStore && pool.servers.length > 1 ? failoverTransport(deps.transport, pool, now) : deps.transport;
   const policy = deps.retry ?? DEFAULT_RETRY;
   const several = pool.servers.length > 1;
   // Retries are requests too: against nova they keep the same 5 s distance as polls. Worked
@@ -68,6 +75,7 @@ export function bind(deps: MachineDependencies) {
       retry,
       signal,
       deadline: scope.deadline,
+      ...(deps.now ? { now: deps.now } : {}),
       ...(deps.onRequest ? { onRequest: deps.onRequest } : {}),
       ...(deps.stallTimeoutMs !== undefined ? { stallTimeoutMs: deps.stallTimeoutMs } : {}),
       ...(deps.maxJsonBytes !== undefined ? { maxJsonBytes: deps.maxJsonBytes } : {}),
@@ -80,13 +88,13 @@ export function bind(deps: MachineDependencies) {
    * waited out here; the solve goes to that server instead.
    */
   const movable = (scope: Bounded): Partial<ExchangeContext> =>
-    several ? { retryUnreachable: !pool.anotherUp(pool.get(scope.server).apiUrl) } : {};
+    several ? { retryUnreachable: !pool.anotherUp(pool.get(scope.server).apiUrl, now()) } : {};
   /** A refused connection marks its server down, so the solve can move to another. */
   const noting = async <T>(scope: Bounded, request: () => Promise<T>): Promise<T> => {
     try {
       return await request();
     } catch (error) {
-      if (several && neverReachedServer(error)) pool.unreachable(pool.get(scope.server).apiUrl);
+      if (several && neverReachedServer(error)) pool.unreachable(pool.get(scope.server).apiUrl, now());
       throw error;
     }
   };
@@ -110,5 +118,5 @@ export function bind(deps: MachineDependencies) {
       throw error;
     }
   };
-  return { pool, exchangeContext, withSession, login, noting, movable };
+  return { pool, now, exchangeContext, withSession, login, noting, movable };
 }

@@ -7,6 +7,9 @@
  * refuses connections is skipped for new uploads for a while; one that fails three uploads in a
  * row, too. A solve stays with the server that has its submission: its id means nothing
  * elsewhere, unless the servers share one database (`sharedStore`), where any of them answers.
+ *
+ * Times are epoch ms of the caller's clock (`now`, the system clock by default): the tasks pass
+ * the one their machines read.
  */
 import { SharedLogin } from './shared-login.js';
 
@@ -68,16 +71,16 @@ export class ServerPool {
   }
 
   /** A connection to it was refused: no new upload goes there for a while. */
-  unreachable(apiUrl: string): void {
+  unreachable(apiUrl: string, now = Date.now()): void {
     const s = this.#byUrl.get(apiUrl);
-    if (s) s.downUntil = Date.now() + UNREACHABLE_MS;
+    if (s) s.downUntil = now + UNREACHABLE_MS;
   }
 
-  uploadFailed(apiUrl: string): void {
+  uploadFailed(apiUrl: string, now = Date.now()): void {
     const s = this.#byUrl.get(apiUrl);
     if (!s) return;
     if (++s.uploadFailures >= FAILING_UPLOADS) {
-      s.downUntil = Date.now() + FAILING_MS;
+      s.downUntil = now + FAILING_MS;
       s.uploadFailures = 0;
     }
   }

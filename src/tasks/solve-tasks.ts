@@ -4,6 +4,7 @@
  */
 import { assign, enqueueActions, fromPromise, type AnyActorRef } from 'xstate';
 import {
+  createSolveMachine,
   solveMachine,
   type Bounded,
   type FetchedResult,
@@ -25,14 +26,17 @@ const PROGRESS_STEP = 0.02;
 const PROGRESS_MIN_BYTES = 1024 * 1024;
 
 /** How long a status read asks to be held: until the deadline, at most ten minutes. */
-function longPoll(input: StatusReadInput, until: api.LongPoll['until']): api.LongPoll {
-  const left = input.deadline === null ? MAX_HOLD_SECONDS : Math.floor((input.deadline - Date.now()) / 1000);
+function longPoll(input: StatusReadInput, until: api.LongPoll['until'], now: number): api.LongPoll {
+  const left = input.deadline === null ? MAX_HOLD_SECONDS : Math.floor((input.deadline - now) / 1000);
   return { waitSeconds: Math.max(1, Math.min(MAX_HOLD_SECONDS, left)), seen: input.seen, ...(until ? { until } : {}) };
 }
 
-/** The solve machine with its requests bound to the servers and the account. */
+/**
+ * The solve machine with its requests bound to the servers and the account, on the clock
+ * `deps.now` (the system clock without it).
+ */
 export function provideSolveTasks(deps: MachineDependencies) {
-  const { pool, exchangeContext, withSession, login, noting, movable } = bind(deps);
+  const { pool, now, exchangeContext, withSession, login, noting, movable } = bind(deps);
   const several = pool.servers.length > 1;
 
   const upload = fromPromise<Awaited<ReturnType<typeof api.upload>>, UploadActorInput>(async ({ input, signal, self }) => {
@@ -59,7 +63,7 @@ export function provideSolveTasks(deps: MachineDependencies) {
       return result;
     } catch (error) {
       // A server that keeps failing uploads (dropped connections, 5xx) gets no new ones for a while.
-      if (error instanceof NetworkError || (error instanceof HttpError && error.status >= 500)) pool.uploadFailed(server);
+      if (error instanceof NetworkError || (error instanceof HttpError && error.status >= 500)) pool.uploadFailed(server, now());
       throw error;
     }
   });
@@ -79,19 +83,19 @@ export function provideSolveTasks(deps: MachineDependencies) {
   const holdsReads = (server: string | null) => holds.get(pool.get(server).apiUrl) ?? 0;
   const milestone = (scope: Bounded, until: 'job' | 'done') => (holdsReads(scope.server) > 0 ? until : undefined);
 
-  return solveMachine.provide({
+  return (deps.now ? createSolveMachine(deps.now) : solveMachine).provide({
     actors: {
       login,
       upload,
       readSubmission: fromPromise(({ input, signal }: { input: StatusReadInput & { subid: number }; signal: AbortSignal }) =>
         api
-          .submissionStatus(exchangeContext(signal, input), input.subid, longPoll(input, milestone(input, 'job')))
+          .submissionStatus(exchangeContext(signal, input), input.subid, longPoll(input, milestone(input, 'job'), now()))
           .then(learn(input), (error: unknown) => {
             throw error instanceof NotFoundError ? Object.assign(error, { subid: input.subid }) : error;
           }),
       ),
       readJob: fromPromise(({ input, signal }: { input: StatusReadInput & { jobId: number }; signal: AbortSignal }) =>
-        api.jobStatus(exchangeContext(signal, input), input.jobId, longPoll(input, milestone(input, 'done'))).then(learn(input)),
+        api.jobStatus(exchangeContext(signal, input), input.jobId, longPoll(input, milestone(input, 'done'), now())).then(learn(input)),
       ),
       readCalibration: fromPromise(({ input, signal }: { input: Bounded & { jobId: number }; signal: AbortSignal }) =>
         api.calibration(exchangeContext(signal, input), input.jobId),
@@ -101,7 +105,7 @@ export function provideSolveTasks(deps: MachineDependencies) {
       ),
       waitForNextPoll: fromPromise<void, WaitInput>(({ input, signal }) => {
         const until = input.deadline === null ? input.until : Math.min(input.until, input.deadline);
-        return sleep(until - Date.now(), signal).catch(() => undefined);
+        return sleep(until - now(), signal).catch(() => undefined);
       }),
     },
     guards: {
@@ -109,20 +113,20 @@ export function provideSolveTasks(deps: MachineDependencies) {
       // (and makes no request where one is held).
       hasSession: () => !several && pool.primary.login.hasSession,
       serverUnreachable: ({ context, event }) =>
-        several && neverReachedServer((event as { error?: unknown }).error) && pool.anotherUp(context.server),
+        several && neverReachedServer((event as { error?: unknown }).error) && pool.anotherUp(context.server, now()),
     },
     actions: {
       learnServerHolds: assign({ polling: ({ context }) => ({ ...context.polling, serverHoldsSeconds: holdsReads(context.server) }) }),
       chooseServer: enqueueActions(({ context, enqueue }) => {
         if (context.server !== null && pool.has(context.server)) return;
-        const server = several ? pool.choose() : pool.primary;
+        const server = several ? pool.choose(now()) : pool.primary;
         server.inFlight++;
         enqueue.assign({ server: server.apiUrl });
       }),
       chooseAnotherServer: enqueueActions(({ context, enqueue }) => {
         const from = pool.get(context.server);
         from.inFlight = Math.max(0, from.inFlight - 1);
-        const server = pool.choose();
+        const server = pool.choose(now());
         server.inFlight++;
         enqueue.assign({ server: server.apiUrl });
       }),

@@ -7,7 +7,8 @@ import { siteRoot } from '../protocol/urls.js';
 import type { ServerPool } from '../tasks/server-pool.js';
 import type { Transport } from './transport.js';
 
-export function failoverTransport(inner: Transport, pool: ServerPool): Transport {
+/** `now` is the clock the pool's times are kept in (the system clock by default). */
+export function failoverTransport(inner: Transport, pool: ServerPool, now: () => number = () => Date.now()): Transport {
   return {
     async request(req) {
       if (req.method !== 'GET') return inner.request(req);
@@ -18,16 +19,16 @@ export function failoverTransport(inner: Transport, pool: ServerPool): Transport
         if (req.signal?.aborted) throw error;
         const from = pool.servers.find((s) => req.url.startsWith(siteRoot(s.apiUrl)));
         if (!from) throw error;
-        pool.unreachable(from.apiUrl);
+        pool.unreachable(from.apiUrl, now());
         const path = req.url.slice(siteRoot(from.apiUrl).length);
         let last = error;
         for (const other of pool.servers) {
-          if (other === from || other.downUntil > Date.now()) continue;
+          if (other === from || other.downUntil > now()) continue;
           try {
             return await inner.request({ ...req, url: siteRoot(other.apiUrl) + path });
           } catch (e) {
             if (req.signal?.aborted) throw e;
-            pool.unreachable(other.apiUrl);
+            pool.unreachable(other.apiUrl, now());
             last = e;
           }
         }
