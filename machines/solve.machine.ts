@@ -18,8 +18,15 @@
  * `after` timers. Every request carries the solve's deadline, so a stuck upload or poll ends in
  * a timeout too. The context holds no secret and no file bytes in transit.
  *
- * Tags: `settled` once the outcome is known (success or failure), `fetching` while results are
- * downloaded. Ask `snapshot.hasTag('settled')`, not a list of state names.
+ * Tags, for facades to ask (`snapshot.hasTag('settled')`) instead of a list of state names:
+ * - `idle`: nothing requested yet (before START).
+ * - `polling`: between two status reads (`submissionPending.waiting`, `jobRunning.waiting`);
+ *   POLL_NOW is answered there, with a read at once unless the last one is too recent.
+ * - `reading`: a status read in flight (`submissionPending.reading`, `jobRunning.reading`).
+ * - `settled`: the outcome is known (success or failure).
+ * - `fetching`: results are being downloaded.
+ * The context tells the two polling phases apart: `jobId` is `null` while the submission is
+ * polled and set while the job is (a job lost to a worker restart clears it on the way back).
  */
 import { and, assign, enqueueActions, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import {
@@ -68,8 +75,18 @@ export type FetchedResult =
 /** The stages a person sees, with when each began (epoch ms). */
 export type Stage = 'loggingIn' | 'uploading' | 'submissionPending' | 'jobRunning' | 'success' | 'failure';
 
-/** `settled`: the outcome is known (success or failure). `fetching`: results are being downloaded. */
-export type SolveTag = 'settled' | 'fetching';
+/**
+ * What a snapshot can be asked with `hasTag`:
+ * - `idle`: nothing requested yet.
+ * - `polling`: between two status reads, of the submission or of the job; POLL_NOW is answered here.
+ * - `reading`: a status read in flight (the submission's or the job's).
+ * - `settled`: the outcome is known (success or failure).
+ * - `fetching`: results are being downloaded.
+ *
+ * `polling` and `reading` come in both phases: `context.jobId === null` while the submission is
+ * polled, a job id while the job is.
+ */
+export type SolveTag = 'idle' | 'polling' | 'reading' | 'settled' | 'fetching';
 
 export interface SolveContext {
   /** The API URL of the server this solve uses; `null` until START chooses one. */
@@ -421,6 +438,7 @@ export function createSolveMachine(now: Clock) {
   /** The wait between two polls, the same in both polling phases. */
   const waitingToPoll = solveSetup.createStateConfig({
     description: 'No request: sleeps until context.polling.nextPollAt (or the deadline); at once after a held read.',
+    tags: ['polling'],
     // A poll already due (after a read the server held) starts without a sleep actor.
     always: { guard: 'pollDue', target: 'reading' },
     invoke: {
@@ -485,6 +503,7 @@ export function createSolveMachine(now: Clock) {
     states: {
       idle: {
         description: 'Nothing requested yet; START begins or resumes the solve.',
+        tags: ['idle'],
         on: {
           START: [
             { guard: 'resumesAtJob', target: 'jobRunning', actions: ['startClock', 'chooseServer'] },
@@ -554,6 +573,7 @@ export function createSolveMachine(now: Clock) {
           waiting: waitingToPoll,
           reading: {
             description: 'GET /api/submissions/:subid',
+            tags: ['reading'],
             entry: 'notePoll',
             invoke: {
               id: 'readSubmission',
@@ -585,6 +605,7 @@ export function createSolveMachine(now: Clock) {
           waiting: waitingToPoll,
           reading: {
             description: 'GET /api/jobs/:jobid',
+            tags: ['reading'],
             entry: 'notePoll',
             invoke: {
               id: 'readJob',

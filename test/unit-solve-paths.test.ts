@@ -11,6 +11,7 @@ import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import { solveMachine, type SolveMachineInput, type SolveSnapshot } from '../machines/solve.machine.js';
 import { NetworkError, NotFoundError, SessionExpiredError, UnexpectedContentError } from '../src/errors.js';
 import type { Calibration, SubmissionStatus } from '../src/protocol/models.js';
+import { polls } from '../src/client/started-solve.js';
 
 const SCHEDULE = { minIntervalMs: 1000, maxIntervalMs: 8000, fraction: 0.5, jitter: 0 };
 const CAL: Calibration = { ra: 1, dec: 2, radius: 3, pixscale: 4, orientation: 5, parity: 1 };
@@ -163,6 +164,20 @@ describe('every state of the solve machine is reachable', () => {
     expect(next.value).toEqual({ failure: 'ready' });
     expect(next.context.error?.code).toBe('auth');
     expect(paths.some((p) => p.state.context.recovery.relogins > 1)).toBe(false);
+  });
+
+  test('the tags the facades ask stand for the states they replace, in every reachable state', () => {
+    const is = (s: SolveSnapshot, value: unknown) => JSON.stringify(s.value) === JSON.stringify(value);
+    for (const { state: s } of paths) {
+      expect(s.hasTag('idle')).toBe(is(s, 'idle'));
+      expect(s.hasTag('polling')).toBe(is(s, { submissionPending: 'waiting' }) || is(s, { jobRunning: 'waiting' }));
+      expect(s.hasTag('reading')).toBe(is(s, { submissionPending: 'reading' }) || is(s, { jobRunning: 'reading' }));
+      // The phase comes from the context: no job id while the submission is polled, one after.
+      expect(polls.submissionWaiting(s)).toBe(is(s, { submissionPending: 'waiting' }));
+      expect(polls.submissionReading(s)).toBe(is(s, { submissionPending: 'reading' }));
+      expect(polls.jobWaiting(s)).toBe(is(s, { jobRunning: 'waiting' }));
+      expect(polls.jobReading(s)).toBe(is(s, { jobRunning: 'reading' }));
+    }
   });
 
   test('simple paths agree: no path reaches success without a job id, or fetchingResults without one', () => {

@@ -8,7 +8,7 @@ import type { Annotation, Calibration, JobInfo, JobStatus } from '../protocol/mo
 import type { FileResultKind, ResultFile } from '../protocol/result-kinds.js';
 import { UnexpectedContentError, ValidationError } from '../errors.js';
 import type { Session } from './session.js';
-import { StartedSolve, milestones, type WaitOptions } from './started-solve.js';
+import { StartedSolve, milestones, polls, type WaitOptions } from './started-solve.js';
 
 
 export class Job {
@@ -42,11 +42,11 @@ export class Job {
   /** The job's status. Makes one request unless the status is already final. */
   async status(options: WaitOptions = {}): Promise<JobStatus> {
     const snap = this.#handle.snapshot;
-    if (snap.matches({ jobRunning: 'waiting' })) {
+    if (polls.jobWaiting(snap)) {
       this.#handle.actor.send({ type: 'POLL_NOW' });
     }
-    if (snap.matches('jobRunning')) {
-      await this.#handle.until((s) => !s.matches({ jobRunning: 'reading' }), options);
+    if (polls.jobWaiting(snap) || polls.jobReading(snap)) {
+      await this.#handle.until((s) => !polls.jobReading(s), options);
     }
     return (this.#handle.snapshot.context.jobStatus ?? 'processing') as JobStatus;
   }

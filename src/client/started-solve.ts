@@ -22,6 +22,22 @@ export const milestones = {
   jobKnown: (s: SolveSnapshot) => s.context.jobId !== null || s.hasTag('settled'),
 } as const;
 
+/**
+ * Where a solve in progress stands between its status reads, asked by tag and context: `polling`
+ * (between reads, where POLL_NOW is answered) or `reading`, in the submission phase (no job id
+ * yet) or the job phase.
+ */
+export const polls = {
+  /** Waiting to read the submission again: POLL_NOW reads it now. */
+  submissionWaiting: (s: SolveSnapshot) => s.hasTag('polling') && s.context.jobId === null,
+  /** Reading the submission. */
+  submissionReading: (s: SolveSnapshot) => s.hasTag('reading') && s.context.jobId === null,
+  /** Waiting to read the job again: POLL_NOW reads it now. */
+  jobWaiting: (s: SolveSnapshot) => s.hasTag('polling') && s.context.jobId !== null,
+  /** Reading the job. */
+  jobReading: (s: SolveSnapshot) => s.hasTag('reading') && s.context.jobId !== null,
+} as const;
+
 /** A dotted name for a state value: `jobRunning.waiting`. */
 export function stateName(value: StateValue | string | Record<string, unknown>): string {
   if (typeof value === 'string') return value;

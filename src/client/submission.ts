@@ -6,7 +6,7 @@ import type { SubmissionStatus } from '../protocol/models.js';
 import { Job } from './job.js';
 import { ValidationError } from '../errors.js';
 import type { Session } from './session.js';
-import { StartedSolve, milestones, type PersistedSolve, type WaitOptions } from './started-solve.js';
+import { StartedSolve, milestones, polls, type PersistedSolve, type WaitOptions } from './started-solve.js';
 
 export class Submission {
   readonly #handle: StartedSolve;
@@ -52,10 +52,10 @@ export class Submission {
   /** The submission's status. Makes one request unless it is already known to be final. */
   async status(options: WaitOptions = {}): Promise<SubmissionStatus | null> {
     await this.#handle.until(milestones.submitted, options);
+    if (polls.submissionWaiting(this.#handle.snapshot)) this.#handle.actor.send({ type: 'POLL_NOW' });
     const snap = this.#handle.snapshot;
-    if (snap.matches({ submissionPending: 'waiting' })) this.#handle.actor.send({ type: 'POLL_NOW' });
-    if (this.#handle.snapshot.matches('submissionPending')) {
-      await this.#handle.until((s) => !s.matches({ submissionPending: 'reading' }), options);
+    if (polls.submissionWaiting(snap) || polls.submissionReading(snap)) {
+      await this.#handle.until((s) => !polls.submissionReading(s), options);
     }
     return this.#handle.snapshot.context.submission;
   }

@@ -93,7 +93,7 @@ export function viewOf(snapshot: SolveSnapshot | null): SolveView {
   const settled = snapshot.hasTag('settled');
   return {
     state: stateName(snapshot.value),
-    phase: !settled ? (snapshot.matches('idle') ? 'idle' : 'running') : context.error ? 'failure' : 'success',
+    phase: !settled ? (snapshot.hasTag('idle') ? 'idle' : 'running') : context.error ? 'failure' : 'success',
     upload: context.uploadProgress,
     subid: context.subid,
     jobId: context.jobId,

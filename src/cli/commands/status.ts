@@ -4,7 +4,7 @@
  * (a job still running, a submission still waiting, or a final state).
  */
 import type { SolveSnapshot } from '../../../machines/solve.machine.js';
-import { StartedSolve, stateName } from '../../client/started-solve.js';
+import { StartedSolve, polls, stateName } from '../../client/started-solve.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { connect, CONNECTION_FLAGS, verboseRequests } from '../connect.js';
 import { STATUS_HELP } from '../help.js';
@@ -23,8 +23,8 @@ export function parseId(text: string | undefined, what: string): number {
 /** Where the look can stop: nothing more to learn without waiting. */
 function informative(s: SolveSnapshot): boolean {
   if (s.hasTag('settled')) return true;
-  if (s.matches({ jobRunning: 'waiting' })) return true;
-  return s.matches({ submissionPending: 'waiting' }) && s.context.submission !== null;
+  if (polls.jobWaiting(s)) return true;
+  return polls.submissionWaiting(s) && s.context.submission !== null;
 }
 
 export async function runStatus(argv: readonly string[], io: CliIo): Promise<number> {
@@ -47,7 +47,7 @@ export async function runStatus(argv: readonly string[], io: CliIo): Promise<num
       input: { ...(isJob ? { jobId: id } : { subid: id }), schedule: session.schedule, timeoutMs: session.timeoutMs },
     });
     handle.actor.send({ type: 'START' });
-    if (handle.snapshot.matches({ submissionPending: 'waiting' })) handle.actor.send({ type: 'POLL_NOW' });
+    if (polls.submissionWaiting(handle.snapshot)) handle.actor.send({ type: 'POLL_NOW' });
     const s = await handle.until(informative);
     handle.cancel('status read');
     const c = s.context;
