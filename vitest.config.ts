@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 // no build, solver, browser, database or server process, run from the sources in seconds.
 const UNIT = [
   'test/unit-*.test.ts',
+  'test/hostile-images.test.ts',
   'test/bad-input.test.ts',
   'test/batch-machine.test.ts',
   'test/cli-units.test.ts',

@@ -22,6 +22,11 @@ export const ERROR_CODES = [
   'unexpected_content',
   'upload_interrupted',
   'response_too_large',
+  // An image that cannot be read, or would not fit the memory budget (ImageError, in
+  // astrometry-net-client/extract: local extraction reads images, a solve does not).
+  'invalid_image',
+  'invalid_fits',
+  'image_too_large',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -67,7 +72,7 @@ export class AstrometryNetError extends Error {
 }
 
 // Fields of the subclasses that a caller may read; they survive a snapshot and `reviveError`.
-const DETAIL_KEYS = ['subid', 'jobId', 'status', 'retryAfterSeconds', 'serverMessage', 'url', 'contentType', 'bodyStart', 'option', 'allowed', 'limit'] as const;
+const DETAIL_KEYS = ['subid', 'jobId', 'status', 'retryAfterSeconds', 'serverMessage', 'url', 'contentType', 'bodyStart', 'option', 'allowed', 'limit', 'width', 'height', 'format'] as const;
 
 export interface SerializedError extends SolveLocation {
   name: string;
@@ -82,6 +87,9 @@ export interface SerializedError extends SolveLocation {
   option?: string;
   allowed?: string;
   limit?: number;
+  width?: number;
+  height?: number;
+  format?: string;
 }
 
 /** The API key was refused, or a session could not be obtained. */
@@ -240,7 +248,7 @@ export class UploadInterruptedError extends AstrometryNetError {
   }
 }
 
-const BY_CODE: Record<ErrorCode, () => AstrometryNetError> = {
+const BY_CODE: Partial<Record<ErrorCode, () => AstrometryNetError>> = {
   auth: () => new AuthError(''),
   validation: () => new ValidationError('', undefined, ''),
   api: () => new ApiError(''),
@@ -260,9 +268,10 @@ const BY_CODE: Record<ErrorCode, () => AstrometryNetError> = {
 export function reviveError(e: SerializedError): AstrometryNetError {
   // The one subclass that shares its code with another.
   const make = e.name === 'SessionExpiredError' ? () => new SessionExpiredError('') : (BY_CODE[e.code] ?? (() => new AstrometryNetError('')));
-  const { name: _name, code: _code, ...fields } = e;
-  // The recorded message and details win over the placeholder the constructor made.
-  return Object.assign(make(), fields);
+  const { name: _name, code, ...fields } = e;
+  // The recorded message and details win over the placeholder the constructor made; a code
+  // whose class lives elsewhere (ImageError) is kept on the base class.
+  return Object.assign(make(), BY_CODE[code] ? {} : { code }, fields);
 }
 
 /** A context-safe record of anything thrown: the library's own `toJSON`, or a plain network error. */

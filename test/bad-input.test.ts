@@ -181,3 +181,9 @@ describe('misspelt options and inputs the server cannot use', () => {
     expect(requestLines(transport.requests).slice(0, 2)).toEqual(['POST /api/login', 'POST /api/upload']);
   });
 });
+
+test('a source list of more than a million positions is refused before any request', async () => {
+  const x = Array.from({ length: 1_000_001 }, (_, i) => 1 + (i % 1000));
+  const error = await refusedBeforeAnyRequest((c) => c.solve({ sourceList: { x, y: x } }, { imageWidth: 1000, imageHeight: 1000 }));
+  expect(error).toMatchObject({ option: 'sourceList.x', allowed: 'at most 1000000 positions' });
+});

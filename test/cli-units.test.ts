@@ -142,6 +142,13 @@ describe('source lists', () => {
     writeFileSync(join(tmp, 'xy.fits.gz'), gzipSync(good));
     expect(readSourceList(join(tmp, 'xy.fits.gz'))).toEqual({ x: [10.5, 20, 30.25], y: [5, 6.5, 7] });
   });
+
+  test('bounded: a gzip bomb stops inflating at 64 MiB, and more than a million rows is refused', () => {
+    writeFileSync(join(tmp, 'bomb.txt.gz'), gzipSync(Buffer.alloc(80 * 1024 * 1024, '1 1\n')));
+    expect(() => readSourceList(join(tmp, 'bomb.txt.gz'))).toThrow(/inflates past 64 MiB/);
+    writeFileSync(join(tmp, 'many.txt'), '1 1\n'.repeat(1_000_001));
+    expect(() => readSourceList(join(tmp, 'many.txt'))).toThrow(/1000001 rows; at most 1000000/);
+  });
 });
 
 describe('WCS merge', () => {

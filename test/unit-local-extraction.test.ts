@@ -45,11 +45,11 @@ describe('solve(input, { localExtraction })', () => {
     expect(b.uploadJson()).not.toHaveProperty('x');
   });
 
-  test('no pixels to read, no image, or no star: a ValidationError and no request', async () => {
+  test('no pixels to read, no image, or no star: a typed error (validation, invalid_image) and no request', async () => {
     const { client, transport } = setup();
     await expect(client.solve('https://example.org/m42.jpg', { localExtraction: true })).rejects.toMatchObject({ code: 'validation', option: 'localExtraction' });
     await expect(client.solve({ sourceList: { x: [1], y: [2] } }, { localExtraction: true })).rejects.toMatchObject({ code: 'validation', option: 'localExtraction' });
-    await expect(client.solve({ bytes: new Uint8Array([1, 2, 3]) }, { localExtraction: true })).rejects.toMatchObject({ code: 'validation', option: 'localExtraction' });
+    await expect(client.solve({ bytes: new Uint8Array([1, 2, 3]) }, { localExtraction: true })).rejects.toMatchObject({ code: 'invalid_image', message: expect.stringContaining('Not a FITS, PNG or JPEG image') });
     await expect(client.solve(path.join(FIXTURES, 'noise.png'), { localExtraction: true })).rejects.toMatchObject({ code: 'validation', allowed: expect.stringContaining('none was found') });
     await expect(client.solve('/no/such/file.png', { localExtraction: true })).rejects.toMatchObject({ code: 'validation', option: 'file' });
     await expect(client.solve(path.join(FIXTURES, 'small.png'), { localExtraction: 'yes' as unknown as boolean })).rejects.toMatchObject({ code: 'validation', option: 'localExtraction' });

@@ -4,10 +4,11 @@
  * CSV is read by csv-parse. In text, `#` starts a comment; a header line naming `x` and `y` picks those columns, else the
  * first two numeric columns are used.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { isFits, readXyColumns } from '../fits/index.js';
 import { maybeGunzip } from './gunzip.js';
+import { MAX_SOURCE_ROWS } from '../client/solve-input.js';
 
 export interface ParsedSourceList {
   x: number[];
@@ -18,10 +19,15 @@ export class SourceListError extends Error {
   override name = 'SourceListError';
 }
 
+/** Bytes a source list may take, read or inflated: a million rows of text with room to spare. */
+const MAX_SOURCE_LIST_BYTES = 64 * 1024 * 1024;
+
 export function readSourceList(path: string): ParsedSourceList {
   let bytes: Uint8Array;
   try {
-    bytes = maybeGunzip(readFileSync(path));
+    const size = statSync(path).size;
+    if (size > MAX_SOURCE_LIST_BYTES) throw new Error(`it is ${Math.round(size / 2 ** 20)} MiB; a source list of at most ${MAX_SOURCE_ROWS} rows takes at most ${MAX_SOURCE_LIST_BYTES / 2 ** 20} MiB`);
+    bytes = maybeGunzip(readFileSync(path), MAX_SOURCE_LIST_BYTES);
   } catch (error) {
     throw new SourceListError(`Cannot read the source list ${path}: ${(error as Error).message}`);
   }
@@ -88,5 +94,6 @@ export function parseSourceListText(text: string): ParsedSourceList {
 
 function check(list: ParsedSourceList, path: string): ParsedSourceList {
   if (list.x.length === 0) throw new SourceListError(`${path}: the source list has no positions.`);
+  if (list.x.length > MAX_SOURCE_ROWS) throw new SourceListError(`${path}: the source list has ${list.x.length} rows; at most ${MAX_SOURCE_ROWS} are taken (nova solves from the brightest few hundred).`);
   return list;
 }

@@ -3,7 +3,7 @@
  * is uploaded, so the image never leaves the machine. A step at the client's edge, before the
  * statechart: the machine sees an ordinary source-list upload.
  */
-import { ValidationError } from '../errors.js';
+import { AstrometryNetError, ValidationError } from '../errors.js';
 import type { ExtractInput, ExtractOptions } from '../extract/index.js';
 import { readStream, type SolveInput } from './solve-input.js';
 import type { UploadOptions } from '../protocol/upload-options.js';
@@ -41,7 +41,7 @@ export async function applyLocalExtraction<O extends UploadOptions & { localExtr
   const { localExtraction, ...rest } = options;
   if (localExtraction === undefined || localExtraction === false) return { input, options: rest };
   if (localExtraction !== true && (typeof localExtraction !== 'object' || localExtraction === null)) {
-    throw new ValidationError('localExtraction', localExtraction, 'true, false or { maxSources, threshold, psfSigma, meshSize }');
+    throw new ValidationError('localExtraction', localExtraction, 'true, false or { maxSources, threshold, psfSigma, meshSize, maxPixels }');
   }
   const settings: LocalExtractionOptions = localExtraction === true ? {} : localExtraction;
   const source = typeof input === 'object' && input !== null && 'stream' in input ? await readStream(input.stream) : extractInput(input);
@@ -52,7 +52,9 @@ export async function applyLocalExtraction<O extends UploadOptions & { localExtr
     const { extractSources } = await import('../extract/index.js');
     found = await extractSources(source, { ...settings, maxSources: settings.maxSources ?? DEFAULT_UPLOADED_SOURCES });
   } catch (error) {
-    if (error instanceof ValidationError) throw error;
+    // A typed error (a path that cannot be read, an image that cannot be decoded or is over the
+    // pixel budget) reaches the caller as it is.
+    if (error instanceof AstrometryNetError) throw error;
     throw new ValidationError('localExtraction', true, `a FITS, PNG or JPEG image to extract stars from (${(error as Error).message})`);
   }
   if (found.x.length === 0) throw new ValidationError('localExtraction', true, 'an image with stars: none was found above the detection threshold');

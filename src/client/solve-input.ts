@@ -142,10 +142,15 @@ function checkUrl(url: unknown): string {
   return url;
 }
 
+/** The most positions a source list may have. */
+export const MAX_SOURCE_ROWS = 1_000_000;
+
 function checkSourceList(list: unknown): { x: number[]; y: number[] } {
   const l = list as Partial<SourceList> | null;
   if (!l || !Array.isArray(l.x) || !Array.isArray(l.y)) throw new ValidationError('sourceList', list, 'an object { x: number[], y: number[] }');
   if (l.x.length === 0) throw new ValidationError('sourceList.x', l.x, 'a non-empty list of positions');
+  // nova solves from the brightest few hundred; a million rows is a bound, not a need.
+  if (l.x.length > MAX_SOURCE_ROWS) throw new ValidationError('sourceList.x', `${l.x.length} positions`, `at most ${MAX_SOURCE_ROWS} positions`);
   if (l.x.length !== l.y.length) {
     throw new ValidationError('sourceList.y', `${l.y.length} values`, `as many values as sourceList.x (${l.x.length})`);
   }

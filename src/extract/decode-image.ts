@@ -6,7 +6,19 @@
  */
 import { decode as decodePng } from 'fast-png';
 import jpeg from 'jpeg-js';
-import { isFits, isGzip, readImage } from '../fits/index.js';
+import { FitsError, findImageHdu, isFits, isGzip, readHdus, readImageHdu } from '../fits/index.js';
+import { ImageError } from './image-error.js';
+
+/** The default pixel budget: 250 megapixels, larger than any camera's frame. */
+export const DEFAULT_MAX_PIXELS = 250_000_000;
+
+export interface DecodeOptions {
+  /** Largest image decoded, in pixels (width × height); a larger one is `image_too_large`. Default 250 million. */
+  maxPixels?: number;
+}
+
+/** Bytes a decode may inflate to: 8 per pixel (a BITPIX -64 FITS), plus room for headers and extensions. */
+const budgetBytes = (maxPixels: number) => maxPixels * 8 + 64 * 1024 * 1024;
 
 export interface GreyImage {
   width: number;
@@ -25,10 +37,104 @@ export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
   return undefined;
 }
 
-/** Decompresses gzip with the platform's DecompressionStream (Node 18+ and browsers). */
-export async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+/**
+ * Decompresses gzip as a stream (DecompressionStream: Node 18+ and browsers), refusing to grow
+ * past `maxBytes`, and past a FITS header that already declares more than `maxPixels`: a
+ * decompression bomb stops at its first chunks, not at the end of memory.
+ */
+export async function gunzip(bytes: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS): Promise<Uint8Array> {
+  const maxBytes = budgetBytes(maxPixels);
+  const reader = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip')).getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let headerChecked = false;
+  try {
+    for (;;) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (error) {
+        throw new ImageError('invalid_image', `The gzip data is damaged: ${(error as Error).message}`, { cause: error });
+      }
+      if (next.done) break;
+      total += next.value.length;
+      if (total > maxBytes) {
+        throw new ImageError('image_too_large', `The gzip data inflates past ${Math.round(maxBytes / 2 ** 20)} MiB, more than an image of ${maxPixels} pixels needs.`, { limit: maxPixels });
+      }
+      chunks.push(next.value);
+      if (!headerChecked && total >= 2880 * 4) {
+        headerChecked = true;
+        const head = concat(chunks, total);
+        if (isFits(head)) checkFitsSize(head, maxPixels);
+      }
+    }
+  } finally {
+    void reader.cancel().catch(() => undefined);
+  }
+  return concat(chunks, total);
+}
+
+function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+function tooLarge(format: string, width: number, height: number, maxPixels: number): ImageError {
+  return new ImageError('image_too_large', `The ${format.toUpperCase()} image is ${width} × ${height} pixels; at most ${maxPixels} pixels are decoded (raise maxPixels to allow more).`, { format, width, height, limit: maxPixels });
+}
+
+function checkSize(format: string, width: number, height: number, maxPixels: number): void {
+  if (!(width > 0 && height > 0)) throw new ImageError('invalid_image', `The ${format.toUpperCase()} header declares ${width} × ${height} pixels.`, { format, width, height });
+  if (width * height > maxPixels) throw tooLarge(format, width, height, maxPixels);
+}
+
+/** The primary FITS header's declared image size, checked before any pixel is read. A header whose END is not in `head` yet passes. */
+function checkFitsSize(head: Uint8Array, maxPixels: number): void {
+  let hdus;
+  try {
+    hdus = readHdus(head, 1);
+  } catch {
+    return;
+  }
+  const h = hdus[0]?.header;
+  if (!h || h.number('NAXIS', 0) < 2) return;
+  checkSize('fits', h.number('NAXIS1', 0), h.number('NAXIS2', 0), maxPixels);
+}
+
+/** The size in a PNG's IHDR chunk (bytes 16 to 23). */
+function pngSize(bytes: Uint8Array): { width: number; height: number } {
+  if (bytes.length < 24) throw new ImageError('invalid_image', 'The PNG file is truncated before its header.', { format: 'png' });
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { width: view.getUint32(16), height: view.getUint32(20) };
+}
+
+/** The size in a JPEG's start-of-frame segment, found by walking the segments before it. */
+function jpegSize(bytes: Uint8Array): { width: number; height: number } {
+  let i = 2;
+  while (i + 9 < bytes.length) {
+    if (bytes[i] !== 0xff) break;
+    const marker = bytes[i + 1] as number;
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
+    // SOF0-SOF15 but DHT (C4), JPG (C8) and DAC (CC).
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return { height: ((bytes[i + 5] as number) << 8) | (bytes[i + 6] as number), width: ((bytes[i + 7] as number) << 8) | (bytes[i + 8] as number) };
+    }
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      i += 2;
+      continue;
+    }
+    i += 2 + (((bytes[i + 2] as number) << 8) | (bytes[i + 3] as number));
+  }
+  throw new ImageError('invalid_image', 'The JPEG file has no frame header (start of frame) before its data ends.', { format: 'jpeg' });
 }
 
 /** Mean of the colour channels, ignoring alpha. */
@@ -44,17 +150,26 @@ function toGrey(src: ArrayLike<number>, width: number, height: number, channels:
   return out;
 }
 
-/** A FITS (gzip allowed), PNG or JPEG file's pixels as one grey plane, in FITS pixel order. */
-export async function decodeImage(input: Uint8Array): Promise<GreyImage> {
-  const bytes = isGzip(input) ? await gunzip(input) : input;
+/**
+ * A FITS (gzip allowed), PNG or JPEG file's pixels as one grey plane, in FITS pixel order. The
+ * size the header declares is checked against `maxPixels` before anything is decoded; a file
+ * that cannot be read is an ImageError (`invalid_image`, `invalid_fits`, `image_too_large`).
+ */
+export async function decodeImage(input: Uint8Array, options: DecodeOptions = {}): Promise<GreyImage> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!(Number.isFinite(maxPixels) && maxPixels > 0)) throw new ImageError('image_too_large', `maxPixels must be a number above 0 (got ${maxPixels}).`, { limit: maxPixels });
+  const bytes = isGzip(input) ? await gunzip(input, maxPixels) : input;
   const format = sniffFormat(bytes);
-  if (format === 'fits') {
-    const image = readImage(bytes);
-    const data = image.data instanceof Float32Array ? image.data : Float32Array.from(image.data);
-    return { width: image.width, height: image.height, data, quantised: image.bitpix > 0 };
-  }
+  if (format === 'fits') return decodeFits(bytes, maxPixels);
   if (format === 'png') {
-    const png = decodePng(bytes);
+    const { width, height } = pngSize(bytes);
+    checkSize('png', width, height, maxPixels);
+    let png;
+    try {
+      png = decodePng(bytes);
+    } catch (error) {
+      throw new ImageError('invalid_image', `The PNG file cannot be decoded: ${(error as Error).message}`, { format, width, height, cause: error });
+    }
     if (png.palette) {
       const palette = png.palette;
       const n = png.width * png.height;
@@ -68,9 +183,36 @@ export async function decodeImage(input: Uint8Array): Promise<GreyImage> {
     return { width: png.width, height: png.height, data: toGrey(png.data, png.width, png.height, png.channels), quantised: true };
   }
   if (format === 'jpeg') {
-    const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 2048, maxResolutionInMP: 400 });
+    const { width, height } = jpegSize(bytes);
+    checkSize('jpeg', width, height, maxPixels);
+    let img;
+    try {
+      img = jpeg.decode(bytes, {
+        useTArray: true,
+        formatAsRGBA: false,
+        maxResolutionInMP: Math.ceil(maxPixels / 1e6),
+        maxMemoryUsageInMB: Math.ceil(budgetBytes(maxPixels) / 2 ** 20),
+      });
+    } catch (error) {
+      throw new ImageError('invalid_image', `The JPEG file cannot be decoded: ${(error as Error).message}`, { format, width, height, cause: error });
+    }
     const channels = img.data.length / (img.width * img.height);
     return { width: img.width, height: img.height, data: toGrey(img.data, img.width, img.height, channels), quantised: true };
   }
-  throw new TypeError('Not a FITS, PNG or JPEG image.');
+  const zip = bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
+  throw new ImageError('invalid_image', `Not a FITS, PNG or JPEG image${zip ? ' (it is a zip archive)' : ''}.`);
+}
+
+function decodeFits(bytes: Uint8Array, maxPixels: number): GreyImage {
+  try {
+    const hdu = findImageHdu(readHdus(bytes));
+    if (!hdu) throw new FitsError('The FITS file holds no image.');
+    checkSize('fits', hdu.header.number('NAXIS1', 0), hdu.header.number('NAXIS2', 0), maxPixels);
+    const image = readImageHdu(bytes, hdu);
+    const data = image.data instanceof Float32Array ? image.data : Float32Array.from(image.data);
+    return { width: image.width, height: image.height, data, quantised: image.bitpix > 0 };
+  } catch (error) {
+    if (error instanceof ImageError) throw error;
+    throw new ImageError('invalid_fits', `The FITS file cannot be read: ${(error as Error).message}`, { format: 'fits', cause: error });
+  }
 }

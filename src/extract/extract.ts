@@ -19,6 +19,11 @@ export interface ExtractOptions {
   meshSize?: number;
   /** Keep at most this many sources (the brightest). Default: all. */
   maxSources?: number;
+  /**
+   * Largest image decoded, in pixels (width × height), checked against the file's header before
+   * any pixel is decoded: a larger one is an ImageError `image_too_large`. Default 250 million.
+   */
+  maxPixels?: number;
 }
 
 export interface ExtractedSources {
@@ -65,7 +70,7 @@ function noiseFloor(image: GreyImage): number {
  * ```
  */
 export async function extractSources(input: ExtractInput, options: ExtractOptions = {}): Promise<ExtractedSources> {
-  const image = await decodeImage(await bytesOf(input));
+  const image = await decodeImage(await bytesOf(input), options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels });
   const { width, height, data } = image;
   const measured = differenceSigma(data, width, height);
   const background = estimateBackground(data, width, height, options.meshSize ?? 64);
