@@ -162,6 +162,8 @@ export const batchMachine = setup({
         settledCount: context.settledCount + 1,
       });
     }),
+    /** What the drain waits for: every running solve settled (default), or only their uploads. */
+    setDrainUntil: assign({ drainUntil: ({ event }) => (event as Extract<BatchEvent, { type: 'DRAIN' }>).until ?? 'settled' }),
     cancelUnsent: enqueueActions(({ context, enqueue }) => {
       for (const r of context.running) if (NOT_SENT.has(r.phase)) enqueue.sendTo(r.id, { type: 'CANCEL', reason: 'The batch was stopped before this input was sent.' });
     }),
@@ -190,7 +192,7 @@ export const batchMachine = setup({
       always: { guard: 'allSettled', target: 'done' },
       on: {
         'xstate.snapshot.*': { actions: ['follow', 'fillPool'] },
-        DRAIN: { target: 'draining', actions: assign({ drainUntil: ({ event }) => event.until ?? 'settled' }) },
+        DRAIN: { target: 'draining', actions: 'setDrainUntil' },
         CANCEL: 'stopping',
       },
     },

@@ -387,6 +387,40 @@ export function createSolveSetup(now: Clock) {
         }),
       }),
       dequeue: assign({ fetchQueue: ({ context }) => context.fetchQueue.slice(1) }),
+      /** A result fetch was cancelled: nothing more is fetched until the next FETCH. */
+      clearFetchQueue: assign({ fetchQueue: [] }),
+      /** A new upload (the first, or one sent again after a login) starts with no progress. */
+      clearUploadProgress: assign({ uploadProgress: null }),
+      storeUploadProgress: assign({
+        uploadProgress: ({ event }) => {
+          const { sentBytes, totalBytes } = event as Extract<SolveEvent, { type: 'UPLOAD_PROGRESS' }>;
+          return { sentBytes, totalBytes };
+        },
+      }),
+      /** The submission id (and the hash of the bytes, when the server gave it) of the upload. */
+      storeUpload: assign({
+        subid: ({ event }) => outputOf<UploadResult>(event).subid,
+        hash: ({ event }) => outputOf<UploadResult>(event).hash ?? null,
+      }),
+      /** The session expired during the upload: this solve logs in again, once. */
+      countRelogin: assign({ recovery: ({ context }) => ({ ...context.recovery, relogins: context.recovery.relogins + 1 }) }),
+      storeSubmission: assign({ submission: ({ event }) => outputOf<PollAnswer<SubmissionStatus>>(event).value }),
+      /** The submission names a job (the first one not lost): the job is polled from now on. */
+      followJob: assign({
+        submission: ({ event }) => outputOf<PollAnswer<SubmissionStatus>>(event).value,
+        jobId: ({ context, event }) => firstLiveJob(outputOf<PollAnswer<SubmissionStatus>>(event).value, context.recovery.lostJobIds) as number,
+      }),
+      storeJobStatus: assign({ jobStatus: ({ event }) => outputOf<PollAnswer<JobStatus>>(event).value }),
+      markJobSolved: assign({ jobStatus: 'success' }),
+      /** The job answered 404 (a worker restart re-created it): its id is never polled again; the submission names the new one. */
+      forgetLostJob: assign({
+        recovery: ({ context }) => ({ ...context.recovery, lostJobIds: [...context.recovery.lostJobIds, context.jobId as number] }),
+        jobId: null,
+        jobStatus: null,
+      }),
+      storeCalibration: assign({ results: ({ context, event }) => ({ ...context.results, calibration: outputOf<Calibration>(event) }) }),
+      /** The results asked for up front become the fetch queue. */
+      queuePrefetch: assign({ fetchQueue: ({ context }) => context.prefetch }),
       /** Frees the bytes of an in-memory input once the server has them (or never will). Provided by the tasks. */
       releaseUpload: enqueueActions(() => undefined),
       /** Sets polling.serverHoldsSeconds from what earlier solves of the session learned. Provided by the tasks. */
@@ -489,7 +523,7 @@ export function createSolveMachine(now: Clock) {
           },
           on: {
             FETCH: [...ignoreKnown, { actions: 'enqueueFetch' }],
-            CANCEL: { target: 'ready', actions: assign({ fetchQueue: [] }) },
+            CANCEL: { target: 'ready', actions: 'clearFetchQueue' },
           },
         },
       },
@@ -531,7 +565,7 @@ export function createSolveMachine(now: Clock) {
       },
       uploading: {
         description: 'POST /api/upload or /api/url_upload',
-        entry: [{ type: 'stamp', params: { stage: 'uploading' } }, assign({ uploadProgress: null })],
+        entry: [{ type: 'stamp', params: { stage: 'uploading' } }, 'clearUploadProgress'],
         invoke: {
           id: 'upload',
           src: 'upload',
@@ -541,26 +575,18 @@ export function createSolveMachine(now: Clock) {
             deadline: context.deadline,
             server: context.server,
           }),
-          onDone: {
-            target: 'submissionPending',
-            actions: assign({
-              subid: ({ event }) => event.output.subid,
-              hash: ({ event }) => event.output.hash ?? null,
-            }),
-          },
+          onDone: { target: 'submissionPending', actions: 'storeUpload' },
           onError: [
             // The server rejected the session before storing anything (or none was held): the
             // login state gets one, and sending the upload once more cannot duplicate it.
-            { guard: 'sessionExpiredOnce', target: 'loggingIn', actions: assign({ recovery: ({ context }) => ({ ...context.recovery, relogins: context.recovery.relogins + 1 }) }) },
+            { guard: 'sessionExpiredOnce', target: 'loggingIn', actions: 'countRelogin' },
             // Refused before anything was sent: another server takes it (its own login first).
             { guard: 'serverUnreachable', target: 'loggingIn', actions: 'chooseAnotherServer' },
             { target: 'failure', actions: 'recordError' },
           ],
         },
         on: {
-          UPLOAD_PROGRESS: {
-            actions: assign({ uploadProgress: ({ event }) => ({ sentBytes: event.sentBytes, totalBytes: event.totalBytes }) }),
-          },
+          UPLOAD_PROGRESS: { actions: 'storeUploadProgress' },
           CANCEL: { target: 'failure', actions: 'recordCancel' },
         },
       },
@@ -581,15 +607,8 @@ export function createSolveMachine(now: Clock) {
               input: ({ context }) => ({ subid: context.subid as number, seen: context.polling.token, deadline: context.deadline, server: context.server }),
               onDone: [
                 { guard: 'submissionFailed', target: '#solve.failure', actions: 'recordSubmissionFailed' },
-                {
-                  guard: 'jobAppeared',
-                  target: '#solve.jobRunning',
-                  actions: assign({
-                    submission: ({ event }) => event.output.value,
-                    jobId: ({ context, event }) => firstLiveJob(event.output.value, context.recovery.lostJobIds) as number,
-                  }),
-                },
-                { target: 'waiting', actions: [assign({ submission: ({ event }) => event.output.value }), 'noteHold', 'schedulePoll'] },
+                { guard: 'jobAppeared', target: '#solve.jobRunning', actions: 'followJob' },
+                { target: 'waiting', actions: ['storeSubmission', 'noteHold', 'schedulePoll'] },
               ],
               onError: { target: '#solve.failure', actions: 'recordError' },
             },
@@ -612,20 +631,12 @@ export function createSolveMachine(now: Clock) {
               src: 'readJob',
               input: ({ context }) => ({ jobId: context.jobId as number, seen: context.polling.token, deadline: context.deadline, server: context.server }),
               onDone: [
-                { guard: 'jobSolved', target: 'readingCalibration', actions: assign({ jobStatus: 'success' }) },
+                { guard: 'jobSolved', target: 'readingCalibration', actions: 'markJobSolved' },
                 { guard: 'jobFailed', target: '#solve.failure', actions: 'recordJobFailed' },
-                { target: 'waiting', actions: [assign({ jobStatus: ({ event }) => event.output.value }), 'noteHold', 'schedulePoll'] },
+                { target: 'waiting', actions: ['storeJobStatus', 'noteHold', 'schedulePoll'] },
               ],
               onError: [
-                {
-                  guard: 'jobLostWithSubmission',
-                  target: '#solve.submissionPending',
-                  actions: assign({
-                    recovery: ({ context }) => ({ ...context.recovery, lostJobIds: [...context.recovery.lostJobIds, context.jobId as number] }),
-                    jobId: null,
-                    jobStatus: null,
-                  }),
-                },
+                { guard: 'jobLostWithSubmission', target: '#solve.submissionPending', actions: 'forgetLostJob' },
                 { target: '#solve.failure', actions: 'recordError' },
               ],
             },
@@ -641,16 +652,9 @@ export function createSolveMachine(now: Clock) {
                   // Results asked for up front (e.g. the WCS file) are fetched before anyone waits on them.
                   guard: and(['hasCalibration', 'hasPrefetch']),
                   target: '#solve.success.fetchingResults',
-                  actions: assign({
-                    results: ({ context, event }) => ({ ...context.results, calibration: event.output as Calibration }),
-                    fetchQueue: ({ context }) => context.prefetch,
-                  }),
+                  actions: ['storeCalibration', 'queuePrefetch'],
                 },
-                {
-                  guard: 'hasCalibration',
-                  target: '#solve.success',
-                  actions: assign({ results: ({ context, event }) => ({ ...context.results, calibration: event.output as Calibration }) }),
-                },
+                { guard: 'hasCalibration', target: '#solve.success', actions: 'storeCalibration' },
                 { target: '#solve.failure', actions: 'recordNoCalibration' },
               ],
               onError: { target: '#solve.failure', actions: 'recordError' },
