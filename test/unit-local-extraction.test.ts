@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { Client } from '../src/client/client.js';
 import { API_KEY, fakeNova, requestLines } from './helpers/fake-nova.js';
-import { FIXTURES } from './helpers/cli-run.js';
+const FIXTURES = path.join(import.meta.dirname, 'fixtures');
 
 const FAST = { minIntervalMs: 0, maxIntervalMs: 0, jitter: 0 };
 

@@ -15,6 +15,7 @@ import {
 import type { MemoryStore, UploadDescriptor } from '../src/client/solve-input.js';
 import { encodeUploadOptions } from '../src/protocol/upload-options.js';
 import * as api from '../src/protocol/api.js';
+import * as results from '../src/protocol/results-api.js';
 import { parseNovaTime } from '../src/protocol/decode.js';
 import { exchangeJson, type ExchangeContext } from '../src/protocol/exchange.js';
 import type { RetryPolicy } from '../src/protocol/retry.js';
@@ -163,10 +164,10 @@ describe('JSON answers', () => {
 
   test('a 0-byte WCS file, and a "FITS" file without its header, are unexpected content, not results', async () => {
     const empty = setup({ wcs_file: () => ({ status: 200, headers: { 'content-type': 'application/fits' }, body: new Uint8Array(0) }) }, ZERO_DELAY);
-    expect(await rejection(api.resultFile(empty.ctx, 'wcs', 202))).toMatchObject({ code: 'unexpected_content', message: expect.stringContaining('empty') });
+    expect(await rejection(results.resultFile(empty.ctx, 'wcs', 202))).toMatchObject({ code: 'unexpected_content', message: expect.stringContaining('empty') });
     expect(empty.transport.requests).toHaveLength(1);
     const junk = setup({ wcs_file: () => ({ status: 200, headers: { 'content-type': 'application/fits' }, body: new Uint8Array(3000) }) }, ZERO_DELAY);
-    expect(await rejection(api.resultFile(junk.ctx, 'wcs', 202))).toMatchObject({ code: 'unexpected_content', message: expect.stringContaining('FITS header') });
+    expect(await rejection(results.resultFile(junk.ctx, 'wcs', 202))).toMatchObject({ code: 'unexpected_content', message: expect.stringContaining('FITS header') });
   });
 
   test('a JSON answer above maxJsonBytes is refused, not buffered', async () => {
@@ -487,7 +488,7 @@ describe('decoding nova quirks', () => {
           calibration: { ra: 83.8, dec: -5.4, radius: 1.2, pixscale: 2.5, orientation: 12, parity: 1.0 },
         }),
     });
-    expect(await api.info(ctx, 202)).toEqual({
+    expect(await results.info(ctx, 202)).toEqual({
       status: 'success',
       original_filename: 'm42.jpg',
       objects_in_field: ['M 42'],
@@ -501,7 +502,7 @@ describe('decoding nova quirks', () => {
     const { ctx } = setup({
       info: () => json({ objects_in_field: [], machine_tags: [], tags: [], status: 'failure', original_filename: 'json-xy' }),
     });
-    const info = await api.info(ctx, 202);
+    const info = await results.info(ctx, 202);
     expect(info.status).toBe('failure');
     expect(info.calibration).toBeUndefined();
     expect('calibration' in info).toBe(false);
@@ -509,9 +510,9 @@ describe('decoding nova quirks', () => {
 
   test('tags, machine_tags and objects_in_field read their own lists', async () => {
     const { transport, ctx } = setup();
-    expect(await api.tags(ctx, 202, 'tags')).toEqual(['M 42', 'Orion']);
-    expect(await api.tags(ctx, 202, 'machine_tags')).toEqual(['Orion']);
-    expect(await api.tags(ctx, 202, 'objects_in_field')).toEqual(['M 42', 'NGC 1976']);
+    expect(await results.tags(ctx, 202, 'tags')).toEqual(['M 42', 'Orion']);
+    expect(await results.tags(ctx, 202, 'machine_tags')).toEqual(['Orion']);
+    expect(await results.tags(ctx, 202, 'objects_in_field')).toEqual(['M 42', 'NGC 1976']);
     expect(requestLines(transport.requests)).toEqual([
       'GET /api/jobs/202/tags',
       'GET /api/jobs/202/machine_tags',
@@ -523,22 +524,22 @@ describe('decoding nova quirks', () => {
 describe('annotations', () => {
   test('nbright goes in the query; none without it', async () => {
     const { transport, ctx } = setup();
-    const a = await api.annotations(ctx, 202, 5);
+    const a = await results.annotations(ctx, 202, 5);
     expect(a).toEqual([{ type: 'bright', names: ['Betelgeuse'], pixelx: 10.5, pixely: 20.25, radius: 0, vmag: 0.45 }]);
-    await api.annotations(ctx, 202);
+    await results.annotations(ctx, 202);
     expect(requestLines(transport.requests)).toEqual(['GET /api/jobs/202/annotations?nbright=5', 'GET /api/jobs/202/annotations']);
   });
 
   test('{error} → undefined', async () => {
     const { ctx } = setup({ annotations: () => json({ error: 'no calibration data available for job 202' }) });
-    expect(await api.annotations(ctx, 202)).toBeUndefined();
+    expect(await results.annotations(ctx, 202)).toBeUndefined();
   });
 });
 
 describe('result downloads', () => {
   test('a file download sends a Referer and returns the bytes', async () => {
     const { transport, ctx } = setup();
-    const file = await api.resultFile(ctx, 'wcs', 202);
+    const file = await results.resultFile(ctx, 'wcs', 202);
     expect(requestLines(transport.requests)).toEqual(['GET /wcs_file/202']);
     expect(transport.requests[0]!.headers.referer).toBe('http://nova.test/api/login');
     expect(file).toEqual({ kind: 'wcs', filename: 'wcs.fits', contentType: 'application/fits', bytes: fitsBytes() });
@@ -551,7 +552,7 @@ describe('result downloads', () => {
     ['joblog', '/joblog/202'],
   ] as const)('%s is fetched from %s with a Referer', async (kind, path) => {
     const { transport, ctx } = setup();
-    const file = await api.resultFile(ctx, kind, 202);
+    const file = await results.resultFile(ctx, kind, 202);
     expect(file.kind).toBe(kind);
     expect(transport.requests.map((r) => r.path)).toEqual([path]);
     expect(transport.requests[0]!.headers.referer).toEqual(expect.any(String));
@@ -559,7 +560,7 @@ describe('result downloads', () => {
 
   test('an HTML body with status 200 for new_fits_file → UnexpectedContentError, not a file', async () => {
     const { ctx } = setup({ new_fits_file: () => html(200, 'image2pnm.py failed: out , err ') });
-    const error = await rejection(api.resultFile(ctx, 'newFits', 202));
+    const error = await rejection(results.resultFile(ctx, 'newFits', 202));
     expect(error).toBeInstanceOf(UnexpectedContentError);
     expect(error.status).toBe(200);
     expect(error.bodyStart).toContain('image2pnm.py failed');
@@ -570,7 +571,7 @@ describe('result downloads', () => {
       { corr_file: () => text('', 302, 'text/html; charset=utf-8', { location: '/ask_human?next=/corr_file/202' }) },
       ZERO_DELAY,
     );
-    const error = await rejection(api.resultFile(ctx, 'corr', 202));
+    const error = await rejection(results.resultFile(ctx, 'corr', 202));
     expect(error).toBeInstanceOf(UnexpectedContentError);
     expect(error.status).toBe(302);
     // A gate page may go away (a session turned human): asked again, but only twice for a file.
@@ -579,13 +580,13 @@ describe('result downloads', () => {
 
   test('a page in place of a file is asked again twice, not until the deadline: nova serves pages for files it will never have', async () => {
     const { transport, ctx } = setup({ new_fits_file: () => html(200, 'image2pnm.py failed') }, { retries: Number.POSITIVE_INFINITY, baseDelayMs: 0, maxDelayMs: 0 });
-    expect(await rejection(api.resultFile(ctx, 'newFits', 202))).toMatchObject({ code: 'unexpected_content' });
+    expect(await rejection(results.resultFile(ctx, 'newFits', 202))).toMatchObject({ code: 'unexpected_content' });
     expect(transport.requests).toHaveLength(3);
   });
 
   test('a missing wcs file (HTML 500) → HttpError after the retries', async () => {
     const { transport, ctx } = setup({ wcs_file: () => html(500) }, ZERO_DELAY);
-    const error = await rejection(api.resultFile(ctx, 'wcs', 202));
+    const error = await rejection(results.resultFile(ctx, 'wcs', 202));
     expect(error).toBeInstanceOf(HttpError);
     expect(transport.requests).toHaveLength(4);
   });
@@ -595,8 +596,8 @@ describe('result downloads', () => {
       rdls_file: () => ({ status: 200, headers: { 'content-type': 'image/png' }, body: new Uint8Array([1]) }),
       annotated_full: () => ({ status: 200, headers: { 'content-type': 'application/fits' }, body: fitsBytes() }),
     });
-    expect(await rejection(api.resultFile(ctx, 'rdls', 202))).toBeInstanceOf(UnexpectedContentError);
-    expect(await rejection(api.resultFile(ctx, 'annotatedFull', 202))).toBeInstanceOf(UnexpectedContentError);
+    expect(await rejection(results.resultFile(ctx, 'rdls', 202))).toBeInstanceOf(UnexpectedContentError);
+    expect(await rejection(results.resultFile(ctx, 'annotatedFull', 202))).toBeInstanceOf(UnexpectedContentError);
   });
 });
 

@@ -2,15 +2,14 @@
  * Every nova operation as one async function. These are the bodies of the machines' invoked
  * actors; nothing else calls them, so every request happens inside a statechart state.
  */
-import { ApiError, AuthError, NotFoundError, UnexpectedContentError, ValidationError } from '../errors.js';
+import { ApiError, AuthError, NotFoundError, ValidationError } from '../errors.js';
 import { readStream, type ByteStream, type MemoryStore, type UploadDescriptor } from '../client/solve-input.js';
-import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from './models.js';
+import type { Calibration, JobStatus, SubmissionStatus, UploadResult } from './models.js';
 import type { WireUploadOptions } from './upload-options.js';
 import type { UploadSource } from '../transport/transport.js';
 import * as decode from './decode.js';
 import { exchange, exchangeJson, parseJsonBody, type ExchangeContext } from './exchange.js';
 import type { RequestBody, TransportResponse } from '../transport/transport.js';
-import { FILE_RESULTS, type FileKindSpec, type FileResultKind, type ResultFile } from './result-kinds.js';
 import { apiEndpoint, siteRoot } from './urls.js';
 
 const form = (json: object) => ({ kind: 'form' as const, fields: { 'request-json': JSON.stringify(json) } });
@@ -139,26 +138,13 @@ export function jobStatus(ctx: ExchangeContext, jobId: number, longPoll?: LongPo
   );
 }
 
-function getJson<T>(ctx: ExchangeContext, path: string, decodeValue: (json: Json, url: string) => T): Promise<T> {
+export function getJson<T>(ctx: ExchangeContext, path: string, decodeValue: (json: Json, url: string) => T): Promise<T> {
   const url = apiEndpoint(ctx.apiUrl, path);
   return exchangeJson(ctx, { method: 'GET', url, idempotent: true }, (json) => decodeValue(json, url));
 }
 
 export function calibration(ctx: ExchangeContext, jobId: number): Promise<Calibration | undefined> {
   return getJson(ctx, `jobs/${jobId}/calibration`, decode.decodeCalibration);
-}
-
-export function info(ctx: ExchangeContext, jobId: number): Promise<JobInfo> {
-  return getJson(ctx, `jobs/${jobId}/info`, decode.decodeInfo);
-}
-
-export function tags(ctx: ExchangeContext, jobId: number, which: 'tags' | 'machine_tags' | 'objects_in_field'): Promise<string[]> {
-  return getJson(ctx, `jobs/${jobId}/${which}`, (json, url) => decode.decodeTags(json, url, which === 'objects_in_field' ? 'objects_in_field' : 'tags'));
-}
-
-export function annotations(ctx: ExchangeContext, jobId: number, nbright?: number): Promise<Annotation[] | undefined> {
-  const query = nbright === undefined ? '' : `?nbright=${nbright}`;
-  return getJson(ctx, `jobs/${jobId}/annotations${query}`, decode.decodeAnnotations);
 }
 
 /**
@@ -204,45 +190,4 @@ export function submissionImages(ctx: ExchangeContext, session: string, subid: n
   const url = apiEndpoint(ctx.apiUrl, 'submission_images');
   const body = form({ session, subid });
   return exchangeJson(ctx, { method: 'POST', url, body, idempotent: true }, (json) => decode.decodeIdList(json, url, 'image_ids'));
-}
-
-/**
- * Downloads a result file. nova's human gate wants any Referer (docs/nova-protocol.md#referer-gate); a missing file
- * comes back as an HTML 500 or, for some kinds, as HTML with status 200, so the content type
- * decides whether this is the file.
- */
-export function resultFile(ctx: ExchangeContext, kind: FileResultKind, jobId: number): Promise<ResultFile> {
-  const spec = FILE_RESULTS[kind];
-  const url = `${siteRoot(ctx.apiUrl)}${spec.path}/${jobId}`;
-  return exchange(ctx, {
-    method: 'GET',
-    url,
-    headers: { referer: apiEndpoint(ctx.apiUrl, 'login') },
-    idempotent: true,
-    answer: 'file',
-    read: (response) => {
-      const contentType = (response.headers['content-type'] ?? '').toLowerCase();
-      const details = { url, status: response.status, contentType, bodyStart: new TextDecoder().decode(response.body.subarray(0, 120)) };
-      // An HTML page in place of the file is the front end or a gate: asking again may work.
-      if (response.status !== 200 || !spec.accepts.some((prefix) => contentType.startsWith(prefix))) {
-        throw new UnexpectedContentError(`the ${kind} file`, { ...details, transient: true });
-      }
-      // The right type with no usable content (an empty WCS, a FITS file without its header) is
-      // not a result, and asking again would give the same bytes.
-      const problem = fileProblem(spec, response.body);
-      if (problem) throw new UnexpectedContentError(`the ${kind} file (${problem})`, details, { jobId });
-      return { kind, filename: spec.filename, contentType, bytes: response.body };
-    },
-  });
-}
-
-const FITS_MAGIC = 'SIMPLE  =';
-
-function fileProblem(spec: FileKindSpec, bytes: Uint8Array): string | undefined {
-  if (bytes.byteLength === 0) return 'it is empty';
-  if (spec.format === 'fits') {
-    const start = new TextDecoder().decode(bytes.subarray(0, FITS_MAGIC.length));
-    if (start !== FITS_MAGIC || bytes.byteLength < 2880) return 'it does not start with a FITS header';
-  }
-  return undefined;
 }

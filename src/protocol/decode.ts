@@ -6,11 +6,11 @@
  * A shape that cannot be trusted is an UnexpectedContentError, not a half-filled object.
  */
 import { UnexpectedContentError } from '../errors.js';
-import type { Annotation, Calibration, JobInfo, JobStatus, SubmissionStatus, UploadResult } from './models.js';
+import type { Calibration, JobStatus, SubmissionStatus, UploadResult } from './models.js';
 
 type Json = Record<string, unknown>;
 
-function bad(what: string, url: string, json: unknown): UnexpectedContentError {
+export function bad(what: string, url: string, json: unknown): UnexpectedContentError {
   return new UnexpectedContentError(what, {
     url,
     status: 200,
@@ -19,19 +19,19 @@ function bad(what: string, url: string, json: unknown): UnexpectedContentError {
   });
 }
 
-function int(value: unknown): number | undefined {
+export function int(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isInteger(value) ? value : undefined;
 }
 
-function num(value: unknown): number | undefined {
+export function num(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
 
-function strings(value: unknown): string[] {
+export function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
-function ints(value: unknown): number[] {
+export function ints(value: unknown): number[] {
   return Array.isArray(value) ? value.filter((v): v is number => int(v) !== undefined) : [];
 }
 
@@ -97,7 +97,7 @@ export function decodeCalibration(json: Json, url: string): Calibration | undefi
   return cal;
 }
 
-function calibrationFrom(json: Json): Calibration | undefined {
+export function calibrationFrom(json: Json): Calibration | undefined {
   const ra = num(json.ra);
   const dec = num(json.dec);
   const radius = num(json.radius);
@@ -117,47 +117,6 @@ function calibrationFrom(json: Json): Calibration | undefined {
   if (width !== undefined) cal.width_arcsec = width;
   if (height !== undefined) cal.height_arcsec = height;
   return cal;
-}
-
-export function decodeInfo(json: Json, url: string): JobInfo {
-  const status = decodeJobStatus(json, url);
-  const info: JobInfo = {
-    status,
-    original_filename: typeof json.original_filename === 'string' ? json.original_filename : '',
-    objects_in_field: strings(json.objects_in_field),
-    machine_tags: strings(json.machine_tags),
-    tags: strings(json.tags),
-  };
-  if (json.calibration && typeof json.calibration === 'object') {
-    const cal = calibrationFrom(json.calibration as Json);
-    if (cal) info.calibration = cal;
-  }
-  return info;
-}
-
-export function decodeTags(json: Json, url: string, key: 'tags' | 'objects_in_field'): string[] {
-  if (!Array.isArray(json[key])) throw bad(`a "${key}" list`, url, json);
-  return strings(json[key]);
-}
-
-/** `undefined` when the job has no calibration yet. */
-export function decodeAnnotations(json: Json, url: string): Annotation[] | undefined {
-  if (typeof json.error === 'string') return undefined;
-  if (!Array.isArray(json.annotations)) throw bad('an annotations list', url, json);
-  return json.annotations
-    .filter((a): a is Json => typeof a === 'object' && a !== null)
-    .map((a) => {
-      const out: Annotation = {
-        type: typeof a.type === 'string' ? a.type : '',
-        names: strings(a.names),
-        pixelx: num(a.pixelx) ?? 0,
-        pixely: num(a.pixely) ?? 0,
-        radius: num(a.radius) ?? 0,
-      };
-      const vmag = num(a.vmag);
-      if (vmag !== undefined) out.vmag = vmag;
-      return out;
-    });
 }
 
 export function decodeIdList(json: Json, url: string, key: 'jobs' | 'job_ids' | 'image_ids'): number[] {

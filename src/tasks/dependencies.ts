@@ -13,7 +13,6 @@ import type { Bounded } from '../../machines/solve.machine.js';
 import { SessionExpiredError } from '../errors.js';
 import type { MemoryStore } from '../client/solve-input.js';
 import type { ServerPool } from './server-pool.js';
-import { failoverTransport } from '../transport/failover.js';
 import * as api from '../protocol/api.js';
 import type { ExchangeContext } from '../protocol/exchange.js';
 import { DEFAULT_RETRY, neverReachedServer, type RetryPolicy } from '../protocol/retry.js';
@@ -52,7 +51,7 @@ export interface MachineDependencies {
 export function bind(deps: MachineDependencies) {
   const pool = deps.servers;
   const now = deps.now ?? systemClock;
-  const transport = pool.sharedStore && pool.servers.length > 1 ? failoverTransport(deps.transport, pool, now) : deps.transport;
+  const transport = pool.sharedStore && pool.servers.length > 1 ? failoverOnFirstRequest(deps.transport, pool, now) : deps.transport;
   const policy = deps.retry ?? DEFAULT_RETRY;
   const several = pool.servers.length > 1;
   // Retries are requests too: against nova they keep the same 5 s distance as polls. Worked
@@ -119,4 +118,18 @@ export function bind(deps: MachineDependencies) {
     }
   };
   return { pool, now, exchangeContext, withSession, login, noting, movable };
+}
+
+/**
+ * The failover transport, loaded by the first request: only clients of several servers that
+ * share a database need it, and a bundle of one server's client should not carry it.
+ */
+function failoverOnFirstRequest(transport: Transport, pool: ServerPool, now: () => number): Transport {
+  let loaded: Promise<Transport> | undefined;
+  return {
+    request: async (req) => {
+      loaded ??= import('../transport/failover.js').then(({ failoverTransport }) => failoverTransport(transport, pool, now));
+      return (await loaded).request(req);
+    },
+  };
 }

@@ -13,10 +13,8 @@ import {
   type UploadActorInput,
   type WaitInput,
 } from '../../machines/solve.machine.js';
-import { HttpError, NetworkError, NotFoundError, UnexpectedContentError, UploadInterruptedError } from '../errors.js';
+import { HttpError, NetworkError, NotFoundError, UploadInterruptedError } from '../errors.js';
 import * as api from '../protocol/api.js';
-import type { ExchangeContext } from '../protocol/exchange.js';
-import { isFileResultKind } from '../protocol/result-kinds.js';
 import { neverReachedServer, sleep } from '../protocol/retry.js';
 import { bind, type MachineDependencies } from './dependencies.js';
 
@@ -101,7 +99,8 @@ export function provideSolveTasks(deps: MachineDependencies) {
         api.calibration(exchangeContext(signal, input), input.jobId),
       ),
       fetchResult: fromPromise<FetchedResult, Bounded & { jobId: number; request: ResultRequest }>(({ input, signal }) =>
-        fetchResult(exchangeContext(signal, input), input.jobId, input.request),
+        // Loaded by the first fetch of a result beyond the calibration.
+        import('./fetch-result.js').then(({ fetchResult }) => fetchResult(exchangeContext(signal, input), input.jobId, input.request)),
       ),
       waitForNextPoll: fromPromise<void, WaitInput>(({ input, signal }) => {
         const until = input.deadline === null ? input.until : Math.min(input.until, input.deadline);
@@ -144,35 +143,3 @@ export function provideSolveTasks(deps: MachineDependencies) {
   });
 }
 
-async function fetchResult(ctx: ExchangeContext, jobId: number, request: ResultRequest): Promise<FetchedResult> {
-  const { kind } = request;
-  if (isFileResultKind(kind)) return { kind, value: await api.resultFile(ctx, kind, jobId) };
-  switch (kind) {
-    case 'calibration': {
-      const value = await api.calibration(ctx, jobId);
-      if (!value) throw notSolved(ctx, jobId, 'calibration');
-      return { kind, value };
-    }
-    case 'info':
-      return { kind, value: await api.info(ctx, jobId) };
-    case 'tags':
-      return { kind, value: await api.tags(ctx, jobId, 'tags') };
-    case 'machineTags':
-      return { kind, value: await api.tags(ctx, jobId, 'machine_tags') };
-    case 'objectsInField':
-      return { kind, value: await api.tags(ctx, jobId, 'objects_in_field') };
-    case 'annotations': {
-      const value = await api.annotations(ctx, jobId, request.nbright);
-      if (!value) throw notSolved(ctx, jobId, 'annotations');
-      return request.nbright === undefined ? { kind, value } : { kind, nbright: request.nbright, value };
-    }
-  }
-}
-
-function notSolved(ctx: ExchangeContext, jobId: number, what: string): UnexpectedContentError {
-  return new UnexpectedContentError(
-    what,
-    { url: `${ctx.apiUrl}jobs/${jobId}/${what}`, status: 200, contentType: 'text/plain', bodyStart: 'no calibration data available' },
-    { jobId },
-  );
-}
