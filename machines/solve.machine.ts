@@ -28,7 +28,7 @@
  * The context tells the two polling phases apart: `jobId` is `null` while the submission is
  * polled and set while the job is (a job lost to a worker restart clears it on the way back).
  */
-import { and, assign, enqueueActions, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import { and, assign, enqueueActions, fromPromise, setup, type ActorRefFrom, type AnyActorRef, type SnapshotFrom } from 'xstate';
 import {
   AbortedError,
   JobFailedError,
@@ -138,6 +138,12 @@ export interface Recovery {
   relogins: number;
   /** Job ids that answered 404 (re-created by a worker restart): never polled again. */
   lostJobIds: number[];
+  /**
+   * The token of the upload this solve last began. The tasks accept each token once, in the
+   * process that issued it: an upload actor restored from a snapshot (whose body may already
+   * be on the server) finds its token spent and fails with UploadInterruptedError.
+   */
+  uploadAttempt: string | null;
 }
 
 /**
@@ -167,7 +173,7 @@ export function upgradeSolveContext<T>(context: T): T {
     token: (pollToken as string | null | undefined) ?? null,
     serverHoldsSeconds: (serverHoldsSeconds as number | undefined) ?? 0,
   };
-  const recovery: Recovery = { relogins: (relogins as number | undefined) ?? 0, lostJobIds: (lostJobIds as number[] | undefined) ?? [] };
+  const recovery: Recovery = { relogins: (relogins as number | undefined) ?? 0, lostJobIds: (lostJobIds as number[] | undefined) ?? [], uploadAttempt: null };
   return { ...rest, polling, recovery } as T;
 }
 
@@ -207,8 +213,10 @@ export interface Bounded {
 export interface UploadActorInput extends Bounded {
   upload: UploadDescriptor;
   options: WireUploadOptions;
-  /** Set when this actor was restored from a snapshot: the upload may already be on the server. */
-  restored?: boolean;
+  /** The token `markUploadAttempt` issued on entering `uploading` (see Recovery.uploadAttempt). */
+  attempt: string | null;
+  /** The solve, which the upload tells of its progress (UPLOAD_PROGRESS). */
+  progressTo: AnyActorRef;
 }
 
 export interface StatusReadInput extends Bounded {
@@ -423,6 +431,8 @@ export function createSolveSetup(now: Clock) {
       queuePrefetch: assign({ fetchQueue: ({ context }) => context.prefetch }),
       /** Frees the bytes of an in-memory input once the server has them (or never will). Provided by the tasks. */
       releaseUpload: enqueueActions(() => undefined),
+      /** Issues the token of the upload about to begin (recovery.uploadAttempt). Provided by the tasks. */
+      markUploadAttempt: enqueueActions(() => undefined),
       /** Sets polling.serverHoldsSeconds from what earlier solves of the session learned. Provided by the tasks. */
       learnServerHolds: enqueueActions(() => undefined),
       /** Picks the solve's server (keeps one already chosen). Provided by the tasks. */
@@ -454,7 +464,7 @@ export function initialContext({ input }: { input: SolveMachineInput }): SolveCo
     deadline: null,
     timeoutMs: input.timeoutMs ?? null,
     polling: { schedule: input.schedule, phaseStartedAt: 0, nextPollAt: 0, lastPollAt: 0, token: null, serverHoldsSeconds: 0 },
-    recovery: { relogins: 0, lostJobIds: [] },
+    recovery: { relogins: 0, lostJobIds: [], uploadAttempt: null },
     uploadProgress: null,
     stages: {},
     prefetch: input.prefetch ?? [],
@@ -565,15 +575,17 @@ export function createSolveMachine(now: Clock) {
       },
       uploading: {
         description: 'POST /api/upload or /api/url_upload',
-        entry: [{ type: 'stamp', params: { stage: 'uploading' } }, 'clearUploadProgress'],
+        entry: [{ type: 'stamp', params: { stage: 'uploading' } }, 'clearUploadProgress', 'markUploadAttempt'],
         invoke: {
           id: 'upload',
           src: 'upload',
-          input: ({ context }) => ({
+          input: ({ context, self }) => ({
             upload: context.upload as UploadDescriptor,
             options: context.options,
             deadline: context.deadline,
             server: context.server,
+            attempt: context.recovery.uploadAttempt,
+            progressTo: self,
           }),
           onDone: { target: 'submissionPending', actions: 'storeUpload' },
           onError: [

@@ -101,11 +101,11 @@ describe.each(cases)('%s with localExtraction', (name, truthName) => {
   }, 90_000);
 });
 
-test('a URL cannot be extracted locally: ValidationError before any request', async () => {
+test('a URL cannot be extracted locally, nor bytes that are no image: a typed error before any request', async () => {
   const transport = counting(undiciTransport());
   const client = new Client({ apiUrl: serve.apiUrl, apiKey: API_KEY, transport });
   await expect(client.solve('https://example.org/m42.png', { localExtraction: true })).rejects.toBeInstanceOf(ValidationError);
-  await expect(client.solve({ bytes: new Uint8Array([1, 2, 3]) }, { localExtraction: true })).rejects.toMatchObject({ code: 'validation', option: 'localExtraction' });
+  await expect(client.solve({ bytes: new Uint8Array([1, 2, 3]) }, { localExtraction: true })).rejects.toMatchObject({ code: 'invalid_image' });
   expect(transport.sent()).toBe(0);
 });
 

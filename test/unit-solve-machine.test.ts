@@ -261,7 +261,9 @@ describe('the happy path', () => {
     await r.answer('login');
     expect(r.value).toBe('uploading');
     const upload = await r.pending('upload');
-    expect(upload.input).toEqual({ upload: UPLOAD, options: { publicly_visible: 'n' }, deadline: null, server: null });
+    // The bare machine issues no upload token (the tasks do); progress goes to the solve itself.
+    expect(upload.input).toMatchObject({ upload: UPLOAD, options: { publicly_visible: 'n' }, deadline: null, server: null, attempt: null });
+    expect(upload.input.progressTo.id).toBe(r.actor.id);
 
     upload.resolve({ subid: 101, hash: 'f'.repeat(40) });
     await flush();

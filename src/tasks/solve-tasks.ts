@@ -2,11 +2,12 @@
  * The solve machine's tasks: every nova request of a solve over the injected transport, the
  * shared login, and the clock between polls.
  */
-import { assign, enqueueActions, fromPromise, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, fromPromise } from 'xstate';
 import {
   createSolveMachine,
   solveMachine,
   type Bounded,
+  type SolveContext,
   type FetchedResult,
   type ResultRequest,
   type StatusReadInput,
@@ -37,10 +38,24 @@ export function provideSolveTasks(deps: MachineDependencies) {
   const { pool, now, exchangeContext, withSession, login, noting, movable } = bind(deps);
   const several = pool.servers.length > 1;
 
-  const upload = fromPromise<Awaited<ReturnType<typeof api.upload>>, UploadActorInput>(async ({ input, signal, self }) => {
-    if (input.restored) throw new UploadInterruptedError();
+  // Upload tokens issued in this process and not yet used: an upload starts only with one. A
+  // restored upload actor (its body may have reached the server before the process stopped)
+  // brings a token that is spent, or another process's, and fails with UploadInterruptedError.
+  const attemptPrefix = globalThis.crypto.randomUUID();
+  let attemptCount = 0;
+  const unusedAttempts = new Set<string>();
+  const markUploadAttempt = assign({
+    recovery: ({ context }: { context: SolveContext }) => {
+      const uploadAttempt = `${attemptPrefix}:${++attemptCount}`;
+      unusedAttempts.add(uploadAttempt);
+      return { ...context.recovery, uploadAttempt };
+    },
+  });
+
+  const upload = fromPromise<Awaited<ReturnType<typeof api.upload>>, UploadActorInput>(async ({ input, signal }) => {
+    if (input.attempt === null || !unusedAttempts.delete(input.attempt)) throw new UploadInterruptedError();
     // Progress goes to the solve machine so its context (and the inspector) shows it.
-    const parent = (self as AnyActorRef)._parent;
+    const parent = input.progressTo;
     let reported = -1;
     const onUploadProgress = (sentBytes: number, totalBytes: number | undefined) => {
       // A small upload is over before anyone could watch it move: no events to pay for.
@@ -65,9 +80,6 @@ export function provideSolveTasks(deps: MachineDependencies) {
       throw error;
     }
   });
-  // A restored upload actor cannot know whether its body reached the server before the
-  // process stopped; marking it makes it fail with UploadInterruptedError instead of resending.
-  upload.restoreSnapshot = (snapshot: any) => ({ ...snapshot, input: { ...snapshot.input, restored: true } });
 
   // Whether each server holds status reads, as its last answer said: every solve of the session
   // then asks it to hold a read until the milestone the solve waits for, from its first read on.
@@ -139,6 +151,7 @@ export function provideSolveTasks(deps: MachineDependencies) {
       releaseUpload: ({ context }) => {
         if (context.upload?.kind === 'memory') deps.memory.delete(context.upload.ref);
       },
+      markUploadAttempt: markUploadAttempt as never,
     },
   });
 }
