@@ -16,6 +16,12 @@ import type { MemoryStore, UploadDescriptor } from '../src/client/solve-input.js
 import { encodeUploadOptions } from '../src/protocol/upload-options.js';
 import * as api from '../src/protocol/api.js';
 import * as results from '../src/protocol/results-api.js';
+import { uploadBody } from '../src/tasks/upload-body.js';
+import type { WireUploadOptions } from '../src/protocol/upload-options.js';
+
+/** An upload as the solve's upload task sends it: the descriptor resolved against the memory store, then sent. */
+const upload = async (ctx: ExchangeContext, descriptor: UploadDescriptor, options: WireUploadOptions, memory: MemoryStore) =>
+  api.upload(ctx, SESSION, await uploadBody(descriptor, memory), options);
 import { parseNovaTime } from '../src/protocol/decode.js';
 import { exchangeJson, type ExchangeContext } from '../src/protocol/exchange.js';
 import type { RetryPolicy } from '../src/protocol/retry.js';
@@ -88,7 +94,7 @@ describe('JSON answers', () => {
   test('status "error" → ApiError carrying the server message; not retried', async () => {
     const message = 'Failed to find an Album with title "Orion"';
     const { transport, ctx } = setup({ url_upload: () => json({ status: 'error', errormessage: message }) }, ZERO_DELAY);
-    const error = await rejection(api.upload(ctx, SESSION, URL_INPUT, {}, memory));
+    const error = await rejection(upload(ctx, URL_INPUT, {}, memory));
     expect(error).toBeInstanceOf(ApiError);
     expect(error).not.toBeInstanceOf(SessionExpiredError);
     expect(error.code).toBe('api');
@@ -109,7 +115,7 @@ describe('JSON answers', () => {
     'the session message %j → SessionExpiredError, without the key in it',
     async (message) => {
       const { transport, ctx } = setup({ url_upload: () => json({ status: 'error', errormessage: message }) }, ZERO_DELAY);
-      const error = await rejection(api.upload(ctx, SESSION, URL_INPUT, {}, memory));
+      const error = await rejection(upload(ctx, URL_INPUT, {}, memory));
       expect(error).toBeInstanceOf(SessionExpiredError);
       expect(error.code).toBe('auth');
       expect(error.name).toBe('SessionExpiredError');
@@ -121,7 +127,7 @@ describe('JSON answers', () => {
 
   test('another "no session" message is an ordinary ApiError', async () => {
     const { ctx } = setup({ url_upload: () => json({ status: 'error', errormessage: 'no "session" in JSON.' }) });
-    const error = await rejection(api.upload(ctx, SESSION, URL_INPUT, {}, memory));
+    const error = await rejection(upload(ctx, URL_INPUT, {}, memory));
     expect(error).toBeInstanceOf(ApiError);
     expect(error).not.toBeInstanceOf(SessionExpiredError);
   });
@@ -146,7 +152,7 @@ describe('JSON answers', () => {
 
   test('an HTML page in answer to an upload is never sent again (the server may have the file)', async () => {
     const { transport, ctx } = setup({ upload: () => html(200, '<html>maintenance</html>') }, ZERO_DELAY);
-    const error = await rejection(api.upload(ctx, SESSION, FILE, {}, memory));
+    const error = await rejection(upload(ctx, FILE, {}, memory));
     expect(error).toBeInstanceOf(UnexpectedContentError);
     expect(error.transient).toBe(true);
     expect(requestLines(transport.requests)).toEqual(['POST /api/upload']);
@@ -202,7 +208,7 @@ describe('JSON answers', () => {
 
   test('an upload answer without a subid is unexpected content', async () => {
     const { ctx } = setup({ url_upload: () => json({ status: 'success' }) });
-    expect(await rejection(api.upload(ctx, SESSION, URL_INPUT, {}, memory))).toBeInstanceOf(UnexpectedContentError);
+    expect(await rejection(upload(ctx, URL_INPUT, {}, memory))).toBeInstanceOf(UnexpectedContentError);
   });
 });
 
@@ -236,7 +242,7 @@ describe('HTTP errors and retries', () => {
 
   test('an upload answered 500 is not sent again', async () => {
     const { transport, ctx } = setup({ upload: () => html(500) }, ZERO_DELAY);
-    const error = await rejection(api.upload(ctx, SESSION, FILE, {}, memory));
+    const error = await rejection(upload(ctx, FILE, {}, memory));
     expect(error).toBeInstanceOf(HttpError);
     expect(requestLines(transport.requests)).toEqual(['POST /api/upload']);
   });
@@ -263,7 +269,7 @@ describe('HTTP errors and retries', () => {
 
   test('403 on an upload is not retried', async () => {
     const { transport, ctx } = setup({ upload: () => html(403, 'Forbidden') }, ZERO_DELAY);
-    expect(await rejection(api.upload(ctx, SESSION, FILE, {}, memory))).toMatchObject({ code: 'http', status: 403 });
+    expect(await rejection(upload(ctx, FILE, {}, memory))).toMatchObject({ code: 'http', status: 403 });
     expect(transport.requests).toHaveLength(1);
   });
 
@@ -297,7 +303,7 @@ describe('HTTP errors and retries', () => {
       { url_upload: sequence(text('', 429, 'text/plain', { 'retry-after': '1' }), json({ status: 'success', subid: 9 })) },
       { retries: 3, baseDelayMs: 0, maxDelayMs: 30_000 },
     );
-    const result = api.upload(ctx, SESSION, URL_INPUT, {}, memory);
+    const result = upload(ctx, URL_INPUT, {}, memory);
     await vi.advanceTimersByTimeAsync(999);
     expect(transport.requests).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
@@ -353,7 +359,7 @@ describe('dropped connections', () => {
       throw netError('ECONNRESET');
     };
     const { transport, ctx } = setup({ upload: drop, url_upload: drop }, ZERO_DELAY);
-    const error = await rejection(api.upload(ctx, SESSION, descriptor, {}, memory));
+    const error = await rejection(upload(ctx, descriptor, {}, memory));
     expect(error).toBeInstanceOf(NetworkError);
     expect(requestLines(transport.requests)).toEqual([`POST ${path}`]);
   });
@@ -363,14 +369,14 @@ describe('dropped connections', () => {
       { upload: sequence(netError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:80'), json({ status: 'success', subid: 7, hash: 'b'.repeat(40) })) },
       ZERO_DELAY,
     );
-    expect(await api.upload(ctx, SESSION, FILE, {}, memory)).toEqual({ subid: 7, hash: 'b'.repeat(40) });
+    expect(await upload(ctx, FILE, {}, memory)).toEqual({ subid: 7, hash: 'b'.repeat(40) });
     expect(requestLines(transport.requests)).toEqual(['POST /api/upload', 'POST /api/upload']);
   });
 
   test('ECONNREFUSED nested as a cause (fetch-style "fetch failed") is recognised', async () => {
     const refused = Object.assign(new TypeError('fetch failed'), { cause: netError('ECONNREFUSED') });
     const { transport, ctx } = setup({ url_upload: sequence(refused, json({ status: 'success', subid: 8 })) }, ZERO_DELAY);
-    expect(await api.upload(ctx, SESSION, URL_INPUT, {}, memory)).toEqual({ subid: 8 });
+    expect(await upload(ctx, URL_INPUT, {}, memory)).toEqual({ subid: 8 });
     expect(transport.requests).toHaveLength(2);
   });
 
@@ -604,7 +610,7 @@ describe('result downloads', () => {
 describe('upload wire format', () => {
   test('a file: multipart with parts request-json and file, the filename, private by default', async () => {
     const { transport, ctx } = setup();
-    const result = await api.upload(ctx, SESSION, FILE, encodeUploadOptions({}), memory);
+    const result = await upload(ctx, FILE, encodeUploadOptions({}), memory);
     expect(result).toEqual({ subid: 101, hash: 'a'.repeat(40) });
     expect(requestLines(transport.requests)).toEqual(['POST /api/upload']);
     const body = multipart(transport.requests[0]!.body);
@@ -623,7 +629,7 @@ describe('upload wire format', () => {
   test('booleans are JSON booleans (bool("false") is True on nova), numbers are numbers', async () => {
     const { transport, ctx } = setup();
     const options = encodeUploadOptions({ useSextractor: true, invert: false, crpixCenter: false, tweakOrder: 0, downsampleFactor: 4, publiclyVisible: true });
-    await api.upload(ctx, SESSION, FILE, options, memory);
+    await upload(ctx, FILE, options, memory);
     const sent = JSON.parse(multipart(transport.requests[0]!.body).fields['request-json']!);
     expect(sent.use_sextractor).toBe(true);
     expect(sent.invert).toBe(false);
@@ -637,7 +643,7 @@ describe('upload wire format', () => {
     const { transport, ctx } = setup();
     const bytes = new Uint8Array([1, 2, 3, 4]);
     const store: MemoryStore = new Map([['memory-x', bytes]]);
-    await api.upload(ctx, SESSION, { kind: 'memory', ref: 'memory-x', filename: 'frame.png', size: 4 }, {}, store);
+    await upload(ctx, { kind: 'memory', ref: 'memory-x', filename: 'frame.png', size: 4 }, {}, store);
     const body = multipart(transport.requests[0]!.body);
     expect(body.file.filename).toBe('frame.png');
     expect(body.file.source).toEqual({ kind: 'bytes', bytes });
@@ -645,14 +651,14 @@ describe('upload wire format', () => {
 
   test('in-memory bytes that are gone fail before any request', async () => {
     const { transport, ctx } = setup();
-    const error = await rejection(api.upload(ctx, SESSION, { kind: 'memory', ref: 'nope', filename: 'a.png', size: 1 }, {}, new Map()));
+    const error = await rejection(upload(ctx, { kind: 'memory', ref: 'nope', filename: 'a.png', size: 1 }, {}, new Map()));
     expect(error).toMatchObject({ code: 'validation', option: 'bytes' });
     expect(transport.requests).toHaveLength(0);
   });
 
   test('url_upload: a form with request-json holding the url, the session and the options; no file part', async () => {
     const { transport, ctx } = setup();
-    const result = await api.upload(ctx, SESSION, URL_INPUT, encodeUploadOptions({ scaleUnits: 'arcsecperpix', scaleLower: 1, scaleUpper: 3 }), memory);
+    const result = await upload(ctx, URL_INPUT, encodeUploadOptions({ scaleUnits: 'arcsecperpix', scaleLower: 1, scaleUpper: 3 }), memory);
     expect(result).toEqual({ subid: 101 });
     expect(requestLines(transport.requests)).toEqual(['POST /api/url_upload']);
     const body = form(transport.requests[0]!.body);
@@ -673,7 +679,7 @@ describe('upload wire format', () => {
   test('a source list: x and y lists inside request-json, posted to /api/upload without a file part', async () => {
     const { transport, ctx } = setup();
     const list: UploadDescriptor = { kind: 'sourceList', x: [10.5, 20, 30.25], y: [5, 6.5, 7] };
-    await api.upload(ctx, SESSION, list, encodeUploadOptions({ imageWidth: 640, imageHeight: 480 }), memory);
+    await upload(ctx, list, encodeUploadOptions({ imageWidth: 640, imageHeight: 480 }), memory);
     expect(requestLines(transport.requests)).toEqual(['POST /api/upload']);
     const body = form(transport.requests[0]!.body);
     expect('file' in body).toBe(false);
@@ -689,7 +695,7 @@ describe('upload wire format', () => {
 
   test('an option cannot overwrite the session', async () => {
     const { transport, ctx } = setup();
-    await api.upload(ctx, SESSION, URL_INPUT, { session: 'evil' } as never, memory);
+    await upload(ctx, URL_INPUT, { session: 'evil' } as never, memory);
     expect(transport.requests[0]!.json?.session).toBe(SESSION);
   });
 });

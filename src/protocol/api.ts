@@ -2,8 +2,7 @@
  * Every nova operation as one async function. These are the bodies of the machines' invoked
  * actors; nothing else calls them, so every request happens inside a statechart state.
  */
-import { ApiError, AuthError, NotFoundError, ValidationError } from '../errors.js';
-import { readStream, type ByteStream, type MemoryStore, type UploadDescriptor } from '../client/solve-input.js';
+import { ApiError, AuthError, NotFoundError } from '../errors.js';
 import type { Calibration, JobStatus, SubmissionStatus, UploadResult } from './models.js';
 import type { WireUploadOptions } from './upload-options.js';
 import type { UploadSource } from '../transport/transport.js';
@@ -28,45 +27,34 @@ export async function login(ctx: ExchangeContext, apiKey: string): Promise<{ ses
   }
 }
 
-export async function upload(
-  ctx: ExchangeContext,
-  session: string,
-  descriptor: UploadDescriptor,
-  options: WireUploadOptions,
-  memory: MemoryStore,
-): Promise<UploadResult> {
-  if (descriptor.kind === 'url') {
+/**
+ * What an upload sends: a URL for the server to fetch, a source list, or a file's bytes from
+ * wherever they are (a path, bytes, a Blob). The tasks resolve a solve's upload descriptor to
+ * this; the protocol never sees the session's memory store.
+ */
+export type UploadBody =
+  | { readonly kind: 'url'; readonly url: string }
+  | { readonly kind: 'sourceList'; readonly x: readonly number[]; readonly y: readonly number[] }
+  | { readonly kind: 'file'; readonly filename: string; readonly source: UploadSource };
+
+export function upload(ctx: ExchangeContext, session: string, what: UploadBody, options: WireUploadOptions): Promise<UploadResult> {
+  if (what.kind === 'url') {
     const url = apiEndpoint(ctx.apiUrl, 'url_upload');
-    const body = form({ ...options, session, url: descriptor.url });
+    const body = form({ ...options, session, url: what.url });
     return exchangeJson(ctx, { method: 'POST', url, body, idempotent: false }, (json) => decode.decodeUpload(json, url));
   }
   const url = apiEndpoint(ctx.apiUrl, 'upload');
-  if (descriptor.kind === 'sourceList') {
+  if (what.kind === 'sourceList') {
     // x/y lists ride inside request-json; nova builds the FITS table itself.
-    const body = form({ ...options, session, x: descriptor.x, y: descriptor.y });
+    const body = form({ ...options, session, x: what.x, y: what.y });
     return exchangeJson(ctx, { method: 'POST', url, body, idempotent: false }, (json) => decode.decodeUpload(json, url));
   }
   const body: RequestBody = {
     kind: 'multipart',
     fields: { 'request-json': JSON.stringify({ ...options, session }) },
-    file: { field: 'file', filename: descriptor.filename, source: await uploadSource(descriptor, memory) },
+    file: { field: 'file', filename: what.filename, source: what.source },
   };
   return exchangeJson(ctx, { method: 'POST', url, body, idempotent: false }, (json) => decode.decodeUpload(json, url));
-}
-
-async function uploadSource(descriptor: UploadDescriptor & { kind: 'file' | 'memory' }, memory: MemoryStore): Promise<UploadSource> {
-  if (descriptor.kind === 'file') return { kind: 'path', path: descriptor.path };
-  let value = memory.get(descriptor.ref);
-  if (value !== undefined && !(value instanceof Uint8Array) && !(typeof Blob !== 'undefined' && value instanceof Blob)) {
-    // A stream can be read once: keep its bytes so a second attempt sends the same upload.
-    value = await readStream(value as ByteStream);
-    memory.set(descriptor.ref, value);
-  }
-  if (value === undefined) {
-    // Bytes live only in the process they were handed to; a solve restored elsewhere cannot send them.
-    throw new ValidationError('bytes', descriptor.filename, 'bytes held by this process: a solve restored in another process can upload only a file path or a URL');
-  }
-  return value instanceof Uint8Array ? { kind: 'bytes', bytes: value } : { kind: 'blob', blob: value };
 }
 
 /** Asks `serve` to hold a status read until it changes (nova ignores the parameters). */

@@ -18,6 +18,7 @@ import { HttpError, NetworkError, NotFoundError, UploadInterruptedError } from '
 import * as api from '../protocol/api.js';
 import { neverReachedServer, sleep } from '../protocol/retry.js';
 import { bind, type MachineDependencies } from './dependencies.js';
+import { uploadBody } from './upload-body.js';
 
 /** The longest a status read asks `serve` to hold it; the server may hold less. */
 const MAX_HOLD_SECONDS = 600;
@@ -67,9 +68,10 @@ export function provideSolveTasks(deps: MachineDependencies) {
     };
     const server = pool.get(input.server).apiUrl;
     try {
+      const body = await uploadBody(input.upload, deps.memory);
       const result = await noting(input, () =>
         withSession(input, (session) =>
-          api.upload(exchangeContext(signal, input, { onUploadProgress, ...movable(input) }), session, input.upload, input.options, deps.memory),
+          api.upload(exchangeContext(signal, input, { onUploadProgress, ...movable(input) }), session, body, input.options),
         ),
       );
       pool.uploadSucceeded(server);
