@@ -43,6 +43,7 @@ export {
 export type * from './protocol/models.js';
 export type { UploadOptions, WireUploadOptions, ScaleUnits, Parity, Licence, ModificationsLicence } from './protocol/upload-options.js';
 export { DEFAULT_RETRY, type RetryPolicy } from './protocol/retry.js';
+export type { RequestLimits } from './protocol/exchange.js';
 export { DEFAULT_API_URL } from './protocol/urls.js';
 export { FILE_RESULTS, RESULT_KINDS, type ResultKind, type FileResultKind, type JsonResultKind, type ResultFile, type FileKindSpec } from './protocol/result-kinds.js';
 export { fetchTransport, type FetchTransportOptions } from './transport/fetch.js';

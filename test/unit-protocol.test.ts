@@ -177,7 +177,7 @@ describe('JSON answers', () => {
   });
 
   test('a JSON answer above maxJsonBytes is refused, not buffered', async () => {
-    const { ctx } = setup({ job: () => text(`{"status": "solving", "pad": "${'x'.repeat(2000)}"}`) }, ZERO_DELAY, { maxJsonBytes: 1000 });
+    const { ctx } = setup({ job: () => text(`{"status": "solving", "pad": "${'x'.repeat(2000)}"}`) }, ZERO_DELAY, { limits: { maxJsonBytes: 1000 } });
     expect(await rejection(api.jobStatus(ctx, 202))).toMatchObject({ code: 'response_too_large', limit: 1000 });
   });
 

@@ -9,6 +9,7 @@ import { AuthError, ValidationError, reviveError } from '../errors.js';
 import type { MemoryStore } from './solve-input.js';
 import { resolvePollSchedule, type PollSchedule } from '../tasks/polling.js';
 import { resolveRetryPolicy, type RetryPolicy } from '../protocol/retry.js';
+import type { RequestLimits } from '../protocol/exchange.js';
 import { DEFAULT_API_URL, isPublicNova, normaliseApiUrl } from '../protocol/urls.js';
 import { ServerPool } from '../tasks/server-pool.js';
 import { createActor, toPromise } from 'xstate';
@@ -21,7 +22,7 @@ import type { Transport } from '../transport/transport.js';
 import { platform } from '../platform/web-platform.js';
 import { refuseUnknownOptions } from './known-options.js';
 
-export interface SessionOptions {
+export interface SessionOptions extends RequestLimits {
   /** Defaults to `ASTROMETRY_API_KEY`, then the key file. */
   apiKey?: string;
   /**
@@ -47,12 +48,6 @@ export interface SessionOptions {
   retry?: Partial<RetryPolicy>;
   /** Overall deadline of each solve, ms, every request included. Default 30 minutes; `null` for none. */
   timeoutMs?: number | null;
-  /** No byte moving either way for this long fails a request (a safe one is retried). Default 60 000 ms. */
-  stallTimeoutMs?: number;
-  /** Largest JSON answer accepted, bytes. Default 16 MiB. */
-  maxJsonBytes?: number;
-  /** Largest result file accepted, bytes. Default 1 GiB. */
-  maxFileBytes?: number;
   /** Sees each request's method and URL (never a key): for logging. */
   onRequest?: (event: RequestEvent) => void;
   /**
@@ -117,6 +112,15 @@ function resolveApiUrl(explicit: string | undefined): string {
   return normaliseApiUrl(url);
 }
 
+/** The request limits a Session was given, each checked; the defaults apply to the rest. */
+function resolveLimits(options: RequestLimits): RequestLimits {
+  const limits: { -readonly [K in keyof RequestLimits]: RequestLimits[K] } = {};
+  for (const name of ['stallTimeoutMs', 'maxJsonBytes', 'maxFileBytes'] as const) {
+    if (options[name] !== undefined) limits[name] = checkPositive(name, options[name]);
+  }
+  return limits;
+}
+
 function checkPositive(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ValidationError(name, value, 'a number greater than 0');
   return value;
@@ -166,9 +170,7 @@ export class Session {
       memory: this.#memory,
       retry: resolveRetryPolicy(options.retry),
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
-      ...(options.stallTimeoutMs !== undefined ? { stallTimeoutMs: checkPositive('stallTimeoutMs', options.stallTimeoutMs) } : {}),
-      ...(options.maxJsonBytes !== undefined ? { maxJsonBytes: checkPositive('maxJsonBytes', options.maxJsonBytes) } : {}),
-      ...(options.maxFileBytes !== undefined ? { maxFileBytes: checkPositive('maxFileBytes', options.maxFileBytes) } : {}),
+      limits: resolveLimits(options),
     };
     this.#dependencies = runtime;
     this.#machine = provideSolveTasks(runtime);

@@ -20,6 +20,16 @@ import {
 import type { RequestBody, Transport, TransportResponse } from '../transport/transport.js';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.js';
 
+/** How long a request may stall and how large an answer may be: one type, passed whole from the Session down. */
+export interface RequestLimits {
+  /** No byte moving either way for this long fails a request (a safe one is retried). Default 60 000 ms. */
+  readonly stallTimeoutMs?: number;
+  /** Largest JSON answer accepted, bytes. Default 16 MiB. */
+  readonly maxJsonBytes?: number;
+  /** Largest result file accepted, bytes. Default 1 GiB. */
+  readonly maxFileBytes?: number;
+}
+
 export interface ExchangeContext {
   readonly transport: Transport;
   readonly apiUrl: string;
@@ -32,12 +42,8 @@ export interface ExchangeContext {
   /** Called with each request's method and URL: what `--verbose` prints. Never sees bodies. */
   readonly onRequest?: (event: { method: string; url: string }) => void;
   readonly onUploadProgress?: (sentBytes: number, totalBytes: number | undefined) => void;
-  /** No byte moving either way for this long fails the attempt. Default 60 000 ms. */
-  readonly stallTimeoutMs?: number;
-  /** Largest JSON answer accepted. Default 16 MiB. */
-  readonly maxJsonBytes?: number;
-  /** Largest result file accepted. Default 1 GiB. */
-  readonly maxFileBytes?: number;
+  /** The stall timeout and the answer caps; defaults for what is not set. */
+  readonly limits?: RequestLimits;
   /** Whether a refused connection is waited out here (default) or thrown at once, for the caller to go elsewhere. */
   readonly retryUnreachable?: boolean;
 }
@@ -84,8 +90,8 @@ export async function exchange<T>(ctx: ExchangeContext, req: ExchangeRequest<T>)
           ...(req.body ? { body: req.body } : {}),
           ...(req.headers ? { headers: req.headers } : {}),
           ...(deadline !== null ? { timeoutMs: Math.max(1, deadline - now()) } : {}),
-          stallTimeoutMs: (ctx.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) + (req.holdMs ?? 0),
-          maxResponseBytes: req.answer === 'json' ? (ctx.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES) : (ctx.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES),
+          stallTimeoutMs: (ctx.limits?.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) + (req.holdMs ?? 0),
+          maxResponseBytes: req.answer === 'json' ? (ctx.limits?.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES) : (ctx.limits?.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES),
           ...(ctx.signal ? { signal: ctx.signal } : {}),
           ...(ctx.onUploadProgress ? { onUploadProgress: ctx.onUploadProgress } : {}),
         });

@@ -14,7 +14,7 @@ import { SessionExpiredError } from '../errors.js';
 import type { MemoryStore } from '../client/solve-input.js';
 import type { ServerPool } from './server-pool.js';
 import * as api from '../protocol/api.js';
-import type { ExchangeContext } from '../protocol/exchange.js';
+import type { ExchangeContext, RequestLimits } from '../protocol/exchange.js';
 import { DEFAULT_RETRY, neverReachedServer, type RetryPolicy } from '../protocol/retry.js';
 import { NOVA_MIN_INTERVAL_MS } from './polling.js';
 import { isPublicNova } from '../protocol/urls.js';
@@ -33,12 +33,8 @@ export interface MachineDependencies {
   servers: ServerPool;
   memory: MemoryStore;
   retry?: RetryPolicy;
-  /** No byte moving either way for this long fails a request (it is retried if safe). Default 60 s. */
-  stallTimeoutMs?: number;
-  /** Largest JSON answer accepted. Default 16 MiB. */
-  maxJsonBytes?: number;
-  /** Largest result file accepted. Default 1 GiB. */
-  maxFileBytes?: number;
+  /** The stall timeout and the answer caps (defaults: 60 s, 16 MiB of JSON, 1 GiB per file). */
+  limits?: RequestLimits;
   /** Sees each request's method and URL, never a body or a key. */
   onRequest?: (event: RequestEvent) => void;
   /**
@@ -76,9 +72,7 @@ export function bind(deps: MachineDependencies) {
       deadline: scope.deadline,
       ...(deps.now ? { now: deps.now } : {}),
       ...(deps.onRequest ? { onRequest: deps.onRequest } : {}),
-      ...(deps.stallTimeoutMs !== undefined ? { stallTimeoutMs: deps.stallTimeoutMs } : {}),
-      ...(deps.maxJsonBytes !== undefined ? { maxJsonBytes: deps.maxJsonBytes } : {}),
-      ...(deps.maxFileBytes !== undefined ? { maxFileBytes: deps.maxFileBytes } : {}),
+      ...(deps.limits ? { limits: deps.limits } : {}),
       ...extra,
     };
   };
