@@ -136,8 +136,8 @@ export async function createOfflineInspector(options: OfflineInspectorOptions = 
       // Promise and callback actors have no states to draw.
       if (!machine) return;
       if (!machines.has(machine.id)) broadcast({ type: 'machine', machine: machine.id, root: drawMachine(machine) });
-      const parent = (ref as { _parent?: AnyActorRef })._parent?.sessionId ?? null;
-      known.set(ref.sessionId, { id: ref.id, machine: machine.id, parent });
+      // Its parent is learned from the parent's snapshot, whose children name it (below).
+      known.set(ref.sessionId, { id: ref.id, machine: machine.id, parent: null });
       let snapshot: { value?: unknown; status?: string } | undefined;
       try {
         snapshot = ref.getSnapshot() as typeof snapshot;
@@ -146,8 +146,14 @@ export async function createOfflineInspector(options: OfflineInspectorOptions = 
       }
       report(ref, snapshot);
     } else if (event.type === '@xstate.snapshot') {
-      const snapshot = event.snapshot as { value?: unknown; status?: string };
+      const snapshot = event.snapshot as { value?: unknown; status?: string; children?: Record<string, AnyActorRef | undefined> };
       report(ref, snapshot);
+      for (const child of Object.values(snapshot.children ?? {})) {
+        const entry = child && known.get(child.sessionId);
+        if (!child || !entry || entry.parent === ref.sessionId) continue;
+        entry.parent = ref.sessionId;
+        report(child, child.getSnapshot() as { value?: unknown; status?: string });
+      }
       // A stopped or finished actor is drawn in its last state; its entry is no longer needed here.
       if (snapshot.status !== 'active') known.delete(ref.sessionId);
     }
