@@ -10,7 +10,8 @@ import { SOLVER_NAMES, type SolverName } from './solvers/registry.js';
 import { describeCoverage, formatRanges, scanIndexDirs, systemIndexDirs } from './solvers/index-coverage.js';
 
 export const SERVE_USAGE = `usage: astrometry-net serve [--host H] [--port N] [--api-keys-file FILE] [--api-key KEY]... [--solver ${SOLVER_NAMES.join('|')}]
-                          [--data-dir DIR] [--database URL] [--max-upload-mb N] [--concurrency N]
+                          [--data-dir DIR] [--database URL] [--max-upload-mb N] [--max-pixels N]
+                          [--concurrency N]
                           [--cors-origin O]... [--allow-private-urls] [--lease-seconds N]
                           [--long-poll-max SECONDS] [--index-dir DIR]... [--no-system-indexes]
        astrometry-net serve --list-indexes [--index-dir DIR]... [--no-system-indexes]`;
@@ -35,6 +36,9 @@ A nova-compatible (nova.astrometry.net) API server on the real solver. Prints th
                         (default: ASTROMETRY_DATABASE_URL, else SQLite in --data-dir). A password
                         here is visible through ps: prefer ASTROMETRY_DATABASE_URL
   --max-upload-mb N     largest request body in MiB; larger gets HTTP 413 (default 100)
+  --max-pixels N        largest image solved, in pixels (width × height, as its header declares
+                        them); a larger one fails its job at once, without running the solver
+                        (default 250000000)
   --concurrency N       solves run at once on this node; more wait as jobs: [null]
                         (default: the number of cores)
   --cors-origin O       allow browser pages from this origin, e.g. http://localhost:3000; repeat
@@ -64,6 +68,7 @@ const FLAGS = [
   '--data-dir',
   '--database',
   '--max-upload-mb',
+  '--max-pixels',
   '--concurrency',
   '--cors-origin',
   '--allow-private-urls',
@@ -170,6 +175,12 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
         const n = Number(value);
         if (value.trim() === '' || !Number.isFinite(n) || n <= 0) bad(flag, value, 'a positive number of MiB');
         out.maxUploadBytes = Math.floor(n * 1024 * 1024);
+        break;
+      }
+      case '--max-pixels': {
+        const n = Number(value);
+        if (!/^\d+$/.test(value) || n < 1 || !Number.isSafeInteger(n)) bad(flag, value, 'a positive whole number of pixels, e.g. 250000000');
+        out.maxPixels = n;
         break;
       }
       case '--concurrency': {

@@ -22,6 +22,7 @@ import { serverInfoBody } from './server-info.js';
 import { sweep, sweepInterval } from './retention.js';
 import { Sessions, randomString } from './sessions.js';
 import { createBackend } from './solvers/registry.js';
+import { DEFAULT_MAX_PIXELS } from './declared-size.js';
 import { SIMULATED_DEFAULTS, type SimulatedSolverOptions } from './solvers/simulated.js';
 import type { UserRow } from './store/server-store.js';
 import { isPostgresUrl, openStore } from './store/open.js';
@@ -55,6 +56,11 @@ export interface ServerOptions {
   pollMs?: number;
   /** Request body limit; past it HTTP 413. Default 100 MiB. */
   maxUploadBytes?: number;
+  /**
+   * Largest image solved, in pixels (width × height as its header declares them). A larger one
+   * fails its job at once, before solve-field or any conversion starts. Default 250 million.
+   */
+  maxPixels?: number;
   /** Concurrent solves on this node; more jobs wait (`jobs: [null]`). Default: the number of cores. */
   concurrency?: number;
   /** Delete finished submissions older than this, on a periodic sweep. */
@@ -121,6 +127,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   checkPositiveInt('longPollMaxSeconds', options.longPollMaxSeconds, 0);
   checkPositiveInt('leaseMs', options.leaseMs, 100);
   checkPositiveInt('pollMs', options.pollMs, 10);
+  checkPositiveInt('maxPixels', options.maxPixels, 1);
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (options.database !== undefined && !isPostgresUrl(options.database)) throw new RangeError('database must be a postgres:// URL');
   const maxUploadBytes = options.maxUploadBytes ?? 100 * MiB;
   if (!(maxUploadBytes > 0)) throw new RangeError('maxUploadBytes must be positive');
@@ -148,6 +156,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const backend = await createBackend(options.solver, {
     simulated: options.simulated,
     log,
+    maxPixels,
     ...(options.indexDirs ? { indexDirs: options.indexDirs } : {}),
     ...(options.systemIndexes !== undefined ? { systemIndexes: options.systemIndexes } : {}),
   });
@@ -179,7 +188,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     findUserByKey: (key) => users.get(keyHash(key)),
     formLimits: { maxBodyBytes: maxUploadBytes, maxFieldBytes: DJANGO_MAX_MEMORY_SIZE, tmpDir: store.tmpDir },
     longPoll: { maxSeconds: longPollMaxSeconds, changes },
-    serverInfo: serverInfoBody(solverDescription, { maxUploadBytes, concurrency, longPollMaxSeconds }),
+    serverInfo: serverInfoBody(solverDescription, { maxUploadBytes, concurrency, longPollMaxSeconds, maxPixels }),
     log,
   };
   const faults = new Faults();

@@ -13,6 +13,7 @@ export interface ServerLimits {
   maxUploadBytes: number;
   concurrency: number;
   longPollMaxSeconds: number;
+  maxPixels: number;
 }
 
 /** This package's version: its package.json sits one folder above both src/ and dist/. */
@@ -41,6 +42,7 @@ export function serverInfoBody(solver: SolverDescription, limits: ServerLimits):
       max_upload_bytes: limits.maxUploadBytes,
       concurrency: limits.concurrency,
       long_poll_max_seconds: limits.longPollMaxSeconds,
+      max_pixels: limits.maxPixels,
       cpu_limit_seconds: solver.limits?.cpuLimitSeconds ?? null,
       solve_timeout_seconds: solver.limits?.timeoutSeconds ?? null,
     },

@@ -14,6 +14,8 @@ export interface BackendContext {
   indexDirs?: string[];
   /** solve-field: also search the directories of /etc/astrometry.cfg (default true). */
   systemIndexes?: boolean;
+  /** solve-field: the pixel budget checked before solving. */
+  maxPixels?: number;
   log?: (line: string) => void;
 }
 
@@ -22,6 +24,7 @@ type SolveFieldModule = {
     log?: (line: string) => void;
     indexDirs?: string[];
     systemIndexes?: boolean;
+    maxPixels?: number;
   }) => SolverBackend | Promise<SolverBackend>;
 };
 
@@ -48,6 +51,7 @@ export async function createBackend(
       ...(ctx.log ? { log: ctx.log } : {}),
       ...(ctx.indexDirs ? { indexDirs: ctx.indexDirs } : {}),
       ...(ctx.systemIndexes !== undefined ? { systemIndexes: ctx.systemIndexes } : {}),
+      ...(ctx.maxPixels !== undefined ? { maxPixels: ctx.maxPixels } : {}),
     });
   }
   throw new Error(`unknown solver "${String(name)}"; allowed: ${SOLVER_NAMES.join(', ')}`);

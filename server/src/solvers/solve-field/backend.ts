@@ -15,6 +15,7 @@ import { OptionError, formatNumber, optionArgs, type SolveArgsContext } from './
 import { isFits, readBinTable } from 'astrometry-net-client/fits';
 import { describeRun, runProgram, type RunResult } from './run.js';
 import { imageSize } from '../../probe.js';
+import { DEFAULT_MAX_PIXELS, declaredImageSize, pixelBudgetExceeded } from '../../declared-size.js';
 import {
   describeCoverage,
   explainCoverage,
@@ -37,6 +38,11 @@ export interface SolveFieldBackendOptions {
   indexDirs?: string[];
   /** Also search the directories named in /etc/astrometry.cfg (`add_path`). Default true. */
   systemIndexes?: boolean;
+  /**
+   * Largest image solved, in pixels, as its header declares them (default 250 million): a
+   * larger one fails at once, before solve-field or any conversion starts.
+   */
+  maxPixels?: number;
   /** Progress and diagnostics, one line at a time. */
   log?: (line: string) => void;
 }
@@ -140,6 +146,8 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
   if (!Number.isFinite(cpuLimit) || cpuLimit <= 0) throw new RangeError('cpuLimitSeconds must be a positive number');
   const timeoutMs = options.timeoutMs ?? (cpuLimit * 2 + 30) * 1000;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError('timeoutMs must be a positive number');
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!(maxPixels > 0)) throw new RangeError('maxPixels must be positive');
   const log = options.log ?? (() => {});
   // Companion tools (wcs-xy2rd, plot-constellations) live next to solve-field when a path was given.
   const toolDir = solveFieldPath.includes('/') ? path.dirname(solveFieldPath) : undefined;
@@ -186,6 +194,17 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     if (request.signal.aborted) {
       await note('solve-field: not started (aborted)');
       return failure();
+    }
+
+    // The pixel budget, from the header alone: solve-field (and the converters it runs) would
+    // believe a 30-byte PNG claiming 20 000 x 20 000 pixels and take gigabytes for minutes.
+    if (request.kind === 'image') {
+      const declared = await declaredImageSize(input).catch(() => null);
+      const tooLarge = declared && pixelBudgetExceeded(declared, maxPixels);
+      if (tooLarge) {
+        await note(`solve-field: not run: ${tooLarge}`);
+        return { ...failure(), failureReason: tooLarge };
+      }
     }
 
     let inputType: InputType;
