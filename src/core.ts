@@ -34,6 +34,7 @@ export {
   UnexpectedContentError,
   ResponseTooLargeError,
   UploadInterruptedError,
+  UnreachableError,
   reviveError,
   type ErrorCode,
   type SolveLocation,

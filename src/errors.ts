@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'unexpected_content',
   'upload_interrupted',
   'response_too_large',
+  'unreachable',
   // An image that cannot be read, or would not fit the memory budget (ImageError, in
   // astrometry-net-client/extract: local extraction reads images, a solve does not).
   'invalid_image',
@@ -72,7 +73,7 @@ export class AstrometryNetError extends Error {
 }
 
 // Fields of the subclasses that a caller may read; they survive a snapshot and `reviveError`.
-const DETAIL_KEYS = ['subid', 'jobId', 'status', 'retryAfterSeconds', 'serverMessage', 'url', 'contentType', 'bodyStart', 'option', 'allowed', 'limit', 'width', 'height', 'format'] as const;
+const DETAIL_KEYS = ['subid', 'jobId', 'status', 'retryAfterSeconds', 'serverMessage', 'url', 'contentType', 'bodyStart', 'option', 'allowed', 'limit', 'width', 'height', 'format', 'host'] as const;
 
 export interface SerializedError extends SolveLocation {
   name: string;
@@ -90,6 +91,7 @@ export interface SerializedError extends SolveLocation {
   width?: number;
   height?: number;
   format?: string;
+  host?: string;
 }
 
 /** The API key was refused, or a session could not be obtained. */
@@ -193,6 +195,22 @@ export class NetworkError extends AstrometryNetError {
  * A body of the wrong kind: HTML or text where JSON or a FITS file was expected, or a JSON
  * answer whose values cannot be true (a declination of 1e308, an empty WCS file).
  */
+/**
+ * The server could not be reached at all (connection refused, name not resolved) for
+ * `unreachableAfterMs` (default 2 minutes) of a login or an upload. Nothing was sent, so the
+ * solve can be started again, here or on another server.
+ */
+export class UnreachableError extends AstrometryNetError {
+  override readonly code = 'unreachable';
+  /** The host that could not be reached. */
+  readonly host: string;
+
+  constructor(message: string, host: string, options: AstrometryNetErrorOptions = {}) {
+    super(message, options);
+    this.host = host;
+  }
+}
+
 export class UnexpectedContentError extends AstrometryNetError {
   override readonly code = 'unexpected_content';
   /**
@@ -262,6 +280,7 @@ const BY_CODE: Partial<Record<ErrorCode, () => AstrometryNetError>> = {
   unexpected_content: () => new UnexpectedContentError('', { url: '', status: 0, contentType: '', bodyStart: '' }),
   upload_interrupted: () => new UploadInterruptedError(),
   response_too_large: () => new ResponseTooLargeError('', 0),
+  unreachable: () => new UnreachableError('', ''),
 };
 
 /** Turns an error kept in context (or a snapshot) back into its class, so `instanceof` works. */

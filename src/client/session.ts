@@ -48,6 +48,12 @@ export interface SessionOptions extends RequestLimits {
   retry?: Partial<RetryPolicy>;
   /** Overall deadline of each solve, ms, every request included. Default 30 minutes; `null` for none. */
   timeoutMs?: number | null;
+  /**
+   * How long a login or an upload waits out a server that refuses connections (or whose name does
+   * not resolve) before the solve ends in an `unreachable` error, ms. Default 2 minutes. Once a
+   * server has been unreachable that long, each new solve to it gives up after one attempt.
+   */
+  unreachableAfterMs?: number;
   /** Sees each request's method and URL (never a key): for logging. */
   onRequest?: (event: RequestEvent) => void;
   /**
@@ -69,6 +75,7 @@ const SESSION_OPTIONS = {
   polling: true,
   retry: true,
   timeoutMs: true,
+  unreachableAfterMs: true,
   stallTimeoutMs: true,
   maxJsonBytes: true,
   maxFileBytes: true,
@@ -171,6 +178,7 @@ export class Session {
       retry: resolveRetryPolicy(options.retry),
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
       limits: resolveLimits(options),
+      ...(options.unreachableAfterMs !== undefined ? { unreachableAfterMs: checkPositive('unreachableAfterMs', options.unreachableAfterMs) } : {}),
     };
     this.#dependencies = runtime;
     this.#machine = provideSolveTasks(runtime);

@@ -18,7 +18,7 @@ import {
   toAstrometryNetError,
 } from '../errors.js';
 import type { RequestBody, Transport, TransportResponse } from '../transport/transport.js';
-import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.js';
+import { DEFAULT_RETRY, type RetryPolicy, type UnreachableWatch, withRetry } from './retry.js';
 
 /** How long a request may stall and how large an answer may be: one type, passed whole from the Session down. */
 export interface RequestLimits {
@@ -46,6 +46,8 @@ export interface ExchangeContext {
   readonly limits?: RequestLimits;
   /** Whether a refused connection is waited out here (default) or thrown at once, for the caller to go elsewhere. */
   readonly retryUnreachable?: boolean;
+  /** When set, a server that refuses connections this long ends the request in an UnreachableError. */
+  readonly unreachable?: UnreachableWatch;
 }
 
 export interface ExchangeRequest<T> {
@@ -103,6 +105,7 @@ export async function exchange<T>(ctx: ExchangeContext, req: ExchangeRequest<T>)
         }
         throw typed;
       }
+      ctx.unreachable?.reached();
       if (response.status === 404) throw new NotFoundError(req.url);
       if (response.status >= 400) {
         const retryAfter = parseRetryAfter(response.headers['retry-after']);
@@ -117,6 +120,7 @@ export async function exchange<T>(ctx: ExchangeContext, req: ExchangeRequest<T>)
       ...(ctx.now ? { now: ctx.now } : {}),
       ...(req.answer === 'file' ? { contentRetries: FILE_CONTENT_RETRIES } : {}),
       ...(ctx.retryUnreachable === false ? { retryUnreachable: false } : {}),
+      ...(ctx.unreachable ? { unreachable: ctx.unreachable } : {}),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     },
   );

@@ -7,7 +7,7 @@
  * a non-idempotent request is retried only when the server provably did not process it (the
  * connection was refused, or a 429 came back).
  */
-import { AbortedError, AstrometryNetError, HttpError, NetworkError, UnexpectedContentError, ValidationError, isAbortError } from '../errors.js';
+import { AbortedError, AstrometryNetError, HttpError, NetworkError, UnexpectedContentError, UnreachableError, ValidationError, isAbortError } from '../errors.js';
 
 export interface RetryPolicy {
   /** Attempts after the first. Default `Infinity`: safe requests are retried until the deadline. */
@@ -60,6 +60,17 @@ export function resolveRetryPolicy(overrides: Partial<RetryPolicy> | undefined):
 // Error codes that mean the request never reached the server.
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
+/** The system error code behind a network error (ECONNREFUSED, ENOTFOUND…), or its message. */
+function errorCode(error: unknown): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && NOT_SENT_CODES.has(code)) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return (error as Error)?.message ?? 'unreachable';
+}
+
 export function neverReachedServer(error: unknown): boolean {
   let current: unknown = error;
   for (let depth = 0; depth < 4 && current; depth++) {
@@ -106,7 +117,23 @@ export interface RetryOptions {
   contentRetries?: number;
   /** `false`: a refused connection is thrown at once (another server can take the request). */
   retryUnreachable?: boolean;
+  /**
+   * How long a server may refuse connections (or fail to resolve) before the request ends in an
+   * UnreachableError instead of another retry. Unset: retried until the deadline.
+   */
+  unreachable?: UnreachableWatch;
   onRetry?: (error: AstrometryNetError, delayMs: number) => void;
+}
+
+/** Keeps the time since a server was last reachable, shared by every request to it. */
+export interface UnreachableWatch {
+  /** How long refusals may go on before this request gives up (Infinity: until the deadline). */
+  readonly afterMs: number;
+  readonly host: string;
+  /** A connection failed before anything was sent: the streak starts (or goes on). Returns when it started. */
+  refused(now: number): number;
+  /** An answer came back: the server is reachable, the streak ends. */
+  reached(): void;
 }
 
 export async function withRetry<T>(attempt: () => Promise<T>, options: RetryOptions): Promise<T> {
@@ -118,9 +145,20 @@ export async function withRetry<T>(attempt: () => Promise<T>, options: RetryOpti
       if (n >= options.policy.retries || !isRetryable(error, options.idempotent)) throw error;
       if (error instanceof UnexpectedContentError && ++contentFailures > (options.contentRetries ?? Number.POSITIVE_INFINITY)) throw error;
       if (options.retryUnreachable === false && neverReachedServer(error)) throw error;
+      const now = (options.now ?? Date.now)();
+      if (options.unreachable && neverReachedServer(error)) {
+        const since = options.unreachable.refused(now);
+        if (now - since >= options.unreachable.afterMs) {
+          throw new UnreachableError(
+            `Cannot reach ${options.unreachable.host}: ${errorCode(error)} for ${Math.round((now - since) / 1000)} s (nothing was sent).`,
+            options.unreachable.host,
+            { cause: error },
+          );
+        }
+      }
       const delay = backoffDelay(options.policy, n, error);
       const deadline = options.deadline ?? null;
-      if (deadline !== null && (options.now ?? Date.now)() + delay >= deadline) throw error;
+      if (deadline !== null && now + delay >= deadline) throw error;
       options.onRetry?.(error as AstrometryNetError, delay);
       await sleep(delay, options.signal);
     }

@@ -15,7 +15,10 @@ import type { MemoryStore } from '../client/solve-input.js';
 import type { ServerPool } from './server-pool.js';
 import * as api from '../protocol/api.js';
 import type { ExchangeContext, RequestLimits } from '../protocol/exchange.js';
-import { DEFAULT_RETRY, neverReachedServer, type RetryPolicy } from '../protocol/retry.js';
+import { DEFAULT_RETRY, neverReachedServer, type RetryPolicy, type UnreachableWatch } from '../protocol/retry.js';
+
+/** How long a login or an upload waits out a server that refuses connections. */
+export const DEFAULT_UNREACHABLE_AFTER_MS = 2 * 60_000;
 import { NOVA_MIN_INTERVAL_MS } from './polling.js';
 import { isPublicNova } from '../protocol/urls.js';
 import { systemClock } from './clock.js';
@@ -35,6 +38,13 @@ export interface MachineDependencies {
   retry?: RetryPolicy;
   /** The stall timeout and the answer caps (defaults: 60 s, 16 MiB of JSON, 1 GiB per file). */
   limits?: RequestLimits;
+  /**
+   * How long a login or an upload waits out a server that refuses connections (or whose name
+   * does not resolve) before it ends in an UnreachableError. Default 2 minutes. The time is the
+   * server's, shared by every solve: once it has been unreachable that long, each new login or
+   * upload to it gives up after one attempt, so a batch against a dead server ends in minutes.
+   */
+  unreachableAfterMs?: number;
   /** Sees each request's method and URL, never a body or a key. */
   onRequest?: (event: RequestEvent) => void;
   /**
@@ -61,10 +71,23 @@ export function bind(deps: MachineDependencies) {
     }
     return retry;
   };
+  // One watch per server and kind of request, made once: a status read waits out an unreachable
+  // server until the deadline; a login or an upload gives up after unreachableAfterMs.
+  const watches = new Map<string, UnreachableWatch>();
+  const watchFor = (apiUrl: string, sending: boolean): UnreachableWatch => {
+    const key = `${sending ? 'send' : 'read'} ${apiUrl}`;
+    let watch = watches.get(key);
+    if (watch === undefined) {
+      watch = pool.watch(apiUrl, sending ? (deps.unreachableAfterMs ?? DEFAULT_UNREACHABLE_AFTER_MS) : Number.POSITIVE_INFINITY);
+      watches.set(key, watch);
+    }
+    return watch;
+  };
   const exchangeContext = (signal: AbortSignal, scope: Bounded, extra: Partial<ExchangeContext> = {}): ExchangeContext => {
     const apiUrl = pool.get(scope.server).apiUrl;
     const retry = retryFor(apiUrl);
     return {
+      unreachable: watchFor(apiUrl, false),
       transport,
       apiUrl,
       retry,
@@ -80,8 +103,10 @@ export function bind(deps: MachineDependencies) {
    * For a login or an upload, which can move: with another server up, a refused connection is not
    * waited out here; the solve goes to that server instead.
    */
-  const movable = (scope: Bounded): Partial<ExchangeContext> =>
-    several ? { retryUnreachable: !pool.anotherUp(pool.get(scope.server).apiUrl, now()) } : {};
+  const movable = (scope: Bounded): Partial<ExchangeContext> => {
+    const apiUrl = pool.get(scope.server).apiUrl;
+    return { unreachable: watchFor(apiUrl, true), ...(several ? { retryUnreachable: !pool.anotherUp(apiUrl, now()) } : {}) };
+  };
   /** A refused connection marks its server down, so the solve can move to another. */
   const noting = async <T>(scope: Bounded, request: () => Promise<T>): Promise<T> => {
     try {

@@ -12,6 +12,15 @@
  * the one their machines read.
  */
 import { SharedLogin } from './shared-login.js';
+import type { UnreachableWatch } from '../protocol/retry.js';
+
+const hostOf = (apiUrl: string): string => {
+  try {
+    return new URL(apiUrl).host;
+  } catch {
+    return apiUrl;
+  }
+};
 
 export interface PooledServer {
   /** The API base, e.g. `http://node-a:8080/api/`. */
@@ -23,6 +32,8 @@ export interface PooledServer {
   downUntil: number;
   /** Uploads that failed in a row (a dropped connection, a 5xx). */
   uploadFailures: number;
+  /** Epoch ms of the first refused connection since the server last answered; `null` while it answers. */
+  unreachableSince: number | null;
 }
 
 /** How long a server that refused a connection is left out of new uploads. */
@@ -38,7 +49,7 @@ export class ServerPool {
   readonly #byUrl: Map<string, PooledServer>;
 
   constructor(apiUrls: readonly string[], apiKey: string | (() => string), sharedStore = false) {
-    this.servers = apiUrls.map((apiUrl) => ({ apiUrl, login: new SharedLogin(apiKey), inFlight: 0, downUntil: 0, uploadFailures: 0 }));
+    this.servers = apiUrls.map((apiUrl) => ({ apiUrl, login: new SharedLogin(apiKey), inFlight: 0, downUntil: 0, uploadFailures: 0, unreachableSince: null }));
     this.#byUrl = new Map(this.servers.map((s) => [s.apiUrl, s]));
     this.sharedStore = sharedStore;
   }
@@ -68,6 +79,22 @@ export class ServerPool {
     const up = this.servers.filter((s) => s.downUntil <= now);
     const pool = up.length > 0 ? up : [...this.servers].sort((a, b) => a.downUntil - b.downUntil).slice(0, 1);
     return pool.reduce((best, s) => (s.inFlight < best.inFlight ? s : best));
+  }
+
+  /**
+   * The watch requests to `apiUrl` share: how long it has refused connections. `afterMs`: how
+   * long a request may wait it out before it ends in an UnreachableError.
+   */
+  watch(apiUrl: string, afterMs: number): UnreachableWatch {
+    const s = this.get(apiUrl);
+    return {
+      afterMs,
+      host: hostOf(s.apiUrl),
+      refused: (now) => (s.unreachableSince ??= now),
+      reached: () => {
+        s.unreachableSince = null;
+      },
+    };
   }
 
   /** A connection to it was refused: no new upload goes there for a while. */

@@ -1,0 +1,65 @@
+/**
+ * A server that refuses connections is said at once and ends in a typed `unreachable` error
+ * after unreachableAfterMs, not at the solve's deadline; once one solve has waited it out, the
+ * next ones to that server give up after a single attempt, so a batch ends in about that time.
+ */
+import { describe, expect, test } from 'vitest';
+import { Client } from '../src/client/client.js';
+import { UnreachableError } from '../src/errors.js';
+import type { Transport } from '../src/transport/transport.js';
+import { API_KEY, fakeNova } from './helpers/fake-nova.js';
+
+/** A transport whose server is down (connection refused) until `up()` is called. */
+function flaky() {
+  const working = fakeNova();
+  let down = true;
+  let attempts = 0;
+  const transport: Transport = {
+    request: async (req) => {
+      if (down) {
+        attempts++;
+        throw Object.assign(new Error('connect ECONNREFUSED 192.0.2.9:80'), { code: 'ECONNREFUSED' });
+      }
+      return working.request(req);
+    },
+  };
+  return { transport, up: () => (down = false), attempts: () => attempts };
+}
+
+const client = (transport: Transport, unreachableAfterMs = 300) =>
+  new Client({ apiKey: API_KEY, apiUrl: 'http://nova.test/api/', transport, unreachableAfterMs, retry: { baseDelayMs: 20, maxDelayMs: 40 }, polling: { minIntervalMs: 0 }, timeoutMs: 60_000 });
+
+describe('a server that refuses connections', () => {
+  test('ends a solve in an unreachable error after unreachableAfterMs, naming the host and the cause, not at the deadline', async () => {
+    const { transport } = flaky();
+    const t0 = performance.now();
+    const error = await client(transport).solve('https://example.org/a.jpg').catch((e: unknown) => e);
+    const ms = performance.now() - t0;
+    expect(error).toBeInstanceOf(UnreachableError);
+    expect(error).toMatchObject({ code: 'unreachable', host: 'nova.test' });
+    expect((error as Error).message).toMatch(/Cannot reach nova\.test: ECONNREFUSED for \d+ s \(nothing was sent\)/);
+    expect(ms).toBeGreaterThanOrEqual(290);
+    expect(ms).toBeLessThan(3000);
+  });
+
+  test('a batch against it ends in about unreachableAfterMs, not once per solve: later solves give up after one attempt', async () => {
+    const { transport, attempts } = flaky();
+    const c = client(transport, 400);
+    const t0 = performance.now();
+    const codes: string[] = [];
+    for await (const o of c.solveMany(Array.from({ length: 12 }, (_, i) => `https://example.org/${i}.jpg`), { concurrency: 2 })) codes.push(o.error?.code ?? 'solved');
+    const ms = performance.now() - t0;
+    expect(codes).toEqual(Array(12).fill('unreachable'));
+    // Two solves wait it out together; the ten after them try once each.
+    expect(ms).toBeLessThan(400 * 2 + 1500);
+    expect(attempts()).toBeLessThan(60);
+  });
+
+  test('once it answers again, the next solve goes through', async () => {
+    const { transport, up } = flaky();
+    const c = client(transport, 200);
+    await expect(c.solve('https://example.org/a.jpg')).rejects.toMatchObject({ code: 'unreachable' });
+    up();
+    await expect(c.solve('https://example.org/a.jpg')).resolves.toMatchObject({ calibration: { ra: 187 } });
+  });
+});
