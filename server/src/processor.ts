@@ -59,6 +59,8 @@ export class Processor {
   private again = false;
   private closed = false;
   private timers: NodeJS.Timeout[] = [];
+  /** Other nodes' lapsed leases are handed back only from then on (see heartbeat). */
+  private judgeAfter = 0;
 
   constructor(
     private readonly store: ServerStore,
@@ -98,8 +100,15 @@ export class Processor {
   private async heartbeat(): Promise<void> {
     if (this.closed) return;
     const now = Date.now();
-    await this.store.heartbeat(this.node, now);
-    await this.store.renewLeases(this.node, now + this.opts.leaseMs, { jobs: [...this.running.keys()], submissions: [...this.ingesting.keys()] });
+    try {
+      await this.store.heartbeat(this.node, now);
+    } finally {
+      // A store that kept us waiting (its database restarting) kept every node from renewing:
+      // nobody's lease is judged until all have had a lease period to renew again.
+      if (Date.now() - now > this.opts.leaseMs / 6) this.judgeAfter = Date.now() + this.opts.leaseMs;
+    }
+    await this.store.renewLeases(this.node, Date.now() + this.opts.leaseMs, { jobs: [...this.running.keys()], submissions: [...this.ingesting.keys()] });
+    if (Date.now() < this.judgeAfter) return;
     // Solvers of dead nodes go before their jobs are handed back (and their directories deleted).
     await reapOrphans(this.store, this.host, this.node, this.opts.log);
     const released = await this.store.releaseClaims({ nowMs: now });
@@ -212,6 +221,8 @@ export class Processor {
       this.runJob(claimed, ctl.signal)
         .catch(async (err: unknown) => {
           if (ctl.signal.aborted) return;
+          // The store gave up waiting for its database: the claim lapses and the job reruns.
+          if ((err as { code?: unknown })?.code === 'STORE_UNAVAILABLE') return this.opts.log(`job ${jobId}: ${(err as Error).message}`);
           this.opts.log(`job ${jobId}: solver error: ${(err as Error).message}`);
           const failed = { status: 'F' as const, calibration: null, files: {}, endedAt: nowMicros(), tags: [], machineTags: [], objectsInField: [] };
           await this.store.finishJob(jobId, this.node, failed);
@@ -219,7 +230,7 @@ export class Processor {
         .finally(async () => {
           if (this.running.get(jobId) === run) this.running.delete(jobId);
           // A job deleted by a restart leaves its directory behind: clear it once quiet.
-          if (!(await this.store.job(jobId).catch(() => null))) await rm(this.store.jobDir(jobId), { recursive: true, force: true });
+          if (!(await this.store.job(jobId).catch(() => true))) await rm(this.store.jobDir(jobId), { recursive: true, force: true });
           this.kick();
         }),
     );
