@@ -179,9 +179,9 @@ async function main() {
     } finally {
       await fast.stop();
     }
-    // Held: 16 solves whose jobs take HOLD_S seconds, so each sits in a held job read.
-    const slow = await startServer(holdS * 1000);
-    try {
+    // Held: 16 solves whose jobs take HOLD_S seconds, so each sits in a held job read (HOLD_S=0: skipped).
+    const slow = holdS > 0 ? await startServer(holdS * 1000) : undefined;
+    if (slow) try {
       const client = await spawnJson(['--client', 'held', slow.url, file, String(IN_FLIGHT)]);
       const bare = await spawnJson(['--bare', 'held', slow.url, file, String(IN_FLIGHT)]);
       rows.push({ row: 'held', n: IN_FLIGHT, client, bare });

@@ -42,7 +42,9 @@ export function provideSolveTasks(deps: MachineDependencies) {
   // Upload tokens issued in this process and not yet used: an upload starts only with one. A
   // restored upload actor (its body may have reached the server before the process stopped)
   // brings a token that is spent, or another process's, and fails with UploadInterruptedError.
-  const attemptPrefix = globalThis.crypto.randomUUID();
+  // Unique to this Session, so a token can never match another Session's (Math.random: the
+  // tokens need to be distinct, not secret, and webcrypto costs a fresh process ~10 ms to load).
+  const attemptPrefix = `${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
   let attemptCount = 0;
   const unusedAttempts = new Set<string>();
   const markUploadAttempt = assign({
