@@ -11,7 +11,7 @@ import { describeCoverage, formatRanges, scanIndexDirs, systemIndexDirs } from '
 
 export const SERVE_USAGE = `usage: astrometry-net serve [--host H] [--port N] [--api-keys-file FILE] [--api-key KEY]... [--solver ${SOLVER_NAMES.join('|')}]
                           [--data-dir DIR] [--database URL] [--max-upload-mb N] [--max-pixels N]
-                          [--concurrency N]
+                          [--max-source-rows N] [--concurrency N]
                           [--cors-origin O]... [--allow-private-urls] [--lease-seconds N]
                           [--long-poll-max SECONDS] [--index-dir DIR]... [--no-system-indexes]
        astrometry-net serve --list-indexes [--index-dir DIR]... [--no-system-indexes]`;
@@ -39,6 +39,8 @@ A nova-compatible (nova.astrometry.net) API server on the real solver. Prints th
   --max-pixels N        largest image solved, in pixels (width × height, as its header declares
                         them); a larger one fails its job at once, without running the solver
                         (default 250000000)
+  --max-source-rows N   most rows a source list (text, FITS table or x/y lists) may have; a longer
+                        one fails its submission (default 1000000)
   --concurrency N       solves run at once on this node; more wait as jobs: [null]
                         (default: the number of cores)
   --cors-origin O       allow browser pages from this origin, e.g. http://localhost:3000; repeat
@@ -69,6 +71,7 @@ const FLAGS = [
   '--database',
   '--max-upload-mb',
   '--max-pixels',
+  '--max-source-rows',
   '--concurrency',
   '--cors-origin',
   '--allow-private-urls',
@@ -181,6 +184,12 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
         const n = Number(value);
         if (!/^\d+$/.test(value) || n < 1 || !Number.isSafeInteger(n)) bad(flag, value, 'a positive whole number of pixels, e.g. 250000000');
         out.maxPixels = n;
+        break;
+      }
+      case '--max-source-rows': {
+        const n = Number(value);
+        if (!/^\d+$/.test(value) || n < 1 || !Number.isSafeInteger(n)) bad(flag, value, 'a positive whole number of rows, e.g. 1000000');
+        out.maxSourceRows = n;
         break;
       }
       case '--concurrency': {

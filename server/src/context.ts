@@ -14,6 +14,8 @@ export interface ServerContext {
   findUserByKey(key: string): UserRow | undefined;
   formLimits: FormLimits;
   longPoll: LongPollConfig;
+  /** Rows an x/y list may have (`x`, `y` in an upload's JSON, as a source-list file). */
+  maxSourceRows: number;
   /** The body of GET /api/server_info, fixed at start. */
   serverInfo: Dumpable;
   log: (line: string) => void;

@@ -178,6 +178,11 @@ async function uploadCommon(
         sendApiError(ex.res, '"x" and "y" lists must be the same length');
         return;
       }
+      // Not nova's (it has no budget), in nova's error shape.
+      if (x.length > ctx.maxSourceRows) {
+        sendApiError(ex.res, `"x" and "y" lists have ${x.length} items; this server reads at most ${ctx.maxSourceRows} (--max-source-rows)`);
+        return;
+      }
       await discardFile(form);
       const bytes = xyTable(x, y);
       const path = join(ctx.store.tmpDir, `xy-${nowMicros()}-${Math.random().toString(36).slice(2)}`);

@@ -23,6 +23,7 @@ import { sweep, sweepInterval } from './retention.js';
 import { Sessions, randomString } from './sessions.js';
 import { createBackend } from './solvers/registry.js';
 import { DEFAULT_MAX_PIXELS } from './declared-size.js';
+import { DEFAULT_MAX_SOURCE_ROWS } from './source-list.js';
 import { SIMULATED_DEFAULTS, type SimulatedSolverOptions } from './solvers/simulated.js';
 import type { UserRow } from './store/server-store.js';
 import { isPostgresUrl, openStore } from './store/open.js';
@@ -61,6 +62,8 @@ export interface ServerOptions {
    * fails its job at once, before solve-field or any conversion starts. Default 250 million.
    */
   maxPixels?: number;
+  /** Rows a source list (text, FITS table or x/y lists) may have; past it the submission fails. Default 1 000 000. */
+  maxSourceRows?: number;
   /** Concurrent solves on this node; more jobs wait (`jobs: [null]`). Default: the number of cores. */
   concurrency?: number;
   /** Delete finished submissions older than this, on a periodic sweep. */
@@ -128,7 +131,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   checkPositiveInt('leaseMs', options.leaseMs, 100);
   checkPositiveInt('pollMs', options.pollMs, 10);
   checkPositiveInt('maxPixels', options.maxPixels, 1);
+  checkPositiveInt('maxSourceRows', options.maxSourceRows, 1);
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxSourceRows = options.maxSourceRows ?? DEFAULT_MAX_SOURCE_ROWS;
   if (options.database !== undefined && !isPostgresUrl(options.database)) throw new RangeError('database must be a postgres:// URL');
   const maxUploadBytes = options.maxUploadBytes ?? 100 * MiB;
   if (!(maxUploadBytes > 0)) throw new RangeError('maxUploadBytes must be positive');
@@ -178,6 +183,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       allowPrivate: options.allowPrivateUrls ?? false,
     },
     maxDecompressedBytes: Math.max(maxUploadBytes * 8, 1024 * MiB),
+    maxSourceRows,
     log,
   });
 
@@ -188,7 +194,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     findUserByKey: (key) => users.get(keyHash(key)),
     formLimits: { maxBodyBytes: maxUploadBytes, maxFieldBytes: DJANGO_MAX_MEMORY_SIZE, tmpDir: store.tmpDir },
     longPoll: { maxSeconds: longPollMaxSeconds, changes },
-    serverInfo: serverInfoBody(solverDescription, { maxUploadBytes, concurrency, longPollMaxSeconds, maxPixels }),
+    serverInfo: serverInfoBody(solverDescription, { maxUploadBytes, concurrency, longPollMaxSeconds, maxPixels, maxSourceRows }),
+    maxSourceRows,
     log,
   };
   const faults = new Faults();

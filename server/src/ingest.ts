@@ -24,13 +24,22 @@ export const FILES = {
 } as const;
 
 export type IngestResult =
-  | { ok: true; image: Omit<ImageRow, 'id' | 'createdAt'>; imagePath: string; originalFilename: string }
+  | {
+      ok: true;
+      image: Omit<ImageRow, 'id' | 'createdAt'>;
+      imagePath: string;
+      originalFilename: string;
+      /** A source list's rows, as read (storeImage writes them as the solver's FITS table). */
+      xy?: { x: ArrayLike<number>; y: ArrayLike<number> };
+    }
   | { ok: false; error: string; originalFilename: string };
 
 export interface IngestContext {
   urlFetch: UrlFetchLimits;
   /** Cap on gunzipped size: a small .gz must not fill the disk. */
   maxDecompressedBytes: number;
+  /** Rows a source list may have; past it the submission fails. */
+  maxSourceRows: number;
   signal: AbortSignal;
 }
 
@@ -65,7 +74,7 @@ export async function ingest(store: Dirs, sub: SubmissionRow, ctx: IngestContext
     }
   }
 
-  const probe = await probeFile(input);
+  const probe = await probeFile(input, ctx.maxSourceRows);
   if (probe.kind === 'unsupported') return { ok: false, error: probe.error, originalFilename };
   const sha1 = await sha1File(input);
   return {
@@ -73,6 +82,7 @@ export async function ingest(store: Dirs, sub: SubmissionRow, ctx: IngestContext
     image: imageRow(probe, sha1),
     imagePath: input,
     originalFilename,
+    ...(probe.kind === 'xylist' ? { xy: { x: probe.x, y: probe.y } } : {}),
   };
 }
 
@@ -85,19 +95,29 @@ function imageRow(p: Exclude<Probe, { kind: 'unsupported' }>, sha1: string): Omi
  * Stores an image's bytes under its own id. Source lists also get a normalised FITS table
  * with `x`,`y` columns, which is what the solver is handed (as nova writes for x/y uploads).
  */
-export async function storeImage(store: Dirs, imageId: number, from: string, kind: 'image' | 'xylist'): Promise<void> {
+export async function storeImage(
+  store: Dirs,
+  imageId: number,
+  from: string,
+  kind: 'image' | 'xylist',
+  xy?: { x: ArrayLike<number>; y: ArrayLike<number> },
+): Promise<void> {
   const dir = store.imageDir(imageId);
   await mkdir(dir, { recursive: true });
   // Stored files are never modified in place, so a hard link is as good as a copy.
   await link(from, join(dir, FILES.image)).catch(() => copyFile(from, join(dir, FILES.image)));
   if (kind === 'xylist') {
-    const p = await probeFile(from);
-    if (p.kind !== 'xylist') throw new Error('source list changed between probes');
-    await writeFile(join(dir, FILES.xylist), xyTable(p.x, p.y));
+    let rows = xy;
+    if (!rows) {
+      const p = await probeFile(from, Infinity);
+      if (p.kind !== 'xylist') throw new Error('source list changed between probes');
+      rows = p;
+    }
+    await writeFile(join(dir, FILES.xylist), xyTable(rows.x, rows.y));
   }
 }
 
-export function xyTable(x: number[], y: number[]): Uint8Array {
+export function xyTable(x: ArrayLike<number>, y: ArrayLike<number>): Uint8Array {
   return writeXyTable(x, y);
 }
 

@@ -1,50 +1,64 @@
 /**
  * Content sniffing for uploads, by magic bytes and never by name, in nova's order
  * (docs/nova-protocol.md#content-detection): first "is it an image" (FITS image, JPEG, PNG, GIF, PNM), then
- * "is it a source list" (FITS binary table with x,y columns, or text `x y` lines).
+ * "is it a source list" (FITS binary table with x,y columns, or text `x y` lines), the latter
+ * read as a stream within a row budget (source-list.ts).
  */
 import { open, stat } from 'node:fs/promises';
 import { findImageHdu, isFits, readHdus, readXyColumns } from 'astrometry-net-client/fits';
+import { openByteSource } from './declared-size.js';
+import { DEFAULT_MAX_SOURCE_ROWS, parseLine, readFitsList, readTextList, tooManyRowsError, type ListRead } from './source-list.js';
 
 export type ImageFormat = 'fits' | 'jpeg' | 'png' | 'gif' | 'pnm';
 
 export type Probe =
   | { kind: 'image'; format: ImageFormat; width: number; height: number }
-  | { kind: 'xylist'; source: 'fits' | 'text'; x: number[]; y: number[]; width: number; height: number }
+  | { kind: 'xylist'; source: 'fits' | 'text'; x: ArrayLike<number>; y: ArrayLike<number>; width: number; height: number }
   /** `error` is the Python exception line nova's worker would end its traceback with. */
   | { kind: 'unsupported'; error: string };
 
 export const UNSUPPORTED = "Exception: This file's type is not supported.";
 
 const HEAD_BYTES = 4 * 1024 * 1024;
-const WHOLE_FILE_LIMIT = 256 * 1024 * 1024;
 
-export async function probeFile(path: string): Promise<Probe> {
+/**
+ * Sniffs a file. An image is known by its head; a source list (a FITS table, or text) is read
+ * as a stream within `maxRows` rows, so neither a large list nor a large file is ever held whole.
+ */
+export async function probeFile(path: string, maxRows = DEFAULT_MAX_SOURCE_ROWS): Promise<Probe> {
   const size = (await stat(path)).size;
+  const head = Buffer.alloc(Math.min(size, HEAD_BYTES));
   const fh = await open(path, 'r');
   try {
-    const headLen = Math.min(size, HEAD_BYTES);
-    const head = Buffer.alloc(headLen);
-    await fh.read(head, 0, headLen, 0);
-    // An image is known by its head: only a source list (a FITS table, or text) is read whole.
-    const img = imageSize(head);
-    if (img) return { kind: 'image', ...img };
-    const needWhole = size > headLen && size <= WHOLE_FILE_LIMIT && (isFits(head) || looksLikeText(head));
-    let whole = head;
-    if (needWhole) {
-      whole = Buffer.alloc(size);
-      await fh.read(whole, 0, size, 0);
-    }
-    return probeBuffer(whole, size > whole.length);
+    await fh.read(head, 0, head.length, 0);
   } finally {
     await fh.close();
   }
+  const img = imageSize(head);
+  if (img) return { kind: 'image', ...img };
+  if (isFits(head)) {
+    const src = await openByteSource(path);
+    try {
+      return listProbe(await readFitsList(src, maxRows), 'fits', maxRows);
+    } finally {
+      await src.close();
+    }
+  }
+  if (looksLikeText(head)) return listProbe(await readTextList(path, maxRows), 'text', maxRows);
+  return { kind: 'unsupported', error: UNSUPPORTED };
 }
 
-export function probeBuffer(buf: Buffer, truncated = false): Probe {
+function listProbe(r: ListRead, source: 'fits' | 'text', maxRows: number): Probe {
+  if (r.ok) return sourceListProbe(r.x, r.y, source);
+  if (r.reason === 'too-many-rows') return { kind: 'unsupported', error: tooManyRowsError(maxRows, r.rows) };
+  return { kind: 'unsupported', error: UNSUPPORTED };
+}
+
+/** probeFile for bytes in memory (`truncated`: only the head of a longer file). */
+export function probeBuffer(buf: Buffer, truncated = false, maxRows = DEFAULT_MAX_SOURCE_ROWS): Probe {
   const img = imageSize(buf);
   if (img) return { kind: 'image', ...img };
-  let xy: { x: number[]; y: number[]; source: 'fits' | 'text' } | null = null;
+  let xy: { x: ArrayLike<number>; y: ArrayLike<number>; source: 'fits' | 'text' } | null = null;
   if (isFits(buf)) {
     try {
       const t = readXyColumns(buf);
@@ -57,11 +71,12 @@ export function probeBuffer(buf: Buffer, truncated = false): Probe {
     if (t) xy = { ...t, source: 'text' };
   }
   if (!xy) return { kind: 'unsupported', error: UNSUPPORTED };
+  if (xy.x.length > maxRows) return { kind: 'unsupported', error: tooManyRowsError(maxRows, xy.x.length) };
   return sourceListProbe(xy.x, xy.y, xy.source);
 }
 
 /** nova's `create_source_list` size rule and its two failure modes. */
-export function sourceListProbe(x: number[], y: number[], source: 'fits' | 'text'): Probe {
+export function sourceListProbe(x: ArrayLike<number>, y: ArrayLike<number>, source: 'fits' | 'text'): Probe {
   if (x.length === 0 || y.length === 0) {
     return { kind: 'unsupported', error: 'ValueError: zero-size array to reduction operation maximum which has no identity' };
   }
@@ -73,9 +88,10 @@ export function sourceListProbe(x: number[], y: number[], source: 'fits' | 'text
   return { kind: 'xylist', source, x, y, width: w, height: h };
 }
 
-function maxOf(v: number[]): number {
+function maxOf(v: ArrayLike<number>): number {
   let m = Number.NEGATIVE_INFINITY;
-  for (const n of v) {
+  for (let i = 0; i < v.length; i++) {
+    const n = v[i] as number;
     if (Number.isNaN(n)) return Number.NaN; // numpy's max propagates NaN
     if (n > m) m = n;
   }
@@ -160,14 +176,12 @@ export function parseTextList(buf: Buffer): { x: number[]; y: number[] } | null 
   }
   const x: number[] = [];
   const y: number[] = [];
-  const num = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
   for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const parts = line.split(/\s+/);
-    if (parts.length < 2 || !parts.every((p) => num.test(p))) return null;
-    x.push(Number(parts[0]));
-    y.push(Number(parts[1]));
+    const r = parseLine(raw);
+    if (r === false) return null;
+    if (r === null) continue;
+    x.push(r[0]);
+    y.push(r[1]);
   }
   return x.length > 0 ? { x, y } : null;
 }

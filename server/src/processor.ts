@@ -27,6 +27,8 @@ export interface ProcessorOptions {
   queueMs: number;
   urlFetch: UrlFetchLimits;
   maxDecompressedBytes: number;
+  /** Rows a source list may have (ingest fails past it). */
+  maxSourceRows: number;
   /** How long a claim survives without renewal; renewed every third of it. */
   leaseMs: number;
   /** How often the store is asked for work other nodes accepted. */
@@ -184,6 +186,7 @@ export class Processor {
       result = await ingest(this.store, sub, {
         urlFetch: this.opts.urlFetch,
         maxDecompressedBytes: this.opts.maxDecompressedBytes,
+        maxSourceRows: this.opts.maxSourceRows,
         signal,
       });
     } catch (err) {
@@ -197,7 +200,7 @@ export class Processor {
       if (image && !(await exists(solverInputOf(this.store, image)))) image = undefined;
       if (!image) {
         const id = await this.store.nextId('image');
-        await storeImage(this.store, id, result.imagePath, result.image.kind);
+        await storeImage(this.store, id, result.imagePath, result.image.kind, result.xy);
         if (signal.aborted) return;
         image = { id, createdAt: nowMicros(), ...result.image };
         await this.store.insertImage(image);

@@ -14,6 +14,7 @@ export interface ServerLimits {
   concurrency: number;
   longPollMaxSeconds: number;
   maxPixels: number;
+  maxSourceRows: number;
 }
 
 /** This package's version: its package.json sits one folder above both src/ and dist/. */
@@ -43,6 +44,7 @@ export function serverInfoBody(solver: SolverDescription, limits: ServerLimits):
       concurrency: limits.concurrency,
       long_poll_max_seconds: limits.longPollMaxSeconds,
       max_pixels: limits.maxPixels,
+      max_source_rows: limits.maxSourceRows,
       cpu_limit_seconds: solver.limits?.cpuLimitSeconds ?? null,
       solve_timeout_seconds: solver.limits?.timeoutSeconds ?? null,
     },

@@ -191,8 +191,9 @@ describe('the pixel budget', () => {
     expect(pixelBudgetExceeded({ width: 15_812, height: 15_812 }, 250_000_000)).toMatch(/^the image declares 15812 × 15812 pixels \(250 megapixels\)/);
   });
 
-  it('serve takes --max-pixels', () => {
-    expect(parseServeArgs(['--max-pixels', '400000000'])).toMatchObject({ maxPixels: 400_000_000 });
+  it('serve takes --max-pixels and --max-source-rows', () => {
+    expect(parseServeArgs(['--max-pixels', '400000000', '--max-source-rows=5000'])).toMatchObject({ maxPixels: 400_000_000, maxSourceRows: 5000 });
     expect(() => parseServeArgs(['--max-pixels', '2.5e8'])).toThrow(/--max-pixels: invalid value "2.5e8"; allowed: a positive whole number of pixels/);
+    expect(() => parseServeArgs(['--max-source-rows', '0'])).toThrow(/--max-source-rows: invalid value "0"/);
   });
 });
