@@ -27,6 +27,12 @@ beforeAll(async () => {
     const entry: Seen = { contentLength: req.headers['content-length'], received: 0 };
     seen.push(entry);
     if (req.url === '/stall') return; // never answers
+    if (req.url === '/big') {
+      const big = Buffer.alloc(3 * 1024 * 1024 + 7, 0);
+      for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) & 0xff;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(big.length) }).end(big);
+      return;
+    }
     if (req.url === '/trickle') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       const timer = setInterval(() => res.write('.'), 50);
@@ -264,6 +270,14 @@ test('a stall timeout ends an upload the server stops reading, and closes its fi
   });
   await expect(pending).rejects.toMatchObject({ code: 'network', message: expect.stringContaining('Stalled') });
   await expect.poll(() => openFiles(path)).toBe(0);
+});
+
+test('a large answer of declared length arrives whole, in one buffer of that length', async () => {
+  const response = await undiciTransport().request({ method: 'GET', url: `${url}/big` });
+  expect(response.body.byteLength).toBe(3 * 1024 * 1024 + 7);
+  expect(response.body.buffer.byteLength).toBe(3 * 1024 * 1024 + 7);
+  expect(response.body[4096 * 5]).toBe(5);
+  expect(response.body[4096 * 300]).toBe(300 & 0xff);
 });
 
 test('an answer larger than maxResponseBytes is refused, declared or streamed', async () => {

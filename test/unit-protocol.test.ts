@@ -176,6 +176,13 @@ describe('JSON answers', () => {
     expect(await rejection(results.resultFile(junk.ctx, 'wcs', 202))).toMatchObject({ code: 'unexpected_content', message: expect.stringContaining('FITS header') });
   });
 
+  test('a result file above its kind\'s own cap (a WCS is a header: 4 MiB) is refused, below the client\'s maxFileBytes', async () => {
+    const huge = new Uint8Array(5 * 1024 * 1024);
+    huge.set(fitsBytes());
+    const { ctx } = setup({ wcs_file: () => ({ status: 200, headers: { 'content-type': 'application/fits' }, body: huge }) });
+    expect(await rejection(results.resultFile(ctx, 'wcs', 202))).toMatchObject({ code: 'response_too_large', limit: 4 * 1024 * 1024 });
+  });
+
   test('a JSON answer above maxJsonBytes is refused, not buffered', async () => {
     const { ctx } = setup({ job: () => text(`{"status": "solving", "pad": "${'x'.repeat(2000)}"}`) }, ZERO_DELAY, { limits: { maxJsonBytes: 1000 } });
     expect(await rejection(api.jobStatus(ctx, 202))).toMatchObject({ code: 'response_too_large', limit: 1000 });

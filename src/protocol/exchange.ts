@@ -61,6 +61,8 @@ export interface ExchangeRequest<T> {
   readonly holdMs?: number;
   /** JSON or a file: which size cap applies. */
   readonly answer: 'json' | 'file';
+  /** A cap of this request's own, below the JSON or file cap (a WCS file is small). */
+  readonly maxBytes?: number;
   /** Checks and decodes the answer; throws a typed error for a wrong one. */
   readonly read: (response: TransportResponse) => T;
 }
@@ -93,7 +95,10 @@ export async function exchange<T>(ctx: ExchangeContext, req: ExchangeRequest<T>)
           ...(req.headers ? { headers: req.headers } : {}),
           ...(deadline !== null ? { timeoutMs: Math.max(1, deadline - now()) } : {}),
           stallTimeoutMs: (ctx.limits?.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) + (req.holdMs ?? 0),
-          maxResponseBytes: req.answer === 'json' ? (ctx.limits?.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES) : (ctx.limits?.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES),
+          maxResponseBytes: Math.min(
+            req.maxBytes ?? Number.POSITIVE_INFINITY,
+            req.answer === 'json' ? (ctx.limits?.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES) : (ctx.limits?.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES),
+          ),
           ...(ctx.signal ? { signal: ctx.signal } : {}),
           ...(ctx.onUploadProgress ? { onUploadProgress: ctx.onUploadProgress } : {}),
         });

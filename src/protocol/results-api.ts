@@ -40,6 +40,7 @@ export function resultFile(ctx: ExchangeContext, kind: FileResultKind, jobId: nu
     headers: { referer: apiEndpoint(ctx.apiUrl, 'login') },
     idempotent: true,
     answer: 'file',
+    ...(spec.maxBytes !== undefined ? { maxBytes: spec.maxBytes } : {}),
     read: (response) => {
       const contentType = (response.headers['content-type'] ?? '').toLowerCase();
       const details = { url, status: response.status, contentType, bodyStart: new TextDecoder().decode(response.body.subarray(0, 120)) };

@@ -10,7 +10,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type FormDataType from 'form-data';
 import type { Dispatcher } from 'undici';
-import { ResponseTooLargeError } from '../errors.js';
+import { NetworkError, ResponseTooLargeError } from '../errors.js';
 import type { RequestBody, Transport, TransportRequest, TransportResponse } from './transport.js';
 import { watch } from './watchdog.js';
 
@@ -115,6 +115,22 @@ async function readCapped(
   // more CPU than the bytes themselves, and a stall there is caught by the request's timers.
   if (declared !== undefined && declared <= SMALL_BODY && 'arrayBuffer' in body) {
     return new Uint8Array(await (body as unknown as { arrayBuffer(): Promise<ArrayBuffer> }).arrayBuffer());
+  }
+  // A body of declared length goes straight into one buffer of that length: a large file is
+  // held once, not as chunks and then again as their concatenation.
+  if (declared !== undefined && Number.isSafeInteger(declared) && declared > SMALL_BODY) {
+    const whole = new Uint8Array(declared);
+    let at = 0;
+    for await (const chunk of body) {
+      touch();
+      if (at + chunk.length > declared) {
+        body.destroy();
+        throw new NetworkError(`The answer from ${req.url} ran past its Content-Length (${declared} bytes).`);
+      }
+      whole.set(chunk, at);
+      at += chunk.length;
+    }
+    return at === declared ? whole : whole.subarray(0, at);
   }
   const chunks: Buffer[] = [];
   let total = 0;
