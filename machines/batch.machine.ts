@@ -12,13 +12,12 @@
  * never more than `concurrency` of them. The batch follows each child through its snapshots
  * (`syncSnapshot`): a child is settled when its snapshot has the tag `settled`, so the solve
  * machine knows nothing of batches. Every snapshot is announced as `itemUpdated`, a settled item
- * as `itemSettled` with the child's final context (results included) for the consumer to write
- * out; the batch's own context keeps only a count and the phases of the live children.
+ * as `itemSettled` with the child's final snapshot (results included) for the consumer to write
+ * out; the batch's own context keeps only a count and the stages of the live children.
  */
 import { assign, enqueueActions, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
-import type { SerializedError } from '../src/errors.js';
-import type { Calibration } from '../src/protocol/models.js';
-import { solveMachine, type SolveContext, type SolveMachineInput, type SolveSnapshot } from './solve.machine.js';
+import { isSettled, stageOf, type SolveStage } from '../src/client/solve-view.js';
+import { solveMachine, type SolveMachineInput, type SolveSnapshot } from './solve.machine.js';
 
 export interface BatchItem {
   /** Unique within the batch; also the child actor's id. */
@@ -26,19 +25,11 @@ export interface BatchItem {
   input: SolveMachineInput;
 }
 
-export interface BatchItemSummary {
-  id: string;
-  outcome: 'success' | 'failure';
-  subid: number | null;
-  jobId: number | null;
-  calibration: Calibration | null;
-  error: SerializedError | null;
-}
-
 /** A live child: its id and its top-level state. */
 export interface RunningItem {
   id: string;
-  phase: string;
+  /** The child's top-level state (`idle`, `uploading`, `jobRunning`, …), as `SolveView.stage`. */
+  stage: SolveStage;
 }
 
 export interface BatchContext {
@@ -48,7 +39,7 @@ export interface BatchContext {
   /** The live children, in the order they started. */
   running: RunningItem[];
   concurrency: number;
-  /** How many items settled; their summaries went out in `itemSettled` events. */
+  /** How many items settled; their final snapshots went out in `itemSettled` events. */
   settledCount: number;
   /** What `draining` waits for: every running item to settle, or only the uploads in flight. */
   drainUntil: 'settled' | 'uploaded';
@@ -85,20 +76,12 @@ export type BatchEmitted =
   | { type: 'itemStarted'; id: string }
   /** A new snapshot of a live child. */
   | { type: 'itemUpdated'; id: string; snapshot: SolveSnapshot }
-  | { type: 'itemSettled'; id: string; summary: BatchItemSummary; context: SolveContext };
+  /** The child settled (`viewOf(snapshot)` tells how), and was stopped: its final snapshot, results included. */
+  | { type: 'itemSettled'; id: string; snapshot: SolveSnapshot };
 
 const SNAPSHOT_PREFIX = 'xstate.snapshot.';
 /** States in which a solve has sent nothing yet: cancelling it leaves nothing behind. */
 const NOT_SENT = new Set(['idle', 'loggingIn']);
-
-/**
- * A child is settled when its snapshot has the tag `settled` and no result is still queued: the
- * results asked for up front (`prefetch`) are fetched in `success.fetchingResults`, under the
- * `settled` tag, so that tag alone would end an item before its files.
- */
-export function isSettled(snapshot: SolveSnapshot): boolean {
-  return snapshot.hasTag('settled') && snapshot.context.fetchQueue.length === 0;
-}
 
 function childId(event: ChildSnapshotEvent): string {
   return event.type.slice(SNAPSHOT_PREFIX.length);
@@ -116,7 +99,7 @@ export const batchMachine = setup({
   guards: {
     noneRunning: ({ context }) => context.running.length === 0,
     allSettled: ({ context }) => context.next >= context.items.length && context.running.length === 0,
-    uploadsLanded: ({ context }) => context.drainUntil === 'uploaded' && !context.running.some((r) => r.phase === 'uploading'),
+    uploadsLanded: ({ context }) => context.drainUntil === 'uploaded' && !context.running.some((r) => r.stage === 'uploading'),
   },
   actions: {
     fillPool: enqueueActions(({ context, enqueue }) => {
@@ -129,11 +112,11 @@ export const batchMachine = setup({
         enqueue.spawnChild('solve', { id: item.id, input: item.input, syncSnapshot: true });
         enqueue.sendTo(item.id, { type: 'START' });
         enqueue.emit({ type: 'itemStarted', id: item.id });
-        running.push({ id: item.id, phase: 'idle' });
+        running.push({ id: item.id, stage: 'idle' });
       }
       enqueue.assign({ next, running });
     }),
-    /** Announces the child's snapshot; a settled child is summarised, stopped and forgotten. */
+    /** Announces the child's snapshot; a settled child is announced, stopped and forgotten. */
     follow: enqueueActions(({ context, event, enqueue }) => {
       const id = childId(event as ChildSnapshotEvent);
       const { snapshot } = event as ChildSnapshotEvent;
@@ -141,20 +124,11 @@ export const batchMachine = setup({
       if (!live) return;
       enqueue.emit({ type: 'itemUpdated', id, snapshot });
       if (!isSettled(snapshot)) {
-        const phase = String(typeof snapshot.value === 'string' ? snapshot.value : Object.keys(snapshot.value)[0]);
-        if (phase !== live.phase) enqueue.assign({ running: context.running.map((r) => (r.id === id ? { id, phase } : r)) });
+        const stage = stageOf(snapshot);
+        if (stage !== live.stage) enqueue.assign({ running: context.running.map((r) => (r.id === id ? { id, stage } : r)) });
         return;
       }
-      const solved = snapshot.context;
-      const summary: BatchItemSummary = {
-        id,
-        outcome: solved.error === null ? 'success' : 'failure',
-        subid: solved.subid,
-        jobId: solved.jobId,
-        calibration: solved.results.calibration ?? null,
-        error: solved.error,
-      };
-      enqueue.emit({ type: 'itemSettled', id, summary, context: solved });
+      enqueue.emit({ type: 'itemSettled', id, snapshot });
       enqueue.stopChild(id);
       enqueue.assign({
         running: context.running.filter((r) => r.id !== id),
@@ -165,7 +139,7 @@ export const batchMachine = setup({
     /** What the drain waits for: every running solve settled (default), or only their uploads. */
     setDrainUntil: assign({ drainUntil: ({ event }) => (event as Extract<BatchEvent, { type: 'DRAIN' }>).until ?? 'settled' }),
     cancelUnsent: enqueueActions(({ context, enqueue }) => {
-      for (const r of context.running) if (NOT_SENT.has(r.phase)) enqueue.sendTo(r.id, { type: 'CANCEL', reason: 'The batch was stopped before this input was sent.' });
+      for (const r of context.running) if (NOT_SENT.has(r.stage)) enqueue.sendTo(r.id, { type: 'CANCEL', reason: 'The batch was stopped before this input was sent.' });
     }),
     cancelRunning: enqueueActions(({ context, event, enqueue }) => {
       const reason = (event as { reason?: string }).reason ?? 'The batch was cancelled.';

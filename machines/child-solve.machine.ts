@@ -23,6 +23,7 @@
  */
 import type { StateMachine } from 'xstate';
 import { reviveError, type SerializedError } from '../src/errors.js';
+import { viewOf } from '../src/client/solve-view.js';
 import type { Calibration } from '../src/protocol/models.js';
 import type { FileResultKind, ResultFile } from '../src/protocol/result-kinds.js';
 import { systemClock, type Clock } from '../src/tasks/clock.js';
@@ -58,14 +59,16 @@ function retarget<T>(value: T): T {
 }
 
 
+/** The output, computed in the final state `solved` (tagged `settled`): the solve's view, and the JSON results. */
 function outputOf(context: SolveContext): ChildSolveOutput {
-  const { calibration, files, ...results } = context.results;
+  const view = viewOf({ value: 'solved', context, hasTag: (tag) => tag === 'settled' });
+  const { calibration: _calibration, files: _files, ...results } = context.results;
   return {
-    subid: context.subid,
-    jobId: context.jobId as number,
-    hash: context.hash,
-    calibration: calibration as Calibration,
-    files: files ?? {},
+    subid: view.subid,
+    jobId: view.jobId as number,
+    hash: view.hash,
+    calibration: view.calibration as Calibration,
+    files: view.files,
     results,
     resultErrors: context.resultErrors,
   };

@@ -30,7 +30,6 @@ export {
   type BatchItem,
   type BatchContext,
   type ChildSnapshotEvent,
-  type BatchItemSummary,
   type BatchEmitted,
   type BatchEvent,
   type BatchInput,
@@ -47,5 +46,6 @@ export { ServerPool, type PooledServer } from '../src/tasks/server-pool.js';
 export type { SharedLogin } from '../src/tasks/shared-login.js';
 export { defaultPollSchedule, pollDelay, type PollSchedule } from '../src/tasks/polling.js';
 export { driveBatch, itemProgress, batchProgress, type BatchRun, type DriveBatchOptions, type ItemProgress, type BatchProgress } from '../src/client/batch-driver.js';
+export { viewOf, type SolveView, type SolvePhase, type SolveStage } from '../src/client/solve-view.js';
 export { encodeUploadOptions, UPLOAD_OPTION_NAMES } from '../src/protocol/upload-options.js';
 export type { MemoryStore } from '../src/client/solve-input.js';

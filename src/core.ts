@@ -17,6 +17,7 @@ export { createSolveLogic, type SolveLogic, type SolveLogicInput, type SolveLogi
 export type { LocalExtractionOptions } from './client/local-extraction.js';
 export type { SolveInput, SourceList, UploadDescriptor, MemoryStore, ByteStream } from './client/solve-input.js';
 export type { ItemProgress, BatchProgress } from './client/batch-driver.js';
+export type { SolveView, SolvePhase, SolveStage } from './client/solve-view.js';
 export {
   ERROR_CODES,
   AstrometryNetError,

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { createActor, toPromise } from 'xstate';
-import { batchMachine, type BatchItem, type BatchItemSummary } from '../machines/batch.machine.js';
+import { batchMachine, type BatchItem } from '../machines/batch.machine.js';
+import { itemProgress, type ItemProgress } from '../src/client/batch-driver.js';
 import { Session } from '../src/client/session.js';
 import { API_KEY, fakeNova, json } from './helpers/fake-nova.js';
 
@@ -16,8 +17,8 @@ function setup(count: number, concurrency: number, transport = fakeNova()) {
     input: { upload: { kind: 'url', url: `http://example.org/${i}.png` }, options: {}, schedule: session.schedule, prefetch: [{ kind: 'wcs' }] },
   }));
   const actor = createActor(batchMachine.provide({ actors: { solve: session.machine } }), { input: { items, concurrency } });
-  const summaries: BatchItemSummary[] = [];
-  actor.on('itemSettled', (e) => summaries.push(e.summary));
+  const summaries: ItemProgress[] = [];
+  actor.on('itemSettled', (e) => summaries.push(itemProgress(e.id, e.snapshot)));
   return { actor, transport, summaries };
 }
 
@@ -46,7 +47,7 @@ describe('batch machine', () => {
     const { actor } = setup(4, 2, transport);
     const settled: { id: string; subid: number | null; jobId: number | null; wcs: boolean }[] = [];
     actor.on('itemSettled', (e) =>
-      settled.push({ id: e.id, subid: e.summary.subid, jobId: e.summary.jobId, wcs: e.context.results.files?.wcs !== undefined }),
+      settled.push({ id: e.id, subid: e.snapshot.context.subid, jobId: e.snapshot.context.jobId, wcs: e.snapshot.context.results.files?.wcs !== undefined }),
     );
     actor.start();
     await toPromise(actor);
@@ -64,8 +65,8 @@ describe('batch machine', () => {
     const { actor, summaries } = setup(3, 1, transport);
     actor.start();
     await toPromise(actor);
-    expect(summaries.map((s) => s.outcome).sort()).toEqual(['failure', 'success', 'success']);
-    expect(summaries.find((s) => s.outcome === 'failure')?.error?.code).toBe('job_failed');
+    expect(summaries.map((s) => s.phase).sort()).toEqual(['failure', 'success', 'success']);
+    expect(summaries.find((s) => s.phase === 'failure')?.error?.code).toBe('job_failed');
   });
 
   test('DRAIN lets the running solves finish and starts no other', async () => {
@@ -74,7 +75,7 @@ describe('batch machine', () => {
     actor.send({ type: 'DRAIN' });
     const output = await toPromise(actor);
     expect(summaries.map((s) => s.id).sort()).toEqual(['item-0', 'item-1']);
-    expect(summaries.every((s) => s.outcome === 'success')).toBe(true);
+    expect(summaries.every((s) => s.phase === 'success')).toBe(true);
     expect(output.notStarted).toEqual(['item-2', 'item-3', 'item-4', 'item-5']);
   });
 
@@ -113,7 +114,7 @@ describe('batch machine', () => {
     actor.subscribe((s) => phases.at(-1) !== s.value && phases.push(String(s.value)));
     actor.start();
     // Wait until one solve is polling its job and the other's upload is held.
-    while (!(actor.getSnapshot().context.running.some((r) => r.phase === 'jobRunning') && actor.getSnapshot().context.running.some((r) => r.phase === 'uploading'))) {
+    while (!(actor.getSnapshot().context.running.some((r) => r.stage === 'jobRunning') && actor.getSnapshot().context.running.some((r) => r.stage === 'uploading'))) {
       await new Promise((r) => setTimeout(r, 2));
     }
     actor.send({ type: 'DRAIN', until: 'uploaded' });
@@ -134,10 +135,10 @@ describe('batch machine', () => {
     const transport = fakeNova({ solvingPolls: 1000 });
     const { actor, summaries } = setup(4, 2, transport);
     actor.start();
-    while (!actor.getSnapshot().context.running.every((r) => r.phase === 'jobRunning')) await new Promise((r) => setTimeout(r, 2));
+    while (!actor.getSnapshot().context.running.every((r) => r.stage === 'jobRunning')) await new Promise((r) => setTimeout(r, 2));
     actor.send({ type: 'CANCEL', reason: 'Enough.' });
     const output = await toPromise(actor);
-    expect(summaries.map((s) => [s.id, s.outcome, s.error?.code, s.error?.message]).sort()).toEqual([
+    expect(summaries.map((s) => [s.id, s.phase, s.error?.code, s.error?.message]).sort()).toEqual([
       ['item-0', 'failure', 'aborted', 'Enough.'],
       ['item-1', 'failure', 'aborted', 'Enough.'],
     ]);

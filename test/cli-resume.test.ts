@@ -35,7 +35,7 @@ afterAll(async () => {
 interface Entry {
   input: string;
   state: string;
-  phase: string;
+  stage: string;
   subid: number | null;
   jobId: number | null;
   done: boolean;
@@ -84,7 +84,7 @@ test('a batch killed with SIGKILL resumes with the same command: done inputs ski
 
   const done = [...atKill].filter(([, v]) => v.entry.done).map(([k]) => k);
   const started = [...atKill].filter(([, v]) => !v.entry.done && (v.entry.subid !== null || v.entry.jobId !== null)).map(([k]) => k);
-  const inFlight = [...atKill].filter(([, v]) => !v.entry.done && v.entry.subid === null && v.entry.phase === 'uploading').map(([k]) => k);
+  const inFlight = [...atKill].filter(([, v]) => !v.entry.done && v.entry.subid === null && v.entry.stage === 'uploading').map(([k]) => k);
   const fresh = INPUTS.filter((n) => !done.includes(n) && !started.includes(n) && !inFlight.includes(n));
   expect(done.length).toBeGreaterThan(0);
   expect(started.length).toBeGreaterThan(0);
@@ -144,7 +144,7 @@ test('an upload cut off by a crash is reported as upload_interrupted, never re-s
 
   // What a SIGKILL during b.png's upload leaves: the journal says uploading, with no submission.
   const { file, entry } = journal(out).get('b.png') as { file: string; entry: Entry };
-  writeFileSync(file, JSON.stringify({ ...entry, state: 'uploading', phase: 'uploading', subid: null, jobId: null, done: false, outcome: null, files: {} }));
+  writeFileSync(file, JSON.stringify({ ...entry, state: 'uploading', stage: 'uploading', subid: null, jobId: null, done: false, outcome: null, files: {} }));
   unlinkSync(join(out, 'b.wcs.fits'));
 
   const uploads = nova.uploads();
@@ -179,7 +179,7 @@ test('Ctrl-C lets an upload in flight reach the server, starts nothing new, and 
   const deadline = Date.now() + 20_000;
   for (;;) {
     const entries = [...journal(out).values()].map((v) => v.entry);
-    if (entries.some((e) => e.phase === 'uploading' && e.subid === null) && entries.some((e) => e.subid !== null)) break;
+    if (entries.some((e) => e.stage === 'uploading' && e.subid === null) && entries.some((e) => e.subid !== null)) break;
     if (Date.now() > deadline) throw new Error(`no upload in flight:\n${run.output().stderr}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -189,7 +189,7 @@ test('Ctrl-C lets an upload in flight reach the server, starts nothing new, and 
   expect(stopped.stderr).toContain('Stopping after 1 upload in flight');
   const entries = [...journal(out).values()].map((v) => v.entry);
   // The held upload got its submission id; nothing else was started.
-  expect(entries.filter((e) => e.phase === 'uploading' && e.subid === null)).toEqual([]);
+  expect(entries.filter((e) => e.stage === 'uploading' && e.subid === null)).toEqual([]);
   expect(entries.filter((e) => e.subid !== null)).toHaveLength(2);
   expect(nova.uploads() - uploads).toBe(2);
 

@@ -8,7 +8,7 @@ import { Flags, parseArgs, UsageError } from '../src/cli/args.js';
 import { mergeWcsIntoFits, readXyColumns } from '../src/fits/index.js';
 import { expandGlob } from '../src/cli/glob.js';
 import { resolveInputs } from '../src/cli/expand-inputs.js';
-import { newEntry, planFor } from '../src/cli/journal.js';
+import { Journal, JOURNAL_DIR, newEntry, planFor } from '../src/cli/journal.js';
 import { Progress } from '../src/cli/progress.js';
 import { parseDec, parseRa } from '../src/cli/sexagesimal.js';
 import { parseSourceListText, readSourceList } from '../src/cli/source-list.js';
@@ -211,7 +211,7 @@ describe('progress', () => {
       p.add('i2', 'later.fits');
       for (let i = 0; i <= 100; i++) {
         now = i * 10;
-        p.update('i0', 'uploading', { uploadProgress: { sentBytes: i * 10_000, totalBytes: 1_000_000 } });
+        p.update('i0', 'uploading', { upload: { sentBytes: i * 10_000, totalBytes: 1_000_000 } });
         vi.advanceTimersByTime(10);
       }
       const draws = err.writes.filter((w) => w.includes('running')).length;
@@ -252,9 +252,36 @@ describe('journal plans', () => {
     expect(planFor(entry({ done: true, outcome: 'success', jobId: 3 }), present).action).toBe('skip');
     expect(planFor(entry({ done: true, outcome: 'success', jobId: 3, subid: 2 }), { ...present, filesPresent: () => false })).toMatchObject({ action: 'resumeJob', jobId: 3 });
     expect(planFor(entry({ done: true, outcome: 'failure', jobId: 3 }), present).action).toBe('skip');
-    expect(planFor(entry({ subid: 2, phase: 'submissionPending' }), present)).toMatchObject({ action: 'resumeSubmission', subid: 2 });
-    expect(planFor(entry({ phase: 'uploading' }), present).action).toBe('interrupted');
-    expect(planFor(entry({ phase: 'uploading' }), { ...present, reupload: true }).action).toBe('upload');
-    expect(planFor(entry({ phase: 'loggingIn' }), present).action).toBe('upload');
+    expect(planFor(entry({ subid: 2, stage: 'submissionPending' }), present)).toMatchObject({ action: 'resumeSubmission', subid: 2 });
+    expect(planFor(entry({ stage: 'uploading' }), present).action).toBe('interrupted');
+    expect(planFor(entry({ stage: 'uploading' }), { ...present, reupload: true }).action).toBe('upload');
+    expect(planFor(entry({ stage: 'loggingIn' }), present).action).toBe('upload');
+  });
+
+  test('an entry written by 0.1.0 (`phase`, not `stage`) is read with its phase as the stage', () => {
+    const outDir = join(tmp, 'journal-0.1.0');
+    mkdirSync(join(outDir, JOURNAL_DIR), { recursive: true });
+    // Exactly as 0.1.0 wrote it: a solve cut off mid-upload.
+    const written = {
+      format: 'astrometry-net-cli/journal@1',
+      key: '0f3c1e7b9a2d4c6e8f0a1b2c3d4e5f60',
+      input: '/data/m42.fits',
+      state: 'uploading',
+      phase: 'uploading',
+      subid: null,
+      jobId: null,
+      done: false,
+      outcome: null,
+      calibration: null,
+      error: null,
+      files: {},
+      updatedAt: '2025-01-01T00:00:00.000Z',
+    };
+    writeFileSync(join(outDir, JOURNAL_DIR, `${written.key}.json`), `${JSON.stringify(written, null, 2)}\n`);
+    const read = new Journal(outDir).read(written.key);
+    const { phase: _phase, ...rest } = written;
+    expect(read).toEqual({ ...rest, stage: 'uploading' });
+    expect(planFor(read, present).action).toBe('interrupted');
+    expect(planFor(read, { ...present, reupload: true }).action).toBe('upload');
   });
 });

@@ -36,7 +36,7 @@ describe('Client.solveMany', () => {
     const outcomes = await collect(client.solveMany(inputs(names), { concurrency: 2, files: ['wcs'], onProgress: (p) => progress.push(p) }));
     // The batch's own progress: never more than two live, every item started and settled.
     expect(Math.max(...progress.map((p) => p.running.length))).toBe(2);
-    expect(progress.at(-1)).toMatchObject({ phase: 'done', total: 5, started: 5, settled: 5, running: [] });
+    expect(progress.at(-1)).toMatchObject({ state: 'done', total: 5, started: 5, settled: 5, running: [] });
     expect(progress.some((p) => p.uploading > 0)).toBe(true);
     expect(outcomes.map((o) => o.index).sort()).toEqual([0, 1, 2, 3, 4]);
     for (const o of outcomes) {

@@ -21,8 +21,8 @@ import type { WireUploadOptions } from '../protocol/upload-options.js';
 export const JOURNAL_DIR = '.astrometry-net-journal';
 export const JOURNAL_FORMAT = 'astrometry-net-cli/journal@1';
 
-/** The top-level machine states that mean a request is or was under way. */
-export type ActivePhase = 'idle' | 'loggingIn' | 'uploading' | 'submissionPending' | 'jobRunning' | 'fetchingResults';
+/** The top-level machine states (`SolveView.stage`) that mean a request is or was under way. */
+export type ActiveStage = 'idle' | 'loggingIn' | 'uploading' | 'submissionPending' | 'jobRunning' | 'fetchingResults';
 
 export interface JournalEntry {
   format: typeof JOURNAL_FORMAT;
@@ -31,8 +31,11 @@ export interface JournalEntry {
   input: string;
   /** The solve machine's state, dotted (`jobRunning.waiting`), or `queued`. */
   state: string;
-  /** The last state in which a request was under way: tells what a crash may have left. */
-  phase: ActivePhase | 'queued';
+  /**
+   * The last stage (top-level state) in which a request was under way: tells what a crash may
+   * have left. Written as `phase` by 0.1.0; such entries are read with it as `stage`.
+   */
+  stage: ActiveStage | 'queued';
   subid: number | null;
   jobId: number | null;
   /** Finished: success with every file written, or a failure that a rerun would repeat. */
@@ -43,6 +46,16 @@ export interface JournalEntry {
   /** Files written, by kind. */
   files: Record<string, string>;
   updatedAt: string;
+}
+
+/** An entry as 0.1.0 wrote it: `stage` was called `phase`. */
+type EntryOf010 = Omit<JournalEntry, 'stage'> & { phase: JournalEntry['stage'] };
+
+/** An entry of this version, from one of this version or of 0.1.0. */
+export function upgradeEntry(entry: JournalEntry | EntryOf010): JournalEntry {
+  if ('stage' in entry) return entry;
+  const { phase, ...rest } = entry;
+  return { ...rest, stage: phase };
 }
 
 /** Failures a rerun would only repeat: recorded as done. Everything else is retried or resumed. */
@@ -81,8 +94,8 @@ export class Journal {
 
   read(key: string): JournalEntry | undefined {
     try {
-      const entry = JSON.parse(readFileSync(this.#path(key), 'utf8')) as JournalEntry;
-      return entry?.format === JOURNAL_FORMAT && entry.key === key ? entry : undefined;
+      const entry = JSON.parse(readFileSync(this.#path(key), 'utf8')) as JournalEntry | EntryOf010;
+      return entry?.format === JOURNAL_FORMAT && entry.key === key ? upgradeEntry(entry) : undefined;
     } catch {
       return undefined;
     }
@@ -129,7 +142,7 @@ export function newEntry(key: string, input: string): JournalEntry {
     key,
     input,
     state: 'queued',
-    phase: 'queued',
+    stage: 'queued',
     subid: null,
     jobId: null,
     done: false,
@@ -155,6 +168,6 @@ export function planFor(entry: JournalEntry | undefined, options: { reupload: bo
   if (entry.done && entry.outcome === 'success' && options.filesPresent(entry.files)) return { action: 'skip', entry };
   if (entry.jobId !== null) return { action: 'resumeJob', jobId: entry.jobId, entry };
   if (entry.subid !== null) return { action: 'resumeSubmission', subid: entry.subid, entry };
-  if (entry.phase === 'uploading') return options.reupload ? { action: 'upload' } : { action: 'interrupted', entry };
+  if (entry.stage === 'uploading') return options.reupload ? { action: 'upload' } : { action: 'interrupted', entry };
   return { action: 'upload' };
 }

@@ -13,6 +13,7 @@
  * Results go through `result()` so they are printed between redraws, never inside the view.
  */
 
+import type { SolveView } from '../client/solve-view.js';
 import { colourEnabled, painter, stateStyle, type Paint, type Style } from './colour.js';
 
 export interface ProgressOptions {
@@ -110,8 +111,8 @@ export class Progress {
     this.#schedule();
   }
 
-  /** A new snapshot of an input's solve: `state` is `stateName(snapshot.value)`. */
-  update(id: string, state: string, info: { uploadProgress?: { sentBytes: number; totalBytes: number | null } | null; subid?: number | null; jobId?: number | null } = {}): void {
+  /** A new snapshot of an input's solve: `state` is its `SolveView.state`, `info` (`upload`, `subid`, `jobId`) from its view too. */
+  update(id: string, state: string, info: Partial<Pick<SolveView, 'upload' | 'subid' | 'jobId'>> = {}): void {
     const item = this.#items.get(id);
     if (!item) return;
     const now = this.#o.now();
@@ -121,7 +122,7 @@ export class Progress {
       item.state = state;
       if (changedTop) item.stateSince = now;
     }
-    const p = info.uploadProgress;
+    const p = info.upload;
     if (topState(state) === 'uploading' && p) {
       if (!item.upload) item.upload = { sent: p.sentBytes, total: p.totalBytes, firstAt: now, firstSent: p.sentBytes, lastAt: now };
       else Object.assign(item.upload, { sent: p.sentBytes, total: p.totalBytes, lastAt: now });

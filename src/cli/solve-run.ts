@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { BatchItem } from '../../machines/batch.machine.js';
-import type { ResultRequest, SolveContext, SolveMachineInput } from '../../machines/solve.machine.js';
+import type { ResultRequest, SolveMachineInput, SolveSnapshot } from '../../machines/solve.machine.js';
 import { driveBatch, type BatchRun, type ItemProgress } from '../client/batch-driver.js';
 import type { SerializedError } from '../errors.js';
 import type { UploadDescriptor } from '../client/solve-input.js';
@@ -19,7 +19,7 @@ import type { Flags } from './args.js';
 import type { Connection } from './connect.js';
 import type { CliInput } from './expand-inputs.js';
 import { EXIT, type CliIo } from './io.js';
-import { Journal, journalKey, newEntry, planFor, TERMINAL_ERROR_CODES, type ActivePhase, type JournalEntry, type ResumePlan } from './journal.js';
+import { Journal, journalKey, newEntry, planFor, TERMINAL_ERROR_CODES, type ActiveStage, type JournalEntry, type ResumePlan } from './journal.js';
 import type { SolveJsonDocument, SolveJsonInput } from './json-schema.js';
 import { isFitsFile, resultKindOf, writeOutputs, type OutputPlan } from './outputs.js';
 import { formatDuration, type Progress } from './progress.js';
@@ -59,9 +59,9 @@ interface Rec {
  * reports as an `api` error of the login; the CLI treats any failure of the login as an
  * authentication failure.
  */
-export function isAuthFailure(error: { code: string; message: string }, phase: string): boolean {
+export function isAuthFailure(error: { code: string; message: string }, stage: string): boolean {
   if (error.code === 'auth') return true;
-  return error.code === 'api' && (phase === 'loggingIn' || /\bapikey\b/i.test(error.message));
+  return error.code === 'api' && (stage === 'loggingIn' || /\bapikey\b/i.test(error.message));
 }
 
 function formatCalibration(c: Calibration | null): string {
@@ -241,10 +241,10 @@ class SolveRun {
       solve: session.machine,
       // The batch and every solve it runs report to the session's (sanitized) inspector.
       ...(session.inspect ? { inspect: session.inspect } : {}),
-      onItem: (p) => this.#observe(p),
-      onSettled: (summary, context) => {
-        const rec = this.#byId.get(summary.id);
-        if (rec) this.#settle(rec, summary.outcome, context);
+      onItem: (p, snapshot) => this.#observe(p, snapshot),
+      onSettled: (item, snapshot) => {
+        const rec = this.#byId.get(item.id);
+        if (rec) this.#settle(rec, item, snapshot);
       },
     });
     this.#batch = run;
@@ -252,7 +252,7 @@ class SolveRun {
     // starts, then the rest is cancelled); a second one stops it at once.
     const onSignal = () => {
       const batch = run.progress();
-      if (batch.phase === 'running' && !this.#authError) {
+      if (batch.state === 'running' && !this.#authError) {
         this.#signalled = true;
         const inFlight = batch.uploading;
         if (inFlight === 0) {
@@ -263,7 +263,7 @@ class SolveRun {
           );
         }
         run.drain('uploaded');
-      } else if (batch.phase === 'draining') {
+      } else if (batch.state === 'draining') {
         a.progress.error('Stopping now: uploads still in flight will be reported as upload_interrupted.');
         run.stop('Not finished: the run was stopped.');
       }
@@ -278,48 +278,51 @@ class SolveRun {
     }
   }
 
-  #observe(p: ItemProgress): void {
+  #observe(p: ItemProgress, snapshot: SolveSnapshot): void {
     const a = this.#a;
     const rec = this.#byId.get(p.id);
     // A settled solve is reported by `settle`.
     if (!rec || rec.result || p.settled) return;
-    a.progress.update(rec.id, p.state, { uploadProgress: p.uploadProgress, subid: p.subid, jobId: p.jobId });
-    const top = p.phase;
+    a.progress.update(rec.id, p.state, p);
+    const top = p.stage;
     const subid = p.subid ?? rec.entry.subid;
     const jobId = p.jobId ?? (p.subid === null ? rec.entry.jobId : null);
-    const phase = ACTIVE.includes(top) ? (top as ActivePhase) : rec.entry.phase;
+    const stage = ACTIVE.includes(top) ? (top as ActiveStage) : rec.entry.stage;
     if (rec.entry.state.split('.')[0] === top && rec.entry.subid === subid && rec.entry.jobId === jobId) return;
     // Synchronous and atomic: `uploading` is on disk before the upload request can leave.
     this.#writeJournal(rec, {
       state: top,
-      phase,
+      stage,
       subid,
       jobId,
       done: false,
       outcome: null,
-      error: p.error,
+      // As serialized in the machine (the view's is revived).
+      error: snapshot.context.error,
       calibration: p.calibration ?? rec.entry.calibration,
     });
   }
 
-  #settle(rec: Rec, outcome: 'success' | 'failure', context: SolveContext): void {
+  #settle(rec: Rec, view: ItemProgress, snapshot: SolveSnapshot): void {
     const a = this.#a;
+    const { context } = snapshot;
+    const outcome = view.phase === 'success' ? 'success' : 'failure';
     const resumedFrom = rec.plan.action === 'resumeJob' ? 'job' : rec.plan.action === 'resumeSubmission' ? 'submission' : null;
-    const subid = context.subid ?? rec.entry.subid;
-    const jobId = context.jobId;
+    const subid = view.subid ?? rec.entry.subid;
+    const jobId = view.jobId;
     a.progress.settle(rec.id, outcome);
     if (outcome === 'success') {
       const { files, warnings } = writeOutputs({
         outDir: a.outDir,
         stem: rec.input.stem,
         plan: a.plan,
-        fetched: context.results.files ?? {},
+        fetched: view.files,
         ...(rec.fits && rec.input.kind === 'file' ? { fitsInputPath: rec.input.path } : {}),
         jobId,
       });
       for (const [key, err] of Object.entries(context.resultErrors)) warnings.push(`Could not fetch the ${key} file of ${rec.input.label}: ${err.message}`);
       for (const w of warnings) a.progress.error(`warning: ${w}`);
-      const calibration = context.results.calibration ?? null;
+      const { calibration } = view;
       this.#writeJournal(rec, {
         state: 'success',
         subid,
@@ -334,7 +337,7 @@ class SolveRun {
       return;
     }
     let error: SerializedError = context.error ?? { name: 'Error', code: 'api', message: 'The solve failed.' };
-    if (isAuthFailure(error, rec.entry.phase)) error = { ...error, code: 'auth' };
+    if (isAuthFailure(error, rec.entry.stage)) error = { ...error, code: 'auth' };
     this.#writeJournal(rec, {
       state: 'failure',
       subid,

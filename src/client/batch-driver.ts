@@ -5,65 +5,43 @@
  * sends the events.
  */
 import { createActor, toPromise, type InspectionEvent } from 'xstate';
-import { batchMachine, isSettled, type BatchActor, type BatchItem, type BatchItemSummary, type BatchOutput, type BatchSnapshot } from '../../machines/batch.machine.js';
-import type { solveMachine, SolveContext, SolveSnapshot } from '../../machines/solve.machine.js';
-import type { SerializedError } from '../errors.js';
-import type { Calibration } from '../protocol/models.js';
-import { stateName } from './started-solve.js';
+import { batchMachine, type BatchActor, type BatchItem, type BatchOutput, type BatchSnapshot } from '../../machines/batch.machine.js';
+import type { solveMachine, SolveSnapshot } from '../../machines/solve.machine.js';
+import { viewOf, type SolveStage, type SolveView } from './solve-view.js';
 
-/** Where one input's solve is, as a person or a journal wants it. */
-export interface ItemProgress {
+/** Where one input's solve is, as a person or a journal wants it: its id and its view. */
+export interface ItemProgress extends SolveView {
+  /** The batch item's id. */
   id: string;
-  /** The solve machine's state, dotted (`jobRunning.waiting`). */
-  state: string;
-  /** Its top-level state (`uploading`, `jobRunning`, `success`...). */
-  phase: string;
-  subid: number | null;
-  jobId: number | null;
-  uploadProgress: { sentBytes: number; totalBytes: number | null } | null;
-  calibration: Calibration | null;
-  error: SerializedError | null;
-  settled: boolean;
 }
 
 /** The batch as a whole. */
 export interface BatchProgress {
-  /** `running`, `draining`, `stopping` or `done`: the batch machine's state. */
-  phase: 'running' | 'draining' | 'stopping' | 'done';
+  /** The batch machine's state: `running`, `draining`, `stopping` or `done`. */
+  state: 'running' | 'draining' | 'stopping' | 'done';
   total: number;
   started: number;
   settled: number;
-  /** Live solves and their top-level states. */
-  running: { id: string; phase: string }[];
+  /** Live solves and their top-level states (as `SolveView.stage`). */
+  running: { id: string; stage: SolveStage }[];
   /** Live solves whose upload is under way. */
   uploading: number;
 }
 
+/** One solve of a batch: its id and `viewOf(snapshot)`. */
 export function itemProgress(id: string, snapshot: SolveSnapshot): ItemProgress {
-  const state = stateName(snapshot.value as never);
-  const c = snapshot.context;
-  return {
-    id,
-    state,
-    phase: state.split('.')[0] as string,
-    subid: c.subid,
-    jobId: c.jobId,
-    uploadProgress: c.uploadProgress,
-    calibration: c.results.calibration ?? null,
-    error: c.error,
-    settled: isSettled(snapshot),
-  };
+  return { id, ...viewOf(snapshot) };
 }
 
 export function batchProgress(snapshot: BatchSnapshot): BatchProgress {
   const c = snapshot.context;
   return {
-    phase: snapshot.value as BatchProgress['phase'],
+    state: snapshot.value as BatchProgress['state'],
     total: c.items.length,
     started: c.next,
     settled: c.settledCount,
     running: c.running.map((r) => ({ ...r })),
-    uploading: c.running.filter((r) => r.phase === 'uploading').length,
+    uploading: c.running.filter((r) => r.stage === 'uploading').length,
   };
 }
 
@@ -73,10 +51,13 @@ export interface DriveBatchOptions {
   /** The solve machine with its runtime (`session.machine`). */
   solve: typeof solveMachine;
   inspect?: (event: InspectionEvent) => void;
-  /** Every snapshot of a live solve, projected. Called synchronously, in the tick it changes. */
-  onItem?: (progress: ItemProgress) => void;
-  /** A solve settled: its summary and final context (results included). */
-  onSettled?: (summary: BatchItemSummary, context: SolveContext) => void;
+  /** Every snapshot of a live solve, projected, and the snapshot. Called synchronously, in the tick it changes. */
+  onItem?: (progress: ItemProgress, snapshot: SolveSnapshot) => void;
+  /**
+   * A solve settled: its view (`phase` is `success` or `failure`) and its final snapshot, whose
+   * context holds every result (`results`, `resultErrors`) and the error as it was serialized.
+   */
+  onSettled?: (item: ItemProgress, snapshot: SolveSnapshot) => void;
   /** The batch's own progress, after every change. */
   onProgress?: (progress: BatchProgress) => void;
 }
@@ -101,11 +82,11 @@ export function driveBatch(options: DriveBatchOptions): BatchRun {
   });
   if (options.onItem) {
     const onItem = options.onItem;
-    actor.on('itemUpdated', ({ id, snapshot }) => onItem(itemProgress(id, snapshot)));
+    actor.on('itemUpdated', ({ id, snapshot }) => onItem(itemProgress(id, snapshot), snapshot));
   }
   if (options.onSettled) {
     const onSettled = options.onSettled;
-    actor.on('itemSettled', ({ summary, context }) => onSettled(summary, context));
+    actor.on('itemSettled', ({ id, snapshot }) => onSettled(itemProgress(id, snapshot), snapshot));
   }
   if (options.onProgress) {
     const onProgress = options.onProgress;

@@ -14,6 +14,7 @@ import type { FileResultKind, ResultFile } from '../protocol/result-kinds.js';
 import { Session, checkTimeoutMs, type SessionOptions } from './session.js';
 import { StartedSolve, type PersistedSolve, type WaitOptions } from './started-solve.js';
 import { Submission } from './submission.js';
+import { viewOf } from './solve-view.js';
 import type { LocalExtractionOptions } from './local-extraction.js';
 
 export interface ClientOptions extends SessionOptions {}
@@ -57,14 +58,14 @@ export class SolveResult {
 
   /** Made by `Client.solve`; not meant to be called directly. */
   constructor(submission: Submission, job: Job, calibration: Calibration) {
-    const context = submission.handle.snapshot.context;
-    this.subid = context.subid as number;
-    this.jobId = context.jobId ?? job.id;
+    const view = viewOf(submission.handle.snapshot);
+    this.subid = view.subid as number;
+    this.jobId = view.jobId ?? job.id;
     this.calibration = calibration;
-    this.hash = context.hash;
+    this.hash = view.hash;
     this.job = job;
     this.submission = submission;
-    this.timings = stageTimings(context.stages);
+    this.timings = view.timings;
   }
 
   wcsFile(options?: WaitOptions): Promise<ResultFile> {

@@ -5,7 +5,7 @@
  */
 import type { BatchItem } from '../../machines/batch.machine.js';
 import { driveBatch } from './batch-driver.js';
-import { AbortedError, ValidationError, reviveError } from '../errors.js';
+import { AbortedError, ValidationError } from '../errors.js';
 import { acceptUpload, type MemoryStore, type SolveInput, type UploadDescriptor } from './solve-input.js';
 import { encodeUploadOptions, UPLOAD_OPTION_NAMES } from '../protocol/upload-options.js';
 import { refuseUnknownOptions } from './known-options.js';
@@ -51,17 +51,9 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
     solve: session.machine,
     ...(session.inspect ? { inspect: session.inspect } : {}),
     ...(onProgress ? { onProgress } : {}),
-    onSettled: ({ id }, context) => {
+    onSettled: ({ id, subid, jobId, calibration, files, error }) => {
       const index = Number(id);
-      ready.push({
-        index,
-        input: list[index] as SolveInput,
-        subid: context.subid,
-        jobId: context.jobId,
-        calibration: context.results.calibration ?? null,
-        files: context.results.files ?? {},
-        error: context.error ? reviveError(context.error) : null,
-      });
+      ready.push({ index, input: list[index] as SolveInput, subid, jobId, calibration, files, error });
       wake?.();
     },
   });

@@ -22,11 +22,9 @@ import {
 import type { SolveSnapshot } from '../../machines/solve.machine.js';
 import { Client, type ClientOptions } from '../client/client.js';
 import type { SolveInput } from '../client/solve-input.js';
-import type { Calibration } from '../protocol/models.js';
 import type { UploadOptions } from '../protocol/upload-options.js';
 import type { FileResultKind, ResultFile } from '../protocol/result-kinds.js';
-import { reviveError, type AstrometryNetError } from '../errors.js';
-import { stateName } from '../client/started-solve.js';
+import { viewOf, type SolveView } from '../client/solve-view.js';
 import type { Submission } from '../client/submission.js';
 
 const ClientContext = createContext<Client | null>(null);
@@ -51,57 +49,17 @@ export function useAstrometryClient(): Client {
   return client;
 }
 
-export type SolvePhase = 'idle' | 'running' | 'success' | 'failure';
+export { viewOf, type SolveView, type SolvePhase, type SolveStage } from '../client/solve-view.js';
 
-export interface SolveView {
-  /** Where the statechart is: `uploading`, `submissionPending.waiting`, `jobRunning.reading`, … */
-  state: string;
-  phase: SolvePhase;
-  upload: { sentBytes: number; totalBytes: number | null } | null;
-  subid: number | null;
-  jobId: number | null;
-  calibration: Calibration | null;
-  error: AstrometryNetError | null;
-  /** Result files fetched so far, by kind. */
-  files: Partial<Record<FileResultKind, ResultFile>>;
-  snapshot: SolveSnapshot | null;
-}
-
+/** What `useSolve()` returns: the solve's view, its snapshot, and what to do with it. */
 export interface UseSolve extends SolveView {
+  /** The solve's statechart snapshot; `null` before the first solve. */
+  snapshot: SolveSnapshot | null;
   /** Starts a solve (cancelling the one before, if any). */
   solve(input: SolveInput, options?: UploadOptions): Submission;
   /** Fetches a result file once; later calls return the cached one. */
   fetchFile(kind: FileResultKind): Promise<ResultFile>;
   cancel(): void;
-}
-
-const IDLE: SolveView = {
-  state: 'idle',
-  phase: 'idle',
-  upload: null,
-  subid: null,
-  jobId: null,
-  calibration: null,
-  error: null,
-  files: {},
-  snapshot: null,
-};
-
-export function viewOf(snapshot: SolveSnapshot | null): SolveView {
-  if (!snapshot) return IDLE;
-  const { context } = snapshot;
-  const settled = snapshot.hasTag('settled');
-  return {
-    state: stateName(snapshot.value),
-    phase: !settled ? (snapshot.hasTag('idle') ? 'idle' : 'running') : context.error ? 'failure' : 'success',
-    upload: context.uploadProgress,
-    subid: context.subid,
-    jobId: context.jobId,
-    calibration: context.results.calibration ?? null,
-    error: context.error ? reviveError(context.error) : null,
-    files: context.results.files ?? {},
-    snapshot,
-  };
 }
 
 /** Follows one solve at a time: its state, upload progress, calibration and files. */
@@ -110,7 +68,7 @@ export function useSolve(client?: Client): UseSolve {
   const active = client ?? fromContext;
   if (!active) throw new Error('useSolve() needs a client: pass one, or render it inside <AstrometryProvider>.');
   const [submission, setSubmission] = useState<Submission | null>(null);
-  const viewCache = useRef<{ snapshot: SolveSnapshot | null; view: SolveView }>({ snapshot: null, view: IDLE });
+  const viewCache = useRef<{ snapshot: SolveSnapshot | null; view: SolveView }>({ snapshot: null, view: viewOf(null) });
 
   const subscribe = useCallback(
     (onChange: () => void) => {
@@ -120,12 +78,13 @@ export function useSolve(client?: Client): UseSolve {
     },
     [submission],
   );
-  const getView = useCallback(() => {
+  // One view per snapshot: useSyncExternalStore needs the same object until the snapshot changes.
+  const getCached = useCallback(() => {
     const snapshot = submission ? submission.handle.snapshot : null;
     if (viewCache.current.snapshot !== snapshot) viewCache.current = { snapshot, view: viewOf(snapshot) };
-    return viewCache.current.view;
+    return viewCache.current;
   }, [submission]);
-  const view = useSyncExternalStore(subscribe, getView, getView);
+  const { snapshot, view } = useSyncExternalStore(subscribe, getCached, getCached);
 
   // A solve belongs to the component that started it: leaving the page cancels it.
   useEffect(() => () => submission?.cancel('The component showing this solve was unmounted.'), [submission]);
@@ -147,5 +106,5 @@ export function useSolve(client?: Client): UseSolve {
     [submission],
   );
   const cancel = useCallback(() => submission?.cancel(), [submission]);
-  return useMemo(() => ({ ...view, solve, fetchFile, cancel }), [view, solve, fetchFile, cancel]);
+  return useMemo(() => ({ ...view, snapshot, solve, fetchFile, cancel }), [view, snapshot, solve, fetchFile, cancel]);
 }

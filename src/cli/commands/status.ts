@@ -4,7 +4,8 @@
  * (a job still running, a submission still waiting, or a final state).
  */
 import type { SolveSnapshot } from '../../../machines/solve.machine.js';
-import { StartedSolve, polls, stateName } from '../../client/started-solve.js';
+import { StartedSolve, polls } from '../../client/started-solve.js';
+import { viewOf } from '../../client/solve-view.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { connect, CONNECTION_FLAGS, verboseRequests } from '../connect.js';
 import { STATUS_HELP } from '../help.js';
@@ -51,31 +52,31 @@ export async function runStatus(argv: readonly string[], io: CliIo): Promise<num
     const s = await handle.until(informative);
     handle.cancel('status read');
     const c = s.context;
-    const state = stateName(s.value as never);
-    const error = c.error;
+    const view = viewOf(s);
+    const { state, error } = view;
     const readFailed = error !== null && !['job_failed', 'submission_failed'].includes(error.code);
     const doc = {
       kind: isJob ? 'job' : 'submission',
       id,
       state,
-      subid: c.subid,
-      jobId: c.jobId,
+      subid: view.subid,
+      jobId: view.jobId,
       jobStatus: c.jobStatus,
       submission: c.submission,
-      calibration: c.results.calibration ?? null,
+      calibration: view.calibration,
       error: error ? { code: error.code, message: error.message } : null,
     };
     if (flags.bool('json')) {
       io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
     } else if (!readFailed) {
       const lines = [`${isJob ? 'job' : 'submission'} ${id}: ${state}`];
-      if (c.subid !== null) lines.push(`  subid: ${c.subid}`);
+      if (view.subid !== null) lines.push(`  subid: ${view.subid}`);
       if (c.submission) {
         lines.push(`  jobs: ${c.submission.jobs.map((j) => (j === null ? '(waiting for a solver)' : String(j))).join(', ') || '(none yet)'}`);
         lines.push(`  processing started: ${c.submission.processing_started ?? '-'}, finished: ${c.submission.processing_finished ?? '-'}`);
       }
-      if (c.jobId !== null) lines.push(`  job: ${c.jobId} ${c.jobStatus ?? ''}`.trimEnd());
-      const cal = c.results.calibration;
+      if (view.jobId !== null) lines.push(`  job: ${view.jobId} ${c.jobStatus ?? ''}`.trimEnd());
+      const cal = view.calibration;
       if (cal) lines.push(`  calibration: RA ${cal.ra.toFixed(5)} Dec ${cal.dec.toFixed(5)} scale ${cal.pixscale.toFixed(3)}"/px orientation ${cal.orientation.toFixed(2)}°`);
       if (error) lines.push(`  ${error.code}: ${error.message}`);
       io.stdout.write(`${lines.join('\n')}\n`);
