@@ -1,7 +1,7 @@
 /**
  * The high-level client: `solve()` an input and get back where it points.
  */
-import type { Stage } from '../../machines/solve.machine.js';
+import type { StageTimings } from './solve-view.js';
 import type { BatchProgress } from './batch-driver.js';
 import type { AstrometryNetError } from '../errors.js';
 import { acceptUpload, type SolveInput } from './solve-input.js';
@@ -79,21 +79,6 @@ export class SolveResult {
   toJSON(): { subid: number; jobId: number; calibration: Calibration; hash: string | null } {
     return { subid: this.subid, jobId: this.jobId, calibration: this.calibration, hash: this.hash };
   }
-}
-
-export type TimedStage = 'loggingIn' | 'uploading' | 'submissionPending' | 'jobRunning';
-export type StageTimings = Partial<Record<TimedStage, number>>;
-
-/** Time in each stage: from its entry to the entry of the stage that followed it. */
-export function stageTimings(stages: Partial<Record<Stage, number>>): StageTimings {
-  const order: Stage[] = ['loggingIn', 'uploading', 'submissionPending', 'jobRunning', 'success'];
-  const out: StageTimings = {};
-  for (let i = 0; i < order.length - 1; i++) {
-    const start = stages[order[i] as Stage];
-    const end = order.slice(i + 1).map((s) => stages[s]).find((t) => t !== undefined);
-    if (start !== undefined && end !== undefined) out[order[i] as TimedStage] = end - start;
-  }
-  return out;
 }
 
 export interface SolveManyOptions extends UploadOptions {

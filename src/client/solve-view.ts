@@ -13,7 +13,6 @@ import type { SolveContext, SolveTag, Stage } from '../../machines/solve.machine
 import { reviveError, type AstrometryNetError } from '../errors.js';
 import type { Calibration } from '../protocol/models.js';
 import type { FileResultKind, ResultFile } from '../protocol/result-kinds.js';
-import type { StageTimings, TimedStage } from './client.js';
 import { stateName } from './started-solve.js';
 
 /** The four things a screen shows of a solve: not started, under way, solved, failed. */
@@ -88,6 +87,11 @@ const IDLE_VIEW: SolveView = Object.freeze({
   error: null,
   timings: Object.freeze({}),
 }) as SolveView;
+
+/** The stages a solve spends time in, in order. */
+export type TimedStage = 'loggingIn' | 'uploading' | 'submissionPending' | 'jobRunning';
+/** Milliseconds spent in each stage, from its entry to the entry of the stage after it. */
+export type StageTimings = Partial<Record<TimedStage, number>>;
 
 const TIMED: readonly Stage[] = ['loggingIn', 'uploading', 'submissionPending', 'jobRunning', 'success'];
 
