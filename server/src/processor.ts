@@ -12,6 +12,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { relative, resolve, sep } from 'node:path';
 import type { ProcessTracker, SolveOutcome, SolverBackend } from './solver-backend.js';
+import { DISK_FULL_REASON, isDiskFull } from './disk-full.js';
 import { exists, ingest, novaErrorMessage, solverInputOf, storeImage, type IngestResult } from './ingest.js';
 import { solverOptions } from './parse-upload-options.js';
 import { awaitGroupsGone, killGroup, processStartTicks, reapOrphans } from './reaper.js';
@@ -42,6 +43,8 @@ export function nowMicros(): number {
 }
 
 const INGEST_WORKERS = 4; // nova runs 4 submission workers
+/** Waits before writing again to a store on a full disk. */
+const DISK_FULL_RETRY_MS = [250, 500, 1000, 2000];
 
 interface Run {
   ctl: AbortController;
@@ -191,7 +194,9 @@ export class Processor {
       });
     } catch (err) {
       if (signal.aborted) return;
-      result = { ok: false, error: `Exception: ${(err as Error).message}`, originalFilename: sub.originalFilename };
+      if (isDiskFull(err)) this.opts.log(`submission ${sub.id}: disk full (ENOSPC) while ingesting: ${(err as Error).message}`);
+      const error = isDiskFull(err) ? 'OSError: [Errno 28] No space left on device' : `Exception: ${(err as Error).message}`;
+      result = { ok: false, error, originalFilename: sub.originalFilename };
     }
     if (signal.aborted) return;
     const row: IngestResultRow = { originalFilename: result.originalFilename, errorMessage: null, userImage: null };
@@ -226,9 +231,19 @@ export class Processor {
           if (ctl.signal.aborted) return;
           // The store gave up waiting for its database: the claim lapses and the job reruns.
           if ((err as { code?: unknown })?.code === 'STORE_UNAVAILABLE') return this.opts.log(`job ${jobId}: ${(err as Error).message}`);
-          this.opts.log(`job ${jobId}: solver error: ${(err as Error).message}`);
-          const failed = { status: 'F' as const, calibration: null, files: {}, endedAt: nowMicros(), tags: [], machineTags: [], objectsInField: [] };
-          await this.store.finishJob(jobId, this.node, failed);
+          const full = isDiskFull(err);
+          this.opts.log(`job ${jobId}: ${full ? DISK_FULL_REASON : 'solver error'}: ${(err as Error).message}`);
+          const failed = {
+            status: 'F' as const,
+            calibration: null,
+            files: {},
+            endedAt: nowMicros(),
+            tags: [],
+            machineTags: [],
+            objectsInField: [],
+            ...(full ? { failureReason: DISK_FULL_REASON } : {}),
+          };
+          await this.whenSpace(`job ${jobId}`, () => this.store.finishJob(jobId, this.node, failed));
         })
         .finally(async () => {
           if (this.running.get(jobId) === run) this.running.delete(jobId);
@@ -241,7 +256,8 @@ export class Processor {
 
   private processTracker(jobId: number): ProcessTracker {
     const chain = (pid: number, step: () => Promise<void>) => {
-      const next = (this.processWrites.get(pid) ?? Promise.resolve()).then(step).catch((err: unknown) => {
+      // On a full disk the write waits for the space the failed solve frees, as every job write.
+      const next = (this.processWrites.get(pid) ?? Promise.resolve()).then(() => this.whenSpace(`process table (pid ${pid})`, step)).catch((err: unknown) => {
         this.opts.log(`process table: ${(err as Error).message}`);
       });
       this.processWrites.set(pid, next);
@@ -274,7 +290,8 @@ export class Processor {
       processes: this.processTracker(job.id),
     });
     if (signal.aborted) return;
-    await this.store.finishJob(job.id, this.node, {
+    if (outcome.failureReason === DISK_FULL_REASON) this.opts.log(`job ${job.id}: ${DISK_FULL_REASON}`);
+    await this.whenSpace(`job ${job.id}`, () => this.store.finishJob(job.id, this.node, {
       status: outcome.status === 'success' ? 'S' : 'F',
       calibration: outcome.calibration ?? null,
       files: this.relativeFiles(job.id, outcome, jobDir),
@@ -283,7 +300,25 @@ export class Processor {
       machineTags: [...outcome.machineTags],
       objectsInField: [...outcome.objectsInField],
       ...(outcome.status === 'failure' && outcome.failureReason ? { failureReason: outcome.failureReason } : {}),
-    });
+    }));
+  }
+
+  /**
+   * A store write that failed for a full disk (SQLite's "database or disk is full") is tried
+   * again a few times: a failed solve frees its temporary files just after, and the record that
+   * it failed (or that its solver is gone) matters more than anything else on that disk.
+   */
+  private async whenSpace<T>(what: string, write: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await write();
+      } catch (err) {
+        const wait = DISK_FULL_RETRY_MS[attempt];
+        if (!isDiskFull(err) || wait === undefined) throw err;
+        if (attempt === 0) this.opts.log(`${what}: disk full (${(err as Error).message}); trying again`);
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   private relativeFiles(jobId: number, outcome: SolveOutcome, jobDir: string): Record<string, string> {

@@ -16,6 +16,7 @@ import { isFits, readBinTable } from 'astrometry-net-client/fits';
 import { describeRun, runProgram, type RunResult } from './run.js';
 import { imageSize } from '../../probe.js';
 import { DEFAULT_MAX_PIXELS, declaredImageSize, pixelBudgetExceeded } from '../../declared-size.js';
+import { DISK_FULL_REASON, freeBytes, isDiskFull, logSaysDiskFull } from '../../disk-full.js';
 import {
   describeCoverage,
   explainCoverage,
@@ -72,6 +73,19 @@ export const SOLVE_FIELD_FILES = {
   redGreenDisplay: 'red-green-display.png',
   extractionDisplay: 'extraction-display.png',
 } as const;
+
+/** What one solve has done so far, for the account of a full disk. */
+interface SolveState {
+  diskFull: boolean;
+  files: SolveFiles;
+  outDir?: string;
+  input?: string;
+  joblog?: string;
+  tmpDir?: string | undefined;
+}
+
+/** Less free space than this after a failed solve: the solve ran out of it. */
+const LOW_SPACE_BYTES = 1024 * 1024;
 
 /** Where outputs go when the input in jobDir already has one of their names. */
 const OUTPUT_SUBDIR = 'solve-field-output';
@@ -164,7 +178,42 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     stderr: 'capture',
   }).then((r) => (r.code === 0 ? r.stdout.trim().split('\n')[0] || undefined : undefined));
 
+  /**
+   * A full disk ends the solve as such, wherever it struck: in solve-field (its log says so, or
+   * the filesystem has next to nothing left) or in our own writes (ENOSPC thrown here).
+   */
   async function solve(request: SolveRequest): Promise<SolveOutcome> {
+    const state: SolveState = { diskFull: false, files: {} };
+    try {
+      return await solveOnce(request, state);
+    } catch (err) {
+      if (!isDiskFull(err) || request.signal.aborted) throw err;
+      return diskFullOutcome(state, (err as Error).message);
+    }
+  }
+
+  async function diskFullOutcome(state: SolveState, detail: string): Promise<SolveOutcome> {
+    const where = state.outDir ?? path.resolve('.');
+    // What this run left (partial conversions, plots) goes: the space is better spent on the
+    // database's note that the job failed. The job log stays.
+    if (state.tmpDir) await rm(state.tmpDir, { recursive: true, force: true }).catch(() => undefined);
+    if (state.outDir) {
+      const dir = state.outDir;
+      await Promise.all(
+        Object.values(SOLVE_FIELD_FILES)
+          .filter((name) => name !== SOLVE_FIELD_FILES.joblog && path.join(dir, name) !== state.input)
+          .map((name) => rm(path.join(dir, name), { force: true }).catch(() => undefined)),
+      );
+    }
+    const free = await freeBytes(where);
+    const line = `solve-field: ${DISK_FULL_REASON} (${detail}; ${free === undefined ? 'free space unknown' : `${Math.floor(free / 1024)} KiB free`} on the device of ${where})`;
+    log(line);
+    if (state.joblog) await writeFile(state.joblog, line + '\n', { flag: 'a' }).catch(() => undefined);
+    const files: SolveFiles = state.files.joblog ? { joblog: state.files.joblog } : {};
+    return { status: 'failure', failureReason: DISK_FULL_REASON, files, tags: [], machineTags: [], objectsInField: [] };
+  }
+
+  async function solveOnce(request: SolveRequest, state: SolveState): Promise<SolveOutcome> {
     const jobDir = path.resolve(request.jobDir);
     let input = path.resolve(request.inputPath);
     // Outputs go straight into jobDir, unless the input there carries one of their names: then
@@ -175,11 +224,19 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     const outDir = clashes ? path.join(jobDir, OUTPUT_SUBDIR) : jobDir;
     const P = (name: string) => path.join(outDir, name);
     const joblog = P(SOLVE_FIELD_FILES.joblog);
-    const files: SolveFiles = {};
+    const files: SolveFiles = state.files;
+    state.outDir = outDir;
+    state.input = input;
     const failure = (): SolveOutcome => ({ status: 'failure', files, tags: [], machineTags: [], objectsInField: [] });
+    /** A line for serve's log and the job log; a job log that cannot be written is no reason to stop. */
     const note = async (line: string) => {
       log(line);
-      await writeFile(joblog, line + '\n', { flag: 'a' });
+      try {
+        await writeFile(joblog, line + '\n', { flag: 'a' });
+      } catch (err) {
+        if (isDiskFull(err)) state.diskFull = true;
+        log(`solve-field: cannot write the job log: ${(err as Error).message}`);
+      }
     };
 
     await mkdir(outDir, { recursive: true });
@@ -190,6 +247,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     );
     await writeFile(joblog, '');
     files.joblog = joblog;
+    state.joblog = joblog;
 
     if (request.signal.aborted) {
       await note('solve-field: not started (aborted)');
@@ -261,6 +319,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     }
 
     const tmpDir = P('tmp');
+    state.tmpDir = tmpDir;
     await mkdir(tmpDir, { recursive: true });
     const F = SOLVE_FIELD_FILES;
     const cov = await coverage;
@@ -306,14 +365,24 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     } else {
       log(summary);
     }
+    // Whether solve-field ran out of space: its log says so (when that line got in), or the
+    // filesystem has next to nothing left (before tmp/ goes, which may free it again).
+    const solved = await exists(P(F.wcs));
+    if (!solved && !request.signal.aborted) {
+      const free = await freeBytes(outDir);
+      if (free !== undefined && free < LOW_SPACE_BYTES) state.diskFull = true;
+      if (await logSaysDiskFull(joblog)) state.diskFull = true;
+    }
     await rm(tmpDir, { recursive: true, force: true });
+    state.tmpDir = undefined;
+    if (!solved && state.diskFull) return diskFullOutcome(state, `${summary}, for lack of space`);
 
     if (await exists(P(F.axy))) files.axy = P(F.axy);
     // solve-field draws the source plot before solving, so it can exist for failures too.
     await addPlot(files, 'extraction', P(F.plotExtraction), P(F.extractionDisplay), request.signal, outDir);
 
     // nova: the outcome is whether wcs.fits exists.
-    if (!(await exists(P(F.wcs)))) {
+    if (!solved) {
       const size = request.kind === 'xylist' ? ctx.xylistSize : await imageSizeOf(input);
       const why = coverageNote(cov, request.options, size);
       if (!why) return failure();
