@@ -4,7 +4,8 @@
  * Migrates the schema, and imports a state.json left by an earlier version.
  */
 import { chmod, mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { ensureWritableDir, writeError } from '../data-dir.js';
 import type { ServerStore } from './server-store.js';
 import type { Db } from './db.js';
 import { importStateJson } from './legacy.js';
@@ -23,12 +24,18 @@ export interface OpenStoreOptions {
 }
 
 export async function openStore(opts: OpenStoreOptions): Promise<ServerStore> {
-  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  // A data dir serve cannot write to is said so in one line (DataDirError), before anything else.
+  await ensureWritableDir(opts.dataDir);
   // Private whatever the data dir's own mode (an existing one may be 0755): what serve keeps is
   // its user's alone. chmod too, for folders an older version created open.
   for (const d of ['submissions', 'images', 'jobs']) {
-    await mkdir(join(opts.dataDir, d), { recursive: true, mode: 0o700 });
-    await chmod(join(opts.dataDir, d), 0o700);
+    const dir = join(opts.dataDir, d);
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await chmod(dir, 0o700);
+    } catch (err) {
+      throw writeError(resolve(dir), err);
+    }
   }
   let db: Db;
   let tmpDir: string;

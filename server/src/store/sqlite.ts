@@ -6,6 +6,7 @@
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import { loadDriver, type Db, type Queryable, type SqlParam } from './db.js';
+import { writeError } from '../data-dir.js';
 
 type Database = BetterSqlite3.Database;
 
@@ -17,9 +18,15 @@ export async function openSqlite(file: string): Promise<Db> {
   const mod = await loadDriver<{ default: typeof BetterSqlite3 }>('better-sqlite3');
   // The database holds key hashes, file names and calibrations: its user's alone, whatever the
   // folder's mode. SQLite gives the -wal and -shm files the database file's own mode.
-  closeSync(openSync(file, 'a', 0o600));
-  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
-  const db: Database = new mod.default(file);
+  let db: Database;
+  try {
+    closeSync(openSync(file, 'a', 0o600));
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+    db = new mod.default(file);
+  } catch (err) {
+    // One line for serve to print, not a stack trace or SQLite's "unable to open database file".
+    throw writeError(`the database ${file}`, err);
+  }
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
