@@ -15,6 +15,7 @@ export {
   type SolveTag,
   type Stage,
   type ResultRequest,
+  type RetryingNotice,
   type ResultCache,
   type FetchedResult,
   type PollingState,

@@ -144,6 +144,8 @@ export interface Recovery {
    * be on the server) finds its token spent and fails with UploadInterruptedError.
    */
   uploadAttempt: string | null;
+  /** The login or upload under way is being retried: why, and when it goes again. `null` otherwise. */
+  retrying: RetryingNotice | null;
 }
 
 /**
@@ -173,7 +175,7 @@ export function upgradeSolveContext<T>(context: T): T {
     token: (pollToken as string | null | undefined) ?? null,
     serverHoldsSeconds: (serverHoldsSeconds as number | undefined) ?? 0,
   };
-  const recovery: Recovery = { relogins: (relogins as number | undefined) ?? 0, lostJobIds: (lostJobIds as number[] | undefined) ?? [], uploadAttempt: null };
+  const recovery: Recovery = { relogins: (relogins as number | undefined) ?? 0, lostJobIds: (lostJobIds as number[] | undefined) ?? [], uploadAttempt: null, retrying: null };
   return { ...rest, polling, recovery } as T;
 }
 
@@ -198,7 +200,18 @@ export type SolveEvent =
   | { type: 'CANCEL'; reason?: string }
   | { type: 'POLL_NOW' }
   | ({ type: 'FETCH' } & ResultRequest)
-  | { type: 'UPLOAD_PROGRESS'; sentBytes: number; totalBytes: number | null };
+  | { type: 'UPLOAD_PROGRESS'; sentBytes: number; totalBytes: number | null }
+  | ({ type: 'REQUEST_RETRYING' } & RetryingNotice);
+
+/** A login or an upload that failed and will be tried again: what went wrong, and when. */
+export interface RetryingNotice {
+  /** What went wrong, for a person: `cannot reach nova.test: ECONNREFUSED`, `nova.test answered HTTP 503`. */
+  problem: string;
+  /** Attempts made so far. */
+  attempt: number;
+  /** When the next attempt goes (epoch ms, on the machine's clock). */
+  retryAt: number;
+}
 
 /**
  * Where and until when a request may go: the solve's server, and its deadline (epoch ms), or a
@@ -208,6 +221,8 @@ export interface Bounded {
   deadline: number | null;
   /** The API URL of the solve's server; `null`: the client's first. */
   server: string | null;
+  /** The solve, told of retries (REQUEST_RETRYING) by a login or an upload. */
+  progressTo?: AnyActorRef;
 }
 
 export interface UploadActorInput extends Bounded {
@@ -399,6 +414,14 @@ export function createSolveSetup(now: Clock) {
       clearFetchQueue: assign({ fetchQueue: [] }),
       /** A new upload (the first, or one sent again after a login) starts with no progress. */
       clearUploadProgress: assign({ uploadProgress: null }),
+      /** A login or upload will be tried again: kept in recovery.retrying for progress views. */
+      noteRetrying: assign({
+        recovery: ({ context, event }) => {
+          const { problem, attempt, retryAt } = event as Extract<SolveEvent, { type: 'REQUEST_RETRYING' }>;
+          return { ...context.recovery, retrying: { problem, attempt, retryAt } };
+        },
+      }),
+      clearRetrying: assign({ recovery: ({ context }) => (context.recovery.retrying === null ? context.recovery : { ...context.recovery, retrying: null }) }),
       storeUploadProgress: assign({
         uploadProgress: ({ event }) => {
           const { sentBytes, totalBytes } = event as Extract<SolveEvent, { type: 'UPLOAD_PROGRESS' }>;
@@ -464,7 +487,7 @@ export function initialContext({ input }: { input: SolveMachineInput }): SolveCo
     deadline: null,
     timeoutMs: input.timeoutMs ?? null,
     polling: { schedule: input.schedule, phaseStartedAt: 0, nextPollAt: 0, lastPollAt: 0, token: null, serverHoldsSeconds: 0 },
-    recovery: { relogins: 0, lostJobIds: [], uploadAttempt: null },
+    recovery: { relogins: 0, lostJobIds: [], uploadAttempt: null, retrying: null },
     uploadProgress: null,
     stages: {},
     prefetch: input.prefetch ?? [],
@@ -564,14 +587,15 @@ export function createSolveMachine(now: Clock) {
         invoke: {
           id: 'login',
           src: 'login',
-          input: ({ context }) => ({ deadline: context.deadline, server: context.server }),
+          input: ({ context, self }) => ({ deadline: context.deadline, server: context.server, progressTo: self }),
           onDone: 'uploading',
           onError: [
             { guard: 'serverUnreachable', target: 'loggingIn', reenter: true, actions: 'chooseAnotherServer' },
             { target: 'failure', actions: 'recordError' },
           ],
         },
-        on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
+        exit: 'clearRetrying',
+        on: { REQUEST_RETRYING: { actions: 'noteRetrying' }, CANCEL: { target: 'failure', actions: 'recordCancel' } },
       },
       uploading: {
         description: 'POST /api/upload or /api/url_upload',
@@ -597,8 +621,10 @@ export function createSolveMachine(now: Clock) {
             { target: 'failure', actions: 'recordError' },
           ],
         },
+        exit: 'clearRetrying',
         on: {
           UPLOAD_PROGRESS: { actions: 'storeUploadProgress' },
+          REQUEST_RETRYING: { actions: 'noteRetrying' },
           CANCEL: { target: 'failure', actions: 'recordCancel' },
         },
       },

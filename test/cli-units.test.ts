@@ -230,6 +230,28 @@ describe('progress', () => {
     }
   });
 
+  test('a login or upload being retried is said at once, each attempt once, and the live view counts down to the next', () => {
+    let now = 10_000;
+    const err = fakeStream(false);
+    const p = new Progress({ stderr: err.stream, stdout: fakeStream(false).stream, concurrency: 1, now: () => now });
+    p.add('i0', 'm42.png');
+    const retrying = (attempt: number) => ({ problem: 'cannot reach nova.test: ECONNREFUSED', attempt, retryAt: now + 12_000 });
+    p.update('i0', 'loggingIn', { retrying: retrying(1) });
+    p.update('i0', 'loggingIn', { retrying: retrying(1) });
+    p.update('i0', 'loggingIn', { retrying: retrying(2) });
+    const lines = err.writes.join('').trim().split('\n').map((l) => l.replace(/^\S+ /, ''));
+    expect(lines).toEqual([
+      'm42.png: loggingIn',
+      'm42.png: cannot reach nova.test: ECONNREFUSED, retrying in 12 s (attempt 1)',
+      'm42.png: cannot reach nova.test: ECONNREFUSED, retrying in 12 s (attempt 2)',
+    ]);
+    now += 5_000;
+    expect(p.render().join('\n')).toMatch(/m42\.png\s+loggingIn\s+cannot reach nova\.test: ECONNREFUSED, retrying in 7 s \(attempt 2\)/);
+    p.update('i0', 'uploading', { retrying: null });
+    expect(p.render().join('\n')).not.toContain('cannot reach');
+    p.stop();
+  });
+
   test('elsewhere one timestamped line per state change, not per poll', () => {
     const err = fakeStream(false);
     const out = fakeStream(false);

@@ -6,6 +6,7 @@
 import { describe, expect, test } from 'vitest';
 import { Client } from '../src/client/client.js';
 import { UnreachableError } from '../src/errors.js';
+import { viewOf } from '../src/client/solve-view.js';
 import type { Transport } from '../src/transport/transport.js';
 import { API_KEY, fakeNova } from './helpers/fake-nova.js';
 
@@ -62,4 +63,25 @@ describe('a server that refuses connections', () => {
     up();
     await expect(c.solve('https://example.org/a.jpg')).resolves.toMatchObject({ calibration: { ra: 187 } });
   });
+});
+
+test('each retry of a login is in the solve view at once: what went wrong, the attempt, when the next goes; gone once through', async () => {
+  const { transport, up } = flaky();
+  const c = client(transport, 60_000);
+  const submission = c.submit('https://example.org/a.jpg');
+  const seen: { problem: string; attempt: number; retryAt: number }[] = [];
+  const sub = submission.handle.actor.subscribe((s) => {
+    const r = viewOf(s).retrying;
+    if (r && r.attempt !== seen.at(-1)?.attempt) seen.push(r);
+  });
+  await new Promise((r) => setTimeout(r, 150));
+  expect(seen.length).toBeGreaterThanOrEqual(2);
+  expect(seen[0]).toMatchObject({ problem: 'cannot reach nova.test: ECONNREFUSED', attempt: 1 });
+  expect(seen[1]?.attempt).toBe(2);
+  expect(seen[0]!.retryAt).toBeGreaterThan(Date.now() - 1000);
+  up();
+  const result = await c.job((await submission.untilDone()).id);
+  expect(result.calibration.ra).toBe(187);
+  expect(viewOf(submission.handle.snapshot).retrying).toBeNull();
+  sub.unsubscribe();
 });

@@ -41,6 +41,8 @@ interface Item {
   upload: { sent: number; total: number | null; firstAt: number; firstSent: number; lastAt: number } | null;
   outcome: 'success' | 'failure' | null;
   detail: string;
+  /** A login or upload being retried: why, the attempts so far, and when the next goes. */
+  retrying: SolveView['retrying'];
 }
 
 const BAR_WIDTH = 16;
@@ -106,13 +108,13 @@ export class Progress {
 
   add(id: string, label: string): void {
     if (this.#items.has(id)) return;
-    this.#items.set(id, { id, label, state: 'queued', started: null, stateSince: this.#o.now(), upload: null, outcome: null, detail: '' });
+    this.#items.set(id, { id, label, state: 'queued', started: null, stateSince: this.#o.now(), upload: null, outcome: null, detail: '', retrying: null });
     this.#order.push(id);
     this.#schedule();
   }
 
   /** A new snapshot of an input's solve: `state` is its `SolveView.state`, `info` (`upload`, `subid`, `jobId`) from its view too. */
-  update(id: string, state: string, info: Partial<Pick<SolveView, 'upload' | 'subid' | 'jobId'>> = {}): void {
+  update(id: string, state: string, info: Partial<Pick<SolveView, 'upload' | 'subid' | 'jobId' | 'retrying'>> = {}): void {
     const item = this.#items.get(id);
     if (!item) return;
     const now = this.#o.now();
@@ -132,6 +134,12 @@ export class Progress {
     if (changedTop && !this.#o.tty && !this.#o.quiet) {
       this.#line(this.#o.stderr, `${new Date(now).toISOString()} ${item.label}: ${topState(state)}${ids ? ` (${ids})` : ''}`);
     }
+    // A retry is said at once, each attempt once: the live view counts down to the next.
+    const retrying = info.retrying ?? null;
+    if (retrying && retrying.attempt !== item.retrying?.attempt && !this.#o.tty && !this.#o.quiet) {
+      this.#line(this.#o.stderr, `${new Date(now).toISOString()} ${item.label}: ${retryText(retrying, now)}`);
+    }
+    item.retrying = retrying;
     this.#schedule();
   }
 
@@ -270,6 +278,7 @@ export class Progress {
 
   #describe(item: Item, now: number): Segment[] {
     const top = topState(item.state);
+    if (item.retrying) return [[top.padEnd(28), stateStyle(top)], [` ${retryText(item.retrying, now)}`, 'dim']];
     const inState = formatDuration(now - item.stateSince);
     const total = formatDuration(now - (item.started ?? now));
     if (top === 'uploading' && item.upload) {
@@ -288,6 +297,12 @@ export class Progress {
 }
 
 type Segment = [text: string, style?: Style];
+
+/** `cannot reach nova.test: ECONNREFUSED, retrying in 12 s (attempt 3)`. */
+function retryText(r: NonNullable<SolveView['retrying']>, now: number): string {
+  const left = Math.max(0, Math.ceil((r.retryAt - now) / 1000));
+  return `${r.problem}, retrying ${left > 0 ? `in ${left} s` : 'now'} (attempt ${r.attempt})`;
+}
 
 /** Cuts a line of segments to `width` visible characters (an ellipsis marks the cut), padding none. */
 function fitSegments(segments: Segment[], width: number): Segment[] {

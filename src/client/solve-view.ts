@@ -9,7 +9,7 @@
  * - `stage`: its top-level state (`uploading`, `jobRunning`, …);
  * - `phase`: the four things a screen shows (`idle`, `running`, `success`, `failure`).
  */
-import type { SolveContext, SolveTag, Stage } from '../../machines/solve.machine.js';
+import type { RetryingNotice, SolveContext, SolveTag, Stage } from '../../machines/solve.machine.js';
 import { reviveError, type AstrometryNetError } from '../errors.js';
 import type { Calibration } from '../protocol/models.js';
 import type { FileResultKind, ResultFile } from '../protocol/result-kinds.js';
@@ -70,6 +70,12 @@ export interface SolveView {
   error: AstrometryNetError | null;
   /** Milliseconds spent in each stage that has ended, from its entry to the entry of the stage that followed it. */
   timings: StageTimings;
+  /**
+   * The login or upload under way failed and will be tried again: what went wrong, for a person
+   * (`cannot reach nova.test: ECONNREFUSED`), the attempts so far, and when the next goes (epoch
+   * ms). `null` while nothing is being retried.
+   */
+  retrying: RetryingNotice | null;
 }
 
 /** A solve not started yet (or none at all). */
@@ -86,6 +92,7 @@ const IDLE_VIEW: SolveView = Object.freeze({
   files: Object.freeze({}),
   error: null,
   timings: Object.freeze({}),
+  retrying: null,
 }) as SolveView;
 
 /** The stages a solve spends time in, in order. */
@@ -139,5 +146,6 @@ export function viewOf(snapshot: SolveViewSource | null | undefined): SolveView 
     files: context.results.files ?? {},
     error: context.error ? reviveError(context.error) : null,
     timings: timingsOf(context.stages),
+    retrying: context.recovery.retrying ?? null,
   };
 }

@@ -18,7 +18,7 @@ import {
   toAstrometryNetError,
 } from '../errors.js';
 import type { RequestBody, Transport, TransportResponse } from '../transport/transport.js';
-import { DEFAULT_RETRY, type RetryPolicy, type UnreachableWatch, withRetry } from './retry.js';
+import { DEFAULT_RETRY, neverReachedServer, type RetryPolicy, type UnreachableWatch, withRetry } from './retry.js';
 
 /** How long a request may stall and how large an answer may be: one type, passed whole from the Session down. */
 export interface RequestLimits {
@@ -48,6 +48,8 @@ export interface ExchangeContext {
   readonly retryUnreachable?: boolean;
   /** When set, a server that refuses connections this long ends the request in an UnreachableError. */
   readonly unreachable?: UnreachableWatch;
+  /** Told before each retry: what went wrong, for a person, the attempts so far, and when the next goes. */
+  readonly onRetry?: (notice: { problem: string; attempt: number; retryAt: number }) => void;
 }
 
 export interface ExchangeRequest<T> {
@@ -126,6 +128,9 @@ export async function exchange<T>(ctx: ExchangeContext, req: ExchangeRequest<T>)
       ...(req.answer === 'file' ? { contentRetries: FILE_CONTENT_RETRIES } : {}),
       ...(ctx.retryUnreachable === false ? { retryUnreachable: false } : {}),
       ...(ctx.unreachable ? { unreachable: ctx.unreachable } : {}),
+      ...(ctx.onRetry
+        ? { onRetry: (error: AstrometryNetError, delayMs: number, attempt: number) => ctx.onRetry?.({ problem: describeProblem(error, req.url), attempt, retryAt: now() + delayMs }) }
+        : {}),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     },
   );
@@ -172,6 +177,28 @@ function apiErrorFrom(message: unknown): AstrometryNetError {
     return new SessionExpiredError('The session expired on the server; log in again.');
   }
   return new ApiError(text);
+}
+
+/** What went wrong with a request, in a few words a person can act on. */
+function describeProblem(error: AstrometryNetError, url: string): string {
+  let host = url;
+  try {
+    host = new URL(url).host;
+  } catch {
+    // keep the URL
+  }
+  if (neverReachedServer(error)) {
+    let cause: unknown = error;
+    let code = 'unreachable';
+    for (let depth = 0; depth < 4 && cause; depth++, cause = (cause as { cause?: unknown }).cause) {
+      const c = (cause as { code?: unknown }).code;
+      if (typeof c === 'string' && /^E[A-Z_]+$|^UND_ERR/.test(c)) code = c;
+    }
+    return `cannot reach ${host}: ${code}`;
+  }
+  if (error instanceof HttpError) return `${host} answered HTTP ${error.status}`;
+  if (error instanceof UnexpectedContentError) return `${host} answered ${error.contentType || 'a page'} (HTTP ${error.status}), not what was asked`;
+  return `${host}: ${error.message}`;
 }
 
 function parseRetryAfter(value: string | undefined): number | undefined {

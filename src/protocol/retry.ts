@@ -122,7 +122,8 @@ export interface RetryOptions {
    * UnreachableError instead of another retry. Unset: retried until the deadline.
    */
   unreachable?: UnreachableWatch;
-  onRetry?: (error: AstrometryNetError, delayMs: number) => void;
+  /** Told before each wait: the error, the wait, and how many attempts were made. */
+  onRetry?: (error: AstrometryNetError, delayMs: number, attempts: number) => void;
 }
 
 /** Keeps the time since a server was last reachable, shared by every request to it. */
@@ -159,7 +160,7 @@ export async function withRetry<T>(attempt: () => Promise<T>, options: RetryOpti
       const delay = backoffDelay(options.policy, n, error);
       const deadline = options.deadline ?? null;
       if (deadline !== null && now + delay >= deadline) throw error;
-      options.onRetry?.(error as AstrometryNetError, delay);
+      options.onRetry?.(error as AstrometryNetError, delay, n + 1);
       await sleep(delay, options.signal);
     }
   }

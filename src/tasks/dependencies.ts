@@ -9,7 +9,7 @@
  * bytes to upload) lives here, never in a machine's context.
  */
 import { fromPromise } from 'xstate';
-import type { Bounded } from '../../machines/solve.machine.js';
+import type { Bounded, RetryingNotice } from '../../machines/solve.machine.js';
 import { SessionExpiredError } from '../errors.js';
 import type { MemoryStore } from '../client/solve-input.js';
 import type { ServerPool } from './server-pool.js';
@@ -86,8 +86,12 @@ export function bind(deps: MachineDependencies) {
   const exchangeContext = (signal: AbortSignal, scope: Bounded, extra: Partial<ExchangeContext> = {}): ExchangeContext => {
     const apiUrl = pool.get(scope.server).apiUrl;
     const retry = retryFor(apiUrl);
+    const progressTo = scope.progressTo;
     return {
       unreachable: watchFor(apiUrl, false),
+      // A login or an upload tells its solve of each retry, so a progress view can say at once
+      // that the server cannot be reached, and when it is tried again.
+      ...(progressTo ? { onRetry: (notice: RetryingNotice) => progressTo.send({ type: 'REQUEST_RETRYING', ...notice }) } : {}),
       transport,
       apiUrl,
       retry,
