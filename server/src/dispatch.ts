@@ -10,7 +10,7 @@ import { BadRequestError, BodyTooLargeError } from './forms.js';
 import { badRequestPage, homePage, nginxPage, serverErrorPage, statusReason, tooLargePage } from './html.js';
 import { drainBounded } from './body.js';
 import { PyError } from './python.js';
-import { HttpError, sendHtml, send, sendHttpError } from './respond.js';
+import { HttpError, sendApiError, sendHtml, send, sendHttpError } from './respond.js';
 import { route } from './router.js';
 
 export interface RecordedRequest {
@@ -94,6 +94,13 @@ async function answerError(ctx: ServerContext, req: IncomingMessage, res: Server
   if (err instanceof PyError) {
     ctx.log(`500 on ${endpoint}: ${err.message}`);
     sendHtml(res, 500, serverErrorPage());
+    return;
+  }
+  if ((err as { code?: unknown })?.code === 'STORE_UNAVAILABLE') {
+    // The database stayed away past the store's retries: nova's JSON error, which a client
+    // reads and may retry, never an HTML 500 (a client takes that for a broken server).
+    ctx.log(`database unavailable on ${endpoint}: ${(err as Error).message}`);
+    sendApiError(res, 'the server cannot reach its database; try again later');
     return;
   }
   ctx.log(`500 on ${endpoint}: unexpected ${(err as Error)?.name ?? 'error'}: ${(err as Error)?.message ?? String(err)}`);
