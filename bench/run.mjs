@@ -19,6 +19,7 @@ const runs = [
   ['solves-http.mjs', { SOLVES: quick ? '1000' : '1000,10000' }],
   ['upload-memory.mjs', { UPLOAD_MB: quick ? '200' : '1024' }],
   ['extract.mjs', {}],
+  ['hostile-files.mjs', {}],
   ['nodes.mjs', {}],
 ];
 let failed = 0;

@@ -99,3 +99,13 @@ test('a JPEG and a 16-bit FITS (BZERO 32768) of the same sky give the same stars
   const fromFits = await extractSources(fits16);
   expect(matched(ref, fromFits, 100)).toBeGreaterThanOrEqual(95);
 });
+
+test('astrometry-net-client/extract, imported alone in Node, reads a path (its Node entry installs the Node platform)', async () => {
+  const { buildCli, ROOT, FIXTURES } = await import('./helpers/cli-run.js');
+  await buildCli();
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string>> };
+  const entry = path.join(ROOT, pkg.exports['./extract']!.default!);
+  const script = `const { extractSources } = await import(${JSON.stringify(entry)}); const s = await extractSources(${JSON.stringify(path.join(FIXTURES, 'small.png'))}); console.log(s.imageWidth, s.x.length > 50);`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  expect(out.trim()).toMatch(/^\d+ true$/);
+});
