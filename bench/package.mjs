@@ -220,7 +220,9 @@ async function esbuildInitial(esbuild, proj, entryFile) {
   });
   const outs = r.metafile.outputs;
   const code = new Map(r.outputFiles.map((f) => [relative(proj, f.path), Buffer.from(f.contents)]));
-  const entry = Object.keys(outs).find((k) => outs[k].entryPoint);
+  // Every import() target is an entry point of its own in the metafile: find the one asked for.
+  const entryIn = relative(proj, entryFile);
+  const entry = Object.keys(outs).find((k) => outs[k].entryPoint === entryIn);
   const seen = new Set();
   const stack = [entry];
   while (stack.length) {

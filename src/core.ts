@@ -48,7 +48,8 @@ export type { UploadOptions, WireUploadOptions, ScaleUnits, Parity, Licence, Mod
 export { DEFAULT_RETRY, type RetryPolicy } from './protocol/retry.js';
 export type { RequestLimits } from './protocol/exchange.js';
 export { DEFAULT_API_URL } from './protocol/urls.js';
-export { FILE_RESULTS, RESULT_KINDS, type ResultKind, type FileResultKind, type JsonResultKind, type ResultFile, type FileKindSpec } from './protocol/result-kinds.js';
+export { RESULT_KINDS, FILE_RESULT_KINDS, type ResultKind, type FileResultKind, type JsonResultKind, type ResultFile } from './protocol/result-kinds.js';
+export { FILE_RESULTS, type FileKindSpec } from './protocol/result-files.js';
 export { fetchTransport, type FetchTransportOptions } from './transport/fetch.js';
 export type { Transport, TransportRequest, TransportResponse, RequestBody, UploadSource } from './transport/transport.js';
 export type { RequestEvent } from './tasks/dependencies.js';

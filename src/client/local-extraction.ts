@@ -5,7 +5,8 @@
  */
 import { AstrometryNetError, ValidationError } from '../errors.js';
 import type { ExtractInput, ExtractOptions } from '../extract/index.js';
-import { readStream, type SolveInput } from './solve-input.js';
+import type { SolveInput } from './solve-input.js';
+import { readStream } from './read-stream.js';
 import type { UploadOptions } from '../protocol/upload-options.js';
 
 export interface LocalExtractionOptions extends ExtractOptions {

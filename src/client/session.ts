@@ -12,9 +12,9 @@ import { resolveRetryPolicy, type RetryPolicy } from '../protocol/retry.js';
 import type { RequestLimits } from '../protocol/exchange.js';
 import { DEFAULT_API_URL, isPublicNova, normaliseApiUrl } from '../protocol/urls.js';
 import { ServerPool } from '../tasks/server-pool.js';
-import { createActor, toPromise } from 'xstate';
+import { createActor, toPromise, type InspectionEvent } from 'xstate';
 import type { AccountOutput, AccountQuery, ServerInfo } from '../../machines/account.machine.js';
-import { sanitizedInspector, type InspectObserver } from '../inspect/sanitize.js';
+import type { InspectObserver } from '../inspect/sanitize.js';
 import type { RequestEvent, MachineDependencies } from '../tasks/dependencies.js';
 import type { provideAccountTasks } from '../tasks/account-tasks.js';
 import { provideSolveTasks } from '../tasks/solve-tasks.js';
@@ -119,6 +119,21 @@ function resolveApiUrl(explicit: string | undefined): string {
   return normaliseApiUrl(url);
 }
 
+/**
+ * The caller's inspector, behind the sanitizer, which is loaded on first use: a bundle without
+ * an inspector does not carry it. Events that come before it has loaded (the first microtasks)
+ * are kept and delivered, sanitized, in order; none reaches the inspector unsanitized.
+ */
+function sanitizedOnceLoaded(target: InspectObserver): (event: InspectionEvent) => void {
+  let deliver: ((event: InspectionEvent) => void) | undefined;
+  const early: InspectionEvent[] = [];
+  void import('../inspect/sanitize.js').then(({ sanitizedInspector }) => {
+    deliver = sanitizedInspector(target);
+    for (const event of early.splice(0)) deliver(event);
+  });
+  return (event) => (deliver ? deliver(event) : void early.push(event));
+}
+
 /** The request limits a Session was given, each checked; the defaults apply to the rest. */
 function resolveLimits(options: RequestLimits): RequestLimits {
   const limits: { -readonly [K in keyof RequestLimits]: RequestLimits[K] } = {};
@@ -170,7 +185,7 @@ export class Session {
     // The schedule of the most demanding server (nova's 5 s floor) serves them all.
     this.schedule = resolvePollSchedule(this.apiUrls.find(isPublicNova) ?? this.apiUrl, options.polling);
     this.timeoutMs = options.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : checkTimeoutMs(options.timeoutMs);
-    this.inspect = options.inspect ? sanitizedInspector(options.inspect) : undefined;
+    this.inspect = options.inspect ? sanitizedOnceLoaded(options.inspect) : undefined;
     const runtime: MachineDependencies = {
       transport: options.transport ?? platform().defaultTransport(),
       servers: this.#servers,

@@ -8,7 +8,6 @@
 import { ValidationError } from '../errors.js';
 import { platform } from '../platform/web-platform.js';
 import { encodeUploadOptions, type UploadOptions, type WireUploadOptions } from '../protocol/upload-options.js';
-import { concatBytes } from '../transport/bytes.js';
 
 export interface SourceList {
   /** Star x positions, pixels (1-based FITS convention, as solve-field reads them). */
@@ -90,26 +89,6 @@ export function describeInput(input: SolveInput, memory: MemoryStore): UploadDes
 }
 
 /** Reads a stream to its end. */
-export async function readStream(stream: ByteStream): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const iterable: AsyncIterable<Uint8Array> =
-    Symbol.asyncIterator in stream ? (stream as AsyncIterable<Uint8Array>) : iterateReader(stream as ReadableStream<Uint8Array>);
-  for await (const chunk of iterable) chunks.push(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk);
-  return concatBytes(chunks);
-}
-
-async function* iterateReader(stream: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
-  const reader = stream.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      yield value;
-    }
-  } finally {
-    reader.releaseLock();
-  }
-}
 
 /**
  * `describeInput`, then checks what can be checked before any request: that a path is a

@@ -9,7 +9,7 @@ import { AbortedError, ValidationError } from '../errors.js';
 import { acceptUpload, type MemoryStore, type SolveInput, type UploadDescriptor } from './solve-input.js';
 import { encodeUploadOptions, UPLOAD_OPTION_NAMES } from '../protocol/upload-options.js';
 import { refuseUnknownOptions } from './known-options.js';
-import { FILE_RESULTS, isFileResultKind } from '../protocol/result-kinds.js';
+import { FILE_RESULT_KINDS, isFileResultKind } from '../protocol/result-kinds.js';
 import { checkTimeoutMs, type Session } from './session.js';
 import type { SolveManyOptions, SolveManyOutcome } from './client.js';
 
@@ -25,7 +25,7 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
     throw new ValidationError('concurrency', concurrency, 'an integer from 1 to 64');
   }
-  for (const kind of files) if (!isFileResultKind(kind)) throw new ValidationError('files', kind, `file kinds: ${Object.keys(FILE_RESULTS).join(', ')}`);
+  for (const kind of files) if (!isFileResultKind(kind)) throw new ValidationError('files', kind, `file kinds: ${FILE_RESULT_KINDS.join(', ')}`);
   const wire = encodeUploadOptions(uploadOptions);
   const list = [...inputs];
   // Every input is checked before any is kept: a bad tenth input must not leave nine in memory.

@@ -8,7 +8,8 @@ import type { Annotation, JobInfo } from './models.js';
 import { getJson } from './api.js';
 import { bad, calibrationFrom, decodeJobStatus, num, strings } from './decode.js';
 import { exchange, type ExchangeContext } from './exchange.js';
-import { FILE_RESULTS, type FileKindSpec, type FileResultKind, type ResultFile } from './result-kinds.js';
+import type { FileResultKind, ResultFile } from './result-kinds.js';
+import { FILE_RESULTS, type FileKindSpec } from './result-files.js';
 import { apiEndpoint, siteRoot } from './urls.js';
 
 type Json = Record<string, unknown>;

@@ -3,7 +3,7 @@
  * reference to bytes in the session's memory store) turned into what the protocol sends.
  */
 import { ValidationError } from '../errors.js';
-import { readStream, type ByteStream, type MemoryStore, type UploadDescriptor } from '../client/solve-input.js';
+import type { ByteStream, MemoryStore, UploadDescriptor } from '../client/solve-input.js';
 import type { UploadBody } from '../protocol/api.js';
 
 export async function uploadBody(descriptor: UploadDescriptor, memory: MemoryStore): Promise<UploadBody> {
@@ -12,6 +12,7 @@ export async function uploadBody(descriptor: UploadDescriptor, memory: MemorySto
   let value = memory.get(descriptor.ref);
   if (value !== undefined && !(value instanceof Uint8Array) && !(typeof Blob !== 'undefined' && value instanceof Blob)) {
     // A stream can be read once: keep its bytes so a second attempt sends the same upload.
+    const { readStream } = await import('../client/read-stream.js');
     value = await readStream(value as ByteStream);
     memory.set(descriptor.ref, value);
   }
