@@ -175,6 +175,15 @@ export async function declaredSizeOf(src: ByteSource): Promise<DeclaredSize | nu
     }
     return null;
   }
+  if (head.length >= 4 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return jpegSof(src);
+  return headSize(head) ?? null;
+}
+
+/**
+ * The size a PNG, GIF or PNM declares in its first bytes; `null` for such a header that
+ * declares none, `undefined` for another format (FITS and JPEG are walked further in).
+ */
+export function headSize(head: Buffer): DeclaredSize | null | undefined {
   if (head.length >= 24 && head.readUInt32BE(0) === 0x89504e47 && head.readUInt32BE(4) === 0x0d0a1a0a) {
     const w = head.readUInt32BE(16);
     const h = head.readUInt32BE(20);
@@ -185,9 +194,8 @@ export async function declaredSizeOf(src: ByteSource): Promise<DeclaredSize | nu
     const h = head.readUInt16LE(8);
     return w > 0 && h > 0 ? { format: 'gif', width: w, height: h } : null;
   }
-  if (head.length >= 4 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return jpegSof(src);
   if (head.length >= 3 && head[0] === 0x50 && head[1] !== undefined && head[1] >= 0x31 && head[1] <= 0x36) return pnmHeaderSize(head);
-  return null;
+  return undefined;
 }
 
 /** Walks a JPEG's markers up to its first SOF (frame header), reading only the marker heads. */

@@ -6,6 +6,7 @@
  */
 import { open, stat } from 'node:fs/promises';
 import { findImageHdu, isFits, readHdus, readXyColumns } from 'astrometry-net-client/fits';
+import { headSize } from './declared-size.js';
 import { openByteSource } from './declared-size.js';
 import { DEFAULT_MAX_SOURCE_ROWS, parseLine, readFitsList, readTextList, tooManyRowsError, type ListRead } from './source-list.js';
 
@@ -107,18 +108,9 @@ export function imageSize(buf: Buffer): { format: ImageFormat; width: number; he
       return null;
     }
   }
-  if (buf.length >= 24 && buf.readUInt32BE(0) === 0x89504e47 && buf.readUInt32BE(4) === 0x0d0a1a0a) {
-    const w = buf.readUInt32BE(16);
-    const h = buf.readUInt32BE(20);
-    return w > 0 && h > 0 ? { format: 'png', width: w, height: h } : null;
-  }
-  if (buf.length >= 10 && /^GIF8[79]a/.test(buf.subarray(0, 6).toString('latin1'))) {
-    const w = buf.readUInt16LE(6);
-    const h = buf.readUInt16LE(8);
-    return w > 0 && h > 0 ? { format: 'gif', width: w, height: h } : null;
-  }
   if (buf.length >= 4 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) return jpegSize(buf);
-  if (buf.length >= 3 && buf[0] === 0x50 && buf[1] !== undefined && buf[1] >= 0x31 && buf[1] <= 0x36) return pnmSize(buf);
+  const declared = headSize(buf);
+  if (declared !== undefined) return declared;
   return null;
 }
 
@@ -146,19 +138,6 @@ function jpegSize(buf: Buffer): { format: 'jpeg'; width: number; height: number 
     i += 2 + len;
   }
   return null;
-}
-
-function pnmSize(buf: Buffer): { format: 'pnm'; width: number; height: number } | null {
-  const text = buf.subarray(0, 1024).toString('latin1');
-  const tokens: string[] = [];
-  const re = /#[^\n]*|(\S+)/g;
-  let m: RegExpExecArray | null;
-  re.lastIndex = 2;
-  while (tokens.length < 2 && (m = re.exec(text))) if (m[1] !== undefined) tokens.push(m[1]);
-  const [w, h] = tokens.map(Number);
-  if (!/^\s/.test(text.slice(2, 3))) return null;
-  if (w === undefined || h === undefined || !Number.isInteger(w) || !Number.isInteger(h) || w <= 0 || h <= 0) return null;
-  return { format: 'pnm', width: w, height: h };
 }
 
 function looksLikeText(buf: Buffer): boolean {

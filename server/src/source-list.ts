@@ -4,7 +4,7 @@
  * by the file: a 100 MB list of `1 1` lines stops at the first row past the budget.
  */
 import { createReadStream } from 'node:fs';
-import { FitsError, type FitsHeader } from 'astrometry-net-client/fits';
+import { columnLayouts, FitsError, TYPE_BYTES, type ColumnLayout } from 'astrometry-net-client/fits';
 import { fitsHeaders, type ByteSource } from './declared-size.js';
 
 /** The default row budget: a million sources, far more than a solve uses (the client's limit too). */
@@ -207,34 +207,7 @@ function asciiNumber(buf: Buffer, a: number, b: number): number | undefined {
   return i === b ? Number(buf.toString('latin1', a, b)) : undefined;
 }
 
-const TYPE_BYTES: Record<string, number> = { L: 1, X: 1, B: 1, I: 2, J: 4, K: 8, A: 1, E: 4, D: 8, C: 8, M: 16, P: 8, Q: 16 };
-
-interface Column {
-  name: string;
-  offset: number;
-  code: string;
-  repeat: number;
-  scale: number;
-  zero: number;
-}
-
-/** Column layouts of a binary table header, as the client's table reader computes them. */
-function columns(h: FitsHeader): Column[] {
-  const fields = h.number('TFIELDS', 0);
-  const cols: Column[] = [];
-  let offset = 0;
-  for (let i = 1; i <= fields; i++) {
-    const form = String(h.get(`TFORM${i}`) ?? '').trim().toUpperCase();
-    const m = /^(\d*)([LXBIJKAEDCMPQ])/.exec(form);
-    if (!m) throw new FitsError(`The table's TFORM${i} "${form}" is not a FITS binary-table format.`);
-    const repeat = m[1] ? Number(m[1]) : 1;
-    const code = m[2] as string;
-    const name = String(h.get(`TTYPE${i}`) ?? '').trim();
-    cols.push({ name, offset, code, repeat, scale: h.number(`TSCAL${i}`, 1), zero: h.number(`TZERO${i}`, 0) });
-    offset += code === 'X' ? Math.ceil(repeat / 8) : repeat * (TYPE_BYTES[code] as number);
-  }
-  return cols;
-}
+type Column = ColumnLayout;
 
 function reader(col: Column): (b: Buffer, p: number) => number {
   if (col.repeat !== 1) throw new FitsError(`The FITS table's column ${col.name} is not a scalar.`);
@@ -260,7 +233,7 @@ export async function readFitsList(src: ByteSource, maxRows: number): Promise<Li
     for await (const hdu of fitsHeaders(src)) {
       const h = hdu.header;
       if (hdu.index === 0 || String(h.get('XTENSION') ?? '').trim().toUpperCase() !== 'BINTABLE') continue;
-      const cols = columns(h);
+      const cols = columnLayouts(h);
       const find = (name: string) => cols.find((c) => c.name.toUpperCase() === name.toUpperCase());
       const cx = find('x');
       const cy = find('y');

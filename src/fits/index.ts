@@ -20,6 +20,9 @@ export { dataSizeOf, isFits, isGzip, readHdus, type FitsHdu } from './hdu.js';
 export { findImageHdu, readImage, readImageHdu, writeImage, type Bitpix, type FitsImage, type ImageToWrite } from './image.js';
 export {
   binTable,
+  columnLayouts,
+  TYPE_BYTES,
+  type ColumnLayout,
   emptyPrimary,
   isBinTable,
   readBinTable,

@@ -6,9 +6,11 @@ import { FitsError } from './fits-error.js';
 import { BLOCK, headerBytes, type CardInput, type FitsHeader } from './header.js';
 import { readHdus, type FitsHdu } from './hdu.js';
 
-const TYPE_BYTES: Record<string, number> = { L: 1, X: 1, B: 1, I: 2, J: 4, K: 8, A: 1, E: 4, D: 8, C: 8, M: 16, P: 8, Q: 16 };
+/** Bytes of one element of each binary-table column type (TFORM code). */
+export const TYPE_BYTES: Readonly<Record<string, number>> = { L: 1, X: 1, B: 1, I: 2, J: 4, K: 8, A: 1, E: 4, D: 8, C: 8, M: 16, P: 8, Q: 16 };
 
-interface ColumnLayout {
+/** Where a binary table's column lies in each row, and how its values are scaled. */
+export interface ColumnLayout {
   name: string;
   offset: number;
   code: string;
@@ -28,7 +30,8 @@ export interface BinTable {
   has(name: string): boolean;
 }
 
-function layouts(h: FitsHeader): ColumnLayout[] {
+/** The column layouts a binary table's header declares (TFIELDS, TFORMn, TTYPEn, TSCALn, TZEROn). */
+export function columnLayouts(h: FitsHeader): ColumnLayout[] {
   const fields = h.number('TFIELDS', 0);
   const cols: ColumnLayout[] = [];
   let offset = 0;
@@ -54,7 +57,7 @@ export function readBinTableHdu(bytes: Uint8Array, hdu: FitsHdu): BinTable {
   const h = hdu.header;
   const rowBytes = h.number('NAXIS1');
   const rows = h.number('NAXIS2');
-  const cols = layouts(h);
+  const cols = columnLayouts(h);
   if (hdu.dataStart + rowBytes * rows > bytes.length) throw new FitsError('The FITS table is truncated.');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const find = (name: string): ColumnLayout | undefined => cols.find((c) => c.name.toUpperCase() === name.toUpperCase());
