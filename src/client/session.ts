@@ -5,14 +5,14 @@
  * `$XDG_CONFIG_HOME/astrometry-net/api-key`, default `~/.config/...`). Logging in is lazy: the
  * first solve that needs a session logs in, and every later solve of this Session shares it.
  */
-import { AuthError, ValidationError, reviveError } from '../errors.js';
+import { AuthError, ValidationError } from '../errors.js';
 import type { MemoryStore } from './solve-input.js';
 import { resolvePollSchedule, type PollSchedule } from '../tasks/polling.js';
 import { resolveRetryPolicy, type RetryPolicy } from '../protocol/retry.js';
 import type { RequestLimits } from '../protocol/exchange.js';
 import { DEFAULT_API_URL, isPublicNova, normaliseApiUrl } from '../protocol/urls.js';
 import { ServerPool } from '../tasks/server-pool.js';
-import { createActor, toPromise, type InspectionEvent } from 'xstate';
+import type { InspectionEvent } from 'xstate';
 import type { AccountOutput, AccountQuery, ServerInfo } from '../../machines/account.machine.js';
 import type { InspectObserver } from '../inspect/sanitize.js';
 import type { RequestEvent, MachineDependencies } from '../tasks/dependencies.js';
@@ -171,7 +171,7 @@ export class Session {
   readonly #machine: ReturnType<typeof provideSolveTasks>;
   readonly #dependencies: MachineDependencies;
   /** Built on the first account question: most sessions never ask one, and bundles need not carry it. */
-  #accountMachine: Promise<ReturnType<typeof provideAccountTasks>> | undefined;
+  #accountMachine: ReturnType<typeof provideAccountTasks> | undefined;
 
   constructor(options: SessionOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new ValidationError('options', options, 'an object of client options');
@@ -228,25 +228,11 @@ export class Session {
     return (await this.#run(query, signal)).ids ?? [];
   }
 
-  /** Runs one account query as its own machine; throws its typed error (cancellation included). */
+  /** Runs one account query as its own machine (loaded with the first): see runAccountQuery. */
   async #run(query: AccountQuery, signal: AbortSignal | undefined): Promise<AccountOutput> {
-    this.#accountMachine ??= import('../tasks/account-tasks.js').then(({ provideAccountTasks }) => provideAccountTasks(this.#dependencies));
-    const actor = createActor(await this.#accountMachine, {
-      input: { query, timeoutMs: this.timeoutMs },
-      ...(this.inspect ? { inspect: this.inspect } : {}),
-    });
-    const onAbort = () => actor.send({ type: 'CANCEL' });
-    signal?.addEventListener('abort', onAbort, { once: true });
-    actor.start();
-    if (signal?.aborted) onAbort();
-    actor.send({ type: 'START' });
-    try {
-      const output = await toPromise(actor);
-      if (output.error) throw reviveError(output.error);
-      return output;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
+    const tasks = await import('../tasks/account-tasks.js');
+    this.#accountMachine ??= tasks.provideAccountTasks(this.#dependencies);
+    return tasks.runAccountQuery(this.#accountMachine, query, { timeoutMs: this.timeoutMs, inspect: this.inspect, signal });
   }
 
   /** Whether a session key is held now. */

@@ -2,8 +2,9 @@
  * The account machine's tasks: myjobs, jobs_by_tag, submission_images and server_info, each
  * bound to the first server of the pool. Loaded by a Session on its first account question.
  */
-import { fromPromise } from 'xstate';
-import { accountMachine, createAccountMachine, type ServerInfo } from '../../machines/account.machine.js';
+import { createActor, fromPromise, toPromise, type InspectionEvent } from 'xstate';
+import { accountMachine, createAccountMachine, type AccountOutput, type AccountQuery, type ServerInfo } from '../../machines/account.machine.js';
+import { reviveError } from '../errors.js';
 import type { Bounded } from '../../machines/solve.machine.js';
 import * as api from '../protocol/api.js';
 import { bind, type MachineDependencies } from './dependencies.js';
@@ -37,4 +38,29 @@ export function provideAccountTasks(deps: MachineDependencies) {
     },
     guards: { hasSession: () => pool.primary.login.hasSession },
   });
+}
+
+/** Runs one account query as its own machine; throws its typed error (cancellation included). */
+export async function runAccountQuery(
+  machine: ReturnType<typeof provideAccountTasks>,
+  query: AccountQuery,
+  options: { timeoutMs: number | null; inspect: ((event: InspectionEvent) => void) | undefined; signal: AbortSignal | undefined },
+): Promise<AccountOutput> {
+  const { signal } = options;
+  const actor = createActor(machine, {
+    input: { query, timeoutMs: options.timeoutMs },
+    ...(options.inspect ? { inspect: options.inspect } : {}),
+  });
+  const onAbort = () => actor.send({ type: 'CANCEL' });
+  signal?.addEventListener('abort', onAbort, { once: true });
+  actor.start();
+  if (signal?.aborted) onAbort();
+  actor.send({ type: 'START' });
+  try {
+    const output = await toPromise(actor);
+    if (output.error) throw reviveError(output.error);
+    return output;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
 }
