@@ -14,29 +14,24 @@ export function refuseUnknownOptions(options: object, known: readonly string[], 
   }
 }
 
-/** The known name closest to `name` (case ignored), if within a third of its length. */
+/** The known name closest to `name` (case ignored), if within a third of its length (at least 2 edits). */
 export function nearest(name: string, known: readonly string[]): string | undefined {
-  const lower = name.toLowerCase();
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
   for (const candidate of known) {
-    const d = distance(lower, candidate.toLowerCase());
+    const d = distance(name.toLowerCase(), candidate.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [candidate, d];
   }
   return best;
 }
 
-/** Levenshtein distance: the edits that turn `a` into `b`. */
+/** Levenshtein distance (insertions, deletions, substitutions), one row at a time. */
 function distance(a: string, b: string): number {
-  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) (rows[0] as number[])[j] = j;
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
-    const row = rows[i] as number[];
-    const above = rows[i - 1] as number[];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      row[j] = Math.min((above[j] as number) + 1, (row[j - 1] as number) + 1, (above[j - 1] as number) + cost);
-    }
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
   }
-  return (rows[a.length] as number[])[b.length] as number;
+  return row[b.length]!;
 }

@@ -23,6 +23,8 @@ export interface Platform {
   readFile(path: string): Promise<Uint8Array>;
 }
 
+const NO_PATHS = 'a Blob, a File or bytes: file paths can only be read in Node';
+
 export const webPlatform: Platform = {
   name: 'web',
   defaultTransport: () => fetchTransport(),
@@ -30,9 +32,9 @@ export const webPlatform: Platform = {
   keyFilePath: () => undefined,
   readKeyFile: () => undefined,
   checkReadableFile: (path) => {
-    throw new ValidationError('file', path, 'a Blob, a File or bytes: file paths can only be read in Node');
+    throw new ValidationError('file', path, NO_PATHS);
   },
-  readFile: (path) => Promise.reject(new ValidationError('file', path, 'a Blob, a File or bytes: file paths can only be read in Node')),
+  readFile: (path) => Promise.reject(new ValidationError('file', path, NO_PATHS)),
 };
 
 let current: Platform = webPlatform;
