@@ -191,6 +191,37 @@ describe('WCS merge', () => {
     expect(merged.subarray(dataStart)).toEqual(image.subarray(2880));
     expect(merged.length).toBe(image.length + 2880);
   });
+
+  test("the image's own earlier solution goes whole: a stale RADESYS, SIP of another order, PV, PC, CDELT and CROTA are not left beside the new WCS", () => {
+    const old = [
+      card('SIMPLE', true),
+      card('BITPIX', 16),
+      card('NAXIS', 2),
+      card('NAXIS1', 50),
+      card('NAXIS2', 40),
+      card('OBJECT', 'M42'),
+      card('RADESYS', 'FK4'),
+      card('EQUINOX', 1950),
+      card('EPOCH', 1950),
+      card('CTYPE1', 'RA---TAN-SIP'),
+      card('CDELT1', -0.002),
+      card('CROTA2', 12),
+      card('PC1_1', 1),
+      card('PV1_1', 0.5),
+      card('A_ORDER', 3),
+      card('A_3_0', 1e-9),
+      card('BP_1_1', 2e-7),
+    ];
+    const image = fitsFile(old, int16Image(50, 40));
+    const wcs = [card('CTYPE1', 'RA---TAN'), card('CTYPE2', 'DEC--TAN'), card('CRVAL1', 83.8), card('CRVAL2', -5.4), card('CRPIX1', 25.5), card('CRPIX2', 20.5), card('CD1_1', -0.001), card('CD1_2', 0), card('CD2_1', 0), card('CD2_2', 0.001), card('EQUINOX', 2000)];
+    const merged = mergeWcsIntoFits(image, fitsFile([card('SIMPLE', true), card('BITPIX', 8), card('NAXIS', 0), ...wcs]));
+    const keys = headerCards(merged).cards.map((c) => c.slice(0, 8).trim());
+    for (const stale of ['RADESYS', 'EPOCH', 'CDELT1', 'CROTA2', 'PC1_1', 'PV1_1', 'A_ORDER', 'A_3_0', 'BP_1_1']) expect(keys, stale).not.toContain(stale);
+    expect(keys.filter((k) => k === 'EQUINOX')).toHaveLength(1);
+    expect(headerCards(merged).cards).toContain(card('EQUINOX', 2000));
+    expect(headerCards(merged).cards).toContain(card('CTYPE1', 'RA---TAN'));
+    expect(keys).toContain('OBJECT');
+  });
 });
 
 describe('progress', () => {

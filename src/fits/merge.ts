@@ -38,20 +38,21 @@ function withHeader(image: Uint8Array, cards: readonly CardInput[]): Uint8Array 
 }
 
 /**
- * A copy of `image` (a FITS file) whose primary header carries the solved WCS: every WCS card
- * of `wcsFile` replaces the image's card of that keyword, or is added before END.
+ * A copy of `image` (a FITS file) whose primary header carries the solved WCS and no other:
+ * every WCS card the image had (its own solution: RADESYS, EQUINOX, SIP, PV, CD, PC, CDELT,
+ * CROTA…) goes first, so a reader sees exactly the new one (a stale `RADESYS = 'FK4'` alone
+ * moves it by 0.67″), then the solved cards are added before END.
  */
 export function mergeWcsIntoFits(image: Uint8Array, wcsFile: Uint8Array, note?: string): Uint8Array {
   if (!isFits(image)) throw new FitsError('The input is not a FITS file.');
   const { header } = parseHeader(image);
   const solved = wcsCards(wcsFile);
   if (solved.length === 0) throw new FitsError('The wcs file has no WCS cards.');
-  const replacing = new Set(solved.map((c) => c.keyword));
-  const hasCd = solved.some((c) => /^CD\d_\d$/.test(c.keyword));
-  const kept = header.cards.filter((c) => !replacing.has(c.keyword) && !(hasCd && isConflictingWcsKeyword(c.keyword)));
+  const kept = header.cards.filter((c) => !NEW_WCS_REPLACES.test(c.keyword) && !isConflictingWcsKeyword(c.keyword));
   return withHeader(image, [...kept, ...(note ? [{ keyword: 'COMMENT', comment: note.slice(0, 72) }] : []), ...solved]);
 }
 
+/** Every keyword of a WCS solution, old conventions included: what a new solution replaces whole. */
 const NEW_WCS_REPLACES = /^(WCSAXES|CTYPE\d|CRVAL\d|CRPIX\d|CUNIT\d|CDELT\d|CROTA\d|CD\d_\d|PC\d_\d|PV\d_\d+|EQUINOX|EPOCH|RADESYS|RADECSYS|LONPOLE|LATPOLE|IMAGEW|IMAGEH|A_\w+|B_\w+|AP_\w+|BP_\w+)$/;
 const STRUCTURAL = /^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|END)$/;
 
