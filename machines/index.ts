@@ -16,6 +16,7 @@ export {
   type Stage,
   type ResultRequest,
   type RetryingNotice,
+  type FetchResultInput,
   type ResultCache,
   type FetchedResult,
   type PollingState,

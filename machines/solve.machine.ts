@@ -239,6 +239,16 @@ export interface StatusReadInput extends Bounded {
   seen: string | null;
 }
 
+export interface FetchResultInput extends Bounded {
+  jobId: number;
+  request: ResultRequest;
+  /**
+   * The job solved: every result file exists, so a page in place of one is the front end's and
+   * is asked again until the deadline. After a failure a missing file is asked twice only.
+   */
+  solved: boolean;
+}
+
 export interface WaitInput {
   until: number;
   deadline: number | null;
@@ -299,7 +309,7 @@ export function createSolveSetup(now: Clock) {
       /** GET /api/jobs/<jobid>/calibration. */
       readCalibration: fromPromise<Calibration | undefined, Bounded & { jobId: number }>(notProvided('readCalibration')),
       /** GET a JSON result or a result file of a job. */
-      fetchResult: fromPromise<FetchedResult, Bounded & { jobId: number; request: ResultRequest }>(notProvided('fetchResult')),
+      fetchResult: fromPromise<FetchedResult, FetchResultInput>(notProvided('fetchResult')),
       /** No request: sleeps until the next poll or the deadline, whichever is first. */
       waitForNextPoll: fromPromise<void, WaitInput>(notProvided('waitForNextPoll')),
     },
@@ -544,6 +554,7 @@ export function createSolveMachine(now: Clock) {
               request: context.fetchQueue[0] as ResultRequest,
               deadline: context.timeoutMs === null ? null : now() + context.timeoutMs,
               server: context.server,
+              solved: context.error === null,
             }),
             onDone: [
               { guard: 'moreToFetch', target: 'fetchingResults', reenter: true, actions: ['storeResult', 'dequeue'] },

@@ -189,6 +189,31 @@ describe('results are fetched once', () => {
   });
 });
 
+describe('a page in place of a result file', () => {
+  const quick = (overrides: Record<string, Handler>, fake: FakeNovaOptions = {}) => {
+    const transport = fakeNova(fake, overrides);
+    const client = new Client({ apiKey: API_KEY, apiUrl: API, transport, polling: FAST, retry: { baseDelayMs: 1, maxDelayMs: 2 }, timeoutMs: 10_000 });
+    return { client, lines: () => requestLines(transport.requests) };
+  };
+  const fits = { status: 200, headers: { 'content-type': 'application/fits' }, body: fitsBytes() };
+
+  test('of a solved job is the front end, not the file: asked again until it comes (as a poll is), here after 5 pages', async () => {
+    let n = 0;
+    const { client, lines } = quick({ wcs_file: () => (n++ < 5 ? html(200, 'Service temporarily unavailable') : fits) });
+    const result = await client.solve('https://example.org/m42.jpg');
+    expect((await result.job.wcsFile()).bytes).toEqual(fitsBytes());
+    expect(lines().filter((l) => l.includes('wcs_file'))).toHaveLength(6);
+  });
+
+  test('of a failed job may be a file it will never have: asked twice more, then unexpected_content', async () => {
+    const { client, lines } = quick({ axy_file: () => html(200, 'no such file') }, { finalStatus: 'failure' });
+    const job = await client.submit('https://example.org/m42.jpg').untilDone();
+    expect(await job.success()).toBe(false);
+    await expect(job.file('axy')).rejects.toMatchObject({ code: 'unexpected_content' });
+    expect(lines().filter((l) => l.includes('axy_file'))).toHaveLength(3);
+  });
+});
+
 describe('one login per client', () => {
   test('two solves one after the other share one login', async () => {
     const { client, lines } = setup();

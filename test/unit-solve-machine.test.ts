@@ -17,6 +17,7 @@ import {
   type SolveSnapshot,
   type UploadActorInput,
   type WaitInput,
+  type FetchResultInput,
 } from '../machines/solve.machine.js';
 import {
   ApiError,
@@ -118,7 +119,7 @@ function harness(options: { hasSession?: boolean } = {}) {
       readSubmission: fake<PollAnswer<SubmissionStatus>, StatusReadInput & { subid: number }>('readSubmission'),
       readJob: fake<PollAnswer<JobStatus>, StatusReadInput & { jobId: number }>('readJob'),
       readCalibration: fake<Calibration | undefined, Bounded & { jobId: number }>('readCalibration'),
-      fetchResult: fake<FetchedResult, Bounded & { jobId: number; request: ResultRequest }>('fetchResult'),
+      fetchResult: fake<FetchedResult, FetchResultInput>('fetchResult'),
       waitForNextPoll: fake<void, WaitInput>('waitForNextPoll'),
     },
     guards: { hasSession: () => options.hasSession ?? false },
@@ -717,7 +718,7 @@ describe('FETCH', () => {
     await r.send({ type: 'FETCH', kind: 'wcs' });
     expect(r.value).toEqual({ success: 'fetchingResults' });
     const call = await r.answer('fetchResult', { kind: 'wcs', value: WCS });
-    expect(call.input).toEqual({ jobId: 202, request: { kind: 'wcs' }, deadline: null, server: null });
+    expect(call.input).toEqual({ jobId: 202, request: { kind: 'wcs' }, deadline: null, server: null, solved: true });
     expect(r.value).toEqual({ success: 'ready' });
     expect(r.context.results.files?.wcs).toEqual(WCS);
 
@@ -794,7 +795,7 @@ describe('FETCH', () => {
     expect(r.value).toEqual({ failure: 'fetchingResults' });
     const log: ResultFile = { kind: 'joblog', filename: 'job.log', contentType: 'text/plain', bytes: new Uint8Array([65]) };
     const call = await r.answer('fetchResult', { kind: 'joblog', value: log });
-    expect(call.input).toEqual({ jobId: 202, request: { kind: 'joblog' }, deadline: null, server: null });
+    expect(call.input).toEqual({ jobId: 202, request: { kind: 'joblog' }, deadline: null, server: null, solved: false });
     expect(r.value).toEqual({ failure: 'ready' });
     expect(r.context.results.files?.joblog).toEqual(log);
     expect(r.context.error).toMatchObject({ code: 'job_failed' });

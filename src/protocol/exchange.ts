@@ -65,6 +65,8 @@ export interface ExchangeRequest<T> {
   readonly answer: 'json' | 'file';
   /** A cap of this request's own, below the JSON or file cap (a WCS file is small). */
   readonly maxBytes?: number;
+  /** Retries of a page in place of the body (default: FILE_CONTENT_RETRIES for a file, the policy's for JSON). */
+  readonly contentRetries?: number;
   /** Checks and decodes the answer; throws a typed error for a wrong one. */
   readonly read: (response: TransportResponse) => T;
 }
@@ -125,7 +127,7 @@ export async function exchange<T>(ctx: ExchangeContext, req: ExchangeRequest<T>)
       idempotent: req.idempotent,
       deadline,
       ...(ctx.now ? { now: ctx.now } : {}),
-      ...(req.answer === 'file' ? { contentRetries: FILE_CONTENT_RETRIES } : {}),
+      ...(req.contentRetries !== undefined ? { contentRetries: req.contentRetries } : req.answer === 'file' ? { contentRetries: FILE_CONTENT_RETRIES } : {}),
       ...(ctx.retryUnreachable === false ? { retryUnreachable: false } : {}),
       ...(ctx.unreachable ? { unreachable: ctx.unreachable } : {}),
       ...(ctx.onRetry

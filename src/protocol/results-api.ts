@@ -32,7 +32,12 @@ export function annotations(ctx: ExchangeContext, jobId: number, nbright?: numbe
  * comes back as an HTML 500 or, for some kinds, as HTML with status 200, so the content type
  * decides whether this is the file.
  */
-export function resultFile(ctx: ExchangeContext, kind: FileResultKind, jobId: number): Promise<ResultFile> {
+/**
+ * `solved`: the job succeeded, so the file exists, and a page in its place is the front end's
+ * (asked again until the deadline); otherwise nova may answer a file it will never have with a
+ * page too, and it is asked twice only.
+ */
+export function resultFile(ctx: ExchangeContext, kind: FileResultKind, jobId: number, solved = false): Promise<ResultFile> {
   const spec = FILE_RESULTS[kind];
   const url = `${siteRoot(ctx.apiUrl)}${spec.path}/${jobId}`;
   return exchange(ctx, {
@@ -41,6 +46,7 @@ export function resultFile(ctx: ExchangeContext, kind: FileResultKind, jobId: nu
     headers: { referer: apiEndpoint(ctx.apiUrl, 'login') },
     idempotent: true,
     answer: 'file',
+    ...(solved ? { contentRetries: Number.POSITIVE_INFINITY } : {}),
     ...(spec.maxBytes !== undefined ? { maxBytes: spec.maxBytes } : {}),
     read: (response) => {
       const contentType = (response.headers['content-type'] ?? '').toLowerCase();

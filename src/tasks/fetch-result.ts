@@ -9,9 +9,9 @@ import type { ExchangeContext } from '../protocol/exchange.js';
 import { isFileResultKind } from '../protocol/result-kinds.js';
 import * as results from '../protocol/results-api.js';
 
-export async function fetchResult(ctx: ExchangeContext, jobId: number, request: ResultRequest): Promise<FetchedResult> {
+export async function fetchResult(ctx: ExchangeContext, jobId: number, request: ResultRequest, solved = false): Promise<FetchedResult> {
   const { kind } = request;
-  if (isFileResultKind(kind)) return { kind, value: await results.resultFile(ctx, kind, jobId) };
+  if (isFileResultKind(kind)) return { kind, value: await results.resultFile(ctx, kind, jobId, solved) };
   switch (kind) {
     case 'calibration': {
       const value = await api.calibration(ctx, jobId);

@@ -9,7 +9,7 @@ import {
   type Bounded,
   type SolveContext,
   type FetchedResult,
-  type ResultRequest,
+  type FetchResultInput,
   type StatusReadInput,
   type UploadActorInput,
   type WaitInput,
@@ -114,9 +114,9 @@ export function provideSolveTasks(deps: MachineDependencies) {
       readCalibration: fromPromise(({ input, signal }: { input: Bounded & { jobId: number }; signal: AbortSignal }) =>
         api.calibration(exchangeContext(signal, input), input.jobId),
       ),
-      fetchResult: fromPromise<FetchedResult, Bounded & { jobId: number; request: ResultRequest }>(({ input, signal }) =>
+      fetchResult: fromPromise<FetchedResult, FetchResultInput>(({ input, signal }) =>
         // Loaded by the first fetch of a result beyond the calibration.
-        import('./fetch-result.js').then(({ fetchResult }) => fetchResult(exchangeContext(signal, input), input.jobId, input.request)),
+        import('./fetch-result.js').then(({ fetchResult }) => fetchResult(exchangeContext(signal, input), input.jobId, input.request, input.solved)),
       ),
       waitForNextPoll: fromPromise<void, WaitInput>(({ input, signal }) => {
         const until = input.deadline === null ? input.until : Math.min(input.until, input.deadline);
