@@ -222,6 +222,13 @@ describe('WCS merge', () => {
     expect(headerCards(merged).cards).toContain(card('CTYPE1', 'RA---TAN'));
     expect(keys).toContain('OBJECT');
   });
+
+  test('a WCS solved for an image of another size is refused, not merged', () => {
+    const image = fitsFile([card('SIMPLE', true), card('BITPIX', 16), card('NAXIS', 2), card('NAXIS1', 50), card('NAXIS2', 40)], int16Image(50, 40));
+    const wcs = (w: number, h: number) => fitsFile([card('SIMPLE', true), card('BITPIX', 8), card('NAXIS', 0), card('CTYPE1', 'RA---TAN'), card('CRVAL1', 1), card('IMAGEW', w), card('IMAGEH', h)]);
+    expect(() => mergeWcsIntoFits(image, wcs(100, 80))).toThrow(/50 × 40 pixels, but the WCS was solved for one of 100 × 80/);
+    expect(() => mergeWcsIntoFits(image, wcs(50, 40))).not.toThrow();
+  });
 });
 
 describe('progress', () => {

@@ -48,6 +48,12 @@ export function mergeWcsIntoFits(image: Uint8Array, wcsFile: Uint8Array, note?: 
   const { header } = parseHeader(image);
   const solved = wcsCards(wcsFile);
   if (solved.length === 0) throw new FitsError('The wcs file has no WCS cards.');
+  // A WCS solved for another image (another size) would put every pixel in the wrong place.
+  const wcsHeader = parseHeader(wcsFile).header;
+  const [w, h, iw, ih] = [header.number('NAXIS1', 0), header.number('NAXIS2', 0), wcsHeader.number('IMAGEW', 0), wcsHeader.number('IMAGEH', 0)];
+  if (iw > 0 && ih > 0 && (w !== iw || h !== ih)) {
+    throw new FitsError(`The image is ${w} × ${h} pixels, but the WCS was solved for one of ${iw} × ${ih}: not merged.`);
+  }
   const kept = header.cards.filter((c) => !NEW_WCS_REPLACES.test(c.keyword) && !isConflictingWcsKeyword(c.keyword));
   return withHeader(image, [...kept, ...(note ? [{ keyword: 'COMMENT', comment: note.slice(0, 72) }] : []), ...solved]);
 }
