@@ -9,7 +9,8 @@ import { mergeWcsIntoFits, readXyColumns } from '../src/fits/index.js';
 import { expandGlob } from '../src/cli/glob.js';
 import { resolveInputs } from '../src/cli/expand-inputs.js';
 import { Journal, JOURNAL_DIR, newEntry, planFor } from '../src/cli/journal.js';
-import { Progress } from '../src/cli/progress.js';
+import { middleEllipsis, Progress } from '../src/cli/progress.js';
+import { displayWidth } from '../src/cli/display-width.js';
 import { parseDec, parseRa } from '../src/cli/sexagesimal.js';
 import { parseSourceListText, readSourceList } from '../src/cli/source-list.js';
 import { UPLOAD_FLAGS, uploadOptionsFromFlags } from '../src/cli/upload-flags.js';
@@ -287,6 +288,20 @@ describe('progress', () => {
     expect(p.render().join('\n')).toMatch(/m42\.png\s+loggingIn\s+cannot reach nova\.test: ECONNREFUSED, retrying in 7 s \(attempt 2\)/);
     p.update('i0', 'uploading', { retrying: null });
     expect(p.render().join('\n')).not.toContain('cannot reach');
+    p.stop();
+  });
+
+  test('the live view measures display width: CJK and emoji names keep every line within the terminal', () => {
+    const err = fakeStream(true);
+    const p = new Progress({ stderr: err.stream, stdout: fakeStream(true).stream, concurrency: 3, now: () => 0 });
+    const names = ['オリオン大星雲_2024年12月7日_露出300秒_フレーム001.fits', '🌌🔭 galaxy-field-with-a-very-long-name.fits', 'M42 北天 撮影.fits'];
+    names.forEach((n, i) => p.add(`i${i}`, n));
+    names.forEach((_, i) => p.update(`i${i}`, 'jobRunning.waiting', { subid: 7 }));
+    const lines = p.render().map((segments) => (Array.isArray(segments) ? segments.map(String).join('') : String(segments)));
+    for (const line of lines) expect(displayWidth(line.replace(/\u001b\[[0-9;]*m/g, '')), line).toBeLessThanOrEqual(119);
+    expect(displayWidth(middleEllipsis('オリオン大星雲フレーム', 9))).toBeLessThanOrEqual(9);
+    expect(middleEllipsis('オリオン大星雲フレーム', 9)).toMatch(/^オリ…ーム$/);
+    expect(displayWidth('a🌌é')).toBe(4);
     p.stop();
   });
 

@@ -14,6 +14,7 @@
  */
 
 import type { SolveView } from '../client/solve-view.js';
+import { displayWidth, padToWidth, sliceEndToWidth, sliceToWidth } from './display-width.js';
 import { colourEnabled, painter, stateStyle, type Paint, type Style } from './colour.js';
 
 export interface ProgressOptions {
@@ -263,10 +264,10 @@ export class Progress {
     }
     const names = this.#names;
     const name = (item: Item) => names.get(item.label) ?? item.label;
-    const labelWidth = Math.min(Math.max(16, Math.floor(width * 0.35)), Math.max(8, ...running.map((i) => name(i).length)));
+    const labelWidth = Math.min(Math.max(16, Math.floor(width * 0.35)), Math.max(8, ...running.map((i) => displayWidth(name(i)))));
     const lines: Segment[][] = [header];
     for (const item of running.slice(0, rows - 3)) {
-      lines.push([[`  ${middleEllipsis(name(item), labelWidth).padEnd(labelWidth)}  `], ...this.#describe(item, now)]);
+      lines.push([[`  ${padToWidth(middleEllipsis(name(item), labelWidth), labelWidth)}  `], ...this.#describe(item, now)]);
     }
     if (running.length > rows - 3) lines.push([[`  … and ${running.length - (rows - 3)} more running`]]);
     if (queued.length > 0) {
@@ -310,12 +311,14 @@ function fitSegments(segments: Segment[], width: number): Segment[] {
   let left = width;
   for (const [text, style] of segments) {
     if (left <= 0) break;
-    if (text.length <= left) {
+    const width = displayWidth(text);
+    if (width <= left) {
       out.push(style ? [text, style] : [text]);
-      left -= text.length;
+      left -= width;
       continue;
     }
-    out.push(style ? [`${text.slice(0, left - 1)}…`, style] : [`${text.slice(0, left - 1)}…`]);
+    const cut = `${sliceToWidth(text, left - 1)}…`;
+    out.push(style ? [cut, style] : [cut]);
     left = 0;
   }
   return out;
@@ -323,11 +326,11 @@ function fitSegments(segments: Segment[], width: number): Segment[] {
 
 /** `a-very-long-name.fits` as `a-very…ame.fits`: both ends kept, where names differ most. */
 export function middleEllipsis(text: string, width: number): string {
-  if (text.length <= width) return text;
+  if (displayWidth(text) <= width) return text;
   if (width <= 1) return '…';
   const tail = Math.ceil((width - 1) / 2);
   const head = width - 1 - tail;
-  return `${text.slice(0, head)}…${text.slice(text.length - tail)}`;
+  return `${sliceToWidth(text, head)}…${sliceEndToWidth(text, tail)}`;
 }
 
 /**
