@@ -433,6 +433,8 @@ export function createSolveSetup(now: Clock) {
       }),
       clearRetrying: assign({ recovery: ({ context }) => (context.recovery.retrying === null ? context.recovery : { ...context.recovery, retrying: null }) }),
       storeUploadProgress: assign({
+        // Bytes are moving: whatever was being retried has got through.
+        recovery: ({ context }) => (context.recovery.retrying === null ? context.recovery : { ...context.recovery, retrying: null }),
         uploadProgress: ({ event }) => {
           const { sentBytes, totalBytes } = event as Extract<SolveEvent, { type: 'UPLOAD_PROGRESS' }>;
           return { sentBytes, totalBytes };

@@ -148,6 +148,25 @@ describe('misspelt options and inputs the server cannot use', () => {
     expect((error as ValidationError).allowed).toContain('did you mean "timeoutMs"?');
   });
 
+  test('a misspelt key option does not put the key in the error', () => {
+    const key = 'zyxwvutsrqponmlk';
+    let error: unknown;
+    try {
+      new Client({ apikey: key, apiUrl: API, transport: fakeNova() } as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'validation', option: 'apikey' });
+    expect((error as ValidationError).allowed).toContain('did you mean "apiKey"?');
+    expect(JSON.stringify((error as ValidationError).toJSON()) + (error as Error).message).not.toContain(key);
+  });
+
+  test('submit() names its own options: localExtraction and onStart are solve()\'s', async () => {
+    const error = await refusedBeforeAnyRequest((c) => c.submit('https://example.org/a.jpg', { localExtraction: true } as never));
+    expect(error).toMatchObject({ option: 'localExtraction' });
+    expect(error.allowed).toContain('a known option of submit()');
+  });
+
   test('a misspelt option of solve(), submit() or solveMany() is refused before any request, naming the one meant', async () => {
     const solve = await refusedBeforeAnyRequest((c) => c.solve('https://example.org/a.jpg', { scaleunits: 'degwidth' } as never));
     expect(solve).toMatchObject({ option: 'scaleunits' });

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, ProxyAgent } from 'undici';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import { undiciTransport } from '../src/transport/undici.js';
 
 let server: Server;
@@ -273,7 +273,11 @@ test('a stall timeout ends an upload the server stops reading, and closes its fi
 });
 
 test('a large answer of declared length arrives whole, in one buffer of that length', async () => {
+  // Not chunks and then their concatenation: no second copy is made.
+  const concat = vi.spyOn(Buffer, 'concat');
   const response = await undiciTransport().request({ method: 'GET', url: `${url}/big` });
+  expect(concat).not.toHaveBeenCalled();
+  concat.mockRestore();
   expect(response.body.byteLength).toBe(3 * 1024 * 1024 + 7);
   expect(response.body.buffer.byteLength).toBe(3 * 1024 * 1024 + 7);
   expect(response.body[4096 * 5]).toBe(5);

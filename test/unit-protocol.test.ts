@@ -183,6 +183,12 @@ describe('JSON answers', () => {
     expect(await rejection(results.resultFile(ctx, 'wcs', 202))).toMatchObject({ code: 'response_too_large', limit: 4 * 1024 * 1024 });
   });
 
+  test('FILE_RESULT_KINDS names exactly the kinds FILE_RESULTS describes, in its order', async () => {
+    const { FILE_RESULTS } = await import('../src/protocol/result-files.js');
+    const { FILE_RESULT_KINDS } = await import('../src/protocol/result-kinds.js');
+    expect(Object.keys(FILE_RESULTS)).toEqual(FILE_RESULT_KINDS);
+  });
+
   test('a JSON answer above maxJsonBytes is refused, not buffered', async () => {
     const { ctx } = setup({ job: () => text(`{"status": "solving", "pad": "${'x'.repeat(2000)}"}`) }, ZERO_DELAY, { limits: { maxJsonBytes: 1000 } });
     expect(await rejection(api.jobStatus(ctx, 202))).toMatchObject({ code: 'response_too_large', limit: 1000 });

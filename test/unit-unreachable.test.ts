@@ -85,3 +85,15 @@ test('each retry of a login is in the solve view at once: what went wrong, the a
   expect(viewOf(submission.handle.snapshot).retrying).toBeNull();
   sub.unsubscribe();
 });
+
+test("a server's unreachable streak ends when nothing was refused for a while: one refusal hours later starts a new one", async () => {
+  const { ServerPool } = await import('../src/tasks/server-pool.js');
+  const pool = new ServerPool(['http://nova.test/api/'], 'key');
+  const watch = pool.watch('http://nova.test/api/', 120_000);
+  expect(watch.refused(1_000)).toBe(1_000);
+  expect(watch.refused(61_000)).toBe(1_000);
+  // Three hours on, with nothing sent in between: a new streak, not one of three hours.
+  expect(watch.refused(3 * 3600_000)).toBe(3 * 3600_000);
+  watch.reached();
+  expect(watch.refused(3 * 3600_000 + 5)).toBe(3 * 3600_000 + 5);
+});

@@ -164,7 +164,8 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
         out.dataDir = value;
         break;
       case '--database':
-        if (!/^postgres(ql)?:\/\/\S+$/.test(value)) bad(flag, value, 'a PostgreSQL URL such as postgres://user:password@localhost/astrometry');
+        // The value is not repeated: it may hold a password.
+        if (!/^postgres(ql)?:\/\/\S+$/.test(value)) bad(flag, '(not shown)', 'a PostgreSQL URL such as postgres://user:password@localhost/astrometry');
         out.database = value;
         onCommandLine.add('--database');
         break;
@@ -324,6 +325,10 @@ export function withSecretsFromEnvironment(opts: ServeArgs, env: NodeJS.ProcessE
     }
     out.database = env.ASTROMETRY_DATABASE_URL;
   }
+  // Read once, then out of the environment: the solver and the other programs serve runs
+  // inherit it, and must not inherit the secrets.
+  delete env.ASTROMETRY_DATABASE_URL;
+  delete env.ASTROMETRY_SERVE_API_KEYS;
   return out;
 }
 

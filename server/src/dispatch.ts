@@ -100,7 +100,10 @@ async function answerError(ctx: ServerContext, req: IncomingMessage, res: Server
     // The database stayed away past the store's retries: nova's JSON error, which a client
     // reads and may retry, never an HTML 500 (a client takes that for a broken server).
     ctx.log(`database unavailable on ${endpoint}: ${(err as Error).message}`);
-    sendApiError(res, 'the server cannot reach its database; try again later');
+    // A read is safe to repeat: 503 with Retry-After, which clients retry. An upload or another
+    // POST gets nova's own JSON error, whose meaning a nova client knows.
+    if (req.method === 'GET') send(res, 503, 'text/plain', 'The server cannot reach its database; try again later.\n', { 'Retry-After': '5' });
+    else sendApiError(res, 'the server cannot reach its database; try again later');
     return;
   }
   ctx.log(`500 on ${endpoint}: unexpected ${(err as Error)?.name ?? 'error'}: ${(err as Error)?.message ?? String(err)}`);

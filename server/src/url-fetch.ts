@@ -5,6 +5,7 @@
  * print, since that is what ends up in the submission's `error_message`.
  */
 import { lookup } from 'node:dns/promises';
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
@@ -214,7 +215,8 @@ export async function fetchUrlToFile(
           await reader.cancel().catch(() => undefined);
           throw new SizeLimitError(limits.maxBytes);
         }
-        if (!out.write(value)) await new Promise<void>((r) => out.once('drain', () => r()));
+        // once() rejects on 'error' too: a write that fails (a full disk) ends the fetch, not hangs it.
+        if (!out.write(value)) await once(out, 'drain');
       }
     }
     await new Promise<void>((resolve, reject) => {

@@ -220,7 +220,8 @@ describe('serve command line', () => {
       allowPrivateUrls: true,
       secretsOnCommandLine: ['--database'],
     });
-    expect(() => parseServeArgs(['--database', 'mysql://x'])).toThrow(/--database: invalid value "mysql:\/\/x"; allowed: a PostgreSQL URL/);
+    expect(() => parseServeArgs(["--database", "mysql://u:secret@x"])).toThrow(/--database: invalid value "\(not shown\)"; allowed: a PostgreSQL URL/);
+    expect(() => parseServeArgs(["--database", "mysql://u:secret@x"])).not.toThrow(/secret/);
     expect(() => parseServeArgs(['--allow-private-urls=yes'])).toThrow(/takes no value/);
   });
 
@@ -266,7 +267,10 @@ describe('serve command line', () => {
     writeFileSync(file, '# the observatory\nkeyone123456789a\n\n  keytwo123456789b  # the lab\n', { mode: 0o600 });
     const warnings: string[] = [];
     const warn = (line: string) => void warnings.push(line);
-    const fromFile = withSecretsFromEnvironment(parseServeArgs(['--api-keys-file', file]), { ASTROMETRY_SERVE_API_KEYS: 'ignoredkey', ASTROMETRY_DATABASE_URL: 'postgres://u:secret@db/a' }, warn);
+    const env: NodeJS.ProcessEnv = { ASTROMETRY_SERVE_API_KEYS: 'ignoredkey', ASTROMETRY_DATABASE_URL: 'postgres://u:secret@db/a', PATH: '/bin' };
+    const fromFile = withSecretsFromEnvironment(parseServeArgs(['--api-keys-file', file]), env, warn);
+    // Read once, then gone from the environment the solver inherits.
+    expect(env).toEqual({ PATH: '/bin' });
     expect(fromFile.apiKeys).toEqual(['keyone123456789a', 'keytwo123456789b']);
     expect(fromFile.database).toBe('postgres://u:secret@db/a');
     expect(warnings).toEqual([]);

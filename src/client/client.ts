@@ -43,6 +43,8 @@ export interface SolveOptions extends UploadOptions, CallOptions {
 
 /** Every option `solve()` and `submit()` take: the upload options and the call's own. */
 const SOLVE_OPTION_NAMES: readonly string[] = [...UPLOAD_OPTION_NAMES, ...(['signal', 'timeoutMs', 'onStart', 'localExtraction'] as const satisfies readonly (keyof SolveOptions)[])];
+/** What `submit()` takes: no onStart and no localExtraction, which only `solve()` handles. */
+const SUBMIT_OPTION_NAMES: readonly string[] = [...UPLOAD_OPTION_NAMES, ...(['signal', 'timeoutMs'] as const satisfies readonly (keyof CallOptions)[])];
 
 /** A solved image: where it points, and its files on demand (each fetched once). */
 export class SolveResult {
@@ -122,15 +124,16 @@ export class Client {
       const { applyLocalExtraction } = await import('./local-extraction.js');
       ({ input, options } = await applyLocalExtraction(input, options));
     }
-    const submission = this.submit(input, options);
-    options.onStart?.(submission);
+    const { onStart, localExtraction: _done, ...forSubmit } = options;
+    const submission = this.submit(input, forSubmit);
+    onStart?.(submission);
     return this.#finish(submission, options.signal ? { signal: options.signal } : {});
   }
 
   /** Starts a solve and returns its Submission at once (nothing is awaited). */
   submit(input: SolveInput, options: UploadOptions & CallOptions = {}): Submission {
-    refuseUnknownOptions(options, SOLVE_OPTION_NAMES, 'solve()');
-    const { signal, timeoutMs, onStart: _ignored, ...uploadOptions } = options as SolveOptions;
+    refuseUnknownOptions(options, SUBMIT_OPTION_NAMES, 'submit()');
+    const { signal, timeoutMs, ...uploadOptions } = options;
     const deadline = timeoutMs === undefined ? this.session.timeoutMs : checkTimeoutMs(timeoutMs);
     const { upload, options: wire } = acceptUpload(input, uploadOptions, this.session.memory);
     const handle = new StartedSolve(this.session, {

@@ -10,7 +10,8 @@ export function refuseUnknownOptions(options: object, known: readonly string[], 
   for (const [name, value] of Object.entries(options)) {
     if (known.includes(name)) continue;
     const near = nearest(name, known);
-    throw new ValidationError(name, value, `a known option of ${what}${near ? ` (did you mean "${near}"?)` : ''}: ${known.join(', ')}`);
+    // The value is not shown: a misspelt `apikey` would otherwise put the key in the message.
+    throw new ValidationError(name, `(a ${typeof value}, not shown)`, `a known option of ${what}${near ? ` (did you mean "${near}"?)` : ''}: ${known.join(', ')}`);
   }
 }
 

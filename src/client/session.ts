@@ -127,11 +127,23 @@ function resolveApiUrl(explicit: string | undefined): string {
 function sanitizedOnceLoaded(target: InspectObserver): (event: InspectionEvent) => void {
   let deliver: ((event: InspectionEvent) => void) | undefined;
   const early: InspectionEvent[] = [];
-  void import('../inspect/sanitize.js').then(({ sanitizedInspector }) => {
-    deliver = sanitizedInspector(target);
-    for (const event of early.splice(0)) deliver(event);
-  });
-  return (event) => (deliver ? deliver(event) : void early.push(event));
+  let failed = false;
+  import('../inspect/sanitize.js').then(
+    ({ sanitizedInspector }) => {
+      deliver = sanitizedInspector(target);
+      for (const event of early.splice(0)) deliver(event);
+    },
+    // Without the sanitizer nothing is delivered at all (never an unsanitized event), and
+    // nothing is kept.
+    () => {
+      failed = true;
+      early.length = 0;
+    },
+  );
+  return (event) => {
+    if (deliver) deliver(event);
+    else if (!failed) early.push(event);
+  };
 }
 
 /** The request limits a Session was given, each checked; the defaults apply to the rest. */

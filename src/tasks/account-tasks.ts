@@ -11,12 +11,13 @@ import { bind, type MachineDependencies } from './dependencies.js';
 
 /** The account machine with its requests bound to one server and account, on the clock `deps.now`. */
 export function provideAccountTasks(deps: MachineDependencies) {
-  const { pool, exchangeContext, withSession } = bind(deps);
+  const { pool, exchangeContext, withSession, movable } = bind(deps);
   // Account questions go to the first server: an account's jobs live where it uploaded them.
   const primary = (input: { deadline: number | null }): Bounded => ({ deadline: input.deadline, server: null });
   const login = fromPromise<void, { deadline: number | null }>(async ({ input, signal }) => {
     await pool.primary.login.acquire(
-      (apiKey, loginSignal) => api.login(exchangeContext(loginSignal, primary(input)), apiKey).then((r) => r.session),
+      // A login to a server that refuses connections gives up after unreachableAfterMs, as a solve's does.
+      (apiKey, loginSignal) => api.login(exchangeContext(loginSignal, primary(input), movable(primary(input))), apiKey).then((r) => r.session),
       signal,
     );
   });

@@ -151,7 +151,13 @@ function failoverOnFirstRequest(transport: Transport, pool: ServerPool, now: () 
   let loaded: Promise<Transport> | undefined;
   return {
     request: async (req) => {
-      loaded ??= import('../transport/failover.js').then(({ failoverTransport }) => failoverTransport(transport, pool, now));
+      loaded ??= import('../transport/failover.js').then(
+        ({ failoverTransport }) => failoverTransport(transport, pool, now),
+        (error: unknown) => {
+          loaded = undefined; // the next request tries to load it again
+          throw error;
+        },
+      );
       return (await loaded).request(req);
     },
   };

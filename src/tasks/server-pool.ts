@@ -14,6 +14,9 @@
 import { SharedLogin } from './shared-login.js';
 import type { UnreachableWatch } from '../protocol/retry.js';
 
+/** Longer than any wait between two attempts (the retry backoff is capped at a minute). */
+const STREAK_GAP_MS = 2 * 60_000;
+
 const hostOf = (apiUrl: string): string => {
   try {
     return new URL(apiUrl).host;
@@ -34,6 +37,8 @@ export interface PooledServer {
   uploadFailures: number;
   /** Epoch ms of the first refused connection since the server last answered; `null` while it answers. */
   unreachableSince: number | null;
+  /** Epoch ms of the latest refused connection. */
+  lastRefusedAt: number | null;
 }
 
 /** How long a server that refused a connection is left out of new uploads. */
@@ -49,7 +54,7 @@ export class ServerPool {
   readonly #byUrl: Map<string, PooledServer>;
 
   constructor(apiUrls: readonly string[], apiKey: string | (() => string), sharedStore = false) {
-    this.servers = apiUrls.map((apiUrl) => ({ apiUrl, login: new SharedLogin(apiKey), inFlight: 0, downUntil: 0, uploadFailures: 0, unreachableSince: null }));
+    this.servers = apiUrls.map((apiUrl) => ({ apiUrl, login: new SharedLogin(apiKey), inFlight: 0, downUntil: 0, uploadFailures: 0, unreachableSince: null, lastRefusedAt: null }));
     this.#byUrl = new Map(this.servers.map((s) => [s.apiUrl, s]));
     this.sharedStore = sharedStore;
   }
@@ -90,9 +95,16 @@ export class ServerPool {
     return {
       afterMs,
       host: hostOf(s.apiUrl),
-      refused: (now) => (s.unreachableSince ??= now),
+      refused: (now) => {
+        // A streak ends when nothing was refused for a while: the server may have come back
+        // while no request went to it, and one refusal hours later starts a new streak.
+        if (s.lastRefusedAt !== null && now - s.lastRefusedAt > STREAK_GAP_MS) s.unreachableSince = null;
+        s.lastRefusedAt = now;
+        return (s.unreachableSince ??= now);
+      },
       reached: () => {
         s.unreachableSince = null;
+        s.lastRefusedAt = null;
       },
     };
   }
