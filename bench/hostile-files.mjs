@@ -53,6 +53,12 @@ const png = (w, h, colour, idat) => {
 const jpeg = (w, h) => Buffer.from([0xff, 0xd8, 0xff, 0xc0, 0x00, 0x0b, 0x08, h >> 8, h & 0xff, w >> 8, w & 0xff, 0x01, 0x01, 0x11, 0x00, 0xff, 0xd9]);
 const fitsHeader = (w, h, bitpix) =>
   Buffer.from(['SIMPLE  =                    T', `BITPIX  = ${String(bitpix).padStart(20)}`, 'NAXIS   =                    2', `NAXIS1  = ${String(w).padStart(20)}`, `NAXIS2  = ${String(h).padStart(20)}`, 'END'].map((c) => c.padEnd(80)).join('').padEnd(2880), 'latin1');
+/** A FITS header with 40 blocks of COMMENT cards between SIMPLE and NAXIS: its END comes late. */
+const longHeader = (w, h, bitpix) => {
+  const cards = ['SIMPLE  =                    T', `BITPIX  = ${String(bitpix).padStart(20)}`, ...Array.from({ length: 40 * 36 }, (_, i) => `COMMENT ${i}`), 'NAXIS   =                    2', `NAXIS1  = ${String(w).padStart(20)}`, `NAXIS2  = ${String(h).padStart(20)}`, 'END'];
+  const text = cards.map((c) => c.padEnd(80)).join('');
+  return Buffer.from(text.padEnd(Math.ceil(text.length / 2880) * 2880), 'latin1');
+};
 async function gzipZeros(head, zeros) {
   const gz = createGzip({ level: 9 });
   const out = [];
@@ -76,6 +82,8 @@ try {
     ['PNG header claiming 100 000 × 100 000', 'h100k.png', png(100000, 100000, 0, deflateSync(Buffer.alloc(10)))],
     ['FITS header claiming 100 000 × 100 000', 'h100k.fits', fitsHeader(100000, 100000, 16)],
     ['gzipped FITS of 1.6 GB (20 000² float)', 'big.fits.gz', await gzipZeros(fitsHeader(20000, 20000, -32), 1_600_000_000)],
+    ['gzipped FITS, 40-block header, 20 000² float', 'long.fits.gz', await gzipZeros(longHeader(20000, 20000, -32), 400_000_000)],
+    ['PNG declaring 100 × 100, data inflating to 300 MB', 'idat.png', png(100, 100, 0, deflateSync(Buffer.alloc(300 * 2 ** 20), { level: 9 }))],
     ['truncated PNG', 'cut.png', small.subarray(0, Math.floor(small.length / 2))],
     ['truncated FITS', 'cut.fits', Buffer.concat([fitsHeader(100, 100, 16), Buffer.alloc(5000)])],
     ['a zip named .fits', 'zip.fits', Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(200)])],

@@ -98,8 +98,35 @@ describe('a header that declares more pixels than the budget is refused before d
     expect(await refused(bomb, 'image_too_large')).toMatchObject({ format: 'fits', width: 20_000 });
   });
 
+  test('a FITS header longer than its first blocks (40 blocks of comments) is still checked before its data inflates', async () => {
+    const comments = Array.from({ length: 40 * 36 }, (_, i) => `COMMENT ${String(i).padEnd(72)}`).join('');
+    const head = fits(20_000, 20_000, -32);
+    const long = Buffer.concat([head.subarray(0, 80 * 5), Buffer.from(comments, 'latin1'), head.subarray(80 * 5)]);
+    const padded = Buffer.concat([long, Buffer.alloc((2880 - (long.length % 2880)) % 2880, 0x20)]);
+    const t0 = performance.now();
+    expect(await refused(await gzipped(padded, 400 * 1024 * 1024), 'image_too_large')).toMatchObject({ format: 'fits', width: 20_000 });
+    expect(performance.now() - t0).toBeLessThan(3000);
+  });
+
+  test('a gzipped FITS within the budget decodes as the plain one does', async () => {
+    const plain = fits(300, 200, 16, 300 * 200 * 2);
+    const gz = gzipSync(plain);
+    const { decodeImage } = await import('../src/extract/index.js');
+    const a = await decodeImage(plain);
+    const b = await decodeImage(gz);
+    expect([b.width, b.height, b.data.length]).toEqual([300, 200, 60_000]);
+    expect(b.data).toEqual(a.data);
+  });
+
+  test("a PNG whose data inflates far past what its header's size needs is refused before fast-png inflates it", async () => {
+    const e = await refused(png(100, 100, 50_000), 'invalid_image');
+    expect(e.message).toMatch(/inflates past what its 100 × 100 pixels need/);
+  });
+
   test('gzip that inflates past the budget, whatever it holds, is cut off as it inflates', async () => {
-    const zeros = await gzipped(new Uint8Array(0), 100 * 1024 * 1024);
+    // A FITS whose primary HDU holds no image (its data, if any, would be in extensions).
+    const noImage = Buffer.from(['SIMPLE  =                    T', 'BITPIX  =                    8', 'NAXIS   =                    0', 'EXTEND  =                    T', 'END'].map((c) => c.padEnd(80)).join('').padEnd(2880), 'latin1');
+    const zeros = await gzipped(noImage, 100 * 1024 * 1024);
     const e = await refused(zeros, 'image_too_large', { maxPixels: 1_000_000 });
     expect(e.message).toMatch(/inflates past/);
   });
@@ -120,6 +147,10 @@ describe('files that cannot be read are typed, never a RangeError, TypeError or 
     await refused(small.subarray(0, 20), 'invalid_image');
     await refused(Uint8Array.from([0xff, 0xd8, 0xff, 0xd9, 0, 0, 0, 0, 0, 0, 0, 0]), 'invalid_image');
     await refused(gzipSync(Buffer.from('not an image at all')), 'invalid_image');
+    // Only FITS is read gzipped: anything else is refused at its first bytes, not inflated to the budget.
+    const t0 = performance.now();
+    expect((await refused(await gzipped(Buffer.from('PK\x03\x04 not fits'), 200 * 1024 * 1024), 'invalid_image')).message).toMatch(/holds no FITS/);
+    expect(performance.now() - t0).toBeLessThan(500);
   });
 });
 

@@ -37,17 +37,34 @@ export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
   return undefined;
 }
 
+/** A FITS header longer than this (36 000 cards) is not one: refused rather than read on. */
+const MAX_HEADER_BLOCKS = 1000;
+
+/** Where the END card's block ends in `head`, or -1 while it has not come yet. */
+function headerEnd(head: Uint8Array): number {
+  for (let at = 0; at + 80 <= head.length; at += 80) {
+    if (head[at] === 0x45 && head[at + 1] === 0x4e && head[at + 2] === 0x44 && head.subarray(at + 3, at + 80).every((c) => c === 0x20)) {
+      return Math.ceil((at + 80) / 2880) * 2880;
+    }
+  }
+  return -1;
+}
+
 /**
  * Decompresses gzip as a stream (DecompressionStream: Node 18+ and browsers), refusing to grow
- * past `maxBytes`, and past a FITS header that already declares more than `maxPixels`: a
- * decompression bomb stops at its first chunks, not at the end of memory.
+ * past the budget, and past a FITS header that declares more than `maxPixels` as soon as its END
+ * card has come: a decompression bomb stops at its first chunks, not at the end of memory. A
+ * FITS whose primary HDU holds the image is inflated into one buffer of that HDU's size (the
+ * rest is counted, not kept), so the image is held once, not as chunks and again as a whole.
  */
 export async function gunzip(bytes: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS): Promise<Uint8Array> {
   const maxBytes = budgetBytes(maxPixels);
   const reader = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip')).getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  let headerChecked = false;
+  let header: 'pending' | 'read' = 'pending';
+  let primary: Uint8Array | undefined;
+  let filled = 0;
   try {
     for (;;) {
       let next: ReadableStreamReadResult<Uint8Array>;
@@ -57,21 +74,54 @@ export async function gunzip(bytes: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS):
         throw new ImageError('invalid_image', `The gzip data is damaged: ${(error as Error).message}`, { cause: error });
       }
       if (next.done) break;
-      total += next.value.length;
+      const chunk = next.value;
+      total += chunk.length;
       if (total > maxBytes) {
         throw new ImageError('image_too_large', `The gzip data inflates past ${Math.round(maxBytes / 2 ** 20)} MiB, more than an image of ${maxPixels} pixels needs.`, { limit: maxPixels });
       }
-      chunks.push(next.value);
-      if (!headerChecked && total >= 2880 * 4) {
-        headerChecked = true;
-        const head = concat(chunks, total);
-        if (isFits(head)) checkFitsSize(head, maxPixels);
+      if (primary) {
+        const take = Math.min(chunk.length, primary.length - filled);
+        if (take > 0) primary.set(take === chunk.length ? chunk : chunk.subarray(0, take), filled);
+        filled += take;
+        continue;
+      }
+      chunks.push(chunk);
+      if (header !== 'pending') continue;
+      const head = concat(chunks, total);
+      // Only FITS comes gzipped (a .fits.gz); anything else is refused at its first bytes rather
+      // than inflated to the budget to find out.
+      if (head.length >= 9 && !isFits(head)) throw new ImageError('invalid_image', 'The gzip data holds no FITS file (only FITS is read gzipped).');
+      const end = headerEnd(head);
+      if (end < 0) {
+        if (head.length > MAX_HEADER_BLOCKS * 2880) throw new ImageError('invalid_fits', `The FITS header has no END within ${MAX_HEADER_BLOCKS} blocks.`, { format: 'fits' });
+        continue;
+      }
+      if (head.length < end) continue;
+      header = 'read';
+      checkFitsSize(head, maxPixels);
+      const size = primaryImageSize(head);
+      if (size !== undefined && size <= maxBytes) {
+        primary = new Uint8Array(size);
+        filled = Math.min(head.length, size);
+        primary.set(head.subarray(0, filled));
+        chunks.length = 0;
       }
     }
   } finally {
     void reader.cancel().catch(() => undefined);
   }
-  return concat(chunks, total);
+  return primary ? primary.subarray(0, filled) : concat(chunks, total);
+}
+
+/** The bytes of the primary HDU (header and padded data) when it holds an image of two axes or more. */
+function primaryImageSize(head: Uint8Array): number | undefined {
+  try {
+    const [hdu] = readHdus(head, 1);
+    if (!hdu || hdu.header.number('NAXIS', 0) < 2) return undefined;
+    return hdu.dataStart + Math.ceil(hdu.dataSize / 2880) * 2880;
+  } catch {
+    return undefined;
+  }
 }
 
 function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
@@ -105,6 +155,42 @@ function checkFitsSize(head: Uint8Array, maxPixels: number): void {
   const h = hdus[0]?.header;
   if (!h || h.number('NAXIS', 0) < 2) return;
   checkSize('fits', h.number('NAXIS1', 0), h.number('NAXIS2', 0), maxPixels);
+}
+
+/**
+ * Inflates a PNG's image data as a stream, counting and keeping nothing, and refuses data that
+ * inflates past what its header's size needs: fast-png would otherwise inflate it all, whatever
+ * the header says (a 300 KB file declaring 100 × 100 pixels can hold a gigabyte of zeros).
+ */
+async function checkPngData(bytes: Uint8Array, width: number, height: number): Promise<void> {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bitDepth = bytes[24] ?? 8;
+  const channels = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[bytes[25] ?? 0] ?? 4;
+  // Rows with their filter byte; Adam7 interlacing adds a few filter bytes per pass.
+  const needed = height * (1 + Math.ceil((width * channels * bitDepth) / 8));
+  const cap = needed + 8 * height + 65_536;
+  const idat: Uint8Array[] = [];
+  for (let at = 8; at + 12 <= bytes.length; ) {
+    const length = view.getUint32(at);
+    const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
+    if (type === 'IDAT') idat.push(bytes.subarray(at + 8, Math.min(bytes.length, at + 8 + length)));
+    if (type === 'IEND') break;
+    at += 12 + length;
+  }
+  const reader = new Blob(idat as Uint8Array<ArrayBuffer>[]).stream().pipeThrough(new DecompressionStream('deflate')).getReader();
+  let total = 0;
+  try {
+    for (;;) {
+      const next = await reader.read().catch(() => ({ done: true as const, value: undefined }));
+      if (next.done) return;
+      total += next.value.length;
+      if (total > cap) {
+        throw new ImageError('invalid_image', `The PNG's data inflates past what its ${width} × ${height} pixels need (${needed} bytes): refused before decoding.`, { format: 'png', width, height });
+      }
+    }
+  } finally {
+    void reader.cancel().catch(() => undefined);
+  }
 }
 
 /** The size in a PNG's IHDR chunk (bytes 16 to 23). */
@@ -164,6 +250,7 @@ export async function decodeImage(input: Uint8Array, options: DecodeOptions = {}
   if (format === 'png') {
     const { width, height } = pngSize(bytes);
     checkSize('png', width, height, maxPixels);
+    await checkPngData(bytes, width, height);
     let png;
     try {
       png = decodePng(bytes);
