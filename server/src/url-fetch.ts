@@ -85,23 +85,28 @@ function embeddedIpv4(bytes: readonly number[]): string | undefined {
   return undefined;
 }
 
-/** Whether `ip` is this machine's own: any address of any of its interfaces. */
-function isOwnAddress(ip: string, family: 4 | 6): boolean {
-  const own = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
-  if (family === 4) return own.some((a) => a.family === 'IPv4' && a.address === ip);
-  const bytes = ipv6Bytes(ip)?.join(',');
-  return own.some((a) => a.family === 'IPv6' && ipv6Bytes(a.address)?.join(',') === bytes);
+/** This machine's own addresses: every address of every interface, now (interfaces change). */
+function ownAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
 }
 
-export function isPrivateAddress(ip: string): boolean {
+/** Whether `ip` is one of `own` (IPv6 compared in full, whatever its notation). */
+function isOwnAddress(ip: string, family: 4 | 6, own: readonly string[]): boolean {
+  if (family === 4) return own.includes(ip);
+  const bytes = ipv6Bytes(ip)?.join(',');
+  return own.some((a) => isIP(a) === 6 && ipv6Bytes(a)?.join(',') === bytes);
+}
+
+/** Whether a URL from a stranger must not lead to `ip`; `own`: this machine's addresses. */
+export function isPrivateAddress(ip: string, own: readonly string[] = ownAddresses()): boolean {
   const family = isIP(ip);
   if (family === 0) return true;
-  if (family === 4) return PRIVATE.check(ip, 'ipv4') || isOwnAddress(ip, 4);
+  if (family === 4) return PRIVATE.check(ip, 'ipv4') || isOwnAddress(ip, 4, own);
   const bytes = ipv6Bytes(ip);
   if (!bytes) return true;
   const v4 = embeddedIpv4(bytes);
-  if (v4 !== undefined) return isPrivateAddress(v4);
-  return PRIVATE.check(ip, 'ipv6') || isOwnAddress(ip, 6);
+  if (v4 !== undefined) return isPrivateAddress(v4, own);
+  return PRIVATE.check(ip, 'ipv6') || isOwnAddress(ip, 6, own);
 }
 
 class PrivateAddressError extends Error {

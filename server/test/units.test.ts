@@ -364,5 +364,10 @@ describe('url_upload guard', () => {
     for (const ip of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1']) {
       expect(isPrivateAddress(ip), ip).toBe(false);
     }
+    // A public address that is this machine's own is refused too, in any notation of it.
+    expect(isPrivateAddress('203.0.114.7', ['203.0.114.7'])).toBe(true);
+    expect(isPrivateAddress('203.0.114.7', [])).toBe(false);
+    expect(isPrivateAddress('::ffff:cb00:7207', ['203.0.114.7'])).toBe(true);
+    expect(isPrivateAddress('2606:4700::0:1', ['2606:4700::1'])).toBe(true);
   });
 });
