@@ -205,6 +205,13 @@ describe('a page in place of a result file', () => {
     expect(lines().filter((l) => l.includes('wcs_file'))).toHaveLength(6);
   });
 
+  test('of a solved job, for a file only image uploads have (a plot), may be for good: asked twice more only', async () => {
+    const { client, lines } = quick({ annotated_display: () => html(200, 'no plot for an x/y list') });
+    const result = await client.solve('https://example.org/m42.jpg');
+    await expect(result.job.file('annotatedDisplay')).rejects.toMatchObject({ code: 'unexpected_content' });
+    expect(lines().filter((l) => l.includes('annotated_display'))).toHaveLength(3);
+  });
+
   test('of a failed job may be a file it will never have: asked twice more, then unexpected_content', async () => {
     const { client, lines } = quick({ axy_file: () => html(200, 'no such file') }, { finalStatus: 'failure' });
     const job = await client.submit('https://example.org/m42.jpg').untilDone();

@@ -20,6 +20,12 @@ export interface FileKindSpec {
    * header, a star table a few megabytes. A larger answer is refused as it arrives, never held.
    */
   readonly maxBytes?: number;
+  /**
+   * Every solved job has this file (an image upload or an x/y list alike), so a page in its
+   * place is the front end's and is asked again until the deadline. The plots and the new FITS
+   * exist only for image uploads: a page there may be for good.
+   */
+  readonly everySolve?: true;
 }
 
 const MiB = 1024 * 1024;
@@ -28,11 +34,11 @@ const FITS = ['application/fits', 'image/fits', 'application/octet-stream'] as c
 
 /** Every file kind's spec; its keys are `FILE_RESULT_KINDS`. */
 export const FILE_RESULTS: Readonly<Record<FileResultKind, FileKindSpec>> = {
-  wcs: { path: 'wcs_file', accepts: FITS, filename: 'wcs.fits', format: 'fits', maxBytes: 4 * MiB },
+  wcs: { path: 'wcs_file', accepts: FITS, filename: 'wcs.fits', format: 'fits', maxBytes: 4 * MiB, everySolve: true },
   newFits: { path: 'new_fits_file', accepts: FITS, filename: 'new-image.fits', format: 'fits' },
-  rdls: { path: 'rdls_file', accepts: FITS, filename: 'rdls.fits', format: 'fits', maxBytes: 64 * MiB },
-  axy: { path: 'axy_file', accepts: FITS, filename: 'axy.fits', format: 'fits', maxBytes: 64 * MiB },
-  corr: { path: 'corr_file', accepts: FITS, filename: 'corr.fits', format: 'fits', maxBytes: 64 * MiB },
+  rdls: { path: 'rdls_file', accepts: FITS, filename: 'rdls.fits', format: 'fits', maxBytes: 64 * MiB, everySolve: true },
+  axy: { path: 'axy_file', accepts: FITS, filename: 'axy.fits', format: 'fits', maxBytes: 64 * MiB, everySolve: true },
+  corr: { path: 'corr_file', accepts: FITS, filename: 'corr.fits', format: 'fits', maxBytes: 64 * MiB, everySolve: true },
   imageRd: { path: 'image_rd_file', accepts: FITS, filename: 'image-radec.fits', format: 'fits', maxBytes: 64 * MiB },
   annotatedDisplay: { path: 'annotated_display', accepts: ['image/'], filename: 'annotated-display.jpg', format: 'image' },
   annotatedFull: { path: 'annotated_full', accepts: ['image/'], filename: 'annotated-full.jpg', format: 'image' },

@@ -33,8 +33,9 @@ export function annotations(ctx: ExchangeContext, jobId: number, nbright?: numbe
  * decides whether this is the file.
  */
 /**
- * `solved`: the job succeeded, so the file exists, and a page in its place is the front end's
- * (asked again until the deadline); otherwise nova may answer a file it will never have with a
+ * `solved`: the job succeeded, so a file every solve has (the WCS, the star tables) exists, and
+ * a page in its place is the front end's: asked again until the deadline. Otherwise (a failed
+ * job, or a file only an image upload has) nova may answer a file it will never have with a
  * page too, and it is asked twice only.
  */
 export function resultFile(ctx: ExchangeContext, kind: FileResultKind, jobId: number, solved = false): Promise<ResultFile> {
@@ -46,7 +47,7 @@ export function resultFile(ctx: ExchangeContext, kind: FileResultKind, jobId: nu
     headers: { referer: apiEndpoint(ctx.apiUrl, 'login') },
     idempotent: true,
     answer: 'file',
-    ...(solved ? { contentRetries: Number.POSITIVE_INFINITY } : {}),
+    ...(solved && spec.everySolve ? { contentRetries: Number.POSITIVE_INFINITY } : {}),
     ...(spec.maxBytes !== undefined ? { maxBytes: spec.maxBytes } : {}),
     read: (response) => {
       const contentType = (response.headers['content-type'] ?? '').toLowerCase();
