@@ -2,16 +2,17 @@
  * Every nova operation as one async function. These are the bodies of the machines' invoked
  * actors; nothing else calls them, so every request happens inside a statechart state.
  */
-import { ApiError, AuthError, NotFoundError } from '../errors.js';
+import { ApiError, AuthError } from '../errors.js';
 import type { Calibration, JobStatus, SubmissionStatus, UploadResult } from './models.js';
 import type { WireUploadOptions } from './upload-options.js';
 import type { UploadSource } from '../transport/transport.js';
 import * as decode from './decode.js';
-import { exchange, exchangeJson, parseJsonBody, type ExchangeContext } from './exchange.js';
+import { exchangeJson, type ExchangeContext } from './exchange.js';
 import type { RequestBody, TransportResponse } from '../transport/transport.js';
 import { apiEndpoint, siteRoot } from './urls.js';
 
-const form = (json: object) => ({ kind: 'form' as const, fields: { 'request-json': JSON.stringify(json) } });
+/** A nova request body: the JSON in the `request-json` form field. */
+export const form = (json: object) => ({ kind: 'form' as const, fields: { 'request-json': JSON.stringify(json) } });
 
 export async function login(ctx: ExchangeContext, apiKey: string): Promise<{ session: string; message: string }> {
   const url = apiEndpoint(ctx.apiUrl, 'login');
@@ -133,49 +134,4 @@ export function getJson<T>(ctx: ExchangeContext, path: string, decodeValue: (jso
 
 export function calibration(ctx: ExchangeContext, jobId: number): Promise<Calibration | undefined> {
   return getJson(ctx, `jobs/${jobId}/calibration`, decode.decodeCalibration);
-}
-
-/**
- * `GET /api/server_info`, an extension of this package's `serve`. nova has no such endpoint and
- * answers an unknown path with its home page (HTML, 200): that, or a 404, means "not here".
- */
-export async function serverInfo(ctx: ExchangeContext): Promise<Record<string, unknown> | null> {
-  const url = apiEndpoint(ctx.apiUrl, 'server_info');
-  try {
-    return await exchange(ctx, {
-      method: 'GET',
-      url,
-      idempotent: true,
-      answer: 'json',
-      read: (response) => {
-        if ((response.headers['content-type'] ?? '').startsWith('text/html')) return null;
-        try {
-          const json = parseJsonBody(response, url);
-          return typeof json.server === 'string' ? json : null;
-        } catch {
-          return null;
-        }
-      },
-    });
-  } catch (error) {
-    if (error instanceof NotFoundError) return null;
-    throw error;
-  }
-}
-
-export function myJobs(ctx: ExchangeContext, session: string): Promise<number[]> {
-  const url = apiEndpoint(ctx.apiUrl, 'myjobs/');
-  return exchangeJson(ctx, { method: 'POST', url, body: form({ session }), idempotent: true }, (json) => decode.decodeIdList(json, url, 'jobs'));
-}
-
-export function jobsByTag(ctx: ExchangeContext, query: string, exact: boolean): Promise<number[]> {
-  const params = new URLSearchParams({ query });
-  if (exact) params.set('exact', '1');
-  return getJson(ctx, `jobs_by_tag?${params}`, (json, url) => decode.decodeIdList(json, url, 'job_ids'));
-}
-
-export function submissionImages(ctx: ExchangeContext, session: string, subid: number): Promise<number[]> {
-  const url = apiEndpoint(ctx.apiUrl, 'submission_images');
-  const body = form({ session, subid });
-  return exchangeJson(ctx, { method: 'POST', url, body, idempotent: true }, (json) => decode.decodeIdList(json, url, 'image_ids'));
 }

@@ -119,7 +119,3 @@ export function calibrationFrom(json: Json): Calibration | undefined {
   return cal;
 }
 
-export function decodeIdList(json: Json, url: string, key: 'jobs' | 'job_ids' | 'image_ids'): number[] {
-  if (!Array.isArray(json[key])) throw bad(`a "${key}" list`, url, json);
-  return ints(json[key]);
-}

@@ -7,6 +7,7 @@ import { accountMachine, createAccountMachine, type AccountOutput, type AccountQ
 import { reviveError } from '../errors.js';
 import type { Bounded } from '../../machines/solve.machine.js';
 import * as api from '../protocol/api.js';
+import * as account from '../protocol/account-api.js';
 import { bind, type MachineDependencies } from './dependencies.js';
 
 /** The account machine with its requests bound to one server and account, on the clock `deps.now`. */
@@ -25,16 +26,16 @@ export function provideAccountTasks(deps: MachineDependencies) {
     actors: {
       login,
       readMyJobs: fromPromise<number[], { deadline: number | null }>(({ input, signal }) =>
-        withSession(primary(input), (s) => api.myJobs(exchangeContext(signal, primary(input)), s)),
+        withSession(primary(input), (s) => account.myJobs(exchangeContext(signal, primary(input)), s)),
       ),
       readSubmissionImages: fromPromise<number[], { deadline: number | null; subid: number }>(({ input, signal }) =>
-        withSession(primary(input), (s) => api.submissionImages(exchangeContext(signal, primary(input)), s, input.subid)),
+        withSession(primary(input), (s) => account.submissionImages(exchangeContext(signal, primary(input)), s, input.subid)),
       ),
       searchTags: fromPromise<number[], { deadline: number | null; query: string; exact: boolean }>(({ input, signal }) =>
-        api.jobsByTag(exchangeContext(signal, primary(input)), input.query, input.exact),
+        account.jobsByTag(exchangeContext(signal, primary(input)), input.query, input.exact),
       ),
       readServerInfo: fromPromise<ServerInfo | null, { deadline: number | null }>(
-        async ({ input, signal }) => (await api.serverInfo(exchangeContext(signal, primary(input)))) as ServerInfo | null,
+        async ({ input, signal }) => (await account.serverInfo(exchangeContext(signal, primary(input)))) as ServerInfo | null,
       ),
     },
     guards: { hasSession: () => pool.primary.login.hasSession },
