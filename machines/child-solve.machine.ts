@@ -1,33 +1,35 @@
 /**
- * The solve machine as a child of someone else's statechart: the same states and requests as
- * `solve.machine.ts`, with three differences a parent needs.
+ * The solve as a child of someone else's statechart. It invokes the solve machine itself and
+ * turns its two settled outcomes into what a parent's `invoke` understands:
  *
- *   idle ─(at once)→ loggingIn → uploading → submissionPending → jobRunning → success → solved (final, output)
- *                                                                           ↘ failure: the actor errors
+ *   solving (invokes the solve machine, sends it START) ──success, results in──▶ solved (final, output)
+ *                                                       ──failure──▶ the actor errors with the typed error
  *
- * - It starts by itself: `idle` takes the START branch at once (an invoked child gets no START).
- * - `success` ends in the final state `solved` once the prefetched results are in, so the
- *   parent's `onDone` gets the root `output` (subid, job id, calibration, files).
- * - `failure` throws the solve's typed error from its entry, so the actor errors with it and the
+ * - The solve machine never ends by itself (a settled solve still answers FETCH); this one follows
+ *   it through its snapshots (the invoke's `onSnapshot`) and ends when the solve is settled with nothing in
+ *   flight, so the parent's `onDone` gets `output` (subid, job id, calibration, files).
+ * - A failed solve throws its typed error from a transition action: the actor errors with it and the
  *   parent's `onError` receives it (an `AstrometryNetError` subclass with `code`, `subid`, `jobId`).
+ * - CANCEL is passed on to the solve.
+ * - Beside the solve it invokes `lifetime`, a callback actor that lives exactly as long as this
+ *   actor. Its start, the first or one after a restored snapshot, sends `LIFETIME_STARTED`: after a
+ *   restore the solve gets `RESTORED` and takes a fresh deadline (the time the process was stopped
+ *   is not the solve's fault). Its stop (final, error, or the parent leaving the invoking state) is
+ *   where the provider frees what the input held, such as bytes kept in a memory store.
  *
- * Its machine id is `childSolve` (the solve machine's `#solve.…` targets are pointed at it), so
- * inspectors that draw machines by id keep the two apart.
- *
- * A final state cannot answer FETCH: results wanted later are fetched by job id
+ * A final state answers no FETCH: results wanted later are fetched by job id
  * (`client.job(output.jobId)`), results wanted at once are listed in `prefetch`.
  *
  * The chart is built by a factory because its input is converted by the caller: the public input
  * (a path, bytes, a Blob…) becomes an upload descriptor where the session's memory store is
  * reachable, so bytes stay out of the context and out of every snapshot.
  */
-import type { StateMachine } from 'xstate';
+import { assign, fromCallback, sendTo, setup, type AnyActorLogic } from 'xstate';
 import { reviveError, type SerializedError } from '../src/errors.js';
-import { viewOf } from '../src/client/solve-view.js';
+import { viewOf, type SolveView } from '../src/client/solve-view.js';
 import type { Calibration } from '../src/protocol/models.js';
 import type { FileResultKind, ResultFile } from '../src/protocol/result-kinds.js';
-import { systemClock, type Clock } from '../src/tasks/clock.js';
-import { createSolveMachine, createSolveSetup, initialContext, solveMachine as systemSolveMachine, type ResultCache, type SolveContext, type SolveMachineInput } from './solve.machine.js';
+import { solveMachine, type ResultCache, type SolveMachineInput, type SolveSnapshot } from './solve.machine.js';
 
 /** What the parent's `onDone` receives as `event.output`. */
 export interface ChildSolveOutput {
@@ -45,24 +47,34 @@ export interface ChildSolveOutput {
   resultErrors: Record<string, SerializedError>;
 }
 
-/** Its own id, so an inspector that draws machines by id never mistakes it for the solve machine. */
-const ID = 'childSolve';
+/** Where the invoked solve stands, for a parent's screen: a part of its view (`viewOf`). */
+export type ChildSolveProgress = Pick<SolveView, 'state' | 'stage' | 'upload' | 'subid' | 'jobId' | 'retrying'>;
 
-/** The solve machine's config with its `#solve.…` targets pointed at this machine's id. */
-function retarget<T>(value: T): T {
-  if (typeof value === 'string') return (value.startsWith('#solve.') ? `#${ID}.${value.slice('#solve.'.length)}` : value) as T;
-  if (Array.isArray(value)) return value.map(retarget) as T;
-  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, retarget(v)])) as T;
-  }
-  return value;
+export interface ChildSolveContext {
+  /** The solve machine's input, converted (and validated) once when this actor was created. */
+  solveInput: SolveMachineInput;
+  /** Where the solve stands, updated with each of its snapshots: read it from the parent as `children.<id>.getSnapshot().context.progress`. */
+  progress: ChildSolveProgress;
+  /** Set by the first `LIFETIME_STARTED`: a later one means the actor was restored. */
+  started: boolean;
+  output: ChildSolveOutput | null;
 }
 
+/** What `lifetime` is given: the solve's input, whose held resources it frees when it stops. */
+export interface LifetimeInput {
+  solveInput: SolveMachineInput;
+}
 
-/** The output, computed in the final state `solved` (tagged `settled`): the solve's view, and the JSON results. */
-function outputOf(context: SolveContext): ChildSolveOutput {
-  const view = viewOf({ value: 'solved', context, hasTag: (tag) => tag === 'settled' });
-  const { calibration: _calibration, files: _files, ...results } = context.results;
+type SolveSnapshotEvent = { type: 'xstate.snapshot.solve'; snapshot: SolveSnapshot };
+type ChildSolveEvent = SolveSnapshotEvent | { type: 'CANCEL'; reason?: string } | { type: 'LIFETIME_STARTED' };
+
+/** Settled with nothing being fetched: the prefetched results are in (or the solve failed). */
+const isDone = (snapshot: SolveSnapshot) => snapshot.hasTag('settled') && !snapshot.hasTag('fetching');
+
+/** The output: the solve's view (the one projection callers see), and the JSON results. */
+function outputOf(snapshot: SolveSnapshot): ChildSolveOutput {
+  const view = viewOf(snapshot);
+  const { calibration: _calibration, files: _files, ...results } = snapshot.context.results;
   return {
     subid: view.subid,
     jobId: view.jobId as number,
@@ -70,59 +82,85 @@ function outputOf(context: SolveContext): ChildSolveOutput {
     calibration: view.calibration as Calibration,
     files: view.files,
     results,
-    resultErrors: context.resultErrors,
+    resultErrors: snapshot.context.resultErrors,
   };
 }
 
+function progressOf(snapshot: SolveSnapshot): ChildSolveProgress {
+  const { state, stage, upload, subid, jobId, retrying } = viewOf(snapshot);
+  return { state, stage, upload, subid, jobId, retrying };
+}
+
+/** The default `lifetime`: announces its start, holds nothing. Providers replace it to free resources on stop. */
+export const announceLifetime = fromCallback<{ type: string }, LifetimeInput>(({ sendBack }) => {
+  sendBack({ type: 'LIFETIME_STARTED' });
+});
+
 /**
- * The solve machine as a child, whose input `TInput` becomes the solve's input through `toInput`
- * (which may throw a ValidationError). `now` is the clock it reads, as in `createSolveMachine`.
+ * The child solve, whose input `TInput` becomes the solve machine's input through `toInput`
+ * (which may throw a ValidationError: the actor then errors before any request). Provide
+ * `solve` (a solve machine with its tasks, e.g. `provideSolveTasks(deps)`) and, to free what an
+ * input holds, `lifetime` (a callback actor that calls `sendBack({ type: 'LIFETIME_STARTED' })`
+ * when it starts and frees on cleanup).
  */
-export function createChildSolveMachine<TInput>(toInput: (input: TInput) => SolveMachineInput, now: Clock = systemClock) {
-  const base = now === systemClock ? systemSolveMachine : createSolveMachine(now);
-  const states = retarget(base.config.states as NonNullable<typeof base.config.states>);
-  const startBranches = (states.idle as { on: { START: unknown } }).on.START;
-  const machine = createSolveSetup(now).createMachine({
-    id: ID,
-    context: ({ input }) => initialContext({ input: toInput(input as unknown as TInput) }),
-    initial: 'idle',
-    states: {
-      ...states,
-      idle: {
-        description: 'Starts at once (or resumes at the submission or the job), like START in the solve machine.',
-        always: startBranches as never,
+export function createChildSolveMachine<TInput>(toInput: (input: TInput) => SolveMachineInput) {
+  return setup({
+    types: {
+      input: {} as TInput,
+      output: {} as ChildSolveOutput,
+      context: {} as ChildSolveContext,
+      events: {} as ChildSolveEvent,
+    },
+    actors: { solve: solveMachine as AnyActorLogic as typeof solveMachine, lifetime: announceLifetime },
+    guards: {
+      solved: ({ event }) => isDone((event as SolveSnapshotEvent).snapshot) && (event as SolveSnapshotEvent).snapshot.context.error === null,
+      failed: ({ event }) => isDone((event as SolveSnapshotEvent).snapshot) && (event as SolveSnapshotEvent).snapshot.context.error !== null,
+      wasRestored: ({ context }) => context.started,
+    },
+    actions: {
+      start: sendTo('solve', { type: 'START' }),
+      forwardCancel: sendTo('solve', ({ event }) => event as { type: 'CANCEL'; reason?: string }),
+      restoreSolve: sendTo('solve', { type: 'RESTORED' }),
+      noteStarted: assign({ started: true }),
+      keepOutput: assign({ output: ({ event }) => outputOf((event as SolveSnapshotEvent).snapshot) }),
+      noteProgress: assign({ progress: ({ event }) => progressOf((event as SolveSnapshotEvent).snapshot) }),
+      throwSolveError: ({ event }) => {
+        throw reviveError((event as SolveSnapshotEvent).snapshot.context.error as SerializedError);
       },
-      success: {
-        ...(states.success as object),
-        states: {
-          ...(states.success as { states: object }).states,
-          ready: { description: 'The prefetched results are in.', always: `#${ID}.solved` },
+    },
+  }).createMachine({
+    id: 'childSolve',
+    context: ({ input }) => {
+      const solveInput = toInput(input);
+      const progress: ChildSolveProgress = { state: 'idle', stage: 'idle', upload: null, subid: solveInput.subid ?? null, jobId: solveInput.jobId ?? null, retrying: null };
+      return { solveInput, progress, started: false, output: null };
+    },
+    invoke: { id: 'lifetime', src: 'lifetime', input: ({ context }) => ({ solveInput: context.solveInput }) },
+    on: {
+      LIFETIME_STARTED: [{ guard: 'wasRestored', actions: 'restoreSolve' }, { actions: 'noteStarted' }],
+    },
+    initial: 'solving',
+    states: {
+      solving: {
+        description: 'Invokes the solve machine and sends it START; ends when it is settled with nothing in flight.',
+        invoke: {
+          id: 'solve',
+          src: 'solve',
+          input: ({ context }) => context.solveInput,
+          onSnapshot: [
+            { guard: 'solved', target: 'solved', actions: ['noteProgress', 'keepOutput'] },
+            { guard: 'failed', actions: 'throwSolveError' },
+            { actions: 'noteProgress' },
+          ],
         },
+        entry: 'start',
+        on: { CANCEL: { actions: 'forwardCancel' } },
       },
       solved: {
         description: "Final: the parent's onDone gets the output (subid, jobId, calibration, files).",
         type: 'final',
-        tags: ['settled'],
-      },
-      failure: {
-        description: "The actor errors with the solve's typed error (code, subid, jobId): the parent's onError gets it.",
-        tags: ['settled'],
-        entry: [
-          { type: 'stamp', params: { stage: 'failure' } },
-          'releaseUpload',
-          ({ context }) => {
-            throw reviveError(context.error as SerializedError);
-          },
-        ],
       },
     },
-    output: ({ context }) => outputOf(context),
+    output: ({ context }) => context.output as ChildSolveOutput,
   });
-  return machine as unknown as WithInputOutput<typeof machine, TInput, ChildSolveOutput>;
 }
-
-/** A machine type with its input and output replaced (the chart is typed against the solve machine's). */
-type WithInputOutput<M, I, O> =
-  M extends StateMachine<infer C, infer E, infer Ch, infer A, infer Ac, infer G, infer D, infer SV, infer T, any, any, infer Em, infer Me, infer SS, infer TM>
-    ? StateMachine<C, E, Ch, A, Ac, G, D, SV, T, I, O, Em, Me, SS, TM>
-    : never;

@@ -199,6 +199,8 @@ export type SolveEvent =
   | { type: 'START' }
   | { type: 'CANCEL'; reason?: string }
   | { type: 'POLL_NOW' }
+  /** The solve was restored from a persisted snapshot in a new run: its deadline starts again from now. */
+  | { type: 'RESTORED' }
   | ({ type: 'FETCH' } & ResultRequest)
   | { type: 'UPLOAD_PROGRESS'; sentBytes: number; totalBytes: number | null }
   | ({ type: 'REQUEST_RETRYING' } & RetryingNotice);
@@ -348,6 +350,12 @@ export function createSolveSetup(now: Clock) {
         );
       },
       moreToFetch: ({ context }) => context.fetchQueue.length > 1,
+      /**
+       * A request ended at a deadline that has since moved (the solve was restored and took a fresh
+       * one, while the restored request still carried the old): it is asked again.
+       */
+      deadlineMovedOn: ({ context, event }) =>
+        ((event as ErrorEvent).error as { code?: string } | undefined)?.code === 'timeout' && context.deadline !== null && now() < context.deadline,
     },
     actions: {
       startClock: assign({
@@ -579,6 +587,7 @@ export function createSolveMachine(now: Clock) {
   return solveSetup.createMachine({
     id: 'solve',
     context: initialContext,
+    on: { RESTORED: { actions: 'startClock' } },
     initial: 'idle',
     states: {
       idle: {
@@ -603,6 +612,7 @@ export function createSolveMachine(now: Clock) {
           input: ({ context, self }) => ({ deadline: context.deadline, server: context.server, progressTo: self }),
           onDone: 'uploading',
           onError: [
+            { guard: 'deadlineMovedOn', target: 'loggingIn', reenter: true },
             { guard: 'serverUnreachable', target: 'loggingIn', reenter: true, actions: 'chooseAnotherServer' },
             { target: 'failure', actions: 'recordError' },
           ],
@@ -661,7 +671,7 @@ export function createSolveMachine(now: Clock) {
                 { guard: 'jobAppeared', target: '#solve.jobRunning', actions: 'followJob' },
                 { target: 'waiting', actions: ['storeSubmission', 'noteHold', 'schedulePoll'] },
               ],
-              onError: { target: '#solve.failure', actions: 'recordError' },
+              onError: [{ guard: 'deadlineMovedOn', target: 'reading', reenter: true }, { target: '#solve.failure', actions: 'recordError' }],
             },
           },
         },
@@ -687,6 +697,7 @@ export function createSolveMachine(now: Clock) {
                 { target: 'waiting', actions: ['storeJobStatus', 'noteHold', 'schedulePoll'] },
               ],
               onError: [
+                { guard: 'deadlineMovedOn', target: 'reading', reenter: true },
                 { guard: 'jobLostWithSubmission', target: '#solve.submissionPending', actions: 'forgetLostJob' },
                 { target: '#solve.failure', actions: 'recordError' },
               ],
@@ -708,7 +719,7 @@ export function createSolveMachine(now: Clock) {
                 { guard: 'hasCalibration', target: '#solve.success', actions: 'storeCalibration' },
                 { target: '#solve.failure', actions: 'recordNoCalibration' },
               ],
-              onError: { target: '#solve.failure', actions: 'recordError' },
+              onError: [{ guard: 'deadlineMovedOn', target: 'readingCalibration', reenter: true }, { target: '#solve.failure', actions: 'recordError' }],
             },
           },
         },

@@ -59,15 +59,17 @@ describe('an app saved mid-solve and restored in a new process', () => {
     const saved = join(dir, 'app.json');
     const common = ['--api', server.url, '--key', server.apiKeys[0] as string];
     const first = await run(process.execPath, [script, ...common, '--image', image, '--save', saved], { timeout: 60_000 });
-    expect(first.stdout).toMatch(/^saved {5}app "solving", solve \{"(submissionPending|jobRunning)":"\w+"\}, subid \d+\n$/);
+    expect(first.stdout).toMatch(/^saved {5}app "solving", solve "(submissionPending|jobRunning)\.\w+", subid \d+\n$/);
     const subid = /subid (\d+)/.exec(first.stdout)?.[1];
     const uploadsBefore = server.requests.filter((r) => r.endpoint === 'upload').length;
     expect(uploadsBefore).toBe(1);
     // What was saved: the app's own context and its child's, with the child's requests in flight.
-    const snapshot = JSON.parse(readFileSync(saved, 'utf8')) as { value: unknown; children: Record<string, { src: string; snapshot: { context: { subid: number } } }> };
+    type Saved = { value: unknown; children: Record<string, { src: string; snapshot: { context: { subid: number }; children: Record<string, { snapshot: { context: { subid: number } } }> } }> };
+    const snapshot = JSON.parse(readFileSync(saved, 'utf8')) as Saved;
     expect(snapshot.value).toBe('solving');
     expect(snapshot.children.solve?.src).toBe('solve');
-    expect(String(snapshot.children.solve?.snapshot.context.subid)).toBe(subid);
+    // The child invokes the solve machine: its snapshot (with the subid) is inside the child's.
+    expect(String(snapshot.children.solve?.snapshot.children.solve?.snapshot.context.subid)).toBe(subid);
     expect(JSON.stringify(snapshot)).not.toContain(server.apiKeys[0]);
 
     const countBefore = server.requests.length;

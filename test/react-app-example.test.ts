@@ -62,7 +62,7 @@ test('useMachine(appMachine): picking → solving (the child uploading, polling)
   expect(await field('subid')).not.toBe(firstSubid);
 
   expect([...seen.app]).toEqual(['picking', 'solving', 'showing']);
-  for (const state of ['uploading', '{"jobRunning":"reading"}']) expect([...seen.solve]).toContain(state);
+  for (const state of ['uploading', 'jobRunning.reading']) expect([...seen.solve]).toContain(state);
   // One upload per solve: React's strict mode and the retry upload nothing twice.
   expect(api.requests.filter((r) => r.endpoint === 'upload').length - uploadsBefore).toBe(2);
   expect(errors).toEqual([]);

@@ -59,9 +59,9 @@ async function run(options: FakeNovaOptions, input: SolveLogicInput, overrides: 
 /** `METHOD path` of each request (the long-poll query left out). */
 const lines = (requests: Parameters<typeof requestLines>[0]) => requestLines(requests).map((l) => l.replace(/\?.*$/, ''));
 
-/** Resolves once the parent's invoked solve has a snapshot that satisfies `predicate`. */
+/** Resolves once the solve machine the parent's child invoked has a snapshot that satisfies `predicate`. */
 function untilChild(parent: AnyActorRef, predicate: (s: { value: unknown; context: { jobId: number | null } }) => boolean): Promise<void> {
-  const child = parent.getSnapshot().children.solve as AnyActorRef;
+  const child = (parent.getSnapshot().children.solve as AnyActorRef).getSnapshot().children.solve as AnyActorRef;
   return new Promise((resolve) => {
     const check = (s: unknown) => predicate(s as never) && (sub?.unsubscribe(), resolve(), true);
     let sub: { unsubscribe(): void } | undefined;
@@ -221,16 +221,18 @@ describe('createSolveLogic(client) in a parent machine', () => {
     const registered = events.filter((e) => e.type === '@xstate.actor').map((e) => e.actorRef as AnyActorRef);
     // The inspector is handed wrapped refs (their snapshots cleaned): actors are told apart by session id.
     const parent = registered.find((ref) => ref.sessionId === actor.sessionId);
-    const child = registered.find((ref) => ref.id === 'solve');
+    const child = registered.find((ref) => ref.id === 'solve' && ref._parent?.sessionId === actor.sessionId);
+    const solve = registered.find((ref) => ref.id === 'solve' && ref._parent?.sessionId === child?.sessionId);
     expect(parent).toBeDefined();
-    expect(child?._parent?.sessionId).toBe(actor.sessionId);
-    // Its own machine id: an inspector drawing machines by id keeps it apart from the solve machine.
+    // Its own machine id, and the solve machine's inside it: an inspector drawing machines by id tells them apart.
     expect((child as unknown as { logic: { id: string } }).logic.id).toBe('childSolve');
+    expect((solve as unknown as { logic: { id: string } }).logic.id).toBe('solve');
     const snapshotsOf = (ref: AnyActorRef | undefined) =>
       events.filter((e): e is InspectedSnapshotEvent => e.type === '@xstate.snapshot' && e.actorRef.sessionId === ref?.sessionId);
-    expect(snapshotsOf(parent).map((e) => (e.snapshot as unknown as { value: unknown }).value)).toContain('showing');
-    const childStates = snapshotsOf(child).map((e) => JSON.stringify((e.snapshot as unknown as { value: unknown }).value));
-    for (const state of ['"loggingIn"', '"uploading"', '"solved"']) expect(childStates).toContain(state);
+    const statesOf = (ref: AnyActorRef | undefined) => snapshotsOf(ref).map((e) => JSON.stringify((e.snapshot as unknown as { value: unknown }).value));
+    expect(statesOf(parent)).toContain('"showing"');
+    expect(statesOf(child)).toContain('"solved"');
+    for (const state of ['"loggingIn"', '"uploading"', '{"success":"ready"}']) expect(statesOf(solve)).toContain(state);
 
     const text = JSON.stringify(
       events.map((e) => {
@@ -244,14 +246,32 @@ describe('createSolveLogic(client) in a parent machine', () => {
     expect(text).toMatch(/\[2880 bytes\]/);
   });
 
-  test('its chart is the solve machine with a final state: drawn from its definition, it has every solve state, solved, and no START', () => {
+  test('its chart invokes the solve machine itself (bound to the client) and ends in a final state', () => {
     const client = clientOn(fakeNova());
-    const drawing = drawMachine(createSolveLogic(client));
-    const keys = drawing.states.map((s) => s.key);
-    expect(keys).toEqual(expect.arrayContaining(['idle', 'loggingIn', 'uploading', 'submissionPending', 'jobRunning', 'success', 'failure', 'solved']));
+    const logic = createSolveLogic(client);
+    const drawing = drawMachine(logic);
+    expect(drawing.states.map((s) => s.key)).toEqual(['solving', 'solved']);
     expect(drawing.states.find((s) => s.key === 'solved')?.type).toBe('final');
-    expect(drawing.states.flatMap((s) => s.transitions.map((t) => t.event))).not.toContain('START');
-    expect(drawing.states.find((s) => s.key === 'failure')?.states).toEqual([]);
+    expect(logic.implementations.actors.solve).toBe(client.session.machine);
+    expect(logic.root.states.solving?.invoke.map((i) => i.src)).toEqual(['solve']);
+  });
+
+  test('restored after its deadline passed, a solve takes a fresh deadline and finishes', async () => {
+    const first = fakeNova({}, { job: hang() });
+    const input: SolveLogicInput = { jobId: 202, timeoutMs: 300 };
+    const actorA = createActor(appMachine(createSolveLogic(clientOn(first)), input));
+    actorA.start();
+    await untilChild(actorA, (s) => JSON.stringify(s.value) === '{"jobRunning":"reading"}');
+    const text = JSON.stringify(actorA.getPersistedSnapshot());
+    actorA.stop();
+    await new Promise((r) => setTimeout(r, 400));
+
+    const second = fakeNova();
+    const actorB = createActor(appMachine(createSolveLogic(clientOn(second)), input), { snapshot: JSON.parse(text) });
+    actorB.start();
+    await toPromise(actorB);
+    expect(actorB.getSnapshot().value).toBe('showing');
+    expect(lines(second.requests)).toEqual(['GET /api/jobs/202', 'GET /api/jobs/202/calibration']);
   });
 
   test('its types are the public ones: a parent sees SolveLogicInput and SolveLogicOutput', () => {

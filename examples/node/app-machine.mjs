@@ -70,12 +70,14 @@ if (arg('--save')) {
   const app = createActor(createAppMachine(client)).start();
   app.send({ type: 'PICK', image: arg('--image') });
   // Saved while the child is mid-solve: the server has the upload, the job is not done.
+  // The child reports where its solve stands in context.progress (a part of the solve's view).
   const solve = app.getSnapshot().children.solve;
   const sub = solve.subscribe((s) => {
-    if (s.context.subid === null) return;
+    const { subid, state } = s.context.progress;
+    if (subid === null) return;
     sub.unsubscribe();
     writeFileSync(arg('--save'), JSON.stringify(app.getPersistedSnapshot()));
-    console.log(`saved     app ${JSON.stringify(app.getSnapshot().value)}, solve ${JSON.stringify(s.value)}, subid ${s.context.subid}`);
+    console.log(`saved     app ${JSON.stringify(app.getSnapshot().value)}, solve ${JSON.stringify(state)}, subid ${subid}`);
     process.exit(0);
   });
 } else if (arg('--restore')) {

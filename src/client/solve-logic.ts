@@ -9,8 +9,9 @@
  * parent's persisted snapshot then holds a reference, not the file. Everything is validated
  * when the child is created, so bad input reaches the parent's `onError` before any request.
  */
-import { createChildSolveMachine, type ChildSolveOutput } from '../../machines/child-solve.machine.js';
-import { upgradeSolveContext, type SolveMachineInput } from '../../machines/solve.machine.js';
+import { fromCallback } from 'xstate';
+import { createChildSolveMachine, type ChildSolveOutput, type LifetimeInput } from '../../machines/child-solve.machine.js';
+import type { SolveMachineInput } from '../../machines/solve.machine.js';
 import type { Client } from './client.js';
 import { UploadInterruptedError, ValidationError, reviveError, type SerializedError } from '../errors.js';
 import { acceptUpload, type SolveInput } from './solve-input.js';
@@ -52,30 +53,21 @@ export type SolveLogic = ReturnType<typeof createChildSolveMachine<SolveLogicInp
  */
 export function createSolveLogic(source: Client | Session): SolveLogic {
   const session = 'session' in source ? source.session : source;
-  const machine = createChildSolveMachine((input: SolveLogicInput) => toMachineInput(input, session)).provide(
-    session.machine.implementations as never,
-  );
-  // A restored solve gets a fresh deadline, as `Submission.restore` gives it: the time the
-  // process was stopped is not the solve's fault.
-  const restore = machine.restoreSnapshot.bind(machine);
-  machine.restoreSnapshot = (snapshot, scope) => {
-    // A solve persisted by an older version has its polling fields flat: grouped first.
-    const context = upgradeSolveContext((snapshot as { context?: { timeoutMs?: number | null } }).context);
-    if (!context) return restore(snapshot, scope);
-    if (context.timeoutMs === undefined) return restore({ ...snapshot, context } as unknown as typeof snapshot, scope);
-    const deadline = context.timeoutMs === null ? null : Date.now() + context.timeoutMs;
-    return restore({ ...snapshot, context: { ...context, deadline } } as unknown as typeof snapshot, scope);
-  };
-  // A parent that leaves the invoking state stops the child with no transition of its own, so
-  // the chart's releaseUpload never runs: the bytes of an in-memory input are dropped here, or a
-  // long-lived client would keep every file a user picked and then cancelled.
-  const transition = machine.transition.bind(machine);
-  machine.transition = (snapshot, event, scope) => {
-    const upload = snapshot.context.upload;
-    if ((event as { type: string }).type === 'xstate.stop' && upload?.kind === 'memory') session.memory.delete(upload.ref);
-    return transition(snapshot, event, scope);
-  };
-  return machine;
+  return createChildSolveMachine((input: SolveLogicInput) => toMachineInput(input, session)).provide({
+    actors: {
+      solve: session.machine,
+      // A parent that leaves the invoking state stops the child with no transition of the solve's
+      // own, so its releaseUpload never runs: the bytes of an in-memory input are dropped when the
+      // child's lifetime ends, or a long-lived client would keep every file a user picked and then cancelled.
+      lifetime: fromCallback<{ type: string }, LifetimeInput>(({ input, sendBack }) => {
+        sendBack({ type: 'LIFETIME_STARTED' });
+        const upload = input.solveInput.upload;
+        return () => {
+          if (upload?.kind === 'memory') session.memory.delete(upload.ref);
+        };
+      }),
+    },
+  });
 }
 
 function positiveId(name: string, value: unknown): number {

@@ -22,11 +22,14 @@ export class Submission {
   /** Continues a solve saved with `persist()`, in this or another process. */
   static restore(persisted: PersistedSolve, session: Session, options: { timeoutMs?: number | null } = {}): Submission {
     if (persisted?.format !== 'astrometry-net-client/solve@1') throw new TypeError('Not a persisted solve from astrometry-net-client.');
-    const snapshot = persisted.snapshot as { context: { deadline: number | null; timeoutMs: number | null } };
-    // A restored solve gets a fresh deadline: the time it spent stopped is not its fault.
+    const snapshot = persisted.snapshot as { context: { timeoutMs: number | null } };
     const timeoutMs = options.timeoutMs === undefined ? snapshot.context.timeoutMs : options.timeoutMs;
-    const context = { ...upgradeSolveContext(snapshot.context), timeoutMs, deadline: timeoutMs === null ? null : Date.now() + timeoutMs };
-    return new Submission(new StartedSolve(session, { snapshot: { ...snapshot, context } } as never));
+    const context = { ...upgradeSolveContext(snapshot.context), timeoutMs };
+    const handle = new StartedSolve(session, { snapshot: { ...snapshot, context } } as never);
+    // A restored solve takes a fresh deadline on the machine's clock: the time it spent stopped is
+    // not its fault (a request restored with the old one is asked again).
+    handle.actor.send({ type: 'RESTORED' });
+    return new Submission(handle);
   }
 
   /** Made by `Client`, `Session` uploads and `Submission.restore`; not meant to be called directly. */

@@ -5,8 +5,8 @@ const text = (value: unknown) => (typeof value === 'string' ? value : JSON.strin
 
 export function App({ machine }: { machine: AppMachine }) {
   const [state, send] = useMachine(machine);
-  // The child's own state, while it runs: loggingIn, uploading, {"jobRunning":"reading"}…
-  const solveState = useSelector(state.children.solve, (s) => (s ? text(s.value) : null));
+  // Where the child's solve stands, while it runs: loggingIn, uploading, jobRunning.reading…
+  const solveState = useSelector(state.children.solve, (s) => s?.context.progress.state ?? null);
   const { result, error, attempts } = state.context;
   return (
     <main>
