@@ -127,7 +127,7 @@ export async function scanIndexDirs(dirs: readonly string[]): Promise<IndexCover
   return { dirs: [...dirs], files, series, fieldArcmin: merge(files.map((f) => servedWidths(f.quadArcmin))) };
 }
 
-function servedWidths([lo, hi]: [number, number]): [number, number] {
+export function servedWidths([lo, hi]: [number, number]): [number, number] {
   return [lo, Math.min(hi * 10, MAX_FIELD_ARCMIN)];
 }
 
@@ -213,7 +213,7 @@ export function hintedWidths(o: ParsedUploadOptions, size: { width: number; heig
 }
 
 /** Astrometry.net's scale table: quad diameters (arcminutes) of scale numbers 00–19. */
-const SCALE_QUADS: readonly [number, number][] = [
+export const SCALE_QUADS: readonly [number, number][] = [
   [2, 2.8], [2.8, 4], [4, 5.6], [5.6, 8], [8, 11], [11, 16], [16, 22], [22, 30], [30, 42], [42, 60],
   [60, 85], [85, 120], [120, 170], [170, 240], [240, 340], [340, 480], [480, 680], [680, 1000], [1000, 1400], [1400, 2000],
 ];
