@@ -4,6 +4,7 @@
  * shared star fields with their true WCS) and assets/ (the project's own sample image).
  * Nothing here is skipped: a missing solver or fixture fails the tests.
  */
+import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -209,6 +210,13 @@ describe('solve-field backend: images', () => {
       expect(a.pixelx).toBeGreaterThan(-1);
       expect(a.pixelx).toBeLessThan(truth.width + 1);
     }
+    // Every NGC/IC object in the field, whatever its size (as `-F 0` lists them), and the
+    // catalogue's V magnitude on every named bright star.
+    const listed = spawnSync('plot-constellations', ['-w', outcome.files.wcs as string, '-N', '-F', '0', '-L'], { encoding: 'utf8' }).stdout;
+    const everyNgc = listed.split('\n').filter((l) => /^(NGC|IC) \d/.test(l)).map((l) => l.split(' / ')[0]).sort();
+    expect(everyNgc.length).toBeGreaterThan(0);
+    expect(anns.filter((a) => a.type === 'ngc' || a.type === 'ic').map((a) => a.names[0]).sort()).toEqual(everyNgc);
+    for (const a of anns.filter((x) => x.type === 'bright')) expect((a as { vmag?: number }).vmag, a.names[0]).toEqual(expect.any(Number));
   });
 
   it('ends pure noise as a failure, with the log and no calibration', async () => {

@@ -26,6 +26,7 @@ import {
   type IndexCoverage,
 } from '../index-coverage.js';
 import { annotationsFromPlotConstellations } from '../../annotations.js';
+import { brightStarMagnitudes } from './bright-stars.js';
 import { calibrationFromTan, readTanWcs } from './tan-wcs.js';
 
 export interface SolveFieldBackendOptions {
@@ -429,12 +430,14 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
       }
     }
 
-    // Annotations as nova serves them: bright stars always, NGC/IC for fields under 10 degrees.
+    // Annotations as nova serves them: bright stars always, every NGC/IC object (no size cut:
+    // -F 0) for fields under 10 degrees.
     if (!request.signal.aborted) {
-      const r = await helper(tool('plot-constellations'), ['-w', F.wcs, '-B', ...(calibration.radius < 10 ? ['-N'] : []), '-J', '-L'], outDir, request.signal);
+      const r = await helper(tool('plot-constellations'), ['-w', F.wcs, '-B', ...(calibration.radius < 10 ? ['-N', '-F', '0'] : []), '-J', '-L'], outDir, request.signal);
       try {
         if (r.code !== 0) throw new Error(describeRun('plot-constellations', r));
-        await writeFile(P(F.annotations), JSON.stringify(annotationsFromPlotConstellations(r.stderr)));
+        const magnitudes = await brightStarMagnitudes(log);
+        await writeFile(P(F.annotations), JSON.stringify(annotationsFromPlotConstellations(r.stderr, magnitudes)));
         files.annotations = P(F.annotations);
       } catch (err) {
         log(`annotations: ${(err as Error).message}`);
