@@ -144,5 +144,10 @@ describe('serve with only the installed files', () => {
     const worst = maxDisagreement(ours, path.join(data, 'thumbnail-wcs-sol.fit'), 256, 256);
     figures.worstArcsec = worst.toFixed(2);
     expect(worst).toBeLessThan(10);
+    // nova's job log: the engine's own, from its scan of the index folder, solved by an installed file.
+    const log = await (await fetch(`${serve?.origin}/joblog/${result.jobId}`)).text();
+    expect(log).toMatch(/^Auto-indexing directory "[^"]*installed" \.\.\.\n/);
+    expect(log).toMatch(/solved with index index-410[789]\.fits/);
+    expect(log).not.toMatch(/tycho2/);
   }, 160_000);
 });

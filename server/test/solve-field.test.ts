@@ -167,7 +167,13 @@ describe('solve-field backend: images', () => {
       const display = await pngSize(f.redGreenDisplay as string);
       expect(Math.max(display.width, display.height)).toBeLessThanOrEqual(640);
       expect(await pngSize(f.extractionFull as string)).toEqual({ width: truth.width, height: truth.height });
-      expect(await readFile(f.joblog as string, 'utf8')).toMatch(/solved with index/);
+      // The job log is the engine's verbose log, as nova's: from its index scan to its closing line.
+      const joblog = await readFile(f.joblog as string, 'utf8');
+      expect(joblog).toMatch(/solved with index/);
+      expect(joblog).toMatch(/^Auto-indexing directory "[^"]+" \.\.\.\n/);
+      expect(joblog).toMatch(/\nSpent [\d.]+ seconds on this field\.\n$/);
+      expect(joblog).not.toMatch(/^Reading input file/m);
+      expect(await readFile(path.join(jobDir, 'solve-field.log'), 'utf8')).toMatch(/^Reading input file 1 of 1/);
 
       expect(outcome.objectsInField.length).toBeGreaterThan(0);
       expect(outcome.machineTags).toEqual(outcome.objectsInField);
@@ -229,7 +235,7 @@ describe('solve-field backend: images', () => {
     expect(outcome.files.wcs).toBeUndefined();
     expect(existsSync(path.join(jobDir, 'wcs.fits'))).toBe(false);
     expect(outcome.files.joblog).toBeDefined();
-    expect(await readFile(outcome.files.joblog as string, 'utf8')).toMatch(/Did not solve/);
+    expect(await readFile(outcome.files.joblog as string, 'utf8')).toMatch(/^Field 1 did not solve\./m);
     expect(outcome.tags).toEqual([]);
     expect(outcome.objectsInField).toEqual([]);
   });

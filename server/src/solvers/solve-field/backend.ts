@@ -51,7 +51,10 @@ export interface SolveFieldBackendOptions {
 
 /** Output names inside the job directory (nova's names where it has them). */
 export const SOLVE_FIELD_FILES = {
+  /** The job log served at /joblog/<id>: the engine's own verbose log, as nova's, then serve's notes. */
   joblog: 'job.log',
+  /** Everything solve-field printed (its own steps around the engine's); kept, not served. */
+  solverLog: 'solve-field.log',
   /** The engine's config, generated from the index directories. */
   config: 'astrometry.cfg',
   axy: 'job.axy',
@@ -342,6 +345,8 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
       '--new-fits', request.kind === 'image' ? F.newFits : 'none',
       '--objs', '1000',
       '--tag-all',
+      // The engine's verbose log is nova's job log.
+      '--verbose',
       // solve-field cannot draw plots without an image.
       ...(request.kind === 'xylist' ? ['--no-plots'] : []),
       ...optArgs,
@@ -350,14 +355,21 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     const cmdline = [solveFieldPath, ...args].map((a) => (SAFE_PATH.test(a) ? a : JSON.stringify(a))).join(' ');
     log(`solve-field: running ${cmdline}`);
 
+    const solverLog = P(F.solverLog);
     const run = await runProgram(solveFieldPath, args, {
       cwd: outDir,
       timeoutMs,
       signal: request.signal,
-      stdout: { file: joblog, append: true },
+      stdout: { file: solverLog },
       stderr: 'with-stdout',
       processes: request.processes,
     });
+    try {
+      await writeFile(joblog, engineLog(await readFile(solverLog, 'latin1')), { encoding: 'latin1', flag: 'a' });
+    } catch (err) {
+      if (isDiskFull(err)) state.diskFull = true;
+      log(`solve-field: cannot write the job log: ${(err as Error).message}`);
+    }
     const summary = describeRun('solve-field', run);
     if (run.spawnError && (run.spawnError as NodeJS.ErrnoException).code === 'ENOENT') {
       await note(`${summary} (is astrometry.net installed? see scripts/install-solver.sh)`);
@@ -372,7 +384,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     if (!solved && !request.signal.aborted) {
       const free = await freeBytes(outDir);
       if (free !== undefined && free < LOW_SPACE_BYTES) state.diskFull = true;
-      if (await logSaysDiskFull(joblog)) state.diskFull = true;
+      if ((await logSaysDiskFull(joblog)) || (await logSaysDiskFull(solverLog))) state.diskFull = true;
     }
     await rm(tmpDir, { recursive: true, force: true });
     state.tmpDir = undefined;
@@ -563,6 +575,21 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
   }
 
   return { name: 'solve-field', solve, describe };
+}
+
+/**
+ * The engine's part of solve-field's verbose output: from its first `Auto-indexing directory`
+ * line (nova's job log starts there, as nova runs the engine alone) through its closing `Spent …
+ * seconds on this field.`. When the engine never ran (solve-field stopped before it) or was
+ * killed, what there is from that start, or the whole output, so the reason is not lost.
+ */
+export function engineLog(output: string): string {
+  const start = output.search(/^Auto-indexing directory /m);
+  if (start < 0) return output;
+  const rest = output.slice(start);
+  const ends = [...rest.matchAll(/^Spent [^\n]* seconds on this field\.\n?/gm)];
+  const last = ends.at(-1);
+  return last?.index === undefined ? rest : rest.slice(0, last.index + last[0].length);
 }
 
 /** astrometry-engine's config: the index directories, searched for every index file in them. */
