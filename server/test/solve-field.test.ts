@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ParsedUploadOptions, SolveOutcome, SolveRequest } from '../src/solver-backend.js';
-import { createSolveFieldBackend, parseObjectList } from '../src/solvers/solve-field/backend.js';
+import { backstopMs, createSolveFieldBackend, parseObjectList } from '../src/solvers/solve-field/backend.js';
 import { optionArgs } from '../src/solvers/solve-field/command-line.js';
 import { readBinTable, writeXyTable } from 'astrometry-net-client/fits';
 import { calibrationFromTan, tanPixelToRadec, type TanWcs } from '../src/solvers/solve-field/tan-wcs.js';
@@ -235,7 +235,12 @@ describe('solve-field backend: images', () => {
     expect(outcome.files.wcs).toBeUndefined();
     expect(existsSync(path.join(jobDir, 'wcs.fits'))).toBe(false);
     expect(outcome.files.joblog).toBeDefined();
-    expect(await readFile(outcome.files.joblog as string, 'utf8')).toMatch(/^Field 1 did not solve\./m);
+    const joblog = await readFile(outcome.files.joblog as string, 'utf8');
+    expect(joblog).toMatch(/^Field 1 did not solve\./m);
+    // Blind, it says what this server covers and what to install for narrower fields.
+    expect(outcome.failureReason).toMatch(/^Not solved: this server's index files serve fields 22'–180° wide; a field narrower than 22' needs index scales 00–06: astrometry\.net's 5200 or 4200 series/);
+    expect(outcome.failureReason).toContain('astrometry-net indexes install --width 0.033-0.37');
+    expect(joblog).toContain(outcome.failureReason);
     expect(outcome.tags).toEqual([]);
     expect(outcome.objectsInField).toEqual([]);
   });
@@ -388,6 +393,13 @@ describe('solve-field backend: stopping', () => {
     const outcome = await backend.solve(request(jobDir, input, { signal: ac.signal }));
     expect(outcome.status).toBe('failure');
     expect(await readFile(outcome.files.joblog as string, 'utf8')).toMatch(/killed \(aborted\)/);
+  });
+
+  it('has a wall-clock limit well above the CPU limit: a backstop, so under load the CPU limit decides', async () => {
+    expect(backstopMs(60)).toBe(660_000);
+    expect(backstopMs(600)).toBe(6_000_000);
+    const info = await createSolveFieldBackend({ cpuLimitSeconds: 60 }).describe?.();
+    expect(info?.limits).toEqual({ cpuLimitSeconds: 60, timeoutSeconds: 660 });
   });
 
   it('kills the solver at the wall-clock limit', async () => {

@@ -19,6 +19,7 @@ import { DEFAULT_MAX_PIXELS, declaredImageSize, pixelBudgetExceeded } from '../.
 import { DISK_FULL_REASON, freeBytes, isDiskFull, logSaysDiskFull } from '../../disk-full.js';
 import {
   describeCoverage,
+  explainBlindFailure,
   explainCoverage,
   hintedWidths,
   scanIndexDirs,
@@ -34,7 +35,11 @@ export interface SolveFieldBackendOptions {
   solveFieldPath?: string;
   /** `--cpulimit` in seconds (default 60). Soft: the engine checks it between steps. */
   cpuLimitSeconds?: number;
-  /** Wall-clock limit for one solve-field run; default 2 x cpulimit + 30 s. */
+  /**
+   * Wall-clock limit for one solve-field run: a backstop against a hung solver, not the limit
+   * (the CPU limit is). Default 10 x cpulimit, at least cpulimit + 10 minutes, so a solve
+   * sharing its core with others under load still gets its whole CPU time.
+   */
   timeoutMs?: number;
   /** Index directories searched besides the system's (e.g. astrometry.net's 4200/5200 series). */
   indexDirs?: string[];
@@ -162,7 +167,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
   const solveFieldPath = options.solveFieldPath ?? 'solve-field';
   const cpuLimit = options.cpuLimitSeconds ?? 60;
   if (!Number.isFinite(cpuLimit) || cpuLimit <= 0) throw new RangeError('cpuLimitSeconds must be a positive number');
-  const timeoutMs = options.timeoutMs ?? (cpuLimit * 2 + 30) * 1000;
+  const timeoutMs = options.timeoutMs ?? backstopMs(cpuLimit);
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError('timeoutMs must be a positive number');
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (!(maxPixels > 0)) throw new RangeError('maxPixels must be positive');
@@ -398,9 +403,17 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     if (!solved) {
       const size = request.kind === 'xylist' ? ctx.xylistSize : await imageSizeOf(input);
       const why = coverageNote(cov, request.options, size);
-      if (!why) return failure();
-      await note(why.message);
-      return { ...failure(), ...(why.outside ? { failureReason: why.message } : {}) };
+      if (why) {
+        await note(why.message);
+        return { ...failure(), ...(why.outside ? { failureReason: why.message } : {}) };
+      }
+      // A blind solve that ran its course: say what this server covers and what would widen it.
+      if (!run.killed && !run.spawnError && hintedWidths(request.options, size) === null) {
+        const message = explainBlindFailure(cov);
+        await note(message);
+        return { ...failure(), failureReason: message };
+      }
+      return failure();
     }
     let calibration: Calibration;
     try {
@@ -590,6 +603,11 @@ export function engineLog(output: string): string {
   const ends = [...rest.matchAll(/^Spent [^\n]* seconds on this field\.\n?/gm)];
   const last = ends.at(-1);
   return last?.index === undefined ? rest : rest.slice(0, last.index + last[0].length);
+}
+
+/** The default wall-clock backstop of one solve-field run, ms (see SolveFieldBackendOptions.timeoutMs). */
+export function backstopMs(cpuLimitSeconds: number): number {
+  return Math.max(cpuLimitSeconds * 10, cpuLimitSeconds + 600) * 1000;
 }
 
 /** astrometry-engine's config: the index directories, searched for every index file in them. */
