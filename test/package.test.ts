@@ -137,10 +137,10 @@ describe('the client alone', () => {
     );
   });
 
-  it('`serve` without the server package says the one command that installs it, and exits 2', () => {
+  it('`serve` and `indexes` without the server package say the one command that installs it, and exit 2', () => {
     // The unpacked tarball has no node_modules beside it, as after `npm install astrometry-net-client` alone.
     const bin = join(unpacked, pkg().bin['astrometry-net'] as string);
-    for (const args of [['serve'], ['serve', '--help']]) {
+    for (const args of [['serve'], ['serve', '--help'], ['indexes', 'list']]) {
       const r = spawnSync(process.execPath, [bin, ...args], { cwd: work, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
       expect(r.status, r.stderr).toBe(2);
       expect(r.stderr).toContain('npm install astrometry-net-server');

@@ -3,11 +3,14 @@
  * stdout carries exactly the API base URL once the server accepts connections, so scripts can
  * capture it; everything else (a generated key, errors, the log) goes to stderr.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startServer, type ServerOptions } from './index.js';
 import { SOLVER_NAMES, type SolverName } from './solvers/registry.js';
 import { describeCoverage, formatRanges, scanIndexDirs, systemIndexDirs } from './solvers/index-coverage.js';
+import { defaultIndexDir } from './indexes/default-dir.js';
+
+export { runIndexes, INDEXES_HELP } from './indexes/cli.js';
 
 export const SERVE_USAGE = `usage: astrometry-net serve [--host H] [--port N] [--api-keys-file FILE] [--api-key KEY]... [--solver ${SOLVER_NAMES.join('|')}]
                           [--data-dir DIR] [--database URL] [--max-upload-mb N] [--max-pixels N]
@@ -52,7 +55,9 @@ A nova-compatible (nova.astrometry.net) API server on the real solver. Prints th
   --long-poll-max S     longest hold of a long-polled status read (?wait=), in seconds; 0 turns
                         long polling off (default 600)
   --index-dir DIR       a directory of index files (index-*.fits) solve-field searches besides the
-                        system's; repeat for several (default: none)
+                        system's; repeat for several (default: serve's index folder, where
+                        \`astrometry-net indexes install\` puts them, when it exists:
+                        $XDG_DATA_HOME/astrometry-net/indexes, else ~/.local/share/astrometry-net/indexes)
   --no-system-indexes   search only the --index-dir directories, not the system's index
                         directories (add_path in /etc/astrometry.cfg) (default: searched)
   --list-indexes        print the index files solve-field would use and the field widths they
@@ -259,6 +264,8 @@ export async function runServe(argv: string[], io?: ServeIo): Promise<number> {
     out(`${SERVE_HELP}\n`);
     return 0;
   }
+  const env = io?.env ?? process.env;
+  opts = withDefaultIndexDir(opts, env);
   if (opts.listIndexes) {
     out(await listIndexes(opts));
     return 0;
@@ -273,6 +280,7 @@ export async function runServe(argv: string[], io?: ServeIo): Promise<number> {
     err(`astrometry-net serve: ${e.message}\n`);
     return 2;
   }
+  err(`${describeDefaultIndexDir(opts, env)}\n`);
   const generatedKey = opts.apiKeys === undefined;
   const { help: _help, listIndexes: _list, apiKeysFile: _file, secretsOnCommandLine: _secrets, ...serverOptions } = opts;
   // Listen for signals before starting, so a stop during startup is not lost.
@@ -289,6 +297,24 @@ export async function runServe(argv: string[], io?: ServeIo): Promise<number> {
   await stopped;
   await server.close();
   return 0;
+}
+
+/** Without --index-dir, serve searches its own index folder (where `indexes install` puts files) when it exists. */
+export function withDefaultIndexDir(opts: ServeArgs, env: NodeJS.ProcessEnv): ServeArgs {
+  if (opts.indexDirs !== undefined) return opts;
+  const dir = defaultIndexDir(env);
+  return existsSync(dir) ? { ...opts, indexDirs: [dir] } : opts;
+}
+
+/** serve's first line about index files: its default folder, and whether it is searched. */
+function describeDefaultIndexDir(opts: ServeArgs, env: NodeJS.ProcessEnv): string {
+  const dir = defaultIndexDir(env);
+  const how = opts.indexDirs?.includes(dir)
+    ? 'searched'
+    : opts.indexDirs !== undefined && existsSync(dir)
+      ? 'not searched: --index-dir given'
+      : 'absent; astrometry-net indexes install fills it';
+  return `default index folder: ${dir} (${how})`;
 }
 
 /** `--list-indexes`: every index file solve-field would use, and the field widths they serve. */

@@ -420,7 +420,16 @@ export async function annotations(ctx: ServerContext, ex: Exchange, rawId: strin
   // A solver without catalogues stores none; nova skips missing catalogues the same way.
   const stored = job.files['annotations'];
   const list = await readAnnotations(stored ? join(ctx.store.jobDir(job.id), stored) : null, n);
-  sendJson(ex.res, { annotations: list.map((a) => ({ type: a.type, names: a.names, pixelx: pyFloat(a.pixelx), pixely: pyFloat(a.pixely), radius: pyFloat(a.radius) })) });
+  sendJson(ex.res, {
+    annotations: list.map((a) => ({
+      type: a.type,
+      names: a.names,
+      pixelx: pyFloat(a.pixelx),
+      pixely: pyFloat(a.pixely),
+      radius: pyFloat(a.radius),
+      ...(a.vmag !== undefined ? { vmag: pyFloat(a.vmag) } : {}),
+    })),
+  });
 }
 
 export async function jobInfo(ctx: ServerContext, ex: Exchange, rawId: string): Promise<void> {

@@ -109,7 +109,9 @@ describe('object names', () => {
       name: 'fixed',
       solve: async (req) => {
         const annotations = join(req.jobDir, 'annotations.json');
-        await writeFile(annotations, JSON.stringify(annotationsFromPlotConstellations(PLOT_CONSTELLATIONS_J)));
+        // Magnitudes as the catalogue gives them (Phecda 2.44 is brighter than Megrez 3.31); 69 UMa has none.
+        const magnitudes = new Map([['δ UMa / 69 UMa', 3.31], ['Phecda', 2.44]]);
+        await writeFile(annotations, JSON.stringify(annotationsFromPlotConstellations(PLOT_CONSTELLATIONS_J, magnitudes)));
         return {
           status: 'success',
           calibration: { ra: 165, dec: 56, radius: 1, pixscale: 10, orientation: 0, parity: 1 },
@@ -143,9 +145,14 @@ describe('object names', () => {
       ['ngc', 'NGC 3556', true],
       ['ic', 'IC 2574', true],
     ]);
+    // vmag after radius, where the catalogue gives one; nbright=N the N brightest, brightest first.
+    const all = await (await fetch(s.url + `jobs/${job}/annotations`)).text();
+    expect(all).toContain('{"type": "bright", "names": ["Megrez", "\\u03b4 UMa / 69 UMa"], "pixelx": 120.5, "pixely": 88.25, "radius": 0.0, "vmag": 3.31}');
+    expect(all).toContain('{"type": "bright", "names": ["69 UMa"], "pixelx": 50.0, "pixely": 60.0, "radius": 0.0}');
     const raw = await (await fetch(s.url + `jobs/${job}/annotations?nbright=1`)).text();
-    expect(raw).toMatch(/^\{"annotations": \[\{"type": "bright", "names": \["Megrez", "\\u03b4 UMa \/ 69 UMa"\], "pixelx": 120\.5, "pixely": 88\.25, "radius": 0\.0\}, \{"type": "ngc"/);
-    expect(((await (await fetch(s.url + `jobs/${job}/annotations?nbright=2`)).json()) as { annotations: unknown[] }).annotations).toHaveLength(4);
+    expect(raw).toMatch(/^\{"annotations": \[\{"type": "bright", "names": \["Phecda", "\\u03b3 UMa \/ 64 UMa"\], "pixelx": 300\.1, "pixely": 20\.0, "radius": 0\.0, "vmag": 2\.44\}, \{"type": "ngc"/);
+    const two = ((await (await fetch(s.url + `jobs/${job}/annotations?nbright=2`)).json()) as { annotations: { names: string[] }[] }).annotations;
+    expect(two.map((a) => a.names[0])).toEqual(['Phecda', 'Megrez', 'NGC 3556', 'IC 2574']);
   });
 });
 

@@ -175,6 +175,22 @@ describe('submission and job progression', () => {
     expect(JSON.parse(await api(s, 'submission_images', { session, subid: id }))).toEqual({ status: 'success', image_ids: st.user_images });
   });
 
+  it('jobs_by_tag lists newest first, as nova does, by substring and by exact tag', async () => {
+    const s = await start();
+    const session = await login(s);
+    const jobs: number[] = [];
+    // The same image twice (one exact tag, two jobs), then another.
+    for (const seed of [1, 1, 2]) {
+      const id = await upload(s, session, `field-${seed}.png`, png(60, 50, seed));
+      const st = await waitFor(() => sub(s, id), (v) => v.job_calibrations.length === 1);
+      jobs.push(st.jobs[0] as number);
+    }
+    const newestFirst = [...jobs].sort((a, b) => b - a);
+    expect((await getJson<{ job_ids: number[] }>(s, 'jobs_by_tag?query=SIMULATED FIELD')).job_ids).toEqual(newestFirst);
+    const tag = (await getJson<{ tags: string[] }>(s, `jobs/${jobs[0]}/tags`)).tags[0] ?? '';
+    expect((await getJson<{ job_ids: number[] }>(s, `jobs_by_tag?query=${encodeURIComponent(tag)}&exact=1`)).job_ids).toEqual([jobs[1], jobs[0]]);
+  });
+
   it('fails jobs whose file name says "noise" and reports no calibration', async () => {
     const s = await start();
     const session = await login(s);

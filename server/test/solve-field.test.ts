@@ -4,6 +4,7 @@
  * shared star fields with their true WCS) and assets/ (the project's own sample image).
  * Nothing here is skipped: a missing solver or fixture fails the tests.
  */
+import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ParsedUploadOptions, SolveOutcome, SolveRequest } from '../src/solver-backend.js';
-import { createSolveFieldBackend, parseObjectList } from '../src/solvers/solve-field/backend.js';
+import { backstopMs, createSolveFieldBackend, parseObjectList } from '../src/solvers/solve-field/backend.js';
 import { optionArgs } from '../src/solvers/solve-field/command-line.js';
 import { readBinTable, writeXyTable } from 'astrometry-net-client/fits';
 import { calibrationFromTan, tanPixelToRadec, type TanWcs } from '../src/solvers/solve-field/tan-wcs.js';
@@ -166,7 +167,13 @@ describe('solve-field backend: images', () => {
       const display = await pngSize(f.redGreenDisplay as string);
       expect(Math.max(display.width, display.height)).toBeLessThanOrEqual(640);
       expect(await pngSize(f.extractionFull as string)).toEqual({ width: truth.width, height: truth.height });
-      expect(await readFile(f.joblog as string, 'utf8')).toMatch(/solved with index/);
+      // The job log is the engine's verbose log, as nova's: from its index scan to its closing line.
+      const joblog = await readFile(f.joblog as string, 'utf8');
+      expect(joblog).toMatch(/solved with index/);
+      expect(joblog).toMatch(/^Auto-indexing directory "[^"]+" \.\.\.\n/);
+      expect(joblog).toMatch(/\nSpent [\d.]+ seconds on this field\.\n$/);
+      expect(joblog).not.toMatch(/^Reading input file/m);
+      expect(await readFile(path.join(jobDir, 'solve-field.log'), 'utf8')).toMatch(/^Reading input file 1 of 1/);
 
       expect(outcome.objectsInField.length).toBeGreaterThan(0);
       expect(outcome.machineTags).toEqual(outcome.objectsInField);
@@ -209,6 +216,13 @@ describe('solve-field backend: images', () => {
       expect(a.pixelx).toBeGreaterThan(-1);
       expect(a.pixelx).toBeLessThan(truth.width + 1);
     }
+    // Every NGC/IC object in the field, whatever its size (as `-F 0` lists them), and the
+    // catalogue's V magnitude on every named bright star.
+    const listed = spawnSync('plot-constellations', ['-w', outcome.files.wcs as string, '-N', '-F', '0', '-L'], { encoding: 'utf8' }).stdout;
+    const everyNgc = listed.split('\n').filter((l) => /^(NGC|IC) \d/.test(l)).map((l) => l.split(' / ')[0]).sort();
+    expect(everyNgc.length).toBeGreaterThan(0);
+    expect(anns.filter((a) => a.type === 'ngc' || a.type === 'ic').map((a) => a.names[0]).sort()).toEqual(everyNgc);
+    for (const a of anns.filter((x) => x.type === 'bright')) expect((a as { vmag?: number }).vmag, a.names[0]).toEqual(expect.any(Number));
   });
 
   it('ends pure noise as a failure, with the log and no calibration', async () => {
@@ -221,7 +235,12 @@ describe('solve-field backend: images', () => {
     expect(outcome.files.wcs).toBeUndefined();
     expect(existsSync(path.join(jobDir, 'wcs.fits'))).toBe(false);
     expect(outcome.files.joblog).toBeDefined();
-    expect(await readFile(outcome.files.joblog as string, 'utf8')).toMatch(/Did not solve/);
+    const joblog = await readFile(outcome.files.joblog as string, 'utf8');
+    expect(joblog).toMatch(/^Field 1 did not solve\./m);
+    // Blind, it says what this server covers and what to install for narrower fields.
+    expect(outcome.failureReason).toMatch(/^Not solved: this server's index files serve fields 22'–180° wide; a field narrower than 22' needs index scales 00–06: astrometry\.net's 5200 or 4200 series/);
+    expect(outcome.failureReason).toContain('astrometry-net indexes install --width 0.033-0.37');
+    expect(joblog).toContain(outcome.failureReason);
     expect(outcome.tags).toEqual([]);
     expect(outcome.objectsInField).toEqual([]);
   });
@@ -374,6 +393,13 @@ describe('solve-field backend: stopping', () => {
     const outcome = await backend.solve(request(jobDir, input, { signal: ac.signal }));
     expect(outcome.status).toBe('failure');
     expect(await readFile(outcome.files.joblog as string, 'utf8')).toMatch(/killed \(aborted\)/);
+  });
+
+  it('has a wall-clock limit well above the CPU limit: a backstop, so under load the CPU limit decides', async () => {
+    expect(backstopMs(60)).toBe(660_000);
+    expect(backstopMs(600)).toBe(6_000_000);
+    const info = await createSolveFieldBackend({ cpuLimitSeconds: 60 }).describe?.();
+    expect(info?.limits).toEqual({ cpuLimitSeconds: 60, timeoutSeconds: 660 });
   });
 
   it('kills the solver at the wall-clock limit', async () => {

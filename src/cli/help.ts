@@ -10,6 +10,8 @@ commands:
   results JOBID         fetch the result files of an existing job into --out
   jobs                  the ids of your account's jobs
   serve                 run the nova-compatible server (astrometry-net serve --help)
+  indexes list|install  the index files serve solves with: list them, fetch those for a field
+                        width from astrometry.net's data site (astrometry-net indexes --help)
 
 where:
   --api-url URL         nova API base (default: ASTROMETRY_API_URL, else https://nova.astrometry.net/api/);

@@ -11,13 +11,13 @@ import { fileURLToPath } from 'node:url';
 import { packageVersion as version } from './version.js';
 import { ApiError, AstrometryNetError, AuthError, ValidationError } from '../errors.js';
 import { UsageError } from './args.js';
-import { loadServerPackage } from './server-package.js';
+import { INSTALL_SERVER, loadServerPackage } from './server-package.js';
 import { InspectorError, LocalServerError } from './connect.js';
 import { MAIN_HELP } from './help.js';
 import { EXIT, processIo, type CliIo } from './io.js';
 import { describeValidationError } from './upload-flags.js';
 
-const COMMANDS = ['solve', 'status', 'results', 'jobs', 'serve'] as const;
+const COMMANDS = ['solve', 'status', 'results', 'jobs', 'serve', 'indexes'] as const;
 
 export { version };
 
@@ -52,6 +52,11 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
       case 'serve': {
         const { runServe } = await loadServerPackage('serve');
         return await runServe([...rest]);
+      }
+      case 'indexes': {
+        const { runIndexes } = await loadServerPackage('indexes');
+        if (!runIndexes) throw new UsageError('indexes needs a newer server package.', `Update it with: ${INSTALL_SERVER}`);
+        return await runIndexes([...rest]);
       }
       default:
         throw new UsageError(

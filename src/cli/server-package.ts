@@ -8,6 +8,8 @@ import { UsageError } from './args.js';
 /** What the CLI uses of the server package (kept here: the client does not depend on it). */
 export interface ServerPackage {
   runServe(argv: string[]): Promise<number>;
+  /** `astrometry-net indexes`; absent from server packages older than 0.2.0. */
+  runIndexes?(argv: string[]): Promise<number>;
   startServer(options: {
     host: string;
     port: number;
@@ -26,7 +28,7 @@ export async function loadServerPackage(command: string): Promise<ServerPackage>
   const cliSpecifier = `${SERVER_PACKAGE}/cli`;
   try {
     const [main, cli] = await Promise.all([import(specifier), import(cliSpecifier)]);
-    return { startServer: main.startServer, runServe: cli.runServe } as ServerPackage;
+    return { startServer: main.startServer, runServe: cli.runServe, runIndexes: cli.runIndexes } as ServerPackage;
   } catch (error) {
     if (isMissing(error)) {
       throw new UsageError(`${command} needs the server package (${SERVER_PACKAGE}), which is not installed.`, `Install it with: ${INSTALL_SERVER}`);

@@ -127,7 +127,7 @@ export async function scanIndexDirs(dirs: readonly string[]): Promise<IndexCover
   return { dirs: [...dirs], files, series, fieldArcmin: merge(files.map((f) => servedWidths(f.quadArcmin))) };
 }
 
-function servedWidths([lo, hi]: [number, number]): [number, number] {
+export function servedWidths([lo, hi]: [number, number]): [number, number] {
   return [lo, Math.min(hi * 10, MAX_FIELD_ARCMIN)];
 }
 
@@ -213,7 +213,7 @@ export function hintedWidths(o: ParsedUploadOptions, size: { width: number; heig
 }
 
 /** Astrometry.net's scale table: quad diameters (arcminutes) of scale numbers 00–19. */
-const SCALE_QUADS: readonly [number, number][] = [
+export const SCALE_QUADS: readonly [number, number][] = [
   [2, 2.8], [2.8, 4], [4, 5.6], [5.6, 8], [8, 11], [11, 16], [16, 22], [22, 30], [30, 42], [42, 60],
   [60, 85], [85, 120], [120, 170], [170, 240], [240, 340], [340, 480], [480, 680], [680, 1000], [1000, 1400], [1400, 2000],
 ];
@@ -228,7 +228,7 @@ function sourcesOf(scales: readonly number[]): string[] {
   }
   const narrow = scales.filter((s) => s < 7);
   if (narrow.length > 0) {
-    out.push(`astrometry.net's 5200 or 4200 series, scales ${scaleList(narrow)} (downloaded from astrometry.net, added with serve --index-dir DIR)`);
+    out.push(`astrometry.net's 5200 or 4200 series, scales ${scaleList(narrow)} (from astrometry.net's data site: astrometry-net indexes install)`);
   }
   return out;
 }
@@ -271,4 +271,26 @@ export function explainCoverage(
   return overlaps
     ? { outside: false, message: `${subject} lies partly outside what the index covers: ${have}; ${want}.` }
     : { outside: true, message: `No index covers ${subject}: ${have}; ${want}.` };
+}
+
+/** The narrowest field any index scale serves (scale 00's quads), arcminutes. */
+const NARROWEST_ARCMIN = (SCALE_QUADS[0] as [number, number])[0];
+
+/**
+ * Why a blind solve (no scale hint) may have failed, for its failure_reason and job log: the
+ * field widths the installed index files serve, and what to install for narrower fields.
+ */
+export function explainBlindFailure(coverage: IndexCoverage): string {
+  if (coverage.files.length === 0) {
+    return 'Not solved: this server has no index files; install some, e.g. astrometry-net indexes install --width 0.1-2 (or the Debian packages astrometry-data-tycho2-*).';
+  }
+  const have = `this server's index files serve fields ${formatRanges(coverage.fieldArcmin)} wide`;
+  const narrowest = coverage.fieldArcmin[0]?.[0] ?? NARROWEST_ARCMIN;
+  if (narrowest <= NARROWEST_ARCMIN * 1.001) return `Not solved: ${have}; the field is outside those widths or has too few stars.`;
+  const scales = SCALE_QUADS.flatMap(([qa], s) => (qa < narrowest * 0.999 ? [s] : []));
+  const deg = (arcmin: number) => Number((arcmin / 60).toPrecision(2));
+  return (
+    `Not solved: ${have}; a field narrower than ${formatWidth(narrowest)} needs index scales ${scaleList(scales)}: ` +
+    `${sourcesOf(scales).join(', or ')}; \`astrometry-net indexes install --width ${deg(NARROWEST_ARCMIN)}-${deg(narrowest)}\` fetches them.`
+  );
 }

@@ -466,10 +466,11 @@ export class SqlStore extends DataDirs implements ServerStore {
     });
   }
 
+  // jobs_by_tag lists newest first, as nova does: images newest first, each image's jobs newest first.
   async jobsByTagExact(query: string): Promise<{ tags: string[]; jobIds: number[] }> {
     const texts = await this.db.all<{ text: string }>('SELECT DISTINCT text FROM tags WHERE lower_text = ?', [query.toLowerCase()]);
     if (texts.length !== 1) return { tags: texts.map((t) => t.text), jobIds: [] };
-    const uis = await this.db.all<{ user_image_id: number }>('SELECT DISTINCT user_image_id FROM tags WHERE text = ? ORDER BY user_image_id', [
+    const uis = await this.db.all<{ user_image_id: number }>('SELECT DISTINCT user_image_id FROM tags WHERE text = ? ORDER BY user_image_id DESC', [
       (texts[0] as { text: string }).text,
     ]);
     return { tags: [(texts[0] as { text: string }).text], jobIds: await this.jobIdsOfImages(uis.map((u) => Number(u.user_image_id))) };
@@ -477,7 +478,7 @@ export class SqlStore extends DataDirs implements ServerStore {
 
   async jobsByTagContains(query: string): Promise<number[]> {
     const pattern = `%${query.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const rows = await this.db.all<{ user_image_id: number }>("SELECT user_image_id FROM tags WHERE lower_text LIKE ? ESCAPE '\\' ORDER BY user_image_id, position", [
+    const rows = await this.db.all<{ user_image_id: number }>("SELECT user_image_id FROM tags WHERE lower_text LIKE ? ESCAPE '\\' ORDER BY user_image_id DESC, position", [
       pattern,
     ]);
     // The tag join yields an image once per matching tag, hence possible duplicates (as nova).
@@ -491,7 +492,7 @@ export class SqlStore extends DataDirs implements ServerStore {
     for (let i = 0; i < distinct.length; i += 500) {
       const chunk = distinct.slice(i, i + 500);
       const rows = await this.db.all<{ id: number; user_image_id: number }>(
-        `SELECT id, user_image_id FROM jobs WHERE user_image_id IN (${placeholders(chunk.length)}) ORDER BY id`,
+        `SELECT id, user_image_id FROM jobs WHERE user_image_id IN (${placeholders(chunk.length)}) ORDER BY id DESC`,
         chunk,
       );
       for (const r of rows) {

@@ -19,6 +19,7 @@ import { DEFAULT_MAX_PIXELS, declaredImageSize, pixelBudgetExceeded } from '../.
 import { DISK_FULL_REASON, freeBytes, isDiskFull, logSaysDiskFull } from '../../disk-full.js';
 import {
   describeCoverage,
+  explainBlindFailure,
   explainCoverage,
   hintedWidths,
   scanIndexDirs,
@@ -26,6 +27,7 @@ import {
   type IndexCoverage,
 } from '../index-coverage.js';
 import { annotationsFromPlotConstellations } from '../../annotations.js';
+import { brightStarMagnitudes } from './bright-stars.js';
 import { calibrationFromTan, readTanWcs } from './tan-wcs.js';
 
 export interface SolveFieldBackendOptions {
@@ -33,7 +35,11 @@ export interface SolveFieldBackendOptions {
   solveFieldPath?: string;
   /** `--cpulimit` in seconds (default 60). Soft: the engine checks it between steps. */
   cpuLimitSeconds?: number;
-  /** Wall-clock limit for one solve-field run; default 2 x cpulimit + 30 s. */
+  /**
+   * Wall-clock limit for one solve-field run: a backstop against a hung solver, not the limit
+   * (the CPU limit is). Default 10 x cpulimit, at least cpulimit + 10 minutes, so a solve
+   * sharing its core with others under load still gets its whole CPU time.
+   */
   timeoutMs?: number;
   /** Index directories searched besides the system's (e.g. astrometry.net's 4200/5200 series). */
   indexDirs?: string[];
@@ -50,7 +56,10 @@ export interface SolveFieldBackendOptions {
 
 /** Output names inside the job directory (nova's names where it has them). */
 export const SOLVE_FIELD_FILES = {
+  /** The job log served at /joblog/<id>: the engine's own verbose log, as nova's, then serve's notes. */
   joblog: 'job.log',
+  /** Everything solve-field printed (its own steps around the engine's); kept, not served. */
+  solverLog: 'solve-field.log',
   /** The engine's config, generated from the index directories. */
   config: 'astrometry.cfg',
   axy: 'job.axy',
@@ -158,7 +167,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
   const solveFieldPath = options.solveFieldPath ?? 'solve-field';
   const cpuLimit = options.cpuLimitSeconds ?? 60;
   if (!Number.isFinite(cpuLimit) || cpuLimit <= 0) throw new RangeError('cpuLimitSeconds must be a positive number');
-  const timeoutMs = options.timeoutMs ?? (cpuLimit * 2 + 30) * 1000;
+  const timeoutMs = options.timeoutMs ?? backstopMs(cpuLimit);
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError('timeoutMs must be a positive number');
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (!(maxPixels > 0)) throw new RangeError('maxPixels must be positive');
@@ -341,6 +350,8 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
       '--new-fits', request.kind === 'image' ? F.newFits : 'none',
       '--objs', '1000',
       '--tag-all',
+      // The engine's verbose log is nova's job log.
+      '--verbose',
       // solve-field cannot draw plots without an image.
       ...(request.kind === 'xylist' ? ['--no-plots'] : []),
       ...optArgs,
@@ -349,14 +360,21 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     const cmdline = [solveFieldPath, ...args].map((a) => (SAFE_PATH.test(a) ? a : JSON.stringify(a))).join(' ');
     log(`solve-field: running ${cmdline}`);
 
+    const solverLog = P(F.solverLog);
     const run = await runProgram(solveFieldPath, args, {
       cwd: outDir,
       timeoutMs,
       signal: request.signal,
-      stdout: { file: joblog, append: true },
+      stdout: { file: solverLog },
       stderr: 'with-stdout',
       processes: request.processes,
     });
+    try {
+      await writeFile(joblog, engineLog(await readFile(solverLog, 'latin1')), { encoding: 'latin1', flag: 'a' });
+    } catch (err) {
+      if (isDiskFull(err)) state.diskFull = true;
+      log(`solve-field: cannot write the job log: ${(err as Error).message}`);
+    }
     const summary = describeRun('solve-field', run);
     if (run.spawnError && (run.spawnError as NodeJS.ErrnoException).code === 'ENOENT') {
       await note(`${summary} (is astrometry.net installed? see scripts/install-solver.sh)`);
@@ -371,7 +389,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     if (!solved && !request.signal.aborted) {
       const free = await freeBytes(outDir);
       if (free !== undefined && free < LOW_SPACE_BYTES) state.diskFull = true;
-      if (await logSaysDiskFull(joblog)) state.diskFull = true;
+      if ((await logSaysDiskFull(joblog)) || (await logSaysDiskFull(solverLog))) state.diskFull = true;
     }
     await rm(tmpDir, { recursive: true, force: true });
     state.tmpDir = undefined;
@@ -385,9 +403,17 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
     if (!solved) {
       const size = request.kind === 'xylist' ? ctx.xylistSize : await imageSizeOf(input);
       const why = coverageNote(cov, request.options, size);
-      if (!why) return failure();
-      await note(why.message);
-      return { ...failure(), ...(why.outside ? { failureReason: why.message } : {}) };
+      if (why) {
+        await note(why.message);
+        return { ...failure(), ...(why.outside ? { failureReason: why.message } : {}) };
+      }
+      // A blind solve that ran its course: say what this server covers and what would widen it.
+      if (!run.killed && !run.spawnError && hintedWidths(request.options, size) === null) {
+        const message = explainBlindFailure(cov);
+        await note(message);
+        return { ...failure(), failureReason: message };
+      }
+      return failure();
     }
     let calibration: Calibration;
     try {
@@ -429,12 +455,14 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
       }
     }
 
-    // Annotations as nova serves them: bright stars always, NGC/IC for fields under 10 degrees.
+    // Annotations as nova serves them: bright stars always, every NGC/IC object (no size cut:
+    // -F 0) for fields under 10 degrees.
     if (!request.signal.aborted) {
-      const r = await helper(tool('plot-constellations'), ['-w', F.wcs, '-B', ...(calibration.radius < 10 ? ['-N'] : []), '-J', '-L'], outDir, request.signal);
+      const r = await helper(tool('plot-constellations'), ['-w', F.wcs, '-B', ...(calibration.radius < 10 ? ['-N', '-F', '0'] : []), '-J', '-L'], outDir, request.signal);
       try {
         if (r.code !== 0) throw new Error(describeRun('plot-constellations', r));
-        await writeFile(P(F.annotations), JSON.stringify(annotationsFromPlotConstellations(r.stderr)));
+        const magnitudes = await brightStarMagnitudes(log);
+        await writeFile(P(F.annotations), JSON.stringify(annotationsFromPlotConstellations(r.stderr, magnitudes)));
         files.annotations = P(F.annotations);
       } catch (err) {
         log(`annotations: ${(err as Error).message}`);
@@ -560,6 +588,26 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
   }
 
   return { name: 'solve-field', solve, describe };
+}
+
+/**
+ * The engine's part of solve-field's verbose output: from its first `Auto-indexing directory`
+ * line (nova's job log starts there, as nova runs the engine alone) through its closing `Spent …
+ * seconds on this field.`. When the engine never ran (solve-field stopped before it) or was
+ * killed, what there is from that start, or the whole output, so the reason is not lost.
+ */
+export function engineLog(output: string): string {
+  const start = output.search(/^Auto-indexing directory /m);
+  if (start < 0) return output;
+  const rest = output.slice(start);
+  const ends = [...rest.matchAll(/^Spent [^\n]* seconds on this field\.\n?/gm)];
+  const last = ends.at(-1);
+  return last?.index === undefined ? rest : rest.slice(0, last.index + last[0].length);
+}
+
+/** The default wall-clock backstop of one solve-field run, ms (see SolveFieldBackendOptions.timeoutMs). */
+export function backstopMs(cpuLimitSeconds: number): number {
+  return Math.max(cpuLimitSeconds * 10, cpuLimitSeconds + 600) * 1000;
 }
 
 /** astrometry-engine's config: the index directories, searched for every index file in them. */
