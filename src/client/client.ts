@@ -16,6 +16,7 @@ import { StartedSolve, type PersistedSolve, type WaitOptions } from './started-s
 import { Submission } from './submission.js';
 import { viewOf } from './solve-view.js';
 import type { LocalExtractionOptions } from './local-extraction.js';
+import type { SolveQuality } from './quality.js';
 
 export interface ClientOptions extends SessionOptions {}
 
@@ -58,8 +59,12 @@ export class SolveResult {
   /** Milliseconds spent in each stage of the statechart, in order. */
   readonly timings: StageTimings;
 
+  /** Answered by the client's `cache` (the same content solved before): nothing was uploaded. */
+  readonly fromCache: boolean;
+
   /** Made by `Client.solve`; not meant to be called directly. */
-  constructor(submission: Submission, job: Job, calibration: Calibration) {
+  constructor(submission: Submission, job: Job, calibration: Calibration, fromCache = false) {
+    this.fromCache = fromCache;
     const view = viewOf(submission.handle.snapshot);
     this.subid = view.subid as number;
     this.jobId = view.jobId ?? job.id;
@@ -76,6 +81,11 @@ export class SolveResult {
 
   wcs(options?: WaitOptions): Promise<Wcs> {
     return this.job.wcs(options);
+  }
+
+  /** How good the solution is (see `Job.quality`): fetches the corr file once, and the WCS file unless it is in. */
+  quality(options?: WaitOptions): Promise<SolveQuality> {
+    return this.job.quality(options);
   }
 
   toJSON(): { subid: number; jobId: number; calibration: Calibration; hash: string | null } {
@@ -125,9 +135,23 @@ export class Client {
       ({ input, options } = await applyLocalExtraction(input, options));
     }
     const { onStart, localExtraction: _done, ...forSubmit } = options;
+    const wait = options.signal ? { signal: options.signal } : {};
+    // With a cache, the content is looked up before any request (see cached-solve.ts).
+    const cache = this.session.cache;
+    const cached = cache ? await import('./cached-solve.js') : undefined;
+    const { signal: _s, timeoutMs: _t, ...uploadOptions } = forSubmit;
+    const key = cached ? await cached.keyOf(this.session, input, uploadOptions) : null;
+    const hit = cached && cache && key !== null ? await cached.lookUp(cache, key) : undefined;
+    if (cached && hit) {
+      const restored = cached.restoreCached(hit, this.session);
+      onStart?.(restored);
+      return this.#finish(restored, wait, true);
+    }
     const submission = this.submit(input, forSubmit);
     onStart?.(submission);
-    return this.#finish(submission, options.signal ? { signal: options.signal } : {});
+    const result = await this.#finish(submission, wait);
+    if (cached && cache && key !== null) await cached.keepSolved(cache, key, result, wait);
+    return result;
   }
 
   /** Starts a solve and returns its Submission at once (nothing is awaited). */
@@ -172,9 +196,9 @@ export class Client {
     return (await this.solve({ file: path }, options)).wcs(options.signal ? { signal: options.signal } : {});
   }
 
-  async #finish(submission: Submission, wait: WaitOptions): Promise<SolveResult> {
+  async #finish(submission: Submission, wait: WaitOptions, fromCache = false): Promise<SolveResult> {
     const job = await submission.untilDone(wait);
     await job.untilDone(wait);
-    return new SolveResult(submission, job, await job.calibration(wait));
+    return new SolveResult(submission, job, await job.calibration(wait), fromCache);
   }
 }
