@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Client } from '../src/client/client.js';
+import { Client, type ClientOptions } from '../src/client/client.js';
 import { ValidationError } from '../src/errors.js';
 import type { CachedSolve, SolveCacheStore } from '../src/client/solve-cache.js';
 import { startServer, type RunningServer } from 'astrometry-net-server';
@@ -29,7 +29,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const client = (cache: ConstructorParameters<typeof Client>[0]['cache']) =>
+const client = (cache: ClientOptions['cache']) =>
   new Client({ apiUrl: server.url, apiKey: server.apiKeys[0], polling: FAST, cache });
 const count = (endpoint?: string) => server.requests.filter((r) => endpoint === undefined || r.endpoint === endpoint).length;
 
