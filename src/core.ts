@@ -17,6 +17,7 @@ export { StartedSolve, type PersistedSolve, type WaitOptions } from './client/st
 export { createSolveLogic, type SolveLogic, type SolveLogicInput, type SolveLogicOutput, type SolveLogicCommon } from './client/solve-logic.js';
 export type { LocalExtractionOptions } from './client/local-extraction.js';
 export type { SolveQuality } from './client/quality.js';
+export type { CachedSolve, SolveCacheOption, SolveCacheStore } from './client/solve-cache.js';
 export type { SolveInput, SourceList, UploadDescriptor, MemoryStore, ByteStream } from './client/solve-input.js';
 export type { ItemProgress, BatchProgress } from './client/batch-driver.js';
 export type { SolveView, SolvePhase, SolveStage } from './client/solve-view.js';

@@ -11,7 +11,8 @@ import type { SolveResult } from './client.js';
 import { acceptUpload, type MemoryStore, type SolveInput } from './solve-input.js';
 import type { UploadOptions } from '../protocol/upload-options.js';
 import type { Session } from './session.js';
-import { cachedWcsFile, cacheEntry, contentHash, lookUp, solveCacheKey, type CachedSolve, type SolveCacheStore } from './solve-cache.js';
+import { cachedWcsFile, cacheEntry, contentHash, lookUp, solveCacheKey } from './solve-cache-entry.js';
+import type { CachedSolve, SolveCacheStore } from './solve-cache.js';
 import { Submission } from './submission.js';
 import type { WaitOptions } from './started-solve.js';
 

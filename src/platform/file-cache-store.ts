@@ -5,7 +5,8 @@
  */
 import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isCachedSolve, MAX_CACHE_ENTRY_BYTES, type CachedSolve, type SolveCacheStore } from '../client/solve-cache.js';
+import { MAX_CACHE_ENTRY_BYTES, type CachedSolve, type SolveCacheStore } from '../client/solve-cache.js';
+import { isCachedSolve } from '../client/solve-cache-entry.js';
 
 const KEY = /^[0-9a-f]{64}$/;
 

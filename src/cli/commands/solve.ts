@@ -29,6 +29,7 @@ export const SOLVE_FLAGS: readonly FlagSpec[] = [
   { name: 'inspect', type: 'boolean' },
   { name: 'inspect-stately', type: 'boolean' },
   { name: 'local-extraction', type: 'boolean' },
+  { name: 'cache', type: 'boolean' },
 ];
 
 export async function runSolve(argv: readonly string[], io: CliIo): Promise<number> {
@@ -73,7 +74,7 @@ export async function runSolve(argv: readonly string[], io: CliIo): Promise<numb
   // One run per output folder: a second would upload what the first is uploading.
   const lock = lockOutDir(outDir);
   try {
-    return await solveLocked({ flags, io, inputs, descriptors, wire, wires, plan, outDir, concurrency, json, quiet, verbose });
+    return await solveLocked({ flags, io, inputs, descriptors, wire, wires, plan, outDir, concurrency, json, quiet, verbose, useCache: flags.bool('cache', true) });
   } finally {
     lock.release();
   }
