@@ -7,7 +7,7 @@
  * star extraction and the inspectors have subpaths of their own, so a bundle only carries them
  * when it imports them.
  */
-export { Client, SolveResult, type CallOptions, type ClientOptions, type SolveOptions, type SolveManyOptions, type SolveManyOutcome } from './client/client.js';
+export { Client, SolveResult, type HduSolve, type CallOptions, type ClientOptions, type SolveOptions, type SolveManyOptions, type SolveManyOutcome } from './client/client.js';
 export type { StageTimings, TimedStage } from './client/solve-view.js';
 export { Session, DEFAULT_TIMEOUT_MS, type SessionOptions } from './client/session.js';
 export { FileUpload, UrlUpload, SourceListUpload, type UploadConfig } from './client/uploads.js';

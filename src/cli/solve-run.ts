@@ -6,7 +6,7 @@
  * Everything is keyed by the batch item id (`item-<index in the expanded input list>`), never
  * by completion order, so a result is always paired with its own input.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { BatchItem } from '../../machines/batch.machine.js';
 import type { ResultRequest, SolveMachineInput, SolveSnapshot } from '../../machines/solve.machine.js';
 import { driveBatch, type BatchRun, type ItemProgress } from '../client/batch-driver.js';
@@ -27,6 +27,7 @@ import { measureQuality, SUSPECT_MAX_RMS_PIXELS, SUSPECT_MIN_MATCHES, type Solve
 import { cachedWcsFile, cacheEntry } from '../client/solve-cache-entry.js';
 import type { CachedSolve } from '../client/solve-cache.js';
 import { ContentCache } from './content-cache.js';
+import type { HduInputs } from './hdu-inputs.js';
 import { maybeGunzip } from './gunzip.js';
 
 const ACTIVE: readonly string[] = ['idle', 'loggingIn', 'uploading', 'submissionPending', 'jobRunning', 'fetchingResults'];
@@ -48,6 +49,8 @@ export interface SolveRunArgs {
   quiet: boolean;
   /** Answer inputs solved before from the solve cache (false with --no-cache). */
   useCache: boolean;
+  /** With --hdu: which inputs are HDUs of a FITS file given, merged back into its solved copy. */
+  hdus: HduInputs | null;
 }
 
 interface Rec {
@@ -63,6 +66,8 @@ interface Rec {
   cacheKey: string | null;
   /** Answered by the cache: its entry (the solve then uploads nothing). */
   cached: CachedSolve | null;
+  /** The solved WCS file, once known (for merging an HDU's solution into its FITS file). */
+  wcs: Uint8Array | null;
 }
 
 /** A report's fields; `fromCache` and `quality` default to false and null. */
@@ -132,6 +137,7 @@ class SolveRun {
       await this.#drive(items);
       this.#reportUnfinished(items);
     }
+    this.#mergeHdus();
     return this.#finish();
   }
 
@@ -142,7 +148,8 @@ class SolveRun {
     const fileKinds = a.plan.kinds.map((k) => resultKindOf(k, a.plan));
     return a.inputs.map((input, index) => {
       const key = journalKey(`${a.connection.serverId} ${input.id}`, a.wire);
-      const fits = input.kind === 'file' && isFitsFile(input.path);
+      // An HDU cut out of a FITS file is merged back into that file, not into its cut-out.
+      const fits = input.kind === 'file' && !a.hdus?.origins.has(input.id) && isFitsFile(input.path);
       const wantedNames = [...a.plan.kinds.map((k) => k.name), ...(fits ? ['solvedFits'] : [])];
       const previous = journal.read(key);
       const plan = planFor(previous, {
@@ -162,6 +169,7 @@ class SolveRun {
         result: null,
         cacheKey: null,
         cached: null,
+        wcs: null,
       };
     });
   }
@@ -357,6 +365,7 @@ class SolveRun {
       });
       for (const [key, err] of Object.entries(context.resultErrors)) warnings.push(`Could not fetch the ${key} file of ${rec.input.label}: ${err.message}`);
       const { calibration } = view;
+      rec.wcs = view.files.wcs?.bytes ?? null;
       const quality = rec.cached?.quality ?? this.#quality(rec, view.files, calibration, warnings);
       for (const w of warnings) a.progress.error(`warning: ${w}`);
       this.#writeJournal(rec, {
@@ -467,6 +476,7 @@ class SolveRun {
       jobId: hit.jobId,
     });
     for (const w of warnings) a.progress.error(`warning: ${w}`);
+    rec.wcs = wcs.bytes;
     this.#writeJournal(rec, {
       state: 'success',
       stage: rec.entry.stage,
@@ -485,6 +495,28 @@ class SolveRun {
       { input: rec.input.label, subid: hit.subid, jobId: hit.jobId, status: 'success', calibration: hit.calibration, files, error: null, skipped: false, resumedFrom: null, fromCache: true, quality: hit.quality },
       `  [from the cache: solved before as job ${hit.jobId}; not uploaded]`,
     );
+  }
+
+  /** With --hdu: each FITS file given, copied with every solved HDU's own WCS in its header. */
+  #mergeHdus(): void {
+    const a = this.#a;
+    if (!a.hdus) return;
+    const byId = new Map(this.#recs.map((r) => [r.input.id, r]));
+    const wcsOf = (id: string): Uint8Array | null => {
+      const rec = byId.get(id);
+      if (!rec || rec.result?.status !== 'success') return null;
+      if (rec.wcs) return rec.wcs;
+      // Solved in an earlier run: its WCS file is on disk.
+      const path = rec.result.files.wcs;
+      return path && existsSync(path) ? readFileSync(path) : null;
+    };
+    const { written, warnings } = a.hdus.writeMerged(a.outDir, wcsOf);
+    for (const w of warnings) a.progress.error(`warning: ${w}`);
+    for (const [id, path] of written) {
+      const rec = byId.get(id);
+      if (rec?.result) rec.result.files = { ...rec.result.files, solvedFits: path };
+    }
+    for (const path of new Set(written.values())) if (!a.quiet) a.progress.result(`merged  ${path}: each solved HDU carries its own WCS`, a.json);
   }
 
   /** Items the batch never settled: not started, or stopped. */

@@ -3,7 +3,7 @@
  */
 import type { StageTimings } from './solve-view.js';
 import type { BatchProgress } from './batch-driver.js';
-import type { AstrometryNetError } from '../errors.js';
+import { AstrometryNetError, ValidationError } from '../errors.js';
 import { acceptUpload, type SolveInput } from './solve-input.js';
 import type { Wcs } from '../wcs/index.js';
 import { Job } from './job.js';
@@ -40,10 +40,24 @@ export interface SolveOptions extends UploadOptions, CallOptions {
    * reported as for a FITS image, since nova cannot tell that the rows were a PNG's or JPEG's.
    */
   localExtraction?: boolean | LocalExtractionOptions;
+  /**
+   * Of a multi-extension FITS file, the HDU to solve (0 is the primary): it is cut out as a FITS
+   * file of its own and uploaded (or extracted locally). `solveHdus()` solves every image HDU.
+   */
+  hdu?: number;
+}
+
+/** One HDU's outcome in `solveHdus`. */
+export interface HduSolve {
+  /** The HDU's number in the file (0 is the primary). */
+  hdu: number;
+  result: SolveResult | null;
+  /** `null` when solved. */
+  error: AstrometryNetError | null;
 }
 
 /** Every option `solve()` and `submit()` take: the upload options and the call's own. */
-const SOLVE_OPTION_NAMES: readonly string[] = [...UPLOAD_OPTION_NAMES, ...(['signal', 'timeoutMs', 'onStart', 'localExtraction'] as const satisfies readonly (keyof SolveOptions)[])];
+const SOLVE_OPTION_NAMES: readonly string[] = [...UPLOAD_OPTION_NAMES, ...(['signal', 'timeoutMs', 'onStart', 'localExtraction', 'hdu'] as const satisfies readonly (keyof SolveOptions)[])];
 /** What `submit()` takes: no onStart and no localExtraction, which only `solve()` handles. */
 const SUBMIT_OPTION_NAMES: readonly string[] = [...UPLOAD_OPTION_NAMES, ...(['signal', 'timeoutMs'] as const satisfies readonly (keyof CallOptions)[])];
 
@@ -129,6 +143,14 @@ export class Client {
   /** Uploads, waits for the solve and returns the calibration. Rejects with a typed error. */
   async solve(input: SolveInput, options: SolveOptions = {}): Promise<SolveResult> {
     refuseUnknownOptions(options, SOLVE_OPTION_NAMES, 'solve()');
+    if (options.hdu !== undefined) {
+      // One HDU, cut out of the file; the FITS reader loads only for the solves that ask.
+      if ((options.hdu as unknown) === 'all') throw new ValidationError('hdu', 'all', "one HDU's number in solve(); solveHdus() solves every image HDU");
+      const { hduParts } = await import('./hdu-input.js');
+      const { hdu, ...rest } = options;
+      input = (await hduParts(input, hdu))[0]?.input as SolveInput;
+      options = rest;
+    }
     if (options.localExtraction !== undefined) {
       // The extractor and its decoders load only for the solves that ask for them.
       const { applyLocalExtraction } = await import('./local-extraction.js');
@@ -189,6 +211,29 @@ export class Client {
     // The batch machine is loaded by the first solveMany: a single solve never needs it.
     const { solveMany } = await import('./solve-many.js');
     yield* solveMany(this.session, inputs, options);
+  }
+
+  /**
+   * Solves the image HDUs of a multi-extension FITS file, one after the other, each as a FITS
+   * file of its own: every HDU with a 2-D image (`hdu: 'all'`, the default) or one. Each HDU's
+   * outcome is paired with its number; one failing never stops the others. Put the solutions
+   * back in a copy of the file with `mergeWcsIntoHdus` (`astrometry-net-client/fits`).
+   */
+  async solveHdus(input: SolveInput, options: Omit<SolveOptions, 'hdu' | 'onStart'> & { hdu?: number | 'all' } = {}): Promise<HduSolve[]> {
+    const { hdu = 'all', ...rest } = options;
+    refuseUnknownOptions(rest, SOLVE_OPTION_NAMES, 'solveHdus()');
+    const { hduParts } = await import('./hdu-input.js');
+    const parts = await hduParts(input, hdu);
+    const out: HduSolve[] = [];
+    for (const part of parts) {
+      try {
+        out.push({ hdu: part.hdu, result: await this.solve(part.input, rest), error: null });
+      } catch (error) {
+        if (!(error instanceof AstrometryNetError) || error.code === 'aborted' || error.code === 'validation') throw error;
+        out.push({ hdu: part.hdu, result: null, error });
+      }
+    }
+    return out;
   }
 
   /** Solves a file and returns its WCS (header cards in `.header`), as the seed's `calibrate_file_wcs`. */
