@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { SolveJsonDocument } from '../src/cli/json-schema.js';
 import { BLOCK, binTable, emptyPrimary, headerBytes, parseHeader, readHdus, readImage } from '../src/fits/index.js';
 import { buildCli, FIXTURES, GOOD_KEY, runCli, startTestServer, type TestServer } from './helpers/cli-run.js';
+import { truthOf } from './helpers/serve-process.js';
 
 let nova: TestServer;
 let work: string;
@@ -128,6 +129,33 @@ describe('solve --hdu', () => {
     expect(xy2rd(w1, 1, 1)).not.toEqual(xy2rd(w3, 1, 1));
     expect(parseHeader(bytes, hdus[1]?.headerStart).header.get('CRVAL1')).toBe(parseHeader(readFileSync(w1)).header.get('CRVAL1'));
     expect((bytes.length % BLOCK) === 0).toBe(true);
+  });
+
+  test('with the real solver (--local): both HDUs solve to the true field, and the merged copy’s HDUs each map their own pixels (the mirrored HDU’s pixel (W, 1) is the first HDU’s (1, 1))', async () => {
+    const run = await runCli(['solve', 'multi.fits', '--hdu', 'all', '--local', '--out', 'real', '--json'], { cwd: work, timeoutMs: 120_000 });
+    expect(run.code, run.stderr).toBe(0);
+    const doc = JSON.parse(run.stdout) as SolveJsonDocument;
+    const truth = await truthOf('small');
+    for (const input of doc.inputs) {
+      const c = input.calibration as NonNullable<typeof input.calibration>;
+      // The index solve-field finds first may differ from run to run (it searches them in
+      // parallel): every solution is within 0.05° and 0.5 % of the truth.
+      expect(Math.abs(c.dec - truth.dec)).toBeLessThan(0.05);
+      expect(Math.abs(c.ra - truth.ra) * Math.cos((truth.dec * Math.PI) / 180)).toBeLessThan(0.05);
+      expect(Math.abs(c.pixscale / truth.scale_arcsec - 1)).toBeLessThan(0.005);
+      expect(input.quality?.matchedStars).toBeGreaterThanOrEqual(8);
+    }
+    expect(doc.inputs.map((i) => i.calibration?.parity).sort()).toEqual([-1, 1]);
+    const merged = join(work, 'real', 'multi.solved.fits');
+    for (const hdu of [1, 3]) {
+      expect(xy2rd(merged, 1, 1, hdu)).toEqual(xy2rd(join(work, 'real', `multi.hdu${hdu}.wcs.fits`), 1, 1));
+    }
+    const width = readImage(small).width;
+    const [ra1, dec1] = xy2rd(merged, 1, 1, 1);
+    const [ra3, dec3] = xy2rd(merged, width, 1, 3);
+    // The same corner of the sky through two solutions of two HDUs: within 3 pixels.
+    const apart = Math.hypot((ra1 - ra3) * Math.cos((dec1 * Math.PI) / 180), dec1 - dec3) * 3600;
+    expect(apart).toBeLessThan(3 * truth.scale_arcsec);
   });
 
   test('--hdu 3 solves that HDU only', async () => {
