@@ -7,7 +7,7 @@
  * star extraction and the inspectors have subpaths of their own, so a bundle only carries them
  * when it imports them.
  */
-export { Client, SolveResult, type CallOptions, type ClientOptions, type SolveOptions, type SolveManyOptions, type SolveManyOutcome } from './client/client.js';
+export { Client, SolveResult, type HduSolve, type CallOptions, type ClientOptions, type SolveOptions, type SolveManyOptions, type SolveManyOutcome } from './client/client.js';
 export type { StageTimings, TimedStage } from './client/solve-view.js';
 export { Session, DEFAULT_TIMEOUT_MS, type SessionOptions } from './client/session.js';
 export { FileUpload, UrlUpload, SourceListUpload, type UploadConfig } from './client/uploads.js';
@@ -16,6 +16,8 @@ export { Job } from './client/job.js';
 export { StartedSolve, type PersistedSolve, type WaitOptions } from './client/started-solve.js';
 export { createSolveLogic, type SolveLogic, type SolveLogicInput, type SolveLogicOutput, type SolveLogicCommon } from './client/solve-logic.js';
 export type { LocalExtractionOptions } from './client/local-extraction.js';
+export type { SolveQuality } from './client/quality.js';
+export type { CachedSolve, SolveCacheOption, SolveCacheStore } from './client/solve-cache.js';
 export type { SolveInput, SourceList, UploadDescriptor, MemoryStore, ByteStream } from './client/solve-input.js';
 export type { ItemProgress, BatchProgress } from './client/batch-driver.js';
 export type { SolveView, SolvePhase, SolveStage } from './client/solve-view.js';

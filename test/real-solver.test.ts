@@ -13,7 +13,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, JobFailedError, type SolveResult } from '../src/index.js';
-import { readXyColumns } from '../src/fits/index.js';
+import { parseHeader, readHdus, readXyColumns } from '../src/fits/index.js';
 import { buildCli, FIXTURES } from './helpers/cli-run.js';
 import { expectNear, randomApiKey, startServe, truthOf, type Serve } from './helpers/serve-process.js';
 
@@ -134,6 +134,25 @@ describe('the client against `astrometry-net serve --solver solve-field`', () =>
     expectNear(result.calibration.ra, result.calibration.dec, result.calibration.pixscale, { ...truth, ra: centre.ra, dec: centre.dec });
     expect(result.calibration.width_arcsec).toBeCloseTo(w * result.calibration.pixscale, 3);
     expect((await result.job.info()).original_filename).toBe('json-xy');
+  });
+
+  it('reports the quality of a real solution: one matched star per row of the corr file, their RMS residual and the log-odds', async () => {
+    const result = await solved('small.fits');
+    const quality = await result.quality();
+    const corr = await result.job.corrFile();
+    const wcs = await result.wcsFile();
+    // The rows as the corr file's own table header counts them (NAXIS2 of its BINTABLE).
+    const table = readHdus(corr.bytes).find((h) => h.header.get('XTENSION') === 'BINTABLE');
+    expect(quality.matchedStars).toBe(table?.header.number('NAXIS2'));
+    expect(quality.matchedStars).toBeGreaterThanOrEqual(8);
+    // A true solution: matches within a pixel or so, and far from suspect.
+    expect(quality.rmsArcsec).toBeGreaterThan(0);
+    expect(quality.rmsArcsec).toBeLessThan(result.calibration.pixscale);
+    expect(quality.suspect).toBe(false);
+    // The log-odds solve-field wrote among the WCS header's comments.
+    const line = parseHeader(wcs.bytes).header.cards.find((c) => c.keyword === 'COMMENT' && /^log odds:/.test(c.comment ?? ''));
+    expect(quality.logOdds).toBe(Number(line?.comment?.split(':')[1]));
+    expect(quality.logOdds).toBeGreaterThan(20);
   });
 
   it('stops on SIGTERM with exit code 0', async () => {

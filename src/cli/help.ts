@@ -72,6 +72,8 @@ output:
   --annotated, --red-green, --extraction, --full-size (full-size plots)
                             files are named <input-stem>.<kind>, e.g. m42.wcs.fits; a FITS input
                             also gets <stem>.solved.fits: the input with the solved WCS cards
+  each solved input's quality is printed: stars matched, their RMS residual, the log-odds, and
+  SUSPECT for fewer than 8 matches or an RMS over 2 pixels
   --json                    print one JSON document (JSON Schema: the package file
                             astrometry-net-client/schema.json) on stdout
 
@@ -82,6 +84,12 @@ batch and resume:
   whose upload was cut off is never uploaded twice silently: it is reported as
   upload_interrupted; --reupload uploads it again. One run at a time per --out folder: a
   second exits 2 (a lock left by a killed run is taken over).
+
+cache:
+  a solved input is kept by its content (SHA-256) and upload options in
+  $XDG_STATE_HOME/astrometry-net/solve-cache (default ~/.local/state/...; private files): the
+  same content again (renamed or copied) is answered with no upload, and said so
+  --no-cache                upload every input, and keep nothing
 
   --quiet, -q               only errors and the summary
   --verbose, -v             also each request's method and URL (keys never appear)

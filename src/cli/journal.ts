@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import type { SerializedError } from '../errors.js';
 import type { Calibration } from '../protocol/models.js';
 import type { WireUploadOptions } from '../protocol/upload-options.js';
+import type { SolveQuality } from '../client/quality.js';
 
 export const JOURNAL_DIR = '.astrometry-net-journal';
 export const JOURNAL_FORMAT = 'astrometry-net-cli/journal@1';
@@ -45,6 +46,8 @@ export interface JournalEntry {
   error: SerializedError | null;
   /** Files written, by kind. */
   files: Record<string, string>;
+  /** The solution's quality report, when it was made (absent in entries of 0.1.0). */
+  quality?: SolveQuality | null;
   updatedAt: string;
 }
 

@@ -5,6 +5,7 @@
  */
 import type { Calibration } from '../protocol/models.js';
 import { ERROR_CODES } from '../errors.js';
+import type { SolveQuality } from '../client/quality.js';
 
 export interface SolveJsonInput {
   /** The input as given (a path relative to the working directory, or a URL). */
@@ -20,6 +21,10 @@ export interface SolveJsonInput {
   skipped: boolean;
   /** Picked up from an earlier run's submission or job (no upload), or null. */
   resumedFrom: 'submission' | 'job' | null;
+  /** Answered from the solve cache (the same content solved before): not uploaded. */
+  fromCache: boolean;
+  /** How good the solution is (matched stars, RMS residual, log-odds, suspect); null when failed or not measured. */
+  quality: SolveQuality | null;
 }
 
 export interface SolveJsonDocument {
@@ -45,6 +50,18 @@ const calibration = {
   additionalProperties: false,
 } as const;
 
+const quality = {
+  type: 'object',
+  required: ['matchedStars', 'rmsArcsec', 'logOdds', 'suspect'],
+  properties: {
+    matchedStars: { type: 'integer', minimum: 0 },
+    rmsArcsec: { type: ['number', 'null'], minimum: 0 },
+    logOdds: { type: ['number', 'null'] },
+    suspect: { type: 'boolean' },
+  },
+  additionalProperties: false,
+} as const;
+
 /** JSON Schema (draft 2020-12) of `SolveJsonDocument`. */
 export const SOLVE_JSON_SCHEMA = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -58,7 +75,7 @@ export const SOLVE_JSON_SCHEMA = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['input', 'subid', 'jobId', 'status', 'calibration', 'files', 'error', 'skipped', 'resumedFrom'],
+        required: ['input', 'subid', 'jobId', 'status', 'calibration', 'files', 'error', 'skipped', 'resumedFrom', 'fromCache', 'quality'],
         additionalProperties: false,
         properties: {
           input: { type: 'string', minLength: 1 },
@@ -92,6 +109,8 @@ export const SOLVE_JSON_SCHEMA = {
           },
           skipped: { type: 'boolean' },
           resumedFrom: { anyOf: [{ type: 'string', enum: ['submission', 'job'] }, { type: 'null' }] },
+          fromCache: { type: 'boolean' },
+          quality: { anyOf: [quality, { type: 'null' }] },
         },
       },
     },

@@ -6,7 +6,7 @@
  * Everything is keyed by the batch item id (`item-<index in the expanded input list>`), never
  * by completion order, so a result is always paired with its own input.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { BatchItem } from '../../machines/batch.machine.js';
 import type { ResultRequest, SolveMachineInput, SolveSnapshot } from '../../machines/solve.machine.js';
 import { driveBatch, type BatchRun, type ItemProgress } from '../client/batch-driver.js';
@@ -23,6 +23,12 @@ import { Journal, journalKey, newEntry, planFor, TERMINAL_ERROR_CODES, type Acti
 import type { SolveJsonDocument, SolveJsonInput } from './json-schema.js';
 import { isFitsFile, resultKindOf, writeOutputs, type OutputPlan } from './outputs.js';
 import { formatDuration, type Progress } from './progress.js';
+import { measureQuality, SUSPECT_MAX_RMS_PIXELS, SUSPECT_MIN_MATCHES, type SolveQuality } from '../client/quality.js';
+import { cachedWcsFile, cacheEntry } from '../client/solve-cache-entry.js';
+import type { CachedSolve } from '../client/solve-cache.js';
+import { ContentCache } from './content-cache.js';
+import type { HduInputs } from './hdu-inputs.js';
+import { maybeGunzip } from './gunzip.js';
 
 const ACTIVE: readonly string[] = ['idle', 'loggingIn', 'uploading', 'submissionPending', 'jobRunning', 'fetchingResults'];
 
@@ -41,6 +47,10 @@ export interface SolveRunArgs {
   concurrency: number;
   json: boolean;
   quiet: boolean;
+  /** Answer inputs solved before from the solve cache (false with --no-cache). */
+  useCache: boolean;
+  /** With --hdu: which inputs are HDUs of a FITS file given, merged back into its solved copy. */
+  hdus: HduInputs | null;
 }
 
 interface Rec {
@@ -52,7 +62,16 @@ interface Rec {
   entry: JournalEntry;
   requested: FileResultKind[];
   result: SolveJsonInput | null;
+  /** The input's solve-cache key (content and options), when it has one. */
+  cacheKey: string | null;
+  /** Answered by the cache: its entry (the solve then uploads nothing). */
+  cached: CachedSolve | null;
+  /** The solved WCS file, once known (for merging an HDU's solution into its FITS file). */
+  wcs: Uint8Array | null;
 }
+
+/** A report's fields; `fromCache` and `quality` default to false and null. */
+type Report = Omit<SolveJsonInput, 'fromCache' | 'quality'> & Partial<Pick<SolveJsonInput, 'fromCache' | 'quality'>>;
 
 /**
  * nova refuses a key with `{"status": "error", "errormessage": "bad apikey"}`, which the library
@@ -69,6 +88,14 @@ function formatCalibration(c: Calibration | null): string {
   return `RA ${c.ra.toFixed(5)} Dec ${c.dec.toFixed(5)}  scale ${c.pixscale.toFixed(3)}"/px  orientation ${c.orientation.toFixed(2)}°  parity ${c.parity}`;
 }
 
+/** One line on a solution's quality, e.g. `20 stars matched, RMS 0.42", log-odds 133.5`, flagged when suspect. */
+export function formatQuality(q: SolveQuality): string {
+  const rms = q.rmsArcsec === null ? 'no RMS' : `RMS ${q.rmsArcsec.toFixed(2)}"`;
+  const odds = q.logOdds === null ? '' : `, log-odds ${q.logOdds.toFixed(1)}`;
+  const why = q.matchedStars < SUSPECT_MIN_MATCHES ? `fewer than ${SUSPECT_MIN_MATCHES} matches` : `RMS over ${SUSPECT_MAX_RMS_PIXELS} px`;
+  return `${q.matchedStars} star${q.matchedStars === 1 ? '' : 's'} matched, ${rms}${odds}${q.suspect ? `  SUSPECT (${why})` : ''}`;
+}
+
 function ids(subid: number | null, jobId: number | null): string {
   const parts = [subid !== null ? `subid ${subid}` : '', jobId !== null ? `job ${jobId}` : ''].filter(Boolean);
   return parts.length ? ` (${parts.join(', ')})` : '';
@@ -80,7 +107,7 @@ export async function runSolveBatch(a: SolveRunArgs): Promise<number> {
 }
 
 class SolveRun {
-  readonly #a: SolveRunArgs;
+  readonly #a: SolveRunArgs & { cache: ContentCache | null };
   readonly #journal: Journal;
   readonly #recs: Rec[];
   readonly #byId: Map<string, Rec>;
@@ -93,7 +120,10 @@ class SolveRun {
   #batch: BatchRun | null = null;
 
   constructor(a: SolveRunArgs) {
-    this.#a = a;
+    // A job id means something on its server only: the cache is scoped to the servers asked
+    // (a --local server to its output folder, whose data it keeps).
+    const scope = a.connection.local ? `local ${a.outDir}` : a.connection.serverId;
+    this.#a = { ...a, cache: a.useCache ? new ContentCache(scope) : null };
     this.#journal = new Journal(a.outDir);
     this.#recs = this.#planRecords();
     this.#byId = new Map(this.#recs.map((r) => [r.id, r]));
@@ -101,11 +131,13 @@ class SolveRun {
 
   async run(): Promise<number> {
     this.#reportEarlier();
+    await this.#consultCache();
     const items = this.#batchItems();
     if (items.length > 0) {
       await this.#drive(items);
       this.#reportUnfinished(items);
     }
+    this.#mergeHdus();
     return this.#finish();
   }
 
@@ -116,14 +148,16 @@ class SolveRun {
     const fileKinds = a.plan.kinds.map((k) => resultKindOf(k, a.plan));
     return a.inputs.map((input, index) => {
       const key = journalKey(`${a.connection.serverId} ${input.id}`, a.wire);
-      const fits = input.kind === 'file' && isFitsFile(input.path);
+      // An HDU cut out of a FITS file is merged back into that file, not into its cut-out.
+      const fits = input.kind === 'file' && !a.hdus?.origins.has(input.id) && isFitsFile(input.path);
       const wantedNames = [...a.plan.kinds.map((k) => k.name), ...(fits ? ['solvedFits'] : [])];
       const previous = journal.read(key);
       const plan = planFor(previous, {
         reupload,
         filesPresent: (files) => wantedNames.every((n) => files[n] !== undefined && existsSync(files[n] as string)),
       });
-      const requested = [...new Set<FileResultKind>([...fileKinds, ...(fits ? (['wcs'] as FileResultKind[]) : [])])];
+      // The WCS and corr files make the quality report (and the WCS the cache entry and the merged FITS).
+      const requested = [...new Set<FileResultKind>([...fileKinds, 'wcs', 'corr'])];
       return {
         id: `item-${index}`,
         input,
@@ -133,19 +167,24 @@ class SolveRun {
         entry: previous ? { ...previous } : newEntry(key, input.id),
         requested,
         result: null,
+        cacheKey: null,
+        cached: null,
+        wcs: null,
       };
     });
   }
 
-  #report(rec: Rec, result: SolveJsonInput, note = ''): void {
+  #report(rec: Rec, report: Report, note = ''): void {
     const a = this.#a;
+    const result: SolveJsonInput = { ...report, fromCache: report.fromCache ?? false, quality: report.quality ?? null };
     rec.result = result;
     const { input } = rec;
     if (result.status === 'success') {
       if (!a.quiet) {
         const files = Object.values(result.files);
+        const quality = result.quality ? `\n        quality: ${formatQuality(result.quality)}` : '';
         a.progress.result(
-          `solved  ${input.label}  ${formatCalibration(result.calibration)}${ids(result.subid, result.jobId)}${note}${files.length ? `\n        → ${files.join(', ')}` : ''}`,
+          `solved  ${input.label}  ${formatCalibration(result.calibration)}${ids(result.subid, result.jobId)}${note}${quality}${files.length ? `\n        → ${files.join(', ')}` : ''}`,
           a.json,
         );
       }
@@ -176,6 +215,7 @@ class SolveRun {
             error: e.error ? { code: e.error.code, message: e.error.message } : null,
             skipped: true,
             resumedFrom: null,
+            quality: e.quality ?? null,
           },
           '  [done in an earlier run]',
         );
@@ -224,10 +264,13 @@ class SolveRun {
     }
     for (const item of items) a.progress.add(item.id, (this.#byId.get(item.id) as Rec).input.label);
     const resumedCount = items.filter((i) => i.input.upload === undefined).length;
-    const skippedCount = this.#recs.filter((r) => r.plan.action === 'skip').length;
+    const skippedCount = this.#recs.filter((r) => r.plan.action === 'skip' && !r.cached).length;
+    const cachedCount = this.#recs.filter((r) => r.cached).length;
+    const resumedJobs = resumedCount - this.#recs.filter((r) => r.cached && r.plan.action === 'resumeJob').length;
     a.progress.info(
       `Solving ${items.length} input${items.length === 1 ? '' : 's'} on ${a.connection.description}, ${a.concurrency} at a time` +
-        `${resumedCount ? `; ${resumedCount} resumed from an earlier run` : ''}${skippedCount ? `; ${skippedCount} done earlier` : ''}.`,
+        `${resumedJobs ? `; ${resumedJobs} resumed from an earlier run` : ''}${skippedCount ? `; ${skippedCount} done earlier` : ''}` +
+        `${cachedCount ? `; ${cachedCount} answered from the solve cache (same content solved before: not uploaded)` : ''}.`,
     );
     return items;
   }
@@ -321,8 +364,10 @@ class SolveRun {
         jobId,
       });
       for (const [key, err] of Object.entries(context.resultErrors)) warnings.push(`Could not fetch the ${key} file of ${rec.input.label}: ${err.message}`);
-      for (const w of warnings) a.progress.error(`warning: ${w}`);
       const { calibration } = view;
+      rec.wcs = view.files.wcs?.bytes ?? null;
+      const quality = rec.cached?.quality ?? this.#quality(rec, view.files, calibration, warnings);
+      for (const w of warnings) a.progress.error(`warning: ${w}`);
       this.#writeJournal(rec, {
         state: 'success',
         subid,
@@ -332,8 +377,20 @@ class SolveRun {
         error: null,
         calibration,
         files,
+        quality,
       });
-      this.#report(rec, { input: rec.input.label, subid, jobId, status: 'success', calibration, files, error: null, skipped: false, resumedFrom });
+      // An upload's solve is kept by content, for the next copy of this file.
+      if (a.cache && rec.cacheKey !== null && !rec.cached && calibration && subid !== null && jobId !== null) {
+        const server = snapshot.context.server ?? a.connection.session.apiUrl;
+        const failed = a.cache.set(rec.cacheKey, cacheEntry({ server, subid, jobId, calibration, hash: view.hash, wcs: view.files.wcs, quality }));
+        if (failed) a.progress.error(`warning: ${failed}`);
+      }
+      const fromCache = rec.cached !== null;
+      this.#report(
+        rec,
+        { input: rec.input.label, subid, jobId, status: 'success', calibration, files, error: null, skipped: false, resumedFrom: fromCache ? null : resumedFrom, fromCache, quality },
+        fromCache ? `  [from the cache: solved before as job ${rec.cached?.jobId}; not uploaded]` : '',
+      );
       return;
     }
     let error: SerializedError = context.error ?? { name: 'Error', code: 'api', message: 'The solve failed.' };
@@ -362,6 +419,104 @@ class SolveRun {
       this.#authError = error;
       this.#batch?.stop('Not attempted: the server refused the API key.');
     }
+  }
+
+  /** The quality report from the fetched corr and WCS files; null (with a warning) when they cannot make one. */
+  #quality(rec: Rec, files: ItemProgress['files'], calibration: Calibration | null, warnings: string[]): SolveQuality | null {
+    if (!files.corr || !calibration) return null;
+    try {
+      return measureQuality(maybeGunzip(files.corr.bytes), files.wcs ? maybeGunzip(files.wcs.bytes) : null, calibration.pixscale);
+    } catch (error) {
+      warnings.push(`Could not measure the quality of ${rec.input.label}'s solution: ${(error as Error).message}`);
+      return null;
+    }
+  }
+
+  /**
+   * Inputs to upload whose content the cache has solved before, with the same options: answered
+   * from the cache with no request when it holds every file asked for (the WCS), else picked up
+   * by job id (no upload) for the other files.
+   */
+  async #consultCache(): Promise<void> {
+    const a = this.#a;
+    if (!a.cache) return;
+    for (const rec of this.#recs) {
+      if (rec.plan.action !== 'upload') continue;
+      const descriptor = a.descriptors.get(rec.input.id);
+      if (!descriptor) continue;
+      try {
+        rec.cacheKey = await a.cache.keyOf(descriptor, a.wires.get(rec.input.id) ?? a.wire);
+      } catch {
+        continue; // unreadable now: the upload will say why
+      }
+      const hit = rec.cacheKey === null ? undefined : await a.cache.get(rec.cacheKey);
+      if (!hit) continue;
+      rec.cached = hit;
+      const wcs = cachedWcsFile(hit);
+      const onlyWcs = a.plan.kinds.every((k) => k.name === 'wcs');
+      if (wcs && onlyWcs && hit.quality) {
+        this.#answerFromCache(rec, hit, wcs);
+      } else {
+        const entry = { ...rec.entry, subid: hit.subid, jobId: hit.jobId };
+        rec.plan = { action: 'resumeJob', jobId: hit.jobId, entry };
+        rec.entry = entry;
+      }
+    }
+  }
+
+  /** Writes a cached solve's files and reports it: no request at all. */
+  #answerFromCache(rec: Rec, hit: CachedSolve, wcs: NonNullable<ReturnType<typeof cachedWcsFile>>): void {
+    const a = this.#a;
+    const { files, warnings } = writeOutputs({
+      outDir: a.outDir,
+      stem: rec.input.stem,
+      plan: a.plan,
+      fetched: { wcs },
+      ...(rec.fits && rec.input.kind === 'file' ? { fitsInputPath: rec.input.path } : {}),
+      jobId: hit.jobId,
+    });
+    for (const w of warnings) a.progress.error(`warning: ${w}`);
+    rec.wcs = wcs.bytes;
+    this.#writeJournal(rec, {
+      state: 'success',
+      stage: rec.entry.stage,
+      subid: hit.subid,
+      jobId: hit.jobId,
+      done: warnings.length === 0,
+      outcome: 'success',
+      error: null,
+      calibration: hit.calibration,
+      files,
+      quality: hit.quality,
+    });
+    rec.plan = { action: 'skip', entry: rec.entry };
+    this.#report(
+      rec,
+      { input: rec.input.label, subid: hit.subid, jobId: hit.jobId, status: 'success', calibration: hit.calibration, files, error: null, skipped: false, resumedFrom: null, fromCache: true, quality: hit.quality },
+      `  [from the cache: solved before as job ${hit.jobId}; not uploaded]`,
+    );
+  }
+
+  /** With --hdu: each FITS file given, copied with every solved HDU's own WCS in its header. */
+  #mergeHdus(): void {
+    const a = this.#a;
+    if (!a.hdus) return;
+    const byId = new Map(this.#recs.map((r) => [r.input.id, r]));
+    const wcsOf = (id: string): Uint8Array | null => {
+      const rec = byId.get(id);
+      if (!rec || rec.result?.status !== 'success') return null;
+      if (rec.wcs) return rec.wcs;
+      // Solved in an earlier run: its WCS file is on disk.
+      const path = rec.result.files.wcs;
+      return path && existsSync(path) ? readFileSync(path) : null;
+    };
+    const { written, warnings } = a.hdus.writeMerged(a.outDir, wcsOf);
+    for (const w of warnings) a.progress.error(`warning: ${w}`);
+    for (const [id, path] of written) {
+      const rec = byId.get(id);
+      if (rec?.result) rec.result.files = { ...rec.result.files, solvedFits: path };
+    }
+    for (const path of new Set(written.values())) if (!a.quiet) a.progress.result(`merged  ${path}: each solved HDU carries its own WCS`, a.json);
   }
 
   /** Items the batch never settled: not started, or stopped. */

@@ -3,7 +3,7 @@
  */
 import type { StageTimings } from './solve-view.js';
 import type { BatchProgress } from './batch-driver.js';
-import type { AstrometryNetError } from '../errors.js';
+import { AstrometryNetError, ValidationError } from '../errors.js';
 import { acceptUpload, type SolveInput } from './solve-input.js';
 import type { Wcs } from '../wcs/index.js';
 import { Job } from './job.js';
@@ -16,6 +16,7 @@ import { StartedSolve, type PersistedSolve, type WaitOptions } from './started-s
 import { Submission } from './submission.js';
 import { viewOf } from './solve-view.js';
 import type { LocalExtractionOptions } from './local-extraction.js';
+import type { SolveQuality } from './quality.js';
 
 export interface ClientOptions extends SessionOptions {}
 
@@ -39,10 +40,24 @@ export interface SolveOptions extends UploadOptions, CallOptions {
    * reported as for a FITS image, since nova cannot tell that the rows were a PNG's or JPEG's.
    */
   localExtraction?: boolean | LocalExtractionOptions;
+  /**
+   * Of a multi-extension FITS file, the HDU to solve (0 is the primary): it is cut out as a FITS
+   * file of its own and uploaded (or extracted locally). `solveHdus()` solves every image HDU.
+   */
+  hdu?: number;
+}
+
+/** One HDU's outcome in `solveHdus`. */
+export interface HduSolve {
+  /** The HDU's number in the file (0 is the primary). */
+  hdu: number;
+  result: SolveResult | null;
+  /** `null` when solved. */
+  error: AstrometryNetError | null;
 }
 
 /** Every option `solve()` and `submit()` take: the upload options and the call's own. */
-const SOLVE_OPTION_NAMES: readonly string[] = [...UPLOAD_OPTION_NAMES, ...(['signal', 'timeoutMs', 'onStart', 'localExtraction'] as const satisfies readonly (keyof SolveOptions)[])];
+const SOLVE_OPTION_NAMES: readonly string[] = [...UPLOAD_OPTION_NAMES, ...(['signal', 'timeoutMs', 'onStart', 'localExtraction', 'hdu'] as const satisfies readonly (keyof SolveOptions)[])];
 /** What `submit()` takes: no onStart and no localExtraction, which only `solve()` handles. */
 const SUBMIT_OPTION_NAMES: readonly string[] = [...UPLOAD_OPTION_NAMES, ...(['signal', 'timeoutMs'] as const satisfies readonly (keyof CallOptions)[])];
 
@@ -58,8 +73,12 @@ export class SolveResult {
   /** Milliseconds spent in each stage of the statechart, in order. */
   readonly timings: StageTimings;
 
+  /** Answered by the client's `cache` (the same content solved before): nothing was uploaded. */
+  readonly fromCache: boolean;
+
   /** Made by `Client.solve`; not meant to be called directly. */
-  constructor(submission: Submission, job: Job, calibration: Calibration) {
+  constructor(submission: Submission, job: Job, calibration: Calibration, fromCache = false) {
+    this.fromCache = fromCache;
     const view = viewOf(submission.handle.snapshot);
     this.subid = view.subid as number;
     this.jobId = view.jobId ?? job.id;
@@ -76,6 +95,11 @@ export class SolveResult {
 
   wcs(options?: WaitOptions): Promise<Wcs> {
     return this.job.wcs(options);
+  }
+
+  /** How good the solution is (see `Job.quality`): fetches the corr file once, and the WCS file unless it is in. */
+  quality(options?: WaitOptions): Promise<SolveQuality> {
+    return this.job.quality(options);
   }
 
   toJSON(): { subid: number; jobId: number; calibration: Calibration; hash: string | null } {
@@ -119,15 +143,37 @@ export class Client {
   /** Uploads, waits for the solve and returns the calibration. Rejects with a typed error. */
   async solve(input: SolveInput, options: SolveOptions = {}): Promise<SolveResult> {
     refuseUnknownOptions(options, SOLVE_OPTION_NAMES, 'solve()');
+    if (options.hdu !== undefined) {
+      // One HDU, cut out of the file; the FITS reader loads only for the solves that ask.
+      if ((options.hdu as unknown) === 'all') throw new ValidationError('hdu', 'all', "one HDU's number in solve(); solveHdus() solves every image HDU");
+      const { hduParts } = await import('./hdu-input.js');
+      const { hdu, ...rest } = options;
+      input = (await hduParts(input, hdu))[0]?.input as SolveInput;
+      options = rest;
+    }
     if (options.localExtraction !== undefined) {
       // The extractor and its decoders load only for the solves that ask for them.
       const { applyLocalExtraction } = await import('./local-extraction.js');
       ({ input, options } = await applyLocalExtraction(input, options));
     }
     const { onStart, localExtraction: _done, ...forSubmit } = options;
+    const wait = options.signal ? { signal: options.signal } : {};
+    // With a cache, the content is looked up before any request (see cached-solve.ts).
+    const cache = this.session.cache;
+    const cached = cache ? await import('./cached-solve.js') : undefined;
+    const { signal: _s, timeoutMs: _t, ...uploadOptions } = forSubmit;
+    const key = cached ? await cached.keyOf(this.session, input, uploadOptions) : null;
+    const hit = cached && cache && key !== null ? await cached.lookUp(cache, key) : undefined;
+    if (cached && hit) {
+      const restored = cached.restoreCached(hit, this.session);
+      onStart?.(restored);
+      return this.#finish(restored, wait, true);
+    }
     const submission = this.submit(input, forSubmit);
     onStart?.(submission);
-    return this.#finish(submission, options.signal ? { signal: options.signal } : {});
+    const result = await this.#finish(submission, wait);
+    if (cached && cache && key !== null) await cached.keepSolved(cache, key, result, wait);
+    return result;
   }
 
   /** Starts a solve and returns its Submission at once (nothing is awaited). */
@@ -167,14 +213,37 @@ export class Client {
     yield* solveMany(this.session, inputs, options);
   }
 
+  /**
+   * Solves the image HDUs of a multi-extension FITS file, one after the other, each as a FITS
+   * file of its own: every HDU with a 2-D image (`hdu: 'all'`, the default) or one. Each HDU's
+   * outcome is paired with its number; one failing never stops the others. Put the solutions
+   * back in a copy of the file with `mergeWcsIntoHdus` (`astrometry-net-client/fits`).
+   */
+  async solveHdus(input: SolveInput, options: Omit<SolveOptions, 'hdu' | 'onStart'> & { hdu?: number | 'all' } = {}): Promise<HduSolve[]> {
+    const { hdu = 'all', ...rest } = options;
+    refuseUnknownOptions(rest, SOLVE_OPTION_NAMES, 'solveHdus()');
+    const { hduParts } = await import('./hdu-input.js');
+    const parts = await hduParts(input, hdu);
+    const out: HduSolve[] = [];
+    for (const part of parts) {
+      try {
+        out.push({ hdu: part.hdu, result: await this.solve(part.input, rest), error: null });
+      } catch (error) {
+        if (!(error instanceof AstrometryNetError) || error.code === 'aborted' || error.code === 'validation') throw error;
+        out.push({ hdu: part.hdu, result: null, error });
+      }
+    }
+    return out;
+  }
+
   /** Solves a file and returns its WCS (header cards in `.header`), as the seed's `calibrate_file_wcs`. */
   async calibrateFileWcs(path: string, options: SolveOptions = {}): Promise<Wcs> {
     return (await this.solve({ file: path }, options)).wcs(options.signal ? { signal: options.signal } : {});
   }
 
-  async #finish(submission: Submission, wait: WaitOptions): Promise<SolveResult> {
+  async #finish(submission: Submission, wait: WaitOptions, fromCache = false): Promise<SolveResult> {
     const job = await submission.untilDone(wait);
     await job.untilDone(wait);
-    return new SolveResult(submission, job, await job.calibration(wait));
+    return new SolveResult(submission, job, await job.calibration(wait), fromCache);
   }
 }

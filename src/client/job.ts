@@ -8,6 +8,7 @@ import type { Annotation, Calibration, JobInfo, JobStatus } from '../protocol/mo
 import type { FileResultKind, ResultFile } from '../protocol/result-kinds.js';
 import { UnexpectedContentError, ValidationError } from '../errors.js';
 import type { Session } from './session.js';
+import type { SolveQuality } from './quality.js';
 import { StartedSolve, milestones, polls, type WaitOptions } from './started-solve.js';
 
 
@@ -113,6 +114,28 @@ export class Job {
       throw new UnexpectedContentError(
         `a readable WCS file (${error.message})`,
         { url: `wcs_file/${this.id}`, status: 200, contentType: file.contentType, bodyStart: '' },
+        { jobId: this.id },
+      );
+    }
+  }
+
+  /**
+   * How good the solution is: matched stars, their RMS residual, the log-odds, and whether it is
+   * suspect. Read from the corr and WCS files, fetched once like any result file.
+   */
+  async quality(options?: WaitOptions): Promise<SolveQuality> {
+    const calibration = await this.calibration(options);
+    const corr = await this.corrFile(options);
+    const wcs = await this.wcsFile(options);
+    // Loaded on first use, like the WCS reader: FITS stays out of a bundle that never asks.
+    const [{ measureQuality }, { FitsError }] = await Promise.all([import('./quality.js'), import('../fits/index.js')]);
+    try {
+      return measureQuality(corr.bytes, wcs.bytes, calibration.pixscale);
+    } catch (error) {
+      if (!(error instanceof FitsError)) throw error;
+      throw new UnexpectedContentError(
+        `a readable corr file (${error.message})`,
+        { url: `corr_file/${this.id}`, status: 200, contentType: corr.contentType, bodyStart: '' },
         { jobId: this.id },
       );
     }

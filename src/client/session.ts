@@ -21,6 +21,7 @@ import { provideSolveTasks } from '../tasks/solve-tasks.js';
 import type { Transport } from '../transport/transport.js';
 import { platform } from '../platform/web-platform.js';
 import { refuseUnknownOptions } from './known-options.js';
+import { resolveCacheOption, type SolveCacheOption, type SolveCacheStore } from './solve-cache.js';
 
 export interface SessionOptions extends RequestLimits {
   /** Defaults to `ASTROMETRY_API_KEY`, then the key file. */
@@ -62,6 +63,12 @@ export interface SessionOptions extends RequestLimits {
    * `@statelyai/inspect`, or any function.
    */
   inspect?: InspectObserver;
+  /**
+   * Keep finished solves by content: a file solved before (renamed or copied too), with the same
+   * upload options, is answered with no upload and no request. `{ dir }` keeps them in a folder
+   * (Node); in a browser pass a store `{ get(key), set(key, value) }`.
+   */
+  cache?: SolveCacheOption;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
@@ -81,6 +88,7 @@ const SESSION_OPTIONS = {
   maxFileBytes: true,
   onRequest: true,
   inspect: true,
+  cache: true,
 } as const satisfies Record<keyof SessionOptions, true>;
 const SESSION_OPTION_NAMES = Object.keys(SESSION_OPTIONS);
 
@@ -178,6 +186,8 @@ export class Session {
   readonly timeoutMs: number | null;
   /** The sanitized inspector every actor of this session reports to, if any. */
   readonly inspect: ((event: import('xstate').InspectionEvent) => void) | undefined;
+  /** Where finished solves are kept by content, if anywhere (the `cache` option). */
+  readonly cache: SolveCacheStore | undefined;
   readonly #servers: ServerPool;
   readonly #memory: MemoryStore = new Map();
   readonly #machine: ReturnType<typeof provideSolveTasks>;
@@ -198,6 +208,7 @@ export class Session {
     this.schedule = resolvePollSchedule(this.apiUrls.find(isPublicNova) ?? this.apiUrl, options.polling);
     this.timeoutMs = options.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : checkTimeoutMs(options.timeoutMs);
     this.inspect = options.inspect ? sanitizedOnceLoaded(options.inspect) : undefined;
+    this.cache = resolveCacheOption(options.cache);
     const runtime: MachineDependencies = {
       transport: options.transport ?? platform().defaultTransport(),
       servers: this.#servers,

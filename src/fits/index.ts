@@ -34,4 +34,5 @@ export {
   type Column,
   type ColumnType,
 } from './table.js';
-export { isWcsKeyword, mergeWcsIntoFits, replaceWcs, wcsCards } from './merge.js';
+export { isWcsKeyword, mergedCards, mergeWcsIntoFits, replaceWcs, wcsCards } from './merge.js';
+export { describeHdu, extractHdu, imageHduNumbers, isImageHdu, mergeWcsIntoHdus } from './extensions.js';

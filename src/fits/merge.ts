@@ -3,7 +3,7 @@
  * cards keep their card images, and the data and every later HDU are copied byte for byte.
  */
 import { FitsError } from './fits-error.js';
-import { headerBytes, parseHeader, type CardInput, type FitsCard } from './header.js';
+import { FitsHeader, headerBytes, parseHeader, type CardInput, type FitsCard } from './header.js';
 import { isFits } from './hdu.js';
 
 /** Keywords of a solved WCS that replace the image's own (as the Python seed's CLI merges them). */
@@ -46,6 +46,15 @@ function withHeader(image: Uint8Array, cards: readonly CardInput[]): Uint8Array 
 export function mergeWcsIntoFits(image: Uint8Array, wcsFile: Uint8Array, note?: string): Uint8Array {
   if (!isFits(image)) throw new FitsError('The input is not a FITS file.');
   const { header } = parseHeader(image);
+  return withHeader(image, mergedCards(header.cards, wcsFile, note));
+}
+
+/**
+ * The cards of one HDU's header with the solved WCS in place of its own (see
+ * `mergeWcsIntoFits`); throws FitsError when the WCS was solved for an image of another size.
+ */
+export function mergedCards(cards: readonly FitsCard[], wcsFile: Uint8Array, note?: string): CardInput[] {
+  const header = new FitsHeader(cards);
   const solved = wcsCards(wcsFile);
   if (solved.length === 0) throw new FitsError('The wcs file has no WCS cards.');
   // A WCS solved for another image (another size) would put every pixel in the wrong place.
@@ -54,8 +63,8 @@ export function mergeWcsIntoFits(image: Uint8Array, wcsFile: Uint8Array, note?: 
   if (iw > 0 && ih > 0 && (w !== iw || h !== ih)) {
     throw new FitsError(`The image is ${w} × ${h} pixels, but the WCS was solved for one of ${iw} × ${ih}: not merged.`);
   }
-  const kept = header.cards.filter((c) => !NEW_WCS_REPLACES.test(c.keyword) && !isConflictingWcsKeyword(c.keyword));
-  return withHeader(image, [...kept, ...(note ? [{ keyword: 'COMMENT', comment: note.slice(0, 72) }] : []), ...solved]);
+  const kept = cards.filter((c) => !NEW_WCS_REPLACES.test(c.keyword) && !isConflictingWcsKeyword(c.keyword));
+  return [...kept, ...(note ? [{ keyword: 'COMMENT', comment: note.slice(0, 72) }] : []), ...solved];
 }
 
 /** Every keyword of a WCS solution, old conventions included: what a new solution replaces whole. */

@@ -3,13 +3,15 @@
  * (`$XDG_CONFIG_HOME/astrometry-net/api-key`, default `~/.config/astrometry-net/api-key`).
  * Importing this module installs it.
  */
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, createReadStream, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ValidationError } from '../errors.js';
 import { usePlatform, type Platform } from './web-platform.js';
 import { undiciTransport } from '../transport/undici.js';
+import { FileCacheStore } from './file-cache-store.js';
 
 /** Where the API key file is looked for. */
 export function keyFilePath(env: NodeJS.ProcessEnv = process.env): string {
@@ -45,6 +47,13 @@ export const nodePlatform: Platform = {
     const buf = await readFile(path);
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   },
+  sha256File: async (path) => {
+    nodePlatform.checkReadableFile(path);
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+    return hash.digest('hex');
+  },
+  fileCacheStore: (dir) => new FileCacheStore(dir),
 };
 
 usePlatform(nodePlatform);

@@ -8,6 +8,7 @@
 import { ValidationError } from '../errors.js';
 import { fetchTransport } from '../transport/fetch.js';
 import type { Transport } from '../transport/transport.js';
+import type { SolveCacheStore } from '../client/solve-cache.js';
 
 export interface Platform {
   readonly name: 'node' | 'web';
@@ -21,6 +22,10 @@ export interface Platform {
   checkReadableFile(path: string): void;
   /** A file's bytes, where the platform has files. */
   readFile(path: string): Promise<Uint8Array>;
+  /** SHA-256 of a file (hex), read as a stream: a large file is never held whole. */
+  sha256File(path: string): Promise<string>;
+  /** The solve cache kept in a folder, where the platform has folders. */
+  fileCacheStore(dir: string): SolveCacheStore;
 }
 
 const NO_PATHS = 'a Blob, a File or bytes: file paths can only be read in Node';
@@ -35,6 +40,10 @@ export const webPlatform: Platform = {
     throw new ValidationError('file', path, NO_PATHS);
   },
   readFile: (path) => Promise.reject(new ValidationError('file', path, NO_PATHS)),
+  sha256File: (path) => Promise.reject(new ValidationError('file', path, NO_PATHS)),
+  fileCacheStore: (dir) => {
+    throw new ValidationError('cache.dir', dir, 'a store { get(key), set(key, value) }: a cache folder can only be used in Node');
+  },
 };
 
 let current: Platform = webPlatform;

@@ -16,6 +16,11 @@ export const FIXTURES = join(ROOT, 'test', 'fixtures');
 const STAMP = join(ROOT, 'dist', '.cli-test-build');
 const LOCK = join(ROOT, 'dist', '.cli-test-build.lock');
 
+/** Each CLI run's own XDG state folder lies under this one, removed when the test process ends. */
+const STATE_ROOT = join(tmpdir(), `astrometry-net-cli-test-state-${process.pid}`);
+let stateRuns = 0;
+process.on('exit', () => rmSync(STATE_ROOT, { recursive: true, force: true }));
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -82,6 +87,9 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
   // No key from the developer's machine, and no colour setting from the terminal running the tests.
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ASTROMETRY_') && k !== 'FORCE_COLOR' && k !== 'NO_COLOR') env[k] = v;
   env.XDG_CONFIG_HOME = join(tmpdir(), 'astrometry-net-cli-test-no-config');
+  // A solve cache of its own for every run (none shared with the developer's, nor between runs
+  // of a test that expects an upload); a test of the cache passes XDG_STATE_HOME itself.
+  env.XDG_STATE_HOME = join(STATE_ROOT, String(++stateRuns));
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;

@@ -10,7 +10,8 @@ import { extractForUpload } from '../extract-locally.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { connect, CONNECTION_FLAGS, requireApiKey, startInspector, type CliInspector, type Connection } from '../connect.js';
 import { SOLVE_HELP } from '../help.js';
-import { resolveInputs } from '../expand-inputs.js';
+import { resolveInputs, type CliInput } from '../expand-inputs.js';
+import { HduInputs } from '../hdu-inputs.js';
 import { COMMON_FLAGS, EXIT, type CliIo } from '../io.js';
 import { lockOutDir } from '../out-lock.js';
 import { outputPlan, OUTPUT_FLAGS } from '../outputs.js';
@@ -29,6 +30,8 @@ export const SOLVE_FLAGS: readonly FlagSpec[] = [
   { name: 'inspect', type: 'boolean' },
   { name: 'inspect-stately', type: 'boolean' },
   { name: 'local-extraction', type: 'boolean' },
+  { name: 'cache', type: 'boolean' },
+  { name: 'hdu', type: 'string' },
 ];
 
 export async function runSolve(argv: readonly string[], io: CliIo): Promise<number> {
@@ -44,10 +47,28 @@ export async function runSolve(argv: readonly string[], io: CliIo): Promise<numb
   const concurrency = flags.positiveInt('concurrency', 2);
   const { wire } = uploadOptionsFromFlags(flags);
   const plan = outputPlan(flags);
-  const inputs = resolveInputs(flags.parsed.positionals, flags.list('source-list'), io.cwd);
-  if (inputs.length === 0) {
+  const given = resolveInputs(flags.parsed.positionals, flags.list('source-list'), io.cwd);
+  if (given.length === 0) {
     throw new UsageError('Nothing to solve: give image files, directories, globs or URLs, or --source-list FILE.', 'Example: astrometry-net solve image.fits --out results/');
   }
+  // --hdu: each selected HDU of a FITS input is an input of its own (cut out to a temp file).
+  const hduFlag = flags.string('hdu');
+  const hdus = hduFlag === undefined ? null : new HduInputs();
+  try {
+    const inputs = hdus && hduFlag !== undefined ? hdus.expand(given, HduInputs.parse(hduFlag)) : given;
+    return await solveInputs(flags, io, inputs, hdus, { wire, plan, concurrency, json, quiet, verbose });
+  } finally {
+    hdus?.dispose();
+  }
+}
+
+async function solveInputs(
+  flags: Flags,
+  io: CliIo,
+  inputs: CliInput[],
+  hdus: HduInputs | null,
+  { wire, plan, concurrency, json, quiet, verbose }: Pick<SolveRunArgs, 'wire' | 'plan' | 'concurrency' | 'json' | 'quiet'> & { verbose: boolean },
+): Promise<number> {
   const outDir = resolve(io.cwd, flags.string('out') ?? '.');
   // The library's Node entry (platform, transport) is loaded only now: usage errors above
   // need none of it.
@@ -73,7 +94,7 @@ export async function runSolve(argv: readonly string[], io: CliIo): Promise<numb
   // One run per output folder: a second would upload what the first is uploading.
   const lock = lockOutDir(outDir);
   try {
-    return await solveLocked({ flags, io, inputs, descriptors, wire, wires, plan, outDir, concurrency, json, quiet, verbose });
+    return await solveLocked({ flags, io, inputs, descriptors, wire, wires, plan, outDir, concurrency, json, quiet, verbose, useCache: flags.bool('cache', true), hdus });
   } finally {
     lock.release();
   }

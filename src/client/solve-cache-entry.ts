@@ -1,0 +1,140 @@
+/**
+ * Keys and entries of the solve cache (see solve-cache.ts): a content hash, the key made of it
+ * and the options, and the JSON entry of a finished solve, checked when a store gives it back.
+ */
+import type { Calibration } from '../protocol/models.js';
+import type { ResultFile } from '../protocol/result-kinds.js';
+import type { WireUploadOptions } from '../protocol/upload-options.js';
+import { platform } from '../platform/web-platform.js';
+import type { MemoryStore, UploadDescriptor } from './solve-input.js';
+import type { SolveQuality } from './quality.js';
+import { CACHED_SOLVE_FORMAT, MAX_CACHE_ENTRY_BYTES, type CachedSolve, type SolveCacheStore } from './solve-cache.js';
+
+/** Sorted keys all the way down, so equal options give equal text. */
+function stable(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stable);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, stable((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
+
+function hex(buffer: ArrayBuffer): string {
+  return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function sha256(bytes: Uint8Array): Promise<string> {
+  return hex(await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+}
+
+/**
+ * SHA-256 of what an upload sends (hex): a file (streamed, in Node), bytes, a Blob, or a source
+ * list (its positions). `null` for what has no fixed content here: a URL (the server fetches it,
+ * and it may change) or a stream (read once, at the upload).
+ */
+export async function contentHash(upload: UploadDescriptor, memory: MemoryStore): Promise<string | null> {
+  switch (upload.kind) {
+    case 'file':
+      return platform().sha256File(upload.path);
+    case 'sourceList':
+      return sha256(new TextEncoder().encode(JSON.stringify({ x: upload.x, y: upload.y })));
+    case 'memory': {
+      const held = memory.get(upload.ref);
+      if (held instanceof Uint8Array) return sha256(held);
+      if (typeof Blob !== 'undefined' && held instanceof Blob) return sha256(new Uint8Array(await held.arrayBuffer()));
+      return null;
+    }
+    case 'url':
+      return null;
+  }
+}
+
+/**
+ * The cache key of a solve: its content's hash, the upload options that reach the server, and
+ * `scope` (the servers asked: a job id means nothing elsewhere).
+ */
+export async function solveCacheKey(content: string, options: WireUploadOptions, scope: string): Promise<string> {
+  return sha256(new TextEncoder().encode(JSON.stringify({ v: 1, content, options: stable(options), scope })));
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+export function fromBase64(text: string): Uint8Array {
+  const raw = atob(text);
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out;
+}
+
+/** The entry for a finished solve; the WCS file is kept when given and small enough. */
+export function cacheEntry(solve: {
+  server: string;
+  subid: number;
+  jobId: number;
+  calibration: Calibration;
+  hash: string | null;
+  wcs?: ResultFile | undefined;
+  quality?: SolveQuality | null;
+}): CachedSolve {
+  const entry: CachedSolve = {
+    format: CACHED_SOLVE_FORMAT,
+    server: solve.server,
+    subid: solve.subid,
+    jobId: solve.jobId,
+    calibration: solve.calibration,
+    hash: solve.hash,
+    wcs: solve.wcs ? { filename: solve.wcs.filename, contentType: solve.wcs.contentType, base64: toBase64(solve.wcs.bytes) } : null,
+    quality: solve.quality ?? null,
+    solvedAt: new Date().toISOString(),
+  };
+  // The entry is bounded: without its WCS file it is a few hundred bytes.
+  return JSON.stringify(entry).length > MAX_CACHE_ENTRY_BYTES ? { ...entry, wcs: null } : entry;
+}
+
+const positiveInt = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) > 0;
+const finite = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
+
+/** Whether a store's answer is an entry this version wrote; anything else counts as a miss. */
+export function isCachedSolve(value: unknown): value is CachedSolve {
+  if (typeof value !== 'object' || value === null) return false;
+  const e = value as Partial<CachedSolve>;
+  const c = e.calibration as Partial<Calibration> | undefined;
+  const w = e.wcs;
+  return (
+    e.format === CACHED_SOLVE_FORMAT &&
+    typeof e.server === 'string' &&
+    positiveInt(e.subid) &&
+    positiveInt(e.jobId) &&
+    typeof c === 'object' &&
+    c !== null &&
+    ['ra', 'dec', 'radius', 'pixscale', 'orientation'].every((k) => finite(c[k as keyof Calibration])) &&
+    (c.parity === 1 || c.parity === -1) &&
+    (e.hash === null || typeof e.hash === 'string') &&
+    (w === null || (typeof w === 'object' && typeof w?.base64 === 'string' && typeof w.filename === 'string' && typeof w.contentType === 'string')) &&
+    (e.quality === null || (typeof e.quality === 'object' && e.quality !== undefined))
+  );
+}
+
+/** The WCS file of an entry, as a fetched ResultFile; `undefined` when the entry has none. */
+export function cachedWcsFile(entry: CachedSolve): ResultFile | undefined {
+  if (!entry.wcs) return undefined;
+  return { kind: 'wcs', filename: entry.wcs.filename, contentType: entry.wcs.contentType, bytes: fromBase64(entry.wcs.base64) };
+}
+
+/** A store's get, with whatever it gives back checked; a store that throws is a miss. */
+export async function lookUp(store: SolveCacheStore, key: string): Promise<CachedSolve | undefined> {
+  try {
+    const value = await store.get(key);
+    return isCachedSolve(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}

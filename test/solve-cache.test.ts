@@ -1,0 +1,126 @@
+/**
+ * The client's content cache against the in-repo server on 127.0.0.1 (simulated solver): a
+ * renamed copy is answered with no request at all (its calibration and WCS from the cache), any
+ * other file goes to the server by job id, the folder store's files are private, and a bad
+ * `cache` option is refused before any request.
+ */
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Client, type ClientOptions } from '../src/client/client.js';
+import { ValidationError } from '../src/errors.js';
+import type { CachedSolve, SolveCacheStore } from '../src/client/solve-cache.js';
+import { startServer, type RunningServer } from 'astrometry-net-server';
+
+const IMAGE = new URL('./fixtures/small.png', import.meta.url).pathname;
+const FAST = { minIntervalMs: 10, maxIntervalMs: 60, jitter: 0.1 };
+
+let server: RunningServer;
+let dir: string;
+
+beforeAll(async () => {
+  server = await startServer({ port: 0, solver: 'simulated', simulated: { ingestMs: 30, queueMs: 20, solveMs: 40 } });
+  dir = mkdtempSync(join(tmpdir(), 'solve-cache-test-'));
+});
+
+afterAll(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const client = (cache: ClientOptions['cache']) =>
+  new Client({ apiUrl: server.url, apiKey: server.apiKeys[0], polling: FAST, cache });
+const count = (endpoint?: string) => server.requests.filter((r) => endpoint === undefined || r.endpoint === endpoint).length;
+
+describe('cache: { dir }', () => {
+  test('a renamed copy is answered from the cache: no upload, no request; its calibration and WCS are the first solve’s', async () => {
+    const cacheDir = join(dir, 'state', 'cache');
+    const original = join(dir, 'field.png');
+    copyFileSync(IMAGE, original);
+    const first = await client({ dir: cacheDir }).solve(original, { scaleUnits: 'arcsecperpix', scaleLower: 1, scaleUpper: 3 });
+    expect(first.fromCache).toBe(false);
+    const wcsFirst = await first.wcs();
+
+    const copy = join(dir, 'renamed copy.png');
+    copyFileSync(original, copy);
+    const before = count();
+    // A new client (a new process, as far as the cache knows): only the folder is shared.
+    const second = await client({ dir: cacheDir }).solve(copy, { scaleUnits: 'arcsecperpix', scaleLower: 1, scaleUpper: 3 });
+    expect(second.fromCache).toBe(true);
+    expect(second.calibration).toEqual(first.calibration);
+    expect([second.subid, second.jobId]).toEqual([first.subid, first.jobId]);
+    const wcsSecond = await second.wcs();
+    expect(wcsSecond.pixelToSky(10, 20)).toEqual(wcsFirst.pixelToSky(10, 20));
+    expect(count()).toBe(before);
+
+    // Any other file goes to the server, by the cached job id: exactly one request (no login).
+    const quality = await second.quality();
+    expect(count() - before).toBe(1);
+    expect(server.requests.at(-1)?.path).toBe(`/corr_file/${first.jobId}`);
+    expect(quality.matchedStars).toBeGreaterThan(0);
+
+    // Private: the folder 0700, each entry 0600; one JSON file per key and no temp file left.
+    expect(statSync(cacheDir).mode & 0o777).toBe(0o700);
+    const names = readdirSync(cacheDir);
+    expect(names).toHaveLength(1);
+    expect(names[0]).toMatch(/^[0-9a-f]{64}\.json$/);
+    expect(statSync(join(cacheDir, names[0] as string)).mode & 0o777).toBe(0o600);
+  });
+
+  test('other options that change the solution miss the cache and upload', async () => {
+    const cacheDir = join(dir, 'cache-options');
+    const uploads = count('upload');
+    await client({ dir: cacheDir }).solve(IMAGE, { scaleUnits: 'arcsecperpix', scaleLower: 1, scaleUpper: 3 });
+    await client({ dir: cacheDir }).solve(IMAGE, { scaleUnits: 'arcsecperpix', scaleLower: 1, scaleUpper: 3.5 });
+    const third = await client({ dir: cacheDir }).solve(IMAGE, { scaleUnits: 'arcsecperpix', scaleLower: 1, scaleUpper: 3.5 });
+    expect(count('upload') - uploads).toBe(2);
+    expect(third.fromCache).toBe(true);
+    expect(readdirSync(cacheDir)).toHaveLength(2);
+  });
+});
+
+describe('cache: a store of your own', () => {
+  test('bytes solved twice: the second is answered from the store, which is given JSON', async () => {
+    const kept = new Map<string, string>();
+    const store: SolveCacheStore = {
+      get: async (key) => (kept.has(key) ? (JSON.parse(kept.get(key) as string) as CachedSolve) : undefined),
+      set: async (key, value) => void kept.set(key, JSON.stringify(value)),
+    };
+    const bytes = new Uint8Array(statSync(IMAGE).size);
+    const { readFileSync } = await import('node:fs');
+    bytes.set(readFileSync(IMAGE));
+    const uploads = count('upload');
+    const first = await client(store).solve({ bytes, filename: 'a.png' });
+    const before = count();
+    const second = await client(store).solve({ bytes: bytes.slice(), filename: 'b.png' });
+    expect(count('upload') - uploads).toBe(1);
+    expect(count()).toBe(before);
+    expect(second.fromCache).toBe(true);
+    expect(second.calibration).toEqual(first.calibration);
+    expect((await second.wcsFile()).bytes).toEqual((await first.wcsFile()).bytes);
+  });
+
+  test('what a store gives back is checked: anything but an entry is a miss, and the solve uploads', async () => {
+    const store: SolveCacheStore = { get: () => ({ format: 'something else' }) as unknown as CachedSolve, set: () => undefined };
+    const uploads = count('upload');
+    const result = await client(store).solve(IMAGE);
+    expect(result.fromCache).toBe(false);
+    expect(count('upload') - uploads).toBe(1);
+  });
+
+  test('a bad cache option is refused before any request, naming the option', () => {
+    const before = count();
+    for (const bad of [5, 'folder', { dir: '' }, { get: () => undefined }]) {
+      let error: unknown;
+      try {
+        client(bad as never);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as ValidationError).option).toMatch(/^cache/);
+    }
+    expect(count()).toBe(before);
+  });
+});
