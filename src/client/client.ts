@@ -16,6 +16,9 @@ import { StartedSolve, type PersistedSolve, type WaitOptions } from './started-s
 import { Submission } from './submission.js';
 import { viewOf } from './solve-view.js';
 import type { LocalExtractionOptions } from './local-extraction.js';
+import { applyHints, blindRetry, checkHeaderHints, RETRY_BLIND_ON, type HeaderHintsMode, type SolveHints } from './hints.js';
+import type { UploadDescriptor } from './solve-input.js';
+import type { WireUploadOptions } from '../protocol/upload-options.js';
 
 export interface ClientOptions extends SessionOptions {}
 
@@ -39,10 +42,19 @@ export interface SolveOptions extends UploadOptions, CallOptions {
    * reported as for a FITS image, since nova cannot tell that the rows were a PNG's or JPEG's.
    */
   localExtraction?: boolean | LocalExtractionOptions;
+  /**
+   * Hints from a FITS input's header (a path, bytes or a Blob): the pointing (OBJCTRA/OBJCTDEC,
+   * RA/DEC or a WCS) as `centerRa`/`centerDec`/`radius`, and the pixel scale (FOCALLEN with
+   * XPIXSZ, PIXSCALE, SECPIX or a WCS) as an `arcsecperpix` range of ±10 %. Your own position
+   * or scale options win over the header's. Default `true`: when the hinted solve fails it is
+   * uploaded once more with no hint (`result.retriedBlind`; `onStart` is called again with the
+   * new Submission). `'strict'`: no such retry. `false`: the header is not read.
+   */
+  headerHints?: HeaderHintsMode;
 }
 
 /** Every option `solve()` and `submit()` take: the upload options and the call's own. */
-const SOLVE_OPTION_NAMES: readonly string[] = [...UPLOAD_OPTION_NAMES, ...(['signal', 'timeoutMs', 'onStart', 'localExtraction'] as const satisfies readonly (keyof SolveOptions)[])];
+const SOLVE_OPTION_NAMES: readonly string[] = [...UPLOAD_OPTION_NAMES, ...(['signal', 'timeoutMs', 'onStart', 'localExtraction', 'headerHints'] as const satisfies readonly (keyof SolveOptions)[])];
 /** What `submit()` takes: no onStart and no localExtraction, which only `solve()` handles. */
 const SUBMIT_OPTION_NAMES: readonly string[] = [...UPLOAD_OPTION_NAMES, ...(['signal', 'timeoutMs'] as const satisfies readonly (keyof CallOptions)[])];
 
@@ -57,6 +69,13 @@ export class SolveResult {
   readonly submission: Submission;
   /** Milliseconds spent in each stage of the statechart, in order. */
   readonly timings: StageTimings;
+  /**
+   * The hints sent and where each came from; on a blind retry, the hints of the attempt that
+   * failed, with its ids in `retryOf`. `null` when none was sent.
+   */
+  readonly hints: SolveHints | null;
+  /** The hinted solve failed and this result is of a second upload, sent with no hint. */
+  readonly retriedBlind: boolean;
 
   /** Made by `Client.solve`; not meant to be called directly. */
   constructor(submission: Submission, job: Job, calibration: Calibration) {
@@ -68,6 +87,8 @@ export class SolveResult {
     this.job = job;
     this.submission = submission;
     this.timings = view.timings;
+    this.hints = view.hints;
+    this.retriedBlind = view.hints?.retryOf != null;
   }
 
   wcsFile(options?: WaitOptions): Promise<ResultFile> {
@@ -78,8 +99,8 @@ export class SolveResult {
     return this.job.wcs(options);
   }
 
-  toJSON(): { subid: number; jobId: number; calibration: Calibration; hash: string | null } {
-    return { subid: this.subid, jobId: this.jobId, calibration: this.calibration, hash: this.hash };
+  toJSON(): { subid: number; jobId: number; calibration: Calibration; hash: string | null; hints: SolveHints | null; retriedBlind: boolean } {
+    return { subid: this.subid, jobId: this.jobId, calibration: this.calibration, hash: this.hash, hints: this.hints, retriedBlind: this.retriedBlind };
   }
 }
 
@@ -94,6 +115,15 @@ export interface SolveManyOptions extends UploadOptions {
   timeoutMs?: number | null;
   /** The batch's progress after every change: its phase, and each live solve's state. */
   onProgress?: (progress: BatchProgress) => void;
+  /** Hints from each FITS input's header, as for `solve()`. Default `true`. */
+  headerHints?: HeaderHintsMode;
+  /**
+   * A sequence (frames of one session): solved in order, one at a time; each frame after a
+   * solved one is hinted by that solution (its centre and radius plus a margin, its scale
+   * ±10 %), and falls back to a blind upload when the hint was wrong (unless `headerHints` is
+   * `'strict'`). `concurrency` is then 1.
+   */
+  sequence?: boolean;
 }
 
 /** One input's outcome in `solveMany`, in the order the solves finish. */
@@ -107,6 +137,8 @@ export interface SolveManyOutcome {
   files: Partial<Record<FileResultKind, ResultFile>>;
   /** `null` when solved. */
   error: AstrometryNetError | null;
+  /** The hints sent and where each came from (`retryOf` set when this is a blind retry); `null` when none. */
+  hints: SolveHints | null;
 }
 
 export class Client {
@@ -119,15 +151,47 @@ export class Client {
   /** Uploads, waits for the solve and returns the calibration. Rejects with a typed error. */
   async solve(input: SolveInput, options: SolveOptions = {}): Promise<SolveResult> {
     refuseUnknownOptions(options, SOLVE_OPTION_NAMES, 'solve()');
+    const { headerHints, ...rest } = options;
+    const mode = checkHeaderHints(headerHints);
+    let hints: SolveHints | null = null;
+    let hinted: Omit<SolveOptions, 'headerHints'> = rest;
+    if (mode !== false && mayHaveHeader(input)) {
+      // The FITS reader loads only for inputs that may have a header to read.
+      const { readHeaderHints } = await import('./header-hints.js');
+      ({ options: hinted, hints } = applyHints(rest, await readHeaderHints(input), mode === 'strict'));
+    }
     if (options.localExtraction !== undefined) {
       // The extractor and its decoders load only for the solves that ask for them.
       const { applyLocalExtraction } = await import('./local-extraction.js');
-      ({ input, options } = await applyLocalExtraction(input, options));
+      ({ input, options: hinted } = await applyLocalExtraction(input, hinted));
     }
-    const { onStart, localExtraction: _done, ...forSubmit } = options;
-    const submission = this.submit(input, forSubmit);
+    const { onStart, localExtraction: _done, signal, timeoutMs, ...uploadOptions } = hinted;
+    const deadline = timeoutMs === undefined ? this.session.timeoutMs : checkTimeoutMs(timeoutMs);
+    const { upload, options: wire } = acceptUpload(input, uploadOptions, this.session.memory);
+    const wait = signal ? { signal } : {};
+    // With localExtraction the server saw only the stars: the calibration is made the image's (below).
+    const image = options.localExtraction !== undefined && options.localExtraction !== false ? { width: wire.image_width as number, height: wire.image_height as number } : undefined;
+    const finish = async (started: Submission) => {
+      const result = await this.#finish(started, wait);
+      if (!image) return result;
+      const { imageCalibration } = await import('./local-extraction.js');
+      return new SolveResult(started, result.job, imageCalibration(result.calibration, await result.wcs(wait), image.width, image.height));
+    };
+    const submission = this.#start(hints ? { ...upload, hints } : upload, wire, deadline, signal);
     onStart?.(submission);
-    return this.#finish(submission, options.signal ? { signal: options.signal } : {});
+    try {
+      return await finish(submission);
+    } catch (error) {
+      // The hinted solve found nothing: once more with no hint, as a new upload of the same
+      // descriptor (an in-memory input's bytes were kept for it, see solve-tasks).
+      const code = (error as { code?: unknown }).code;
+      const view = viewOf(submission.handle.snapshot);
+      const retry = typeof code === 'string' && RETRY_BLIND_ON.includes(code) && !signal?.aborted ? blindRetry(wire, hints, view) : null;
+      if (!retry) throw error;
+      const again = this.#start({ ...upload, hints: retry.hints }, retry.options, deadline, signal);
+      onStart?.(again);
+      return finish(again);
+    }
   }
 
   /** Starts a solve and returns its Submission at once (nothing is awaited). */
@@ -136,8 +200,12 @@ export class Client {
     const { signal, timeoutMs, ...uploadOptions } = options;
     const deadline = timeoutMs === undefined ? this.session.timeoutMs : checkTimeoutMs(timeoutMs);
     const { upload, options: wire } = acceptUpload(input, uploadOptions, this.session.memory);
+    return this.#start(upload, wire, deadline, signal);
+  }
+
+  #start(upload: UploadDescriptor, wire: WireUploadOptions, timeoutMs: number | null, signal: AbortSignal | undefined): Submission {
     const handle = new StartedSolve(this.session, {
-      input: { upload, options: wire, schedule: this.session.schedule, timeoutMs: deadline },
+      input: { upload, options: wire, schedule: this.session.schedule, timeoutMs },
     });
     handle.cancelOn(signal);
     handle.actor.send({ type: 'START' });
@@ -177,4 +245,10 @@ export class Client {
     await job.untilDone(wait);
     return new SolveResult(submission, job, await job.calibration(wait));
   }
+}
+
+/** Inputs whose first bytes can be read here: a path, bytes or a Blob (not a URL, a stream or a source list). */
+function mayHaveHeader(input: SolveInput): boolean {
+  if (typeof input === 'string') return !/^https?:\/\//i.test(input);
+  return typeof input === 'object' && input !== null && !(typeof URL !== 'undefined' && input instanceof URL) && ('file' in input || 'bytes' in input || 'blob' in input);
 }

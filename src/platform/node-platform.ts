@@ -4,7 +4,7 @@
  * Importing this module installs it.
  */
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ValidationError } from '../errors.js';
@@ -44,6 +44,16 @@ export const nodePlatform: Platform = {
     nodePlatform.checkReadableFile(path);
     const buf = await readFile(path);
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  },
+  readFileHead: async (path, maxBytes) => {
+    const file = await open(path, 'r');
+    try {
+      const buf = new Uint8Array(maxBytes);
+      const { bytesRead } = await file.read(buf, 0, maxBytes, 0);
+      return buf.subarray(0, bytesRead);
+    } finally {
+      await file.close();
+    }
   },
 };
 

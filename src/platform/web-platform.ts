@@ -21,6 +21,8 @@ export interface Platform {
   checkReadableFile(path: string): void;
   /** A file's bytes, where the platform has files. */
   readFile(path: string): Promise<Uint8Array>;
+  /** A file's first `maxBytes` bytes (fewer when it is shorter), where the platform has files. */
+  readFileHead(path: string, maxBytes: number): Promise<Uint8Array>;
 }
 
 const NO_PATHS = 'a Blob, a File or bytes: file paths can only be read in Node';
@@ -35,6 +37,7 @@ export const webPlatform: Platform = {
     throw new ValidationError('file', path, NO_PATHS);
   },
   readFile: (path) => Promise.reject(new ValidationError('file', path, NO_PATHS)),
+  readFileHead: (path) => Promise.reject(new ValidationError('file', path, NO_PATHS)),
 };
 
 let current: Platform = webPlatform;
