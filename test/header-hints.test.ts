@@ -218,6 +218,8 @@ describe('CLI', () => {
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as { inputs: { hints: { position: { from: string } | null } | null; calibration: { ra: number; dec: number; pixscale: number } }[] };
     expect(doc.inputs.map((i) => i.hints?.position?.from)).toEqual(['OBJCTRA/OBJCTDEC', 'previous frame', 'previous frame']);
+    expect(r.stderr).toContain('in sequence, each hinted by the one before');
+    expect(r.stderr).toMatch(/seq-2\.fits .*\[hinted: position from previous frame/);
     for (const [i, input] of doc.inputs.entries()) expectNear(input.calibration.ra, input.calibration.dec, input.calibration.pixscale, near(frames[i]!.centre));
 
     const off = await runCli(['solve', paths[0]!, '--api-url', serve.apiUrl, '--api-key', API_KEY, '--no-header-hints', '--out', path.join(dir, 'out-off'), '--json'], { cwd: dir });

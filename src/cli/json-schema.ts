@@ -3,6 +3,7 @@
  * after every input settled. Inputs are listed in the order they were given (expanded), not in
  * the order they finished.
  */
+import type { SolveHints } from '../client/hints.js';
 import type { Calibration } from '../protocol/models.js';
 import { ERROR_CODES } from '../errors.js';
 
@@ -20,6 +21,8 @@ export interface SolveJsonInput {
   skipped: boolean;
   /** Picked up from an earlier run's submission or job (no upload), or null. */
   resumedFrom: 'submission' | 'job' | null;
+  /** The hints sent with the upload and where each came from (`retryOf`: a blind retry); absent when none was sent. */
+  hints?: SolveHints | null;
 }
 
 export interface SolveJsonDocument {
@@ -43,6 +46,43 @@ const calibration = {
     height_arcsec: { type: 'number' },
   },
   additionalProperties: false,
+} as const;
+
+const hints = {
+  type: 'object',
+  required: ['position', 'scale', 'strict', 'retryOf'],
+  additionalProperties: false,
+  properties: {
+    position: {
+      anyOf: [
+        {
+          type: 'object',
+          required: ['ra', 'dec', 'radius', 'from'],
+          additionalProperties: false,
+          properties: { ra: { type: 'number' }, dec: { type: 'number' }, radius: { type: 'number' }, from: { type: 'string' } },
+        },
+        { type: 'null' },
+      ],
+    },
+    scale: {
+      anyOf: [
+        {
+          type: 'object',
+          required: ['lower', 'upper', 'from'],
+          additionalProperties: false,
+          properties: { lower: { type: 'number' }, upper: { type: 'number' }, from: { type: 'string' } },
+        },
+        { type: 'null' },
+      ],
+    },
+    strict: { type: 'boolean' },
+    retryOf: {
+      anyOf: [
+        { type: 'object', required: ['subid', 'jobId'], additionalProperties: false, properties: { subid: nullableInt, jobId: nullableInt } },
+        { type: 'null' },
+      ],
+    },
+  },
 } as const;
 
 /** JSON Schema (draft 2020-12) of `SolveJsonDocument`. */
@@ -92,6 +132,7 @@ export const SOLVE_JSON_SCHEMA = {
           },
           skipped: { type: 'boolean' },
           resumedFrom: { anyOf: [{ type: 'string', enum: ['submission', 'job'] }, { type: 'null' }] },
+          hints: { anyOf: [hints, { type: 'null' }] },
         },
       },
     },

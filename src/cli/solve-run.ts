@@ -13,6 +13,9 @@ import { driveBatch, type BatchRun, type ItemProgress } from '../client/batch-dr
 import type { SerializedError } from '../errors.js';
 import type { UploadDescriptor } from '../client/solve-input.js';
 import type { Calibration } from '../protocol/models.js';
+import { describeHints, type SolveHints } from '../client/hints.js';
+import { imageCalibration } from '../client/local-extraction.js';
+import { Wcs } from '../wcs/index.js';
 import type { WireUploadOptions } from '../protocol/upload-options.js';
 import type { FileResultKind } from '../protocol/result-kinds.js';
 import type { Flags } from './args.js';
@@ -41,6 +44,8 @@ export interface SolveRunArgs {
   concurrency: number;
   json: boolean;
   quiet: boolean;
+  /** `--sequence`: in order, one at a time, each input hinted by the solution before it. */
+  sequence?: { strict: boolean };
 }
 
 interface Rec {
@@ -69,6 +74,11 @@ function formatCalibration(c: Calibration | null): string {
   return `RA ${c.ra.toFixed(5)} Dec ${c.dec.toFixed(5)}  scale ${c.pixscale.toFixed(3)}"/px  orientation ${c.orientation.toFixed(2)}°  parity ${c.parity}`;
 }
 
+/** `  [hinted: position from OBJCTRA/OBJCTDEC (±10.0°), …]`, or nothing. */
+function hintNote(hints: SolveHints | null): string {
+  return hints ? `  [${describeHints(hints)}]` : '';
+}
+
 function ids(subid: number | null, jobId: number | null): string {
   const parts = [subid !== null ? `subid ${subid}` : '', jobId !== null ? `job ${jobId}` : ''].filter(Boolean);
   return parts.length ? ` (${parts.join(', ')})` : '';
@@ -91,6 +101,8 @@ class SolveRun {
   /** Ctrl-C or SIGTERM stopped the run (exit 130). */
   #signalled = false;
   #batch: BatchRun | null = null;
+  /** Inputs whose hinted solve failed and went again blind (said once each). */
+  readonly #retried = new Set<string>();
 
   constructor(a: SolveRunArgs) {
     this.#a = a;
@@ -123,7 +135,9 @@ class SolveRun {
         reupload,
         filesPresent: (files) => wantedNames.every((n) => files[n] !== undefined && existsSync(files[n] as string)),
       });
-      const requested = [...new Set<FileResultKind>([...fileKinds, ...(fits ? (['wcs'] as FileResultKind[]) : [])])];
+      // The WCS: merged into a FITS input, and with --local-extraction the image's calibration (below).
+      const wantsWcs = fits || (a.flags.bool('local-extraction') && input.kind === 'file');
+      const requested = [...new Set<FileResultKind>([...fileKinds, ...(wantsWcs ? (['wcs'] as FileResultKind[]) : [])])];
       return {
         id: `item-${index}`,
         input,
@@ -226,7 +240,7 @@ class SolveRun {
     const resumedCount = items.filter((i) => i.input.upload === undefined).length;
     const skippedCount = this.#recs.filter((r) => r.plan.action === 'skip').length;
     a.progress.info(
-      `Solving ${items.length} input${items.length === 1 ? '' : 's'} on ${a.connection.description}, ${a.concurrency} at a time` +
+      `Solving ${items.length} input${items.length === 1 ? '' : 's'} on ${a.connection.description}, ${a.sequence ? 'in sequence, each hinted by the one before' : `${a.concurrency} at a time`}` +
         `${resumedCount ? `; ${resumedCount} resumed from an earlier run` : ''}${skippedCount ? `; ${skippedCount} done earlier` : ''}.`,
     );
     return items;
@@ -238,6 +252,7 @@ class SolveRun {
     const run = driveBatch({
       items,
       concurrency: a.concurrency,
+      ...(a.sequence ? { sequence: a.sequence } : {}),
       solve: session.machine,
       // The batch and every solve it runs report to the session's (sanitized) inspector.
       ...(session.inspect ? { inspect: session.inspect } : {}),
@@ -283,6 +298,10 @@ class SolveRun {
     const rec = this.#byId.get(p.id);
     // A settled solve is reported by `settle`.
     if (!rec || rec.result || p.settled) return;
+    if (p.hints?.retryOf && !this.#retried.has(rec.id)) {
+      this.#retried.add(rec.id);
+      a.progress.info(`${rec.input.label}: ${describeHints(p.hints)}; uploading it once more with no hint.`);
+    }
     a.progress.update(rec.id, p.state, p);
     const top = p.stage;
     const subid = p.subid ?? rec.entry.subid;
@@ -322,7 +341,7 @@ class SolveRun {
       });
       for (const [key, err] of Object.entries(context.resultErrors)) warnings.push(`Could not fetch the ${key} file of ${rec.input.label}: ${err.message}`);
       for (const w of warnings) a.progress.error(`warning: ${w}`);
-      const { calibration } = view;
+      const calibration = this.#imageCalibration(rec, view);
       this.#writeJournal(rec, {
         state: 'success',
         subid,
@@ -333,7 +352,7 @@ class SolveRun {
         calibration,
         files,
       });
-      this.#report(rec, { input: rec.input.label, subid, jobId, status: 'success', calibration, files, error: null, skipped: false, resumedFrom });
+      this.#report(rec, { input: rec.input.label, subid, jobId, status: 'success', calibration, files, error: null, skipped: false, resumedFrom, hints: view.hints }, hintNote(view.hints));
       return;
     }
     let error: SerializedError = context.error ?? { name: 'Error', code: 'api', message: 'The solve failed.' };
@@ -356,11 +375,29 @@ class SolveRun {
       error: { code: error.code, message: error.message },
       skipped: false,
       resumedFrom,
-    });
+      hints: view.hints,
+    }, hintNote(view.hints));
     if (error.code === 'auth' && !this.#authError) {
       // A refused key fails every input the same way: stop instead of logging in N times.
       this.#authError = error;
       this.#batch?.stop('Not attempted: the server refused the API key.');
+    }
+  }
+
+  /**
+   * The calibration to report. With --local-extraction the server saw only the stars, and
+   * centred its calibration on their extent: the image's comes from the WCS over its own size.
+   */
+  #imageCalibration(rec: Rec, view: ItemProgress): Calibration | null {
+    const wire = this.#a.wires.get(rec.input.id);
+    const wcsFile = view.files.wcs;
+    if (!view.calibration || !wcsFile || !this.#a.flags.bool('local-extraction') || typeof wire?.image_width !== 'number' || typeof wire.image_height !== 'number') {
+      return view.calibration;
+    }
+    try {
+      return imageCalibration(view.calibration, Wcs.fromFits(wcsFile.bytes), wire.image_width, wire.image_height);
+    } catch {
+      return view.calibration;
     }
   }
 
