@@ -6,7 +6,8 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
 import { writeImage, type CardInput } from '../src/fits/index.js';
 import { readHeaderHints } from '../src/client/header-hints.js';
-import { applyHints, applyHintsToWire, blindRetry, hintsFromCalibration, searchRadius } from '../src/client/hints.js';
+import { blindRetry } from '../src/client/hints.js';
+import { applyHints, applyHintsToWire, hintsFromCalibration, searchRadius } from '../src/client/apply-hints.js';
 import { encodeUploadOptions } from '../src/protocol/upload-options.js';
 
 const fits = (cards: CardInput[], width = 100, height = 80) => writeImage({ width, height, bitpix: 8, data: new Uint8Array(width * height), cards });

@@ -13,7 +13,8 @@ import { driveBatch, type BatchRun, type ItemProgress } from '../client/batch-dr
 import type { SerializedError } from '../errors.js';
 import type { UploadDescriptor } from '../client/solve-input.js';
 import type { Calibration } from '../protocol/models.js';
-import { describeHints, type SolveHints } from '../client/hints.js';
+import type { SolveHints } from '../client/hints.js';
+import { describeHints } from '../client/apply-hints.js';
 import { imageCalibration } from '../client/local-extraction.js';
 import { Wcs } from '../wcs/index.js';
 import type { WireUploadOptions } from '../protocol/upload-options.js';

@@ -16,7 +16,7 @@ import { StartedSolve, type PersistedSolve, type WaitOptions } from './started-s
 import { Submission } from './submission.js';
 import { viewOf } from './solve-view.js';
 import type { LocalExtractionOptions } from './local-extraction.js';
-import { applyHints, blindRetry, checkHeaderHints, RETRY_BLIND_ON, type HeaderHintsMode, type SolveHints } from './hints.js';
+import { blindRetry, checkHeaderHints, RETRY_BLIND_ON, type HeaderHintsMode, type SolveHints } from './hints.js';
 import type { UploadDescriptor } from './solve-input.js';
 import type { WireUploadOptions } from '../protocol/upload-options.js';
 
@@ -157,8 +157,8 @@ export class Client {
     let hinted: Omit<SolveOptions, 'headerHints'> = rest;
     if (mode !== false && mayHaveHeader(input)) {
       // The FITS reader loads only for inputs that may have a header to read.
-      const { readHeaderHints } = await import('./header-hints.js');
-      ({ options: hinted, hints } = applyHints(rest, await readHeaderHints(input), mode === 'strict'));
+      const { hintedOptions } = await import('./header-hints.js');
+      ({ options: hinted, hints } = await hintedOptions(input, rest, mode === 'strict'));
     }
     if (options.localExtraction !== undefined) {
       // The extractor and its decoders load only for the solves that ask for them.

@@ -19,7 +19,9 @@ import { isFits, isGzip, parseHeader, readHdus, type FitsHeader } from '../fits/
 import { Wcs } from '../wcs/index.js';
 import { parseDec, parseRa } from '../cli/sexagesimal.js';
 import { platform } from '../platform/web-platform.js';
-import type { FoundHints } from './hints.js';
+import type { FoundHints, SolveHints } from './hints.js';
+import { applyHints } from './apply-hints.js';
+import type { UploadOptions } from '../protocol/upload-options.js';
 import type { SolveInput } from './solve-input.js';
 
 /** The most bytes read of a file (and inflated of a .fits.gz): 90 blocks, 3240 header cards. */
@@ -28,6 +30,11 @@ export const HEAD_BYTES = 90 * 2880;
 const FIRST_READ = 8 * 2880;
 
 const ARCSEC_PER_RADIAN = 206_264.806;
+
+/** The options with the header's hints applied (the caller's own options win), and those hints. */
+export async function hintedOptions<O extends UploadOptions>(input: SolveInput, options: O, strict: boolean): Promise<{ options: O; hints: SolveHints | null }> {
+  return applyHints(options, await readHeaderHints(input), strict);
+}
 
 /** The hints a FITS input's header gives; `{}` for anything else (a PNG, a URL, a stream, a source list). */
 export async function readHeaderHints(input: SolveInput): Promise<FoundHints> {

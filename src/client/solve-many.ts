@@ -11,7 +11,8 @@ import { encodeUploadOptions, UPLOAD_OPTION_NAMES } from '../protocol/upload-opt
 import { refuseUnknownOptions } from './known-options.js';
 import { FILE_RESULT_KINDS, isFileResultKind } from '../protocol/result-kinds.js';
 import { checkTimeoutMs, type Session } from './session.js';
-import { applyHints, checkHeaderHints, type SolveHints } from './hints.js';
+import { checkHeaderHints, type SolveHints } from './hints.js';
+import { applyHints } from './apply-hints.js';
 import type { SolveManyOptions, SolveManyOutcome } from './client.js';
 
 const SOLVE_MANY_OPTION_NAMES: readonly string[] = [

@@ -64,7 +64,7 @@ export async function runSolve(argv: readonly string[], io: CliIo): Promise<numb
   if (strictHints && !flags.bool('header-hints', true)) throw new UsageError('--strict-hints and --no-header-hints contradict each other: give one.');
   // A FITS file's pointing and optics, read from its header (the first blocks only).
   const hints = flags.bool('header-hints', true) ? await import('../../client/header-hints.js') : undefined;
-  const { applyHintsToWire } = await import('../../client/hints.js');
+  const { applyHintsToWire } = await import('../../client/apply-hints.js');
   for (const input of inputs) {
     let source: SolveInput =
       input.kind === 'file' ? { file: input.path } : input.kind === 'url' ? { url: input.url } : { sourceList: { x: input.x, y: input.y } };
