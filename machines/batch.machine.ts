@@ -14,10 +14,16 @@
  * machine knows nothing of batches. Every snapshot is announced as `itemUpdated`, a settled item
  * as `itemSettled` with the child's final snapshot (results included) for the consumer to write
  * out; the batch's own context keeps only a count and the stages of the live children.
+ *
+ * Hints (src/client/hints.ts): a child whose hinted solve found nothing is replaced, while the
+ * batch runs, by one blind retry of the same upload (`itemRetrying`; child id `<id>:blind`), and
+ * only that one's outcome settles the item. With `sequence`, items go one at a time and each is
+ * spawned hinted by the calibration of the last one solved.
  */
 import { assign, enqueueActions, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import { isSettled, stageOf, type SolveStage } from '../src/client/solve-view.js';
-import { applyHintsToWire, blindRetry, hintsFromCalibration, RETRY_BLIND_ON } from '../src/client/hints.js';
+import { blindRetry, RETRY_BLIND_ON } from '../src/client/hints.js';
+import { applyHintsToWire, hintsFromCalibration } from '../src/client/apply-hints.js';
 import type { Calibration } from '../src/protocol/models.js';
 import { solveMachine, type SolveMachineInput, type SolveSnapshot } from './solve.machine.js';
 
