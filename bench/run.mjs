@@ -21,6 +21,7 @@ const runs = [
   ['extract.mjs', {}],
   ['hostile-files.mjs', {}],
   ['nodes.mjs', {}],
+  ['hints.mjs', { ROUNDS: quick ? '1' : '3' }],
 ];
 let failed = 0;
 for (const [script, env, args = []] of runs) {

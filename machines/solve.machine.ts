@@ -727,7 +727,8 @@ export function createSolveMachine(now: Clock) {
       success: {
         description: 'Solved, calibration cached. FETCH asks for another result.',
         tags: ['settled'],
-        entry: [{ type: 'stamp', params: { stage: 'success' } }, 'releaseServer'],
+        // A hinted in-memory upload keeps its bytes until the outcome (a blind retry may need them).
+        entry: [{ type: 'stamp', params: { stage: 'success' } }, 'releaseUpload', 'releaseServer'],
         ...resultsRegion(undefined),
       },
       failure: {

@@ -76,11 +76,16 @@ describe.each(cases)('%s with localExtraction', (name, truthName) => {
     const client = new Client({ apiUrl: serve.apiUrl, apiKey: API_KEY, polling: POLLING, timeoutMs: 60_000, transport });
     const result = await client.solve({ file }, { localExtraction: true });
     const truth = await truthOf(truthName);
-    // For an x/y list nova (and serve) centre the calibration on the list's own extent, not the
-    // image: the image's centre is where the WCS puts its middle pixel.
+    // For an x/y list nova (and serve) centre their calibration on the list's own extent; the
+    // result's describes the image: its centre, size and radius from the WCS over its pixels.
     const wcs = await result.wcs();
     const centre = wcs.pixelToSky(0.5 + truth.width / 2, 0.5 + truth.height / 2);
     expectNear(centre.ra, centre.dec, result.calibration.pixscale, truth);
+    expectNear(result.calibration.ra, result.calibration.dec, result.calibration.pixscale, truth);
+    expect(result.calibration.width_arcsec! / (truth.width * truth.scale_arcsec)).toBeCloseTo(1, 2);
+    expect(result.calibration.height_arcsec! / (truth.height * truth.scale_arcsec)).toBeCloseTo(1, 2);
+    // The angle to the far corner: a little under the flat half diagonal on a wide field (south: 17°).
+    expect(result.calibration.radius / ((Math.hypot(truth.width, truth.height) / 2) * (truth.scale_arcsec / 3600))).toBeCloseTo(1, 1);
     expect([wcs.imageWidth, wcs.imageHeight]).toEqual([truth.width, truth.height]);
     expect((await result.job.info()).original_filename).toBe('json-xy');
     // The one upload carries the source list in its JSON, and no file of the image.
@@ -119,6 +124,9 @@ test('CLI --local-extraction: a FITS input solves from its stars and still gets 
   const solved = new Uint8Array(await readFile(item.files.solvedFits!));
   const wcs = Wcs.fromFits(solved);
   expectNear(wcs.center.ra, wcs.center.dec, wcs.pixelScale, truth);
+  // The reported calibration is the image's, not the extracted stars' extent.
+  const reported = (doc.inputs[0] as unknown as { calibration: { ra: number; dec: number; pixscale: number } }).calibration;
+  expectNear(reported.ra, reported.dec, reported.pixscale, truth);
   // The image's pixels are still there, after the merged header.
   expect(solved.length).toBeGreaterThanOrEqual(statSync(fitsPath).size);
   const client = new Client({ apiUrl: serve.apiUrl, apiKey: API_KEY });

@@ -55,7 +55,7 @@ describe('a whole solve makes exactly the requests it needs', () => {
     const { client, lines, transport } = setup({ pendingSubmissionPolls: 2, solvingPolls: 3 });
     const result = await client.solve(fitsFile('m42.fits'));
     expect(lines()).toEqual(solveLines('POST /api/upload', 2, 3));
-    expect(result.toJSON()).toEqual({ subid: 101, jobId: 202, calibration: CAL, hash: 'a'.repeat(40) });
+    expect(result.toJSON()).toEqual({ subid: 101, jobId: 202, calibration: CAL, hash: 'a'.repeat(40), hints: null, retriedBlind: false });
     expect(transport.requests[1]!.body?.kind).toBe('multipart');
   });
 

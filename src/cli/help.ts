@@ -52,6 +52,14 @@ scale (pick one way):
 position:
   --ra RA --dec DEC --radius DEG    RA in degrees, or hours as 05:35:17.3 / 5h35m17.3s;
                                     Dec in degrees, or -05:23:28 / -5d23m28s
+hints (FITS files): the header's pointing (OBJCTRA/OBJCTDEC, RA/DEC or a WCS) and optics
+  (FOCALLEN with XPIXSZ, PIXSCALE, SECPIX or a WCS) are sent as --ra/--dec/--radius and an
+  arcsec/px range of +-10 %; your own scale or position flags win. A hinted solve that fails is
+  uploaded once more with no hint.
+  --no-header-hints         read no header, send no hint
+  --strict-hints            a hinted solve that fails stays failed (no blind retry)
+  --sequence                frames of one session: one at a time, in order, each hinted by the
+                            solution of the one before (its centre, radius and scale)
 solver:
   --downsample N            shrink by N before finding stars (1-64)
   --tweak-order N           SIP distortion order (0-9; 0 = none)

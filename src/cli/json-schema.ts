@@ -3,6 +3,7 @@
  * after every input settled. Inputs are listed in the order they were given (expanded), not in
  * the order they finished.
  */
+import type { SolveHints } from '../client/hints.js';
 import type { Calibration } from '../protocol/models.js';
 import { ERROR_CODES } from '../errors.js';
 import type { SolveQuality } from '../client/quality.js';
@@ -25,6 +26,8 @@ export interface SolveJsonInput {
   fromCache: boolean;
   /** How good the solution is (matched stars, RMS residual, log-odds, suspect); null when failed or not measured. */
   quality: SolveQuality | null;
+  /** The hints sent with the upload and where each came from (`retryOf`: a blind retry); absent when none was sent. */
+  hints?: SolveHints | null;
 }
 
 export interface SolveJsonDocument {
@@ -60,6 +63,43 @@ const quality = {
     suspect: { type: 'boolean' },
   },
   additionalProperties: false,
+} as const;
+
+const hints = {
+  type: 'object',
+  required: ['position', 'scale', 'strict', 'retryOf'],
+  additionalProperties: false,
+  properties: {
+    position: {
+      anyOf: [
+        {
+          type: 'object',
+          required: ['ra', 'dec', 'radius', 'from'],
+          additionalProperties: false,
+          properties: { ra: { type: 'number' }, dec: { type: 'number' }, radius: { type: 'number' }, from: { type: 'string' } },
+        },
+        { type: 'null' },
+      ],
+    },
+    scale: {
+      anyOf: [
+        {
+          type: 'object',
+          required: ['lower', 'upper', 'from'],
+          additionalProperties: false,
+          properties: { lower: { type: 'number' }, upper: { type: 'number' }, from: { type: 'string' } },
+        },
+        { type: 'null' },
+      ],
+    },
+    strict: { type: 'boolean' },
+    retryOf: {
+      anyOf: [
+        { type: 'object', required: ['subid', 'jobId'], additionalProperties: false, properties: { subid: nullableInt, jobId: nullableInt } },
+        { type: 'null' },
+      ],
+    },
+  },
 } as const;
 
 /** JSON Schema (draft 2020-12) of `SolveJsonDocument`. */
@@ -111,6 +151,7 @@ export const SOLVE_JSON_SCHEMA = {
           resumedFrom: { anyOf: [{ type: 'string', enum: ['submission', 'job'] }, { type: 'null' }] },
           fromCache: { type: 'boolean' },
           quality: { anyOf: [quality, { type: 'null' }] },
+          hints: { anyOf: [hints, { type: 'null' }] },
         },
       },
     },

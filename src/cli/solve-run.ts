@@ -13,6 +13,10 @@ import { driveBatch, type BatchRun, type ItemProgress } from '../client/batch-dr
 import type { SerializedError } from '../errors.js';
 import type { UploadDescriptor } from '../client/solve-input.js';
 import type { Calibration } from '../protocol/models.js';
+import type { SolveHints } from '../client/hints.js';
+import { describeHints } from '../client/apply-hints.js';
+import { imageCalibration } from '../client/local-extraction.js';
+import { Wcs } from '../wcs/index.js';
 import type { WireUploadOptions } from '../protocol/upload-options.js';
 import type { FileResultKind } from '../protocol/result-kinds.js';
 import type { Flags } from './args.js';
@@ -51,6 +55,8 @@ export interface SolveRunArgs {
   useCache: boolean;
   /** With --hdu: which inputs are HDUs of a FITS file given, merged back into its solved copy. */
   hdus: HduInputs | null;
+  /** `--sequence`: in order, one at a time, each input hinted by the solution before it. */
+  sequence?: { strict: boolean };
 }
 
 interface Rec {
@@ -96,6 +102,11 @@ export function formatQuality(q: SolveQuality): string {
   return `${q.matchedStars} star${q.matchedStars === 1 ? '' : 's'} matched, ${rms}${odds}${q.suspect ? `  SUSPECT (${why})` : ''}`;
 }
 
+/** `  [hinted: position from OBJCTRA/OBJCTDEC (±10.0°), …]`, or nothing. */
+function hintNote(hints: SolveHints | null): string {
+  return hints ? `  [${describeHints(hints)}]` : '';
+}
+
 function ids(subid: number | null, jobId: number | null): string {
   const parts = [subid !== null ? `subid ${subid}` : '', jobId !== null ? `job ${jobId}` : ''].filter(Boolean);
   return parts.length ? ` (${parts.join(', ')})` : '';
@@ -118,6 +129,8 @@ class SolveRun {
   /** Ctrl-C or SIGTERM stopped the run (exit 130). */
   #signalled = false;
   #batch: BatchRun | null = null;
+  /** Inputs whose hinted solve failed and went again blind (said once each). */
+  readonly #retried = new Set<string>();
 
   constructor(a: SolveRunArgs) {
     // A job id means something on its server only: the cache is scoped to the servers asked
@@ -268,7 +281,7 @@ class SolveRun {
     const cachedCount = this.#recs.filter((r) => r.cached).length;
     const resumedJobs = resumedCount - this.#recs.filter((r) => r.cached && r.plan.action === 'resumeJob').length;
     a.progress.info(
-      `Solving ${items.length} input${items.length === 1 ? '' : 's'} on ${a.connection.description}, ${a.concurrency} at a time` +
+      `Solving ${items.length} input${items.length === 1 ? '' : 's'} on ${a.connection.description}, ${a.sequence ? 'in sequence, each hinted by the one before' : `${a.concurrency} at a time`}` +
         `${resumedJobs ? `; ${resumedJobs} resumed from an earlier run` : ''}${skippedCount ? `; ${skippedCount} done earlier` : ''}` +
         `${cachedCount ? `; ${cachedCount} answered from the solve cache (same content solved before: not uploaded)` : ''}.`,
     );
@@ -281,6 +294,7 @@ class SolveRun {
     const run = driveBatch({
       items,
       concurrency: a.concurrency,
+      ...(a.sequence ? { sequence: a.sequence } : {}),
       solve: session.machine,
       // The batch and every solve it runs report to the session's (sanitized) inspector.
       ...(session.inspect ? { inspect: session.inspect } : {}),
@@ -326,6 +340,10 @@ class SolveRun {
     const rec = this.#byId.get(p.id);
     // A settled solve is reported by `settle`.
     if (!rec || rec.result || p.settled) return;
+    if (p.hints?.retryOf && !this.#retried.has(rec.id)) {
+      this.#retried.add(rec.id);
+      a.progress.info(`${rec.input.label}: ${describeHints(p.hints)}; uploading it once more with no hint.`);
+    }
     a.progress.update(rec.id, p.state, p);
     const top = p.stage;
     const subid = p.subid ?? rec.entry.subid;
@@ -364,7 +382,7 @@ class SolveRun {
         jobId,
       });
       for (const [key, err] of Object.entries(context.resultErrors)) warnings.push(`Could not fetch the ${key} file of ${rec.input.label}: ${err.message}`);
-      const { calibration } = view;
+      const calibration = this.#imageCalibration(rec, view);
       rec.wcs = view.files.wcs?.bytes ?? null;
       const quality = rec.cached?.quality ?? this.#quality(rec, view.files, calibration, warnings);
       for (const w of warnings) a.progress.error(`warning: ${w}`);
@@ -388,8 +406,8 @@ class SolveRun {
       const fromCache = rec.cached !== null;
       this.#report(
         rec,
-        { input: rec.input.label, subid, jobId, status: 'success', calibration, files, error: null, skipped: false, resumedFrom: fromCache ? null : resumedFrom, fromCache, quality },
-        fromCache ? `  [from the cache: solved before as job ${rec.cached?.jobId}; not uploaded]` : '',
+        { input: rec.input.label, subid, jobId, status: 'success', calibration, files, error: null, skipped: false, resumedFrom: fromCache ? null : resumedFrom, fromCache, quality, hints: view.hints },
+        fromCache ? `  [from the cache: solved before as job ${rec.cached?.jobId}; not uploaded]` : hintNote(view.hints),
       );
       return;
     }
@@ -413,7 +431,8 @@ class SolveRun {
       error: { code: error.code, message: error.message },
       skipped: false,
       resumedFrom,
-    });
+      hints: view.hints,
+    }, hintNote(view.hints));
     if (error.code === 'auth' && !this.#authError) {
       // A refused key fails every input the same way: stop instead of logging in N times.
       this.#authError = error;
@@ -517,6 +536,23 @@ class SolveRun {
       if (rec?.result) rec.result.files = { ...rec.result.files, solvedFits: path };
     }
     for (const path of new Set(written.values())) if (!a.quiet) a.progress.result(`merged  ${path}: each solved HDU carries its own WCS`, a.json);
+  }
+
+  /**
+   * The calibration to report. With --local-extraction the server saw only the stars, and
+   * centred its calibration on their extent: the image's comes from the WCS over its own size.
+   */
+  #imageCalibration(rec: Rec, view: ItemProgress): Calibration | null {
+    const wire = this.#a.wires.get(rec.input.id);
+    const wcsFile = view.files.wcs;
+    if (!view.calibration || !wcsFile || !this.#a.flags.bool('local-extraction') || typeof wire?.image_width !== 'number' || typeof wire.image_height !== 'number') {
+      return view.calibration;
+    }
+    try {
+      return imageCalibration(view.calibration, Wcs.fromFits(wcsFile.bytes), wire.image_width, wire.image_height);
+    } catch {
+      return view.calibration;
+    }
   }
 
   /** Items the batch never settled: not started, or stopped. */

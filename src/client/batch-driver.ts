@@ -40,7 +40,7 @@ export function batchProgress(snapshot: BatchSnapshot): BatchProgress {
     total: c.items.length,
     started: c.next,
     settled: c.settledCount,
-    running: c.running.map((r) => ({ ...r })),
+    running: c.running.map(({ id, stage }) => ({ id, stage })),
     uploading: c.running.filter((r) => r.stage === 'uploading').length,
   };
 }
@@ -48,6 +48,8 @@ export function batchProgress(snapshot: BatchSnapshot): BatchProgress {
 export interface DriveBatchOptions {
   items: BatchItem[];
   concurrency: number;
+  /** Solve in order, one at a time, each item hinted by the solution before it (see BatchInput.sequence). */
+  sequence?: { strict: boolean };
   /** The solve machine with its runtime (`session.machine`). */
   solve: typeof solveMachine;
   inspect?: (event: InspectionEvent) => void;
@@ -77,7 +79,7 @@ export interface BatchRun {
 
 export function driveBatch(options: DriveBatchOptions): BatchRun {
   const actor = createActor(batchMachine.provide({ actors: { solve: options.solve } }), {
-    input: { items: options.items, concurrency: options.concurrency },
+    input: { items: options.items, concurrency: options.concurrency, ...(options.sequence ? { sequence: options.sequence } : {}) },
     ...(options.inspect ? { inspect: options.inspect } : {}),
   });
   if (options.onItem) {

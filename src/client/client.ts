@@ -17,6 +17,9 @@ import { Submission } from './submission.js';
 import { viewOf } from './solve-view.js';
 import type { LocalExtractionOptions } from './local-extraction.js';
 import type { SolveQuality } from './quality.js';
+import { blindRetry, checkHeaderHints, RETRY_BLIND_ON, type HeaderHintsMode, type SolveHints } from './hints.js';
+import type { UploadDescriptor } from './solve-input.js';
+import type { WireUploadOptions } from '../protocol/upload-options.js';
 
 export interface ClientOptions extends SessionOptions {}
 
@@ -45,6 +48,15 @@ export interface SolveOptions extends UploadOptions, CallOptions {
    * file of its own and uploaded (or extracted locally). `solveHdus()` solves every image HDU.
    */
   hdu?: number;
+  /**
+   * Hints from a FITS input's header (a path, bytes or a Blob): the pointing (OBJCTRA/OBJCTDEC,
+   * RA/DEC or a WCS) as `centerRa`/`centerDec`/`radius`, and the pixel scale (FOCALLEN with
+   * XPIXSZ, PIXSCALE, SECPIX or a WCS) as an `arcsecperpix` range of ±10 %. Your own position
+   * or scale options win over the header's. Default `true`: when the hinted solve fails it is
+   * uploaded once more with no hint (`result.retriedBlind`; `onStart` is called again with the
+   * new Submission). `'strict'`: no such retry. `false`: the header is not read.
+   */
+  headerHints?: HeaderHintsMode;
 }
 
 /** One HDU's outcome in `solveHdus`. */
@@ -57,7 +69,7 @@ export interface HduSolve {
 }
 
 /** Every option `solve()` and `submit()` take: the upload options and the call's own. */
-const SOLVE_OPTION_NAMES: readonly string[] = [...UPLOAD_OPTION_NAMES, ...(['signal', 'timeoutMs', 'onStart', 'localExtraction', 'hdu'] as const satisfies readonly (keyof SolveOptions)[])];
+const SOLVE_OPTION_NAMES: readonly string[] = [...UPLOAD_OPTION_NAMES, ...(['signal', 'timeoutMs', 'onStart', 'localExtraction', 'hdu', 'headerHints'] as const satisfies readonly (keyof SolveOptions)[])];
 /** What `submit()` takes: no onStart and no localExtraction, which only `solve()` handles. */
 const SUBMIT_OPTION_NAMES: readonly string[] = [...UPLOAD_OPTION_NAMES, ...(['signal', 'timeoutMs'] as const satisfies readonly (keyof CallOptions)[])];
 
@@ -72,6 +84,13 @@ export class SolveResult {
   readonly submission: Submission;
   /** Milliseconds spent in each stage of the statechart, in order. */
   readonly timings: StageTimings;
+  /**
+   * The hints sent and where each came from; on a blind retry, the hints of the attempt that
+   * failed, with its ids in `retryOf`. `null` when none was sent.
+   */
+  readonly hints: SolveHints | null;
+  /** The hinted solve failed and this result is of a second upload, sent with no hint. */
+  readonly retriedBlind: boolean;
 
   /** Answered by the client's `cache` (the same content solved before): nothing was uploaded. */
   readonly fromCache: boolean;
@@ -87,6 +106,8 @@ export class SolveResult {
     this.job = job;
     this.submission = submission;
     this.timings = view.timings;
+    this.hints = view.hints;
+    this.retriedBlind = view.hints?.retryOf != null;
   }
 
   wcsFile(options?: WaitOptions): Promise<ResultFile> {
@@ -102,8 +123,8 @@ export class SolveResult {
     return this.job.quality(options);
   }
 
-  toJSON(): { subid: number; jobId: number; calibration: Calibration; hash: string | null } {
-    return { subid: this.subid, jobId: this.jobId, calibration: this.calibration, hash: this.hash };
+  toJSON(): { subid: number; jobId: number; calibration: Calibration; hash: string | null; hints: SolveHints | null; retriedBlind: boolean } {
+    return { subid: this.subid, jobId: this.jobId, calibration: this.calibration, hash: this.hash, hints: this.hints, retriedBlind: this.retriedBlind };
   }
 }
 
@@ -118,6 +139,15 @@ export interface SolveManyOptions extends UploadOptions {
   timeoutMs?: number | null;
   /** The batch's progress after every change: its phase, and each live solve's state. */
   onProgress?: (progress: BatchProgress) => void;
+  /** Hints from each FITS input's header, as for `solve()`. Default `true`. */
+  headerHints?: HeaderHintsMode;
+  /**
+   * A sequence (frames of one session): solved in order, one at a time; each frame after a
+   * solved one is hinted by that solution (its centre and radius plus a margin, its scale
+   * ±10 %), and falls back to a blind upload when the hint was wrong (unless `headerHints` is
+   * `'strict'`). `concurrency` is then 1.
+   */
+  sequence?: boolean;
 }
 
 /** One input's outcome in `solveMany`, in the order the solves finish. */
@@ -131,6 +161,8 @@ export interface SolveManyOutcome {
   files: Partial<Record<FileResultKind, ResultFile>>;
   /** `null` when solved. */
   error: AstrometryNetError | null;
+  /** The hints sent and where each came from (`retryOf` set when this is a blind retry); `null` when none. */
+  hints: SolveHints | null;
 }
 
 export class Client {
@@ -151,27 +183,58 @@ export class Client {
       input = (await hduParts(input, hdu))[0]?.input as SolveInput;
       options = rest;
     }
+    const { headerHints, ...rest } = options;
+    const mode = checkHeaderHints(headerHints);
+    let hints: SolveHints | null = null;
+    let hinted: Omit<SolveOptions, 'headerHints'> = rest;
+    if (mode !== false && mayHaveHeader(input)) {
+      // The FITS reader loads only for inputs that may have a header to read.
+      const { hintedOptions } = await import('./header-hints.js');
+      ({ options: hinted, hints } = await hintedOptions(input, rest, mode === 'strict'));
+    }
     if (options.localExtraction !== undefined) {
       // The extractor and its decoders load only for the solves that ask for them.
       const { applyLocalExtraction } = await import('./local-extraction.js');
-      ({ input, options } = await applyLocalExtraction(input, options));
+      ({ input, options: hinted } = await applyLocalExtraction(input, hinted));
     }
-    const { onStart, localExtraction: _done, ...forSubmit } = options;
-    const wait = options.signal ? { signal: options.signal } : {};
+    const { onStart, localExtraction: _done, signal, timeoutMs, ...uploadOptions } = hinted;
+    const deadline = timeoutMs === undefined ? this.session.timeoutMs : checkTimeoutMs(timeoutMs);
+    const wait = signal ? { signal } : {};
+    // With localExtraction the server saw only the stars: the calibration is made the image's (below).
+    const image = options.localExtraction !== undefined && options.localExtraction !== false ? { width: uploadOptions.imageWidth as number, height: uploadOptions.imageHeight as number } : undefined;
+    const finish = async (started: Submission, fromCache = false) => {
+      const result = await this.#finish(started, wait, fromCache);
+      if (!image) return result;
+      const { imageCalibration } = await import('./local-extraction.js');
+      return new SolveResult(started, result.job, imageCalibration(result.calibration, await result.wcs(wait), image.width, image.height), fromCache);
+    };
     // With a cache, the content is looked up before any request (see cached-solve.ts).
     const cache = this.session.cache;
     const cached = cache ? await import('./cached-solve.js') : undefined;
-    const { signal: _s, timeoutMs: _t, ...uploadOptions } = forSubmit;
     const key = cached ? await cached.keyOf(this.session, input, uploadOptions) : null;
     const hit = cached && cache && key !== null ? await cached.lookUp(cache, key) : undefined;
     if (cached && hit) {
       const restored = cached.restoreCached(hit, this.session);
       onStart?.(restored);
-      return this.#finish(restored, wait, true);
+      return finish(restored, true);
     }
-    const submission = this.submit(input, forSubmit);
+    const { upload, options: wire } = acceptUpload(input, uploadOptions, this.session.memory);
+    const submission = this.#start(hints ? { ...upload, hints } : upload, wire, deadline, signal);
     onStart?.(submission);
-    const result = await this.#finish(submission, wait);
+    let result: SolveResult;
+    try {
+      result = await finish(submission);
+    } catch (error) {
+      // The hinted solve found nothing: once more with no hint, as a new upload of the same
+      // descriptor (an in-memory input's bytes were kept for it, see solve-tasks).
+      const code = (error as { code?: unknown }).code;
+      const view = viewOf(submission.handle.snapshot);
+      const retry = typeof code === 'string' && RETRY_BLIND_ON.includes(code) && !signal?.aborted ? blindRetry(wire, hints, view) : null;
+      if (!retry) throw error;
+      const again = this.#start({ ...upload, hints: retry.hints }, retry.options, deadline, signal);
+      onStart?.(again);
+      result = await finish(again);
+    }
     if (cached && cache && key !== null) await cached.keepSolved(cache, key, result, wait);
     return result;
   }
@@ -182,8 +245,12 @@ export class Client {
     const { signal, timeoutMs, ...uploadOptions } = options;
     const deadline = timeoutMs === undefined ? this.session.timeoutMs : checkTimeoutMs(timeoutMs);
     const { upload, options: wire } = acceptUpload(input, uploadOptions, this.session.memory);
+    return this.#start(upload, wire, deadline, signal);
+  }
+
+  #start(upload: UploadDescriptor, wire: WireUploadOptions, timeoutMs: number | null, signal: AbortSignal | undefined): Submission {
     const handle = new StartedSolve(this.session, {
-      input: { upload, options: wire, schedule: this.session.schedule, timeoutMs: deadline },
+      input: { upload, options: wire, schedule: this.session.schedule, timeoutMs },
     });
     handle.cancelOn(signal);
     handle.actor.send({ type: 'START' });
@@ -246,4 +313,10 @@ export class Client {
     await job.untilDone(wait);
     return new SolveResult(submission, job, await job.calibration(wait), fromCache);
   }
+}
+
+/** Inputs whose first bytes can be read here: a path, bytes or a Blob (not a URL, a stream or a source list). */
+function mayHaveHeader(input: SolveInput): boolean {
+  if (typeof input === 'string') return !/^https?:\/\//i.test(input);
+  return typeof input === 'object' && input !== null && !(typeof URL !== 'undefined' && input instanceof URL) && ('file' in input || 'bytes' in input || 'blob' in input);
 }

@@ -8,6 +8,8 @@ import type { ExtractInput, ExtractOptions } from '../extract/index.js';
 import type { SolveInput } from './solve-input.js';
 import { readStream } from './read-stream.js';
 import type { UploadOptions } from '../protocol/upload-options.js';
+import type { Calibration } from '../protocol/models.js';
+import type { SkyPoint, Wcs } from '../wcs/index.js';
 
 export interface LocalExtractionOptions extends ExtractOptions {
   /**
@@ -62,5 +64,32 @@ export async function applyLocalExtraction<O extends UploadOptions & { localExtr
   return {
     input: { sourceList: { x: found.x.map(round), y: found.y.map(round) } },
     options: { ...rest, imageWidth: rest.imageWidth ?? found.imageWidth, imageHeight: rest.imageHeight ?? found.imageHeight },
+  };
+}
+
+const D2R = Math.PI / 180;
+
+/** Great-circle distance, degrees. */
+function separation(a: SkyPoint, b: SkyPoint): number {
+  const h = Math.sin(((b.dec - a.dec) * D2R) / 2) ** 2 + Math.cos(a.dec * D2R) * Math.cos(b.dec * D2R) * Math.sin(((b.ra - a.ra) * D2R) / 2) ** 2;
+  return (2 * Math.asin(Math.min(1, Math.sqrt(h)))) / D2R;
+}
+
+/**
+ * The calibration of the whole image. For an x/y list the server knows only the stars' extent,
+ * and centres the calibration on it (33–140″ off on our fixtures); the WCS it solved, taken over
+ * the image's own width and height, gives the image's centre, size and radius. The scale,
+ * orientation and parity are the server's.
+ */
+export function imageCalibration(server: Calibration, wcs: Wcs, width: number, height: number): Calibration {
+  const centre = wcs.pixelToSky((width + 1) / 2, (height + 1) / 2);
+  const corners = [wcs.pixelToSky(0.5, 0.5), wcs.pixelToSky(width + 0.5, 0.5), wcs.pixelToSky(width + 0.5, height + 0.5), wcs.pixelToSky(0.5, height + 0.5)];
+  return {
+    ...server,
+    ra: centre.ra,
+    dec: centre.dec,
+    radius: Math.max(...corners.map((c) => separation(centre, c))),
+    width_arcsec: width * wcs.pixelScale,
+    height_arcsec: height * wcs.pixelScale,
   };
 }

@@ -7,6 +7,7 @@
  */
 import { ValidationError } from '../errors.js';
 import { platform } from '../platform/web-platform.js';
+import type { SolveHints } from './hints.js';
 import { encodeUploadOptions, type UploadOptions, type WireUploadOptions } from '../protocol/upload-options.js';
 
 export interface SourceList {
@@ -29,12 +30,16 @@ export type SolveInput =
   | { stream: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>; filename?: string }
   | { sourceList: SourceList };
 
-/** The serialisable description the machine keeps in its context. */
-export type UploadDescriptor =
+/**
+ * The serialisable description the machine keeps in its context, with the hints sent along
+ * (src/client/hints.ts): they belong to this upload, and a blind retry is another upload.
+ */
+export type UploadDescriptor = (
   | { readonly kind: 'file'; readonly path: string; readonly filename: string }
   | { readonly kind: 'memory'; readonly ref: string; readonly filename: string; readonly size: number }
   | { readonly kind: 'url'; readonly url: string }
-  | { readonly kind: 'sourceList'; readonly x: readonly number[]; readonly y: readonly number[] };
+  | { readonly kind: 'sourceList'; readonly x: readonly number[]; readonly y: readonly number[] }
+) & { readonly hints?: SolveHints };
 
 /** Bytes or Blobs kept outside the snapshot, looked up by `ref` when the upload starts. */
 export type MemoryStore = Map<string, Uint8Array | Blob | ByteStream>;

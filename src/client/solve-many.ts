@@ -11,16 +11,20 @@ import { encodeUploadOptions, UPLOAD_OPTION_NAMES } from '../protocol/upload-opt
 import { refuseUnknownOptions } from './known-options.js';
 import { FILE_RESULT_KINDS, isFileResultKind } from '../protocol/result-kinds.js';
 import { checkTimeoutMs, type Session } from './session.js';
+import { checkHeaderHints, type SolveHints } from './hints.js';
+import { applyHints } from './apply-hints.js';
 import type { SolveManyOptions, SolveManyOutcome } from './client.js';
 
 const SOLVE_MANY_OPTION_NAMES: readonly string[] = [
   ...UPLOAD_OPTION_NAMES,
-  ...(['concurrency', 'files', 'signal', 'onProgress', 'timeoutMs'] as const satisfies readonly (keyof SolveManyOptions)[]),
+  ...(['concurrency', 'files', 'signal', 'onProgress', 'timeoutMs', 'headerHints', 'sequence'] as const satisfies readonly (keyof SolveManyOptions)[]),
 ];
 
 export async function* solveMany(session: Session, inputs: Iterable<SolveInput>, options: SolveManyOptions = {}): AsyncGenerator<SolveManyOutcome, void, undefined> {
   refuseUnknownOptions(options, SOLVE_MANY_OPTION_NAMES, 'solveMany()');
-  const { concurrency = 2, files = [], signal, onProgress, timeoutMs, ...uploadOptions } = options;
+  const { concurrency = 2, files = [], signal, onProgress, timeoutMs, headerHints, sequence = false, ...uploadOptions } = options;
+  const hintMode = checkHeaderHints(headerHints);
+  if (typeof sequence !== 'boolean') throw new ValidationError('sequence', sequence, 'true or false');
   const deadline = timeoutMs === undefined ? session.timeoutMs : checkTimeoutMs(timeoutMs);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
     throw new ValidationError('concurrency', concurrency, 'an integer from 1 to 64');
@@ -31,12 +35,23 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
   // Every input is checked before any is kept: a bad tenth input must not leave nine in memory.
   const held: MemoryStore = new Map();
   const uploads = list.map((input) => acceptUpload(input, uploadOptions, held).upload);
+  // Each FITS input's header, read one at a time (the first blocks of each file only).
+  const hinted: { options: typeof wire; hints: SolveHints | null }[] = [];
+  const readHints = hintMode === false ? undefined : (await import('./header-hints.js')).readHeaderHints;
+  for (const input of list) {
+    if (!readHints) {
+      hinted.push({ options: wire, hints: null });
+      continue;
+    }
+    const { options: own, hints } = applyHints(uploadOptions, await readHints(input), hintMode === 'strict');
+    hinted.push({ options: hints ? encodeUploadOptions(own) : wire, hints });
+  }
   for (const [ref, value] of held) session.memory.set(ref, value);
   const items: BatchItem[] = list.map((_input, index) => ({
     id: String(index),
     input: {
-      upload: uploads[index] as UploadDescriptor,
-      options: wire,
+      upload: withHints(uploads[index] as UploadDescriptor, (hinted[index] as (typeof hinted)[number]).hints),
+      options: (hinted[index] as (typeof hinted)[number]).options,
       schedule: session.schedule,
       timeoutMs: deadline,
       prefetch: files.map((kind) => ({ kind })),
@@ -48,12 +63,13 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
   const run = driveBatch({
     items,
     concurrency,
+    ...(sequence ? { sequence: { strict: hintMode === 'strict' } } : {}),
     solve: session.machine,
     ...(session.inspect ? { inspect: session.inspect } : {}),
     ...(onProgress ? { onProgress } : {}),
-    onSettled: ({ id, subid, jobId, calibration, files, error }) => {
+    onSettled: ({ id, subid, jobId, calibration, files, error, hints }) => {
       const index = Number(id);
-      ready.push({ index, input: list[index] as SolveInput, subid, jobId, calibration, files, error });
+      ready.push({ index, input: list[index] as SolveInput, subid, jobId, calibration, files, error, hints });
       wake?.();
     },
   });
@@ -79,10 +95,14 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
     for (const id of (await run.done).notStarted) {
       const index = Number(id);
       const error = new AbortedError('Not started: the batch was cancelled.');
-      yield { index, input: list[index] as SolveInput, subid: null, jobId: null, calibration: null, files: {}, error };
+      yield { index, input: list[index] as SolveInput, subid: null, jobId: null, calibration: null, files: {}, error, hints: null };
     }
   } finally {
     signal?.removeEventListener('abort', onAbort);
     if (!finished) run.abandon();
   }
+}
+
+function withHints(upload: UploadDescriptor, hints: SolveHints | null): UploadDescriptor {
+  return hints ? { ...upload, hints } : upload;
 }

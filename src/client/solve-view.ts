@@ -14,6 +14,7 @@ import { reviveError, type AstrometryNetError } from '../errors.js';
 import type { Calibration } from '../protocol/models.js';
 import type { FileResultKind, ResultFile } from '../protocol/result-kinds.js';
 import { stateName } from './started-solve.js';
+import type { SolveHints } from './hints.js';
 
 /** The four things a screen shows of a solve: not started, under way, solved, failed. */
 export type SolvePhase = 'idle' | 'running' | 'success' | 'failure';
@@ -76,6 +77,12 @@ export interface SolveView {
    * ms). `null` while nothing is being retried.
    */
   retrying: RetryingNotice | null;
+  /**
+   * The hints sent with the upload and where each came from (a FITS header's cards, or the
+   * frame before in a sequence); `retryOf` is set on the blind retry of a hinted solve that
+   * failed. `null` when none was sent.
+   */
+  hints: SolveHints | null;
 }
 
 /** A solve not started yet (or none at all). */
@@ -93,6 +100,7 @@ const IDLE_VIEW: SolveView = Object.freeze({
   error: null,
   timings: Object.freeze({}),
   retrying: null,
+  hints: null,
 }) as SolveView;
 
 /** The stages a solve spends time in, in order. */
@@ -147,5 +155,6 @@ export function viewOf(snapshot: SolveViewSource | null | undefined): SolveView 
     error: context.error ? reviveError(context.error) : null,
     timings: timingsOf(context.stages),
     retrying: context.recovery.retrying ?? null,
+    hints: context.upload?.hints ?? null,
   };
 }

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { accessSync, constants, createReadStream, readFileSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ValidationError } from '../errors.js';
@@ -54,6 +54,16 @@ export const nodePlatform: Platform = {
     return hash.digest('hex');
   },
   fileCacheStore: (dir) => new FileCacheStore(dir),
+  readFileHead: async (path, maxBytes) => {
+    const file = await open(path, 'r');
+    try {
+      const buf = new Uint8Array(maxBytes);
+      const { bytesRead } = await file.read(buf, 0, maxBytes, 0);
+      return buf.subarray(0, bytesRead);
+    } finally {
+      await file.close();
+    }
+  },
 };
 
 usePlatform(nodePlatform);

@@ -26,6 +26,8 @@ export interface Platform {
   sha256File(path: string): Promise<string>;
   /** The solve cache kept in a folder, where the platform has folders. */
   fileCacheStore(dir: string): SolveCacheStore;
+  /** A file's first `maxBytes` bytes (fewer when it is shorter), where the platform has files. */
+  readFileHead(path: string, maxBytes: number): Promise<Uint8Array>;
 }
 
 const NO_PATHS = 'a Blob, a File or bytes: file paths can only be read in Node';
@@ -44,6 +46,7 @@ export const webPlatform: Platform = {
   fileCacheStore: (dir) => {
     throw new ValidationError('cache.dir', dir, 'a store { get(key), set(key, value) }: a cache folder can only be used in Node');
   },
+  readFileHead: (path) => Promise.reject(new ValidationError('file', path, NO_PATHS)),
 };
 
 let current: Platform = webPlatform;

@@ -19,6 +19,7 @@ import * as api from '../protocol/api.js';
 import { neverReachedServer, sleep } from '../protocol/retry.js';
 import { bind, type MachineDependencies } from './dependencies.js';
 import { uploadBody } from './upload-body.js';
+import { mayRetryBlind, RETRY_BLIND_ON } from '../client/hints.js';
 
 /** The longest a status read asks `serve` to hold it; the server may hold less. */
 const MAX_HOLD_SECONDS = 600;
@@ -153,7 +154,11 @@ export function provideSolveTasks(deps: MachineDependencies) {
       // Bytes held for an upload are dropped once the server has them or the solve failed:
       // a long-lived Session would otherwise keep every file it ever sent.
       releaseUpload: ({ context }) => {
-        if (context.upload?.kind === 'memory') deps.memory.delete(context.upload.ref);
+        if (context.upload?.kind !== 'memory') return;
+        // A hinted upload that fails is sent once more, blind (src/client/hints.ts): its bytes
+        // stay until the outcome tells whether that will happen.
+        if (mayRetryBlind(context.upload.hints) && (context.error ? RETRY_BLIND_ON.includes(context.error.code) : context.results.calibration === undefined)) return;
+        deps.memory.delete(context.upload.ref);
       },
       markUploadAttempt: markUploadAttempt as never,
     },

@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { describeInput, type SolveInput, type UploadDescriptor } from '../../client/solve-input.js';
 import type { WireUploadOptions } from '../../protocol/upload-options.js';
+import type { SolveHints } from '../../client/hints.js';
 import { extractForUpload } from '../extract-locally.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { connect, CONNECTION_FLAGS, requireApiKey, startInspector, type CliInspector, type Connection } from '../connect.js';
@@ -32,6 +33,9 @@ export const SOLVE_FLAGS: readonly FlagSpec[] = [
   { name: 'local-extraction', type: 'boolean' },
   { name: 'cache', type: 'boolean' },
   { name: 'hdu', type: 'string' },
+  { name: 'header-hints', type: 'boolean' },
+  { name: 'strict-hints', type: 'boolean' },
+  { name: 'sequence', type: 'boolean' },
 ];
 
 export async function runSolve(argv: readonly string[], io: CliIo): Promise<number> {
@@ -77,24 +81,36 @@ async function solveInputs(
   const descriptors = new Map<string, UploadDescriptor>();
   const scratch = new Map();
   const wires = new Map<string, WireUploadOptions>();
+  const strictHints = flags.bool('strict-hints');
+  if (strictHints && !flags.bool('header-hints', true)) throw new UsageError('--strict-hints and --no-header-hints contradict each other: give one.');
+  // A FITS file's pointing and optics, read from its header (the first blocks only).
+  const hints = flags.bool('header-hints', true) ? await import('../../client/header-hints.js') : undefined;
+  const { applyHintsToWire } = await import('../../client/apply-hints.js');
   for (const input of inputs) {
     let source: SolveInput =
       input.kind === 'file' ? { file: input.path } : input.kind === 'url' ? { url: input.url } : { sourceList: { x: input.x, y: input.y } };
+    let hinted: { options: WireUploadOptions; hints: SolveHints | null } = { options: wire, hints: null };
+    if (hints && input.kind === 'file') {
+      hinted = applyHintsToWire(wire, null, await hints.readHeaderHints(source), strictHints);
+      if (hinted.hints) wires.set(input.id, hinted.options);
+    }
     if (flags.bool('local-extraction') && input.kind === 'url') {
       throw new UsageError(`--local-extraction needs the image here, but ${input.label} is a URL the server would fetch.`, 'Download it first, or drop --local-extraction.');
     }
     if (flags.bool('local-extraction') && input.kind === 'file') {
-      const local = await extractForUpload(input.path, wire);
+      const local = await extractForUpload(input.path, hinted.options);
       source = local.source;
       wires.set(input.id, local.wire);
     }
-    descriptors.set(input.id, describeInput(source, scratch));
+    const descriptor = describeInput(source, scratch);
+    descriptors.set(input.id, hinted.hints ? { ...descriptor, hints: hinted.hints } : descriptor);
   }
   await requireApiKey(flags);
   // One run per output folder: a second would upload what the first is uploading.
   const lock = lockOutDir(outDir);
   try {
-    return await solveLocked({ flags, io, inputs, descriptors, wire, wires, plan, outDir, concurrency, json, quiet, verbose, useCache: flags.bool('cache', true), hdus });
+    const sequence = flags.bool('sequence') ? { strict: strictHints } : undefined;
+    return await solveLocked({ flags, io, inputs, descriptors, wire, wires, plan, outDir, concurrency, json, quiet, verbose, useCache: flags.bool('cache', true), hdus, ...(sequence ? { sequence } : {}) });
   } finally {
     lock.release();
   }
