@@ -280,7 +280,6 @@ export async function runServe(argv: string[], io?: ServeIo): Promise<number> {
     err(`astrometry-net serve: ${e.message}\n`);
     return 2;
   }
-  err(`${describeDefaultIndexDir(opts, env)}\n`);
   const generatedKey = opts.apiKeys === undefined;
   const { help: _help, listIndexes: _list, apiKeysFile: _file, secretsOnCommandLine: _secrets, ...serverOptions } = opts;
   // Listen for signals before starting, so a stop during startup is not lost.
@@ -292,6 +291,8 @@ export async function runServe(argv: string[], io?: ServeIo): Promise<number> {
     err(`astrometry-net serve: could not start: ${(e as Error).message}\n`);
     return 1;
   }
+  // Said once serve is up: a serve that cannot start prints its one line of why, and nothing else.
+  err(`${describeDefaultIndexDir(opts, env)}\n`);
   out(`${server.url}\n`);
   if (generatedKey) err(`api key: ${server.apiKeys[0]}\n`);
   await stopped;

@@ -17,7 +17,7 @@ import { Submission } from './submission.js';
 import { viewOf } from './solve-view.js';
 import type { LocalExtractionOptions } from './local-extraction.js';
 import type { SolveQuality } from './quality.js';
-import { blindRetry, checkHeaderHints, RETRY_BLIND_ON, type HeaderHintsMode, type SolveHints } from './hints.js';
+import { blindRetry, checkHeaderHints, mayHaveHeader, RETRY_BLIND_ON, type HeaderHintsMode, type SolveHints } from './hints.js';
 import type { UploadDescriptor } from './solve-input.js';
 import type { WireUploadOptions } from '../protocol/upload-options.js';
 
@@ -316,7 +316,3 @@ export class Client {
 }
 
 /** Inputs whose first bytes can be read here: a path, bytes or a Blob (not a URL, a stream or a source list). */
-function mayHaveHeader(input: SolveInput): boolean {
-  if (typeof input === 'string') return !/^https?:\/\//i.test(input);
-  return typeof input === 'object' && input !== null && !(typeof URL !== 'undefined' && input instanceof URL) && ('file' in input || 'bytes' in input || 'blob' in input);
-}

@@ -9,6 +9,7 @@
  */
 import { ValidationError } from '../errors.js';
 import type { WireUploadOptions } from '../protocol/upload-options.js';
+import type { SolveInput } from './solve-input.js';
 
 /**
  * `true` (default): hint from the header, and when a hinted solve fails, solve once more with no
@@ -99,3 +100,22 @@ export function blindRetry(
 /** Error codes after which a blind retry can help: the solver ran and found nothing. */
 export const RETRY_BLIND_ON: readonly string[] = ['job_failed'];
 
+/** Whether an input may be a FITS file with a header to read (a URL, a stream, a PNG or a source list has none). */
+export function mayHaveHeader(input: SolveInput): boolean {
+  if (typeof input === 'string') return !/^https?:\/\//i.test(input) && !NOT_FITS_NAME.test(input);
+  if (typeof input !== 'object' || input === null || (typeof URL !== 'undefined' && input instanceof URL)) return false;
+  if ('file' in input) return !NOT_FITS_NAME.test(input.file);
+  // Bytes tell by their first ones: a FITS header, or gzip (a .fits.gz).
+  if ('bytes' in input) return input.bytes instanceof Uint8Array && (startsWith(input.bytes, FITS_MAGIC) || startsWith(input.bytes, GZIP_MAGIC));
+  if ('blob' in input) return !NOT_FITS_NAME.test(input.filename ?? (input.blob as { name?: string }).name ?? '');
+  return false;
+}
+
+/**
+ * Names that are surely not FITS: a PNG or JPEG has no header to read, and solving one should not
+ * load the FITS reader (a new process solving one PNG would pay for it).
+ */
+const NOT_FITS_NAME = /\.(png|jpe?g|gif|tiff?|bmp|webp|avif|heic)$/i;
+const FITS_MAGIC = [0x53, 0x49, 0x4d, 0x50, 0x4c, 0x45]; // "SIMPLE"
+const GZIP_MAGIC = [0x1f, 0x8b];
+const startsWith = (bytes: Uint8Array, magic: readonly number[]) => magic.every((b, i) => bytes[i] === b);

@@ -11,7 +11,7 @@ import { encodeUploadOptions, UPLOAD_OPTION_NAMES } from '../protocol/upload-opt
 import { refuseUnknownOptions } from './known-options.js';
 import { FILE_RESULT_KINDS, isFileResultKind } from '../protocol/result-kinds.js';
 import { checkTimeoutMs, type Session } from './session.js';
-import { checkHeaderHints, type SolveHints } from './hints.js';
+import { checkHeaderHints, mayHaveHeader, type SolveHints } from './hints.js';
 import { applyHints } from './apply-hints.js';
 import type { SolveManyOptions, SolveManyOutcome } from './client.js';
 
@@ -37,9 +37,9 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
   const uploads = list.map((input) => acceptUpload(input, uploadOptions, held).upload);
   // Each FITS input's header, read one at a time (the first blocks of each file only).
   const hinted: { options: typeof wire; hints: SolveHints | null }[] = [];
-  const readHints = hintMode === false ? undefined : (await import('./header-hints.js')).readHeaderHints;
+  const readHints = hintMode === false || !list.some(mayHaveHeader) ? undefined : (await import('./header-hints.js')).readHeaderHints;
   for (const input of list) {
-    if (!readHints) {
+    if (!readHints || !mayHaveHeader(input)) {
       hinted.push({ options: wire, hints: null });
       continue;
     }

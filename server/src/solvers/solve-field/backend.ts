@@ -369,11 +369,15 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
       stderr: 'with-stdout',
       processes: request.processes,
     });
+    const copyEngineLog = async () => writeFile(joblog, engineLog(await readFile(solverLog, 'latin1')), { encoding: 'latin1', flag: 'a' });
     try {
-      await writeFile(joblog, engineLog(await readFile(solverLog, 'latin1')), { encoding: 'latin1', flag: 'a' });
+      await copyEngineLog();
     } catch (err) {
       if (isDiskFull(err)) state.diskFull = true;
-      log(`solve-field: cannot write the job log: ${(err as Error).message}`);
+      // A full disk: the solver's scratch files go first (they go anyway, below), so that the
+      // log saying why the job failed still gets written.
+      const again = isDiskFull(err) ? await rm(tmpDir, { recursive: true, force: true }).then(copyEngineLog).then(() => true, () => false) : false;
+      if (!again) log(`solve-field: cannot write the job log: ${(err as Error).message}`);
     }
     const summary = describeRun('solve-field', run);
     if (run.spawnError && (run.spawnError as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -602,8 +606,16 @@ export function engineLog(output: string): string {
   const rest = output.slice(start);
   const ends = [...rest.matchAll(/^Spent [^\n]* seconds on this field\.\n?/gm)];
   const last = ends.at(-1);
-  return last?.index === undefined ? rest : rest.slice(0, last.index + last[0].length);
+  if (last?.index === undefined) return rest;
+  const end = start + last.index + last[0].length;
+  // What went wrong outside the engine (a full disk while writing the results, a tool that
+  // failed) is kept too: the log is where a user looks for why a job failed.
+  const problems = (output.slice(0, start) + output.slice(end)).split('\n').filter((line) => PROBLEM.test(line));
+  return output.slice(start, end) + problems.map((line) => `${line}\n`).join('');
 }
+
+/** Lines of solve-field's own output that say something failed. */
+const PROBLEM = /\b(error|failed|cannot|no space left on device|killed)\b/i;
 
 /** The default wall-clock backstop of one solve-field run, ms (see SolveFieldBackendOptions.timeoutMs). */
 export function backstopMs(cpuLimitSeconds: number): number {
