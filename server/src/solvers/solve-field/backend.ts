@@ -369,7 +369,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
       stderr: 'with-stdout',
       processes: request.processes,
     });
-    const copyEngineLog = async () => writeFile(joblog, engineLog(await readFile(solverLog, 'latin1')), { encoding: 'latin1', flag: 'a' });
+    const copyEngineLog = async () => writeFile(joblog, engineLog(await readFile(solverLog, 'latin1'), run.code !== 0 || run.killed !== undefined), { encoding: 'latin1', flag: 'a' });
     try {
       await copyEngineLog();
     } catch (err) {
@@ -600,7 +600,7 @@ export function createSolveFieldBackend(options: SolveFieldBackendOptions = {}):
  * seconds on this field.`. When the engine never ran (solve-field stopped before it) or was
  * killed, what there is from that start, or the whole output, so the reason is not lost.
  */
-export function engineLog(output: string): string {
+export function engineLog(output: string, failed = false): string {
   const start = output.search(/^Auto-indexing directory /m);
   if (start < 0) return output;
   const rest = output.slice(start);
@@ -608,8 +608,9 @@ export function engineLog(output: string): string {
   const last = ends.at(-1);
   if (last?.index === undefined) return rest;
   const end = start + last.index + last[0].length;
-  // What went wrong outside the engine (a full disk while writing the results, a tool that
-  // failed) is kept too: the log is where a user looks for why a job failed.
+  if (!failed) return output.slice(start, end);
+  // When solve-field failed, what went wrong outside the engine (a full disk while writing the
+  // results, a tool that failed) is kept too: the log is where a user looks for why.
   const problems = (output.slice(0, start) + output.slice(end)).split('\n').filter((line) => PROBLEM.test(line));
   return output.slice(start, end) + problems.map((line) => `${line}\n`).join('');
 }
