@@ -53,12 +53,16 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
   return {
     async request(req: TransportRequest): Promise<TransportResponse> {
       const { request: undiciRequest, FormData, agent } = await load();
-      const dog = watch(req);
+      // An upload is watched by our own timers (bytes moving out count as progress, and undici
+      // has no timer for a body it sends). Every other request is bounded by undici's own
+      // timers, which share one clock: no AbortController and no two timers per request.
+      const dog = req.body?.kind === 'multipart' ? watch(req) : undefined;
+      const bounds = dog ? undefined : boundsOf(req, options);
       const encoded = await encodeBody(
         FormData,
         req.body,
         (sent, total) => {
-          dog.touch();
+          dog?.touch();
           req.onUploadProgress?.(sent, total);
         },
         options.dispatcher === undefined,
@@ -70,30 +74,64 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
           // undici sends an async iterable as it is pulled (its types list only streams). Not
           // Readable.from(): that reads ahead 16 chunks, and the file's buffers are reused.
           body: encoded.body as string | Buffer | undefined,
-          signal: dog.signal,
+          ...(dog ? { signal: dog.signal } : req.signal ? { signal: req.signal } : {}),
           dispatcher: options.dispatcher ?? agent,
-          // A request with a stall timeout is bounded by the watchdog in every phase (a long poll
-          // is held on purpose); undici's own timers are the backstop for one without.
-          bodyTimeout: options.bodyTimeoutMs ?? (req.stallTimeoutMs === undefined ? 120_000 : 0),
-          headersTimeout: options.headersTimeoutMs ?? (req.stallTimeoutMs === undefined ? 600_000 : 0),
+          // An upload with a stall timeout is bounded by the watchdog in every phase; undici's
+          // own timers are the backstop for one without.
+          bodyTimeout: bounds?.bodyTimeout ?? options.bodyTimeoutMs ?? (req.stallTimeoutMs === undefined ? 120_000 : 0),
+          headersTimeout: bounds?.headersTimeout ?? options.headersTimeoutMs ?? (req.stallTimeoutMs === undefined ? 600_000 : 0),
         });
-        dog.touch();
+        dog?.touch();
         if (encoded.sentWhole !== undefined) req.onUploadProgress?.(encoded.sentWhole, encoded.sentWhole);
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(response.headers)) {
           if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
         }
-        const body = await readCapped(response.body, headers['content-length'], req, dog.touch);
+        const body = await readCapped(response.body, headers['content-length'], req, dog ? dog.touch : bounds?.check);
         return { status: response.statusCode, headers, body };
       } catch (error) {
         // undici rejects with the signal's reason: the watchdog's NetworkError, or the caller's abort.
-        throw dog.signal.aborted && dog.signal.reason !== undefined ? dog.signal.reason : error;
+        if (dog?.signal.aborted && dog.signal.reason !== undefined) throw dog.signal.reason;
+        if (req.signal?.aborted && req.signal.reason !== undefined) throw req.signal.reason;
+        throw bounds?.explain(error) ?? error;
       } finally {
-        dog.done();
+        dog?.done();
         // An aborted or failed upload leaves its file open unless it is closed here; awaited, so
         // the file is closed by the time the request settles.
         await encoded.file?.close();
       }
+    },
+  };
+}
+
+/**
+ * The bounds of a request without an upload, as undici's timers: the wait for the answer's
+ * headers and each wait between two chunks of its body end at the stall timeout or at the
+ * overall timeout, whichever is first; a body whose bytes keep moving is checked against the
+ * overall timeout at each chunk. `explain` turns undici's timeout errors into ours.
+ */
+function boundsOf(req: TransportRequest, options: UndiciTransportOptions) {
+  const startedAt = Date.now();
+  const overall = req.timeoutMs;
+  const stall = req.stallTimeoutMs;
+  const limit = Math.min(overall ?? Number.POSITIVE_INFINITY, stall ?? Number.POSITIVE_INFINITY);
+  const bounded = Number.isFinite(limit) ? Math.max(1, limit) : undefined;
+  const overallFirst = overall !== undefined && (stall === undefined || overall <= stall);
+  const timedOut = () => new NetworkError(`No complete answer from ${req.url} within ${overall} ms.`);
+  return {
+    headersTimeout: bounded ?? options.headersTimeoutMs,
+    bodyTimeout: bounded ?? options.bodyTimeoutMs,
+    check:
+      overall === undefined
+        ? undefined
+        : () => {
+            if (Date.now() - startedAt >= overall) throw timedOut();
+          },
+    explain(error: unknown): unknown {
+      const code = (error as { code?: unknown } | null)?.code;
+      if (bounded === undefined || (code !== 'UND_ERR_HEADERS_TIMEOUT' && code !== 'UND_ERR_BODY_TIMEOUT')) return undefined;
+      const late = overall !== undefined && (overallFirst || Date.now() - startedAt >= overall);
+      return late ? timedOut() : new NetworkError(`Stalled: no byte moved to or from ${req.url} for ${stall} ms.`, { cause: error });
     },
   };
 }
@@ -103,7 +141,7 @@ async function readCapped(
   body: AsyncIterable<Buffer> & { destroy(error?: Error): unknown },
   contentLength: string | undefined,
   req: TransportRequest,
-  touch: () => void,
+  touch: (() => void) | undefined,
 ): Promise<Uint8Array> {
   const limit = req.maxResponseBytes ?? Number.POSITIVE_INFINITY;
   const declared = contentLength === undefined ? undefined : Number(contentLength);
@@ -122,7 +160,7 @@ async function readCapped(
     const whole = new Uint8Array(declared);
     let at = 0;
     for await (const chunk of body) {
-      touch();
+      touch?.();
       if (at + chunk.length > declared) {
         body.destroy();
         throw new NetworkError(`The answer from ${req.url} ran past its Content-Length (${declared} bytes).`);
@@ -135,7 +173,7 @@ async function readCapped(
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of body) {
-    touch();
+    touch?.();
     total += chunk.length;
     if (total > limit) {
       body.destroy();
@@ -216,7 +254,26 @@ async function encodeBody(
  * empty, split where the file's bytes go. The file is then sent between the two halves, so its
  * bytes are never copied into a form, and the exact Content-Length nova needs is known upfront.
  */
-function framing(FormData: typeof FormDataType, fields: Readonly<Record<string, string>>, field: string, filename: string) {
+function framing(FormData: typeof FormDataType, fields: Readonly<Record<string, string>>, field: string, filename: string): Framing {
+  // A batch sends the same fields (session and options) and file name upload after upload: the
+  // framing of the last upload is used again (its boundary is random, and never in a file's bytes
+  // but by a 2^-90 chance, however often it is used).
+  const key = JSON.stringify([fields, field, filename]);
+  if (lastFraming?.key === key) return lastFraming.framing;
+  const made = makeFraming(FormData, fields, field, filename);
+  lastFraming = { key, framing: made };
+  return made;
+}
+
+interface Framing {
+  prefix: Buffer;
+  suffix: Buffer;
+  headers: Record<string, string>;
+}
+
+let lastFraming: { key: string; framing: Framing } | undefined;
+
+function makeFraming(FormData: typeof FormDataType, fields: Readonly<Record<string, string>>, field: string, filename: string): Framing {
   const form = new FormData();
   // form-data's own boundary costs a crypto.randomBytes call per upload, the most expensive step
   // of a small upload; randomUUID draws from a pool Node refills in bulk. 24 hex digits of a v4
