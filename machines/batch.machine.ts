@@ -9,23 +9,27 @@
  *
  * Each item is a child solve machine, spawned when a slot is free and stopped as soon as it
  * settles, so 10 000 queued files cost O(N): xstate spawning is O(live children), and there are
- * never more than `concurrency` of them. The batch follows each child through its snapshots
- * (`syncSnapshot`): a child is settled when its snapshot has the tag `settled`, so the solve
- * machine knows nothing of batches. Every snapshot is announced as `itemUpdated`, a settled item
- * as `itemSettled` with the child's final snapshot (results included) for the consumer to write
- * out; the batch's own context keeps only a count and the stages of the live children.
+ * never more than `concurrency` of them. Each child is the solve machine that ends once settled
+ * (`endsWhenSettled`): the batch hears of it once, from its done event, whose output is the
+ * child's context (outcome, ids, results); the solve machine knows nothing of batches. A settled
+ * item is announced as `itemSettled` with that final state for the consumer to write out. The
+ * batch does not follow each child's every snapshot (that costs a step of the batch per step of
+ * every solve): a consumer that shows progress subscribes to the children it is told of in
+ * `itemStarted`. The batch reads its children's states only when it must decide on them (a DRAIN
+ * until uploaded), and then watches the uploads in flight until they land.
  *
  * Hints (src/client/hints.ts): a child whose hinted solve found nothing is replaced, while the
  * batch runs, by one blind retry of the same upload (`itemRetrying`; child id `<id>:blind`), and
  * only that one's outcome settles the item. With `sequence`, items go one at a time and each is
  * spawned hinted by the calibration of the last one solved.
  */
-import { assign, enqueueActions, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
-import { isSettled, stageOf, type SolveStage } from '../src/client/solve-view.js';
+import { assign, enqueueActions, fromCallback, setup, type ActorRefFrom, type AnyActorRef, type SnapshotFrom } from 'xstate';
+import { stageOf, type SolveStage } from '../src/client/solve-view.js';
 import { blindRetry, RETRY_BLIND_ON } from '../src/client/hints.js';
+import { serializeError } from '../src/errors.js';
 import { applyHintsToWire, hintsFromCalibration } from '../src/client/apply-hints.js';
 import type { Calibration } from '../src/protocol/models.js';
-import { solveMachine, type SolveMachineInput, type SolveSnapshot } from './solve.machine.js';
+import { endingSolveMachine, type SolveContext, type SolveMachineInput, type SolveSnapshot, type SolveTag } from './solve.machine.js';
 
 export interface BatchItem {
   /** Unique within the batch; also the child actor's id. */
@@ -74,7 +78,20 @@ export interface BatchOutput {
   notStarted: string[];
 }
 
-export type ChildSnapshotEvent = { type: `xstate.snapshot.${string}`; snapshot: SolveSnapshot };
+/** A settled item as its child ended: what `viewOf` reads (the outcome, the stage), and the whole context. */
+export interface SettledSolve {
+  value: 'success' | 'failure';
+  context: SolveContext;
+  hasTag(tag: SolveTag): boolean;
+}
+
+/** The settled state of a child from its final context (its done event's output). */
+export function settledSolve(context: SolveContext): SettledSolve {
+  return { value: context.error === null ? 'success' : 'failure', context, hasTag: (tag) => tag === 'settled' };
+}
+
+type ChildDoneEvent = { type: `xstate.done.actor.${string}`; actorId: string; output: SolveContext };
+type ChildErrorEvent = { type: `xstate.error.actor.${string}`; actorId: string; error: unknown };
 
 export type BatchEvent =
   /**
@@ -86,25 +103,43 @@ export type BatchEvent =
   | { type: 'DRAIN'; until?: 'settled' | 'uploaded' }
   /** Cancel every running solve now; the batch is done once each has settled. */
   | { type: 'CANCEL'; reason?: string }
-  | ChildSnapshotEvent;
+  /** A watched upload landed (the child left `uploading`), or its child is gone. */
+  | { type: 'UPLOAD_LANDED'; child: string }
+  | ChildDoneEvent
+  | ChildErrorEvent;
 
 export type BatchEmitted =
-  /** The child is then `snapshot.children[id]`. */
-  | { type: 'itemStarted'; id: string }
-  /** A new snapshot of a live child. */
-  | { type: 'itemUpdated'; id: string; snapshot: SolveSnapshot }
-  /** The child's hinted solve failed and was stopped; a blind retry of the item starts (its snapshot follows as the item's). */
-  | { type: 'itemRetrying'; id: string; snapshot: SolveSnapshot }
-  /** The child settled (`viewOf(snapshot)` tells how), and was stopped: its final snapshot, results included. */
-  | { type: 'itemSettled'; id: string; snapshot: SolveSnapshot };
+  /** An item's solve started: `child` is its actor's id, `snapshot.children[child]`, to subscribe to for its progress. */
+  | { type: 'itemStarted'; id: string; child: string }
+  /** The item's hinted solve failed and ended; a blind retry of the item starts as the child `child`. */
+  | { type: 'itemRetrying'; id: string; child: string; snapshot: SettledSolve }
+  /** The item settled (`viewOf(snapshot)` tells how), and its child ended: its final state, results included. */
+  | { type: 'itemSettled'; id: string; snapshot: SettledSolve };
 
-const SNAPSHOT_PREFIX = 'xstate.snapshot.';
 /** States in which a solve has sent nothing yet: cancelling it leaves nothing behind. */
 const NOT_SENT = new Set(['idle', 'loggingIn']);
 
-function childId(event: ChildSnapshotEvent): string {
-  return event.type.slice(SNAPSHOT_PREFIX.length);
+/** The live children's stages, read from their snapshots (the batch does not follow them). */
+function withLiveStages(running: RunningItem[], self: AnyActorRef): RunningItem[] {
+  const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>;
+  return running.map((r) => {
+    const child = children[r.child]?.getSnapshot() as SolveSnapshot | undefined;
+    return child ? { ...r, stage: stageOf(child) } : r;
+  });
 }
+
+/** Watches one child's upload: says UPLOAD_LANDED once the child has left `uploading`. */
+const watchUpload = fromCallback<{ type: string }, { ref: AnyActorRef; child: string }>(({ input, sendBack }) => {
+  let done = false;
+  const landed = () => {
+    if (done) return;
+    done = true;
+    sendBack({ type: 'UPLOAD_LANDED', child: input.child });
+  };
+  const sub = input.ref.subscribe({ next: (s: SolveSnapshot) => stageOf(s) !== 'uploading' && landed(), complete: landed, error: landed });
+  if (stageOf(input.ref.getSnapshot() as SolveSnapshot) !== 'uploading') landed();
+  return () => sub.unsubscribe();
+});
 
 /** The child id of an item's blind retry. */
 const BLIND = ':blind';
@@ -120,7 +155,7 @@ function hintedByPrevious(input: SolveMachineInput, previous: Calibration, stric
  * The blind retry of a settled child, or `null`: when its hinted solve found nothing, the same
  * upload once more with no hint (src/client/hints.ts), on a fresh deadline of the same length.
  */
-function blindRetryInput(snapshot: SolveSnapshot): SolveMachineInput | null {
+function blindRetryInput(snapshot: SettledSolve): SolveMachineInput | null {
   const c = snapshot.context;
   if (!c.upload || !c.error || !RETRY_BLIND_ON.includes(c.error.code)) return null;
   const retry = blindRetry(c.options, c.upload.hints, { subid: c.subid, jobId: c.jobId });
@@ -136,7 +171,7 @@ export const batchMachine = setup({
     emitted: {} as BatchEmitted,
     output: {} as BatchOutput,
   },
-  actors: { solve: solveMachine },
+  actors: { solve: endingSolveMachine, watchUpload },
   guards: {
     noneRunning: ({ context }) => context.running.length === 0,
     allSettled: ({ context }) => context.next >= context.items.length && context.running.length === 0,
@@ -152,34 +187,31 @@ export const batchMachine = setup({
       while (running.length < context.concurrency && next < context.items.length) {
         const item = context.items[next++] as BatchItem;
         const input = sequence?.previous ? hintedByPrevious(item.input, sequence.previous, sequence.strict) : item.input;
-        enqueue.spawnChild('solve', { id: item.id, input, syncSnapshot: true });
+        enqueue.spawnChild('solve', { id: item.id, input });
         enqueue.sendTo(item.id, { type: 'START' });
-        enqueue.emit({ type: 'itemStarted', id: item.id });
+        enqueue.emit({ type: 'itemStarted', id: item.id, child: item.id });
         running.push({ id: item.id, child: item.id, stage: 'idle' });
       }
       enqueue.assign({ next, running });
     }),
-    /** Announces the child's snapshot; a settled child is announced, stopped and forgotten. */
-    follow: enqueueActions(({ context, event, enqueue }, params: { retry: boolean }) => {
-      const child = childId(event as ChildSnapshotEvent);
-      const { snapshot } = event as ChildSnapshotEvent;
-      const live = context.running.find((r) => r.child === child);
+    /** A child ended: its item is announced as settled (or retried blind) and forgotten. */
+    follow: enqueueActions(({ context, event, self, enqueue }, params: { retry: boolean }) => {
+      const ended = event as ChildDoneEvent | ChildErrorEvent;
+      const live = context.running.find((r) => r.child === ended.actorId);
       if (!live) return;
       const { id } = live;
-      enqueue.emit({ type: 'itemUpdated', id, snapshot });
-      if (!isSettled(snapshot)) {
-        const stage = stageOf(snapshot);
-        if (stage !== live.stage) enqueue.assign({ running: context.running.map((r) => (r.id === id ? { ...r, stage } : r)) });
-        return;
-      }
-      enqueue.stopChild(child);
+      // A child that crashed (a bug, never a failed solve) settles from its last state.
+      const final = 'output' in ended ? ended.output : ((self.getSnapshot().children as Record<string, AnyActorRef | undefined>)[ended.actorId]?.getSnapshot() as SolveSnapshot | undefined)?.context;
+      if (!final) return;
+      const snapshot = settledSolve('output' in ended ? final : { ...final, error: final.error ?? serializeError(ended.error) });
+      enqueue.stopChild(ended.actorId);
       // Only while running: a draining or stopping batch starts no new upload.
       const retry = params.retry ? blindRetryInput(snapshot) : null;
       if (retry) {
         // The item is not settled: its blind retry takes the failed child's place.
         const blind = id + BLIND;
-        enqueue.emit({ type: 'itemRetrying', id, snapshot });
-        enqueue.spawnChild('solve', { id: blind, input: retry, syncSnapshot: true });
+        enqueue.emit({ type: 'itemRetrying', id, child: blind, snapshot });
+        enqueue.spawnChild('solve', { id: blind, input: retry });
         enqueue.sendTo(blind, { type: 'START' });
         enqueue.assign({ running: context.running.map((r) => (r.id === id ? { id, child: blind, stage: 'idle' } : r)) });
         return;
@@ -193,10 +225,28 @@ export const batchMachine = setup({
         ...(context.sequence && solved ? { sequence: { ...context.sequence, previous: solved } } : {}),
       });
     }),
+    /** The uploads in flight are watched until they land: what a drain until uploaded waits for. */
+    watchUploads: enqueueActions(({ context, self, enqueue }) => {
+      const running = withLiveStages(context.running, self);
+      const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>;
+      for (const r of running) {
+        const ref = children[r.child];
+        if (r.stage === 'uploading' && ref) enqueue.spawnChild('watchUpload', { id: `${r.child}:upload`, input: { ref, child: r.child } });
+      }
+      enqueue.assign({ running });
+    }),
+    noteUploadLanded: assign({
+      running: ({ context, event }) => {
+        const { child } = event as Extract<BatchEvent, { type: 'UPLOAD_LANDED' }>;
+        return context.running.map((r) => (r.child === child && r.stage === 'uploading' ? { ...r, stage: 'submissionPending' as const } : r));
+      },
+    }),
     /** What the drain waits for: every running solve settled (default), or only their uploads. */
     setDrainUntil: assign({ drainUntil: ({ event }) => (event as Extract<BatchEvent, { type: 'DRAIN' }>).until ?? 'settled' }),
-    cancelUnsent: enqueueActions(({ context, enqueue }) => {
-      for (const r of context.running) if (NOT_SENT.has(r.stage)) enqueue.sendTo(r.child, { type: 'CANCEL', reason: 'The batch was stopped before this input was sent.' });
+    cancelUnsent: enqueueActions(({ context, self, enqueue }) => {
+      for (const r of withLiveStages(context.running, self)) {
+        if (NOT_SENT.has(r.stage)) enqueue.sendTo(r.child, { type: 'CANCEL', reason: 'The batch was stopped before this input was sent.' });
+      }
     }),
     cancelRunning: enqueueActions(({ context, event, enqueue }) => {
       const reason = (event as { reason?: string }).reason ?? 'The batch was cancelled.';
@@ -217,14 +267,17 @@ export const batchMachine = setup({
   }),
   initial: 'running',
   on: {
-    'xstate.snapshot.*': { actions: { type: 'follow', params: { retry: false } } },
+    'xstate.done.actor.*': { actions: { type: 'follow', params: { retry: false } } },
+    'xstate.error.actor.*': { actions: { type: 'follow', params: { retry: false } } },
+    UPLOAD_LANDED: { actions: 'noteUploadLanded' },
   },
   states: {
     running: {
       entry: 'fillPool',
       always: { guard: 'allSettled', target: 'done' },
       on: {
-        'xstate.snapshot.*': { actions: [{ type: 'follow', params: { retry: true } }, 'fillPool'] },
+        'xstate.done.actor.*': { actions: [{ type: 'follow', params: { retry: true } }, 'fillPool'] },
+        'xstate.error.actor.*': { actions: [{ type: 'follow', params: { retry: false } }, 'fillPool'] },
         DRAIN: { target: 'draining', actions: 'setDrainUntil' },
         CANCEL: 'stopping',
       },
@@ -232,7 +285,9 @@ export const batchMachine = setup({
     draining: {
       description: 'Nothing new starts; the batch ends when the running solves settle, or their uploads land.',
       entry: enqueueActions(({ context, enqueue }) => {
-        if (context.drainUntil === 'uploaded') enqueue('cancelUnsent');
+        if (context.drainUntil !== 'uploaded') return;
+        enqueue('cancelUnsent');
+        enqueue('watchUploads');
       }),
       always: [
         { guard: 'noneRunning', target: 'done' },

@@ -2,11 +2,14 @@
  * `astrometry-net-client/machines`: the statecharts, and what makes them run. Each machine
  * declares its requests as typed placeholders; `provideSolveTasks` and `provideAccountTasks`
  * give them implementations bound to a `ServerPool`, a transport and a memory store. Most
- * callers take `session.machine` instead, which is the solve machine already provided.
+ * callers take `session.machine` instead, which is the solve machine already provided
+ * (and `session.endingMachine`, the one that ends once settled, for a batch's children).
  */
 export {
   solveMachine,
+  endingSolveMachine,
   createSolveMachine,
+  type SolveMachineOptions,
   type SolveContext,
   type SolveEvent,
   type SolveMachineInput,
@@ -31,7 +34,7 @@ export {
   batchMachine,
   type BatchItem,
   type BatchContext,
-  type ChildSnapshotEvent,
+  type SettledSolve,
   type BatchEmitted,
   type BatchEvent,
   type BatchInput,

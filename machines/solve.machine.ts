@@ -519,8 +519,9 @@ export function initialContext({ input }: { input: SolveMachineInput }): SolveCo
  * that reads it. The tasks pass theirs (`MachineDependencies.now`); `solveMachine` is this on the
  * system clock, for diagrams and inspectors.
  */
-export function createSolveMachine(now: Clock) {
+export function createSolveMachine(now: Clock, options: SolveMachineOptions = {}) {
   const solveSetup = createSolveSetup(now);
+  const ends = options.endsWhenSettled === true;
 
   /** The wait between two polls, the same in both polling phases. */
   const waitingToPoll = solveSetup.createStateConfig({
@@ -548,7 +549,8 @@ export function createSolveMachine(now: Clock) {
       initial: 'ready',
       states: {
         ready: {
-          description: 'Nothing in flight; FETCH asks for a result not cached yet.',
+          description: ends ? 'Nothing in flight: the solve ends.' : 'Nothing in flight; FETCH asks for a result not cached yet.',
+          ...(ends ? { always: '#solve.ended' } : {}),
           on: {
             FETCH: [...ignoreKnown, { ...(canFetch ? { guard: canFetch } : {}), target: 'fetchingResults', actions: 'enqueueFetch' }],
           },
@@ -738,12 +740,33 @@ export function createSolveMachine(now: Clock) {
         // A failed job still has a log and an axy file worth reading.
         ...resultsRegion('hasJobToFetchFrom'),
       },
+      ...(ends
+        ? {
+            ended: {
+              description: 'Final (endsWhenSettled): settled with nothing in flight; the output is the context.',
+              type: 'final' as const,
+              tags: ['settled' as const],
+            },
+          }
+        : {}) as Record<never, never>,
     },
+    output: ({ context }) => context,
   });
+}
+
+export interface SolveMachineOptions {
+  /**
+   * End in the final state `ended` once settled with nothing being fetched, its output the
+   * context (outcome, ids, results), instead of waiting for FETCH: for a parent that wants only
+   * the outcome (the batch), which then hears of it from the child's done event alone.
+   */
+  endsWhenSettled?: boolean;
 }
 
 /** The solve machine on the system clock: what diagrams, inspectors and `provideSolveTasks` without `now` use. */
 export const solveMachine = createSolveMachine(systemClock);
+/** The solve machine that ends once settled (see `SolveMachineOptions`), on the system clock: the batch's default child. */
+export const endingSolveMachine = createSolveMachine(systemClock, { endsWhenSettled: true });
 
 function storeFetched(results: ResultCache, fetched: FetchedResult): ResultCache {
   if (isFileResultKind(fetched.kind)) {

@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { createActor, toPromise } from 'xstate';
 import { batchMachine, type BatchItem } from '../machines/batch.machine.js';
-import { itemProgress, type ItemProgress } from '../src/client/batch-driver.js';
+import { batchProgress, itemProgress, type ItemProgress } from '../src/client/batch-driver.js';
+import type { AnyActorRef } from 'xstate';
 import { Session } from '../src/client/session.js';
 import { API_KEY, fakeNova, json } from './helpers/fake-nova.js';
 
@@ -16,7 +17,7 @@ function setup(count: number, concurrency: number, transport = fakeNova()) {
     id: `item-${i}`,
     input: { upload: { kind: 'url', url: `http://example.org/${i}.png` }, options: {}, schedule: session.schedule, prefetch: [{ kind: 'wcs' }] },
   }));
-  const actor = createActor(batchMachine.provide({ actors: { solve: session.machine } }), { input: { items, concurrency } });
+  const actor = createActor(batchMachine.provide({ actors: { solve: session.endingMachine } }), { input: { items, concurrency } });
   const summaries: ItemProgress[] = [];
   actor.on('itemSettled', (e) => summaries.push(itemProgress(e.id, e.snapshot)));
   return { actor, transport, summaries };
@@ -79,23 +80,29 @@ describe('batch machine', () => {
     expect(output.notStarted).toEqual(['item-2', 'item-3', 'item-4', 'item-5']);
   });
 
-  test('follows each child through its snapshots: every state is announced, and the solve input carries no batch id', async () => {
+  test('tells of each child as it starts, whose snapshots show every state, and hears of it again only when it ends', async () => {
     const { actor } = setup(2, 2);
     const phases = new Map<string, string[]>();
-    actor.on('itemUpdated', ({ id, snapshot }) => {
-      const list = phases.get(id) ?? [];
-      const top = typeof snapshot.value === 'string' ? snapshot.value : Object.entries(snapshot.value).map(([k, v]) => (k === 'success' ? `${k}.${v}` : k))[0];
-      if (list.at(-1) !== top) list.push(String(top));
-      phases.set(id, list);
+    actor.on('itemStarted', ({ id, child }) => {
+      const ref = actor.getSnapshot().children[child] as AnyActorRef;
+      ref.subscribe((snapshot) => {
+        const list = phases.get(id) ?? [];
+        const top = typeof snapshot.value === 'string' ? snapshot.value : Object.entries(snapshot.value).map(([k, v]) => (k === 'success' ? `${k}.${v}` : k))[0];
+        if (list.at(-1) !== top) list.push(String(top));
+        phases.set(id, list);
+      });
     });
+    // The batch itself steps once per start and once per end, not once per step of a solve.
+    let batchSteps = 0;
+    actor.subscribe(() => batchSteps++);
     actor.start();
     await toPromise(actor);
     for (const id of ['item-0', 'item-1']) {
-      expect(phases.get(id)?.[0]).toBe('idle');
-      expect(phases.get(id)?.[1]).toMatch(/^(loggingIn|uploading)$/);
-      // The prefetched files are downloaded under success before the item counts as settled.
-      expect(phases.get(id)?.slice(-3)).toEqual(['jobRunning', 'success.fetchingResults', 'success.ready']);
+      expect(phases.get(id)?.[0]).toMatch(/^(idle|loggingIn|uploading)$/);
+      // The prefetched files are downloaded under success before the item ends.
+      expect(phases.get(id)?.slice(-3)).toEqual(['jobRunning', 'success.fetchingResults', 'ended']);
     }
+    expect(batchSteps).toBeLessThanOrEqual(4);
     expect(JSON.stringify(actor.getSnapshot().context.items)).not.toContain('batchItemId');
   });
 
@@ -114,7 +121,7 @@ describe('batch machine', () => {
     actor.subscribe((s) => phases.at(-1) !== s.value && phases.push(String(s.value)));
     actor.start();
     // Wait until one solve is polling its job and the other's upload is held.
-    while (!(actor.getSnapshot().context.running.some((r) => r.stage === 'jobRunning') && actor.getSnapshot().context.running.some((r) => r.stage === 'uploading'))) {
+    while (!(batchProgress(actor.getSnapshot()).running.some((r) => r.stage === 'jobRunning') && batchProgress(actor.getSnapshot()).running.some((r) => r.stage === 'uploading'))) {
       await new Promise((r) => setTimeout(r, 2));
     }
     actor.send({ type: 'DRAIN', until: 'uploaded' });
@@ -135,7 +142,7 @@ describe('batch machine', () => {
     const transport = fakeNova({ solvingPolls: 1000 });
     const { actor, summaries } = setup(4, 2, transport);
     actor.start();
-    while (!actor.getSnapshot().context.running.every((r) => r.stage === 'jobRunning')) await new Promise((r) => setTimeout(r, 2));
+    while (!batchProgress(actor.getSnapshot()).running.every((r) => r.stage === 'jobRunning')) await new Promise((r) => setTimeout(r, 2));
     actor.send({ type: 'CANCEL', reason: 'Enough.' });
     const output = await toPromise(actor);
     expect(summaries.map((s) => [s.id, s.phase, s.error?.code, s.error?.message]).sort()).toEqual([

@@ -7,7 +7,7 @@
  * by completion order, so a result is always paired with its own input.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { BatchItem } from '../../machines/batch.machine.js';
+import type { BatchItem, SettledSolve } from '../../machines/batch.machine.js';
 import type { ResultRequest, SolveMachineInput, SolveSnapshot } from '../../machines/solve.machine.js';
 import { driveBatch, type BatchRun, type ItemProgress } from '../client/batch-driver.js';
 import type { SerializedError } from '../errors.js';
@@ -295,7 +295,7 @@ class SolveRun {
       items,
       concurrency: a.concurrency,
       ...(a.sequence ? { sequence: a.sequence } : {}),
-      solve: session.machine,
+      solve: session.endingMachine,
       // The batch and every solve it runs report to the session's (sanitized) inspector.
       ...(session.inspect ? { inspect: session.inspect } : {}),
       onItem: (p, snapshot) => this.#observe(p, snapshot),
@@ -364,7 +364,7 @@ class SolveRun {
     });
   }
 
-  #settle(rec: Rec, view: ItemProgress, snapshot: SolveSnapshot): void {
+  #settle(rec: Rec, view: ItemProgress, snapshot: SettledSolve): void {
     const a = this.#a;
     const { context } = snapshot;
     const outcome = view.phase === 'success' ? 'success' : 'failure';

@@ -4,10 +4,10 @@
  * and asks it to drain or stop. Stopping and draining are states of the machine; the driver only
  * sends the events.
  */
-import { createActor, toPromise, type InspectionEvent } from 'xstate';
-import { batchMachine, type BatchActor, type BatchItem, type BatchOutput, type BatchSnapshot } from '../../machines/batch.machine.js';
-import type { solveMachine, SolveSnapshot } from '../../machines/solve.machine.js';
-import { viewOf, type SolveStage, type SolveView } from './solve-view.js';
+import { createActor, toPromise, type AnyActorRef, type InspectionEvent } from 'xstate';
+import { batchMachine, type BatchActor, type BatchItem, type BatchOutput, type BatchSnapshot, type SettledSolve } from '../../machines/batch.machine.js';
+import type { endingSolveMachine, SolveSnapshot } from '../../machines/solve.machine.js';
+import { stageOf, viewOf, type SolveStage, type SolveView, type SolveViewSource } from './solve-view.js';
 
 /** Where one input's solve is, as a person or a journal wants it: its id and its view. */
 export interface ItemProgress extends SolveView {
@@ -29,19 +29,25 @@ export interface BatchProgress {
 }
 
 /** One solve of a batch: its id and `viewOf(snapshot)`. */
-export function itemProgress(id: string, snapshot: SolveSnapshot): ItemProgress {
+export function itemProgress(id: string, snapshot: SolveViewSource): ItemProgress {
   return { id, ...viewOf(snapshot) };
 }
 
+/** The batch's progress; the live solves' stages are read from their own snapshots. */
 export function batchProgress(snapshot: BatchSnapshot): BatchProgress {
   const c = snapshot.context;
+  const children = snapshot.children as Record<string, AnyActorRef | undefined>;
+  const running = c.running.map(({ id, child, stage }) => {
+    const live = children[child]?.getSnapshot() as SolveSnapshot | undefined;
+    return { id, stage: live?.status === 'active' ? stageOf(live) : stage };
+  });
   return {
     state: snapshot.value as BatchProgress['state'],
     total: c.items.length,
     started: c.next,
     settled: c.settledCount,
-    running: c.running.map(({ id, stage }) => ({ id, stage })),
-    uploading: c.running.filter((r) => r.stage === 'uploading').length,
+    running,
+    uploading: running.filter((r) => r.stage === 'uploading').length,
   };
 }
 
@@ -50,17 +56,20 @@ export interface DriveBatchOptions {
   concurrency: number;
   /** Solve in order, one at a time, each item hinted by the solution before it (see BatchInput.sequence). */
   sequence?: { strict: boolean };
-  /** The solve machine with its runtime (`session.machine`). */
-  solve: typeof solveMachine;
+  /** The solve machine that ends once settled, with its runtime (`session.endingMachine`). */
+  solve: typeof endingSolveMachine;
   inspect?: (event: InspectionEvent) => void;
-  /** Every snapshot of a live solve, projected, and the snapshot. Called synchronously, in the tick it changes. */
+  /**
+   * Every snapshot of a live solve, projected, and the snapshot. Called synchronously, in the tick
+   * it changes. Only a run given this (or `onProgress`) subscribes to its solves.
+   */
   onItem?: (progress: ItemProgress, snapshot: SolveSnapshot) => void;
   /**
    * A solve settled: its view (`phase` is `success` or `failure`) and its final snapshot, whose
    * context holds every result (`results`, `resultErrors`) and the error as it was serialized.
    */
-  onSettled?: (item: ItemProgress, snapshot: SolveSnapshot) => void;
-  /** The batch's own progress, after every change. */
+  onSettled?: (item: ItemProgress, snapshot: SettledSolve) => void;
+  /** The batch's own progress, after every change (of the batch, or of one of its solves). */
   onProgress?: (progress: BatchProgress) => void;
 }
 
@@ -82,16 +91,27 @@ export function driveBatch(options: DriveBatchOptions): BatchRun {
     input: { items: options.items, concurrency: options.concurrency, ...(options.sequence ? { sequence: options.sequence } : {}) },
     ...(options.inspect ? { inspect: options.inspect } : {}),
   });
-  if (options.onItem) {
-    const onItem = options.onItem;
-    actor.on('itemUpdated', ({ id, snapshot }) => onItem(itemProgress(id, snapshot), snapshot));
+  const { onItem, onProgress } = options;
+  if (onItem || onProgress) {
+    // The batch does not follow its solves' every step: what shows them subscribes to each.
+    const follow = (id: string, child: string) => {
+      const ref = (actor.getSnapshot().children as Record<string, AnyActorRef | undefined>)[child];
+      ref?.subscribe({
+        next: (snapshot: SolveSnapshot) => {
+          onItem?.(itemProgress(id, snapshot), snapshot);
+          onProgress?.(batchProgress(actor.getSnapshot()));
+        },
+        error: () => undefined,
+      });
+    };
+    actor.on('itemStarted', ({ id, child }) => follow(id, child));
+    actor.on('itemRetrying', ({ id, child }) => follow(id, child));
   }
   if (options.onSettled) {
     const onSettled = options.onSettled;
     actor.on('itemSettled', ({ id, snapshot }) => onSettled(itemProgress(id, snapshot), snapshot));
   }
-  if (options.onProgress) {
-    const onProgress = options.onProgress;
+  if (onProgress) {
     actor.subscribe({ next: (s) => onProgress(batchProgress(s)), error: () => undefined });
   }
   // A batch never fails on its own; an error here is a bug, reported through `done`.

@@ -18,6 +18,11 @@ import type { InspectObserver } from '../inspect/sanitize.js';
 import type { RequestEvent, MachineDependencies } from '../tasks/dependencies.js';
 import type { provideAccountTasks } from '../tasks/account-tasks.js';
 import { provideSolveTasks } from '../tasks/solve-tasks.js';
+import { createSolveMachine, type endingSolveMachine } from '../../machines/solve.machine.js';
+import { systemClock } from '../tasks/clock.js';
+
+/** The solve machine that ends once settled, with a session's tasks. */
+export type EndingSolveMachine = typeof endingSolveMachine;
 import type { Transport } from '../transport/transport.js';
 import { platform } from '../platform/web-platform.js';
 import { refuseUnknownOptions } from './known-options.js';
@@ -192,6 +197,7 @@ export class Session {
   readonly #memory: MemoryStore = new Map();
   readonly #machine: ReturnType<typeof provideSolveTasks>;
   readonly #dependencies: MachineDependencies;
+  #endingMachine: EndingSolveMachine | undefined;
   /** Built on the first account question: most sessions never ask one, and bundles need not carry it. */
   #accountMachine: ReturnType<typeof provideAccountTasks> | undefined;
 
@@ -266,6 +272,15 @@ export class Session {
   /** The solve machine bound to this session's transport and login: use it with `createActor`. */
   get machine(): ReturnType<typeof provideSolveTasks> {
     return this.#machine;
+  }
+
+  /**
+   * The same solve machine that ends once settled (`endsWhenSettled`), with the same tasks (one
+   * login, one set of upload tokens): the batch's children, whose done event is all it hears.
+   */
+  get endingMachine(): EndingSolveMachine {
+    this.#endingMachine ??= createSolveMachine(this.#dependencies.now ?? systemClock, { endsWhenSettled: true }).provide(this.#machine.implementations as never);
+    return this.#endingMachine;
   }
 
   /** @internal Bytes and Blobs waiting to be uploaded, kept out of snapshots. */

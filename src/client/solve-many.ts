@@ -64,7 +64,7 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
     items,
     concurrency,
     ...(sequence ? { sequence: { strict: hintMode === 'strict' } } : {}),
-    solve: session.machine,
+    solve: session.endingMachine,
     ...(session.inspect ? { inspect: session.inspect } : {}),
     ...(onProgress ? { onProgress } : {}),
     onSettled: ({ id, subid, jobId, calibration, files, error, hints }) => {

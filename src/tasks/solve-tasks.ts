@@ -13,7 +13,9 @@ import {
   type StatusReadInput,
   type UploadActorInput,
   type WaitInput,
+  type SolveMachineOptions,
 } from '../../machines/solve.machine.js';
+import { systemClock } from './clock.js';
 import { HttpError, NetworkError, NotFoundError, UploadInterruptedError } from '../errors.js';
 import * as api from '../protocol/api.js';
 import { neverReachedServer, sleep } from '../protocol/retry.js';
@@ -34,9 +36,10 @@ function longPoll(input: StatusReadInput, until: api.LongPoll['until'], now: num
 
 /**
  * The solve machine with its requests bound to the servers and the account, on the clock
- * `deps.now` (the system clock without it).
+ * `deps.now` (the system clock without it). `{ endsWhenSettled: true }` gives the one that ends
+ * once settled, for a batch's children (`batchMachine.provide({ actors: { solve } })`).
  */
-export function provideSolveTasks(deps: MachineDependencies) {
+export function provideSolveTasks(deps: MachineDependencies, options: SolveMachineOptions = {}) {
   const { pool, now, exchangeContext, withSession, login, noting, movable } = bind(deps);
   const several = pool.servers.length > 1;
 
@@ -98,7 +101,7 @@ export function provideSolveTasks(deps: MachineDependencies) {
   const holdsReads = (server: string | null) => holds.get(pool.get(server).apiUrl) ?? 0;
   const milestone = (scope: Bounded, until: 'job' | 'done') => (holdsReads(scope.server) > 0 ? until : undefined);
 
-  return (deps.now ? createSolveMachine(deps.now) : solveMachine).provide({
+  return (deps.now || options.endsWhenSettled ? createSolveMachine(deps.now ?? systemClock, options) : solveMachine).provide({
     actors: {
       login,
       upload,

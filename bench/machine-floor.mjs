@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// The statechart's own CPU per solve: the solve machine (and the batch machine over it) with
+// every request answered at once by a task that does no I/O. What remains is xstate and the
+// chart's guards and actions: the floor of a client built as this statechart, to add to the
+// bare transport's floor (bench/solve-cost.mjs) when judging how close the client can get.
+//
+//   npm run build && node bench/machine-floor.mjs            # N=2000
+import { createActor, fromPromise } from 'xstate';
+
+const N = Number(process.env.N ?? 2000);
+const { createSolveMachine } = await import('../dist/machines/solve.machine.js');
+const { driveBatch } = await import('../dist/src/client/batch-driver.js');
+const { defaultPollSchedule } = await import('../dist/src/tasks/polling.js');
+
+const hold = { token: 't', seconds: 600 };
+const calibration = { ra: 83.8, dec: -5.4, radius: 0.5, pixscale: 2, orientation: 0, parity: 1 };
+const instant = (value) => fromPromise(async () => value);
+const tasks = {
+  actors: {
+    login: instant(undefined),
+    upload: instant({ subid: 101, hash: null }),
+    readSubmission: instant({ value: { jobs: [202], job_calibrations: [], user_images: [], processing_started: null, processing_finished: null }, hold }),
+    readJob: instant({ value: 'success', hold }),
+    readCalibration: instant(calibration),
+    waitForNextPoll: instant(undefined),
+  },
+  guards: { hasSession: () => true },
+};
+const machine = createSolveMachine(() => Date.now()).provide(tasks);
+// A batch's children end once settled: the batch hears of each from its done event.
+const endingMachine = createSolveMachine(() => Date.now(), { endsWhenSettled: true }).provide(tasks);
+const input = { upload: { kind: 'file', path: 'x.png', filename: 'x.png' }, options: {}, schedule: { ...defaultPollSchedule('http://127.0.0.1/api/'), minIntervalMs: 0 }, timeoutMs: 60_000 };
+
+/** One solve as `client.solve` drives it: start, wait for the settled snapshot. */
+function oneSolve() {
+  const actor = createActor(machine, { input });
+  const settled = new Promise((resolve, reject) => {
+    const sub = actor.subscribe({ next: (s) => s.hasTag('settled') && !s.hasTag('fetching') && (sub.unsubscribe(), resolve(s)), error: reject });
+  });
+  actor.start();
+  actor.send({ type: 'START' });
+  return settled.then((s) => {
+    if (s.context.error) throw new Error(s.context.error.message);
+    actor.stop();
+  });
+}
+
+async function cpuOf(work) {
+  await work(50); // warm-up
+  const t0 = process.cpuUsage();
+  await work(N);
+  const t = process.cpuUsage(t0);
+  return ((t.user + t.system) / 1000 / N).toFixed(3);
+}
+
+const sequential = await cpuOf(async (n) => {
+  for (let i = 0; i < n; i++) await oneSolve();
+});
+const inFlight = await cpuOf(async (n) => {
+  let next = 0;
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (next < n) {
+      next++;
+      await oneSolve();
+    }
+  }));
+});
+const batch = await cpuOf(async (n) => {
+  const run = driveBatch({ items: Array.from({ length: n }, (_, i) => ({ id: String(i), input })), concurrency: 16, solve: endingMachine });
+  await run.done;
+});
+console.log(`\nThe statechart alone, every request answered at once with no I/O (${N} solves)`);
+console.log('| how | CPU per solve |');
+console.log('|---|---|');
+console.log(`| solve machine, one after another | ${sequential} ms |`);
+console.log(`| solve machine, 16 at a time | ${inFlight} ms |`);
+console.log(`| batch machine over solve machines, 16 at a time | ${batch} ms |`);
+
