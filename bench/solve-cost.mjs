@@ -10,11 +10,12 @@
 // Rows:
 //   batch       N solves, 16 in flight (solveMany against Promise.all over a pool)
 //   sequential  N solves one after another (solve() in a loop against await in a loop)
-//   held        16 solves held in a status read for HOLD_S seconds: CPU spent while waiting
+//   held        16 solves held in a status read for HOLD_S seconds: CPU per second spent while
+//               they wait (from 3 s after they start, once all sit in held reads)
 //   fresh       one solve in a new process, import and start-up included (the CLI's common case)
 //
 //   npm run build && node bench/solve-cost.mjs
-//   BATCH=2000 SEQUENTIAL=100 HOLD_S=60 node bench/solve-cost.mjs   # the defaults
+//   BATCH=2000 SEQUENTIAL=100 HOLD_S=60 REPS=3 node bench/solve-cost.mjs   # the defaults
 //   CPU_PROF=1 node bench/solve-cost.mjs                             # .cpuprofile per process in bench-profiles/
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -26,6 +27,8 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const API_KEY = 'benchsolvecostxx';
 const IN_FLIGHT = 16;
+/** Held: seconds the solves get to reach their held reads before the CPU is measured. */
+const HELD_SETTLE_S = 3;
 
 const [mode, ...args] = process.argv.slice(2);
 if (mode === '--server') await serverMain(Number(args[0]));
@@ -55,10 +58,27 @@ function report(extra) {
 }
 
 /** Runs `work` after one warm-up solve, and reports the CPU it took (warm-up excluded). */
+/**
+ * Held: the CPU of the waiting alone. The solves are started, given HELD_SETTLE_S to reach their
+ * held job reads (login, upload, submission), then the CPU is measured over the rest of the hold
+ * but the last seconds, and the process leaves without waiting for the jobs.
+ */
+async function measuredWhileHeld(work) {
+  const holdS = Number(process.env.HOLD_S ?? 60);
+  void work();
+  await new Promise((r) => setTimeout(r, HELD_SETTLE_S * 1000));
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, (holdS - HELD_SETTLE_S - 2) * 1000));
+  const cpu = process.cpuUsage(cpu0);
+  report({ row: 'held', n: IN_FLIGHT, ms: performance.now() - t0, cpuS: (cpu.user + cpu.system) / 1e6 });
+  process.exit(0);
+}
 async function measured(row, n, warmUp, work) {
+  if (row === 'held') return measuredWhileHeld(work);
   // One solve first (its login, the first compile), except where the start is what is measured
   // (fresh) or a solve takes a minute (held).
-  if (row !== 'fresh' && row !== 'held') await warmUp();
+  if (row !== 'fresh') await warmUp();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await work();
@@ -134,6 +154,11 @@ async function bareMain(row, apiUrl, file, nText) {
   await dispatcher.close();
 }
 
+/** fresh: the whole process (import, start-up, one solve); the others: the measured work (held: the wait). */
+function cpuOf(row, r) {
+  return row === 'fresh' ? r.totalCpuS : r.cpuS;
+}
+
 function spawnJson(args) {
   const prof = process.env.CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(here, '..', 'bench-profiles')}`] : [];
   return new Promise((resolve, reject) => {
@@ -163,6 +188,7 @@ async function main() {
   const batch = Number(process.env.BATCH ?? 2000);
   const sequential = Number(process.env.SEQUENTIAL ?? 100);
   const holdS = Number(process.env.HOLD_S ?? 60);
+  const reps = Number(process.env.REPS ?? 3);
   const dir = await mkdtemp(join(tmpdir(), 'anc-bench-cost-'));
   const file = join(dir, 'small.png');
   await writeFile(file, await readFile(join(here, '..', 'test', 'fixtures', 'small.png')));
@@ -171,10 +197,17 @@ async function main() {
     // One server for the solving rows; the same server for client and floor, one after the other.
     const fast = await startServer(20);
     try {
+      // Each row REPS times, client and floor in turn; the run with the median CPU of each is shown
+      // (one run of a few seconds moves by 10-20 % with what else the machine does).
       for (const [row, n] of [['batch', batch], ['sequential', sequential], ['fresh', 1]]) {
-        const client = await spawnJson(['--client', row, fast.url, file, String(n)]);
-        const bare = await spawnJson(['--bare', row, fast.url, file, String(n)]);
-        rows.push({ row, n, client, bare });
+        const clients = [];
+        const bares = [];
+        for (let rep = 0; rep < reps; rep++) {
+          clients.push(await spawnJson(['--client', row, fast.url, file, String(n)]));
+          bares.push(await spawnJson(['--bare', row, fast.url, file, String(n)]));
+        }
+        const median = (list) => list.sort((a, b) => cpuOf(row, a) - cpuOf(row, b))[Math.floor(list.length / 2)];
+        rows.push({ row, n, client: median(clients), bare: median(bares) });
       }
     } finally {
       await fast.stop();
@@ -195,8 +228,7 @@ async function main() {
   console.log('| row | solves | client CPU | bare undici CPU | ratio | client wall | client peak RSS | bare peak RSS |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const { row, n, client, bare } of rows) {
-    // fresh: the whole process (import, start-up, one solve); held: CPU per second of waiting.
-    const pick = (r) => (row === 'fresh' ? r.totalCpuS : r.cpuS);
+    const pick = (r) => cpuOf(row, r);
     const unit = row === 'held' ? (r) => `${((pick(r) / (r.ms / 1000)) * 1000).toFixed(2)} ms/s` : row === 'fresh' ? (r) => `${(pick(r) * 1000).toFixed(0)} ms` : (r) => `${((pick(r) / n) * 1000).toFixed(3)} ms/solve`;
     const ratio = pick(client) / pick(bare);
     console.log(`| ${row} | ${n} | ${unit(client)} | ${unit(bare)} | ${ratio.toFixed(2)} | ${(client.ms / 1000).toFixed(1)} s | ${client.rssMb.toFixed(0)} MB | ${bare.rssMb.toFixed(0)} MB |`);
