@@ -523,12 +523,20 @@ export function createSolveMachine(now: Clock, options: SolveMachineOptions = {}
   const solveSetup = createSolveSetup(now);
   const ends = options.endsWhenSettled === true;
 
+  /**
+   * Between two polls, before any wait: a poll already due (after a read the server held) is
+   * read at once, with no sleep actor made and stopped for nothing; otherwise the wait. Never
+   * seen in a snapshot: it is left in the step that enters it.
+   */
+  const schedulingPoll = solveSetup.createStateConfig({
+    description: 'No request, no wait: reads at once when the next poll is due (after a held read), else waits.',
+    always: [{ guard: 'pollDue', target: 'reading' }, { target: 'waiting' }],
+  });
+
   /** The wait between two polls, the same in both polling phases. */
   const waitingToPoll = solveSetup.createStateConfig({
-    description: 'No request: sleeps until context.polling.nextPollAt (or the deadline); at once after a held read.',
+    description: 'No request: sleeps until context.polling.nextPollAt (or the deadline).',
     tags: ['polling'],
-    // A poll already due (after a read the server held) starts without a sleep actor.
-    always: { guard: 'pollDue', target: 'reading' },
     invoke: {
       id: 'waitForNextPoll',
       src: 'waitForNextPoll',
@@ -656,9 +664,10 @@ export function createSolveMachine(now: Clock, options: SolveMachineOptions = {}
       submissionPending: {
         description: 'The server is ingesting the upload; polls the submission until a job id appears.',
         entry: [{ type: 'stamp', params: { stage: 'submissionPending' } }, 'releaseUpload', 'beginPhase', 'learnServerHolds', 'schedulePoll'],
-        initial: 'waiting',
+        initial: 'scheduling',
         on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
         states: {
+          scheduling: schedulingPoll,
           waiting: waitingToPoll,
           reading: {
             description: 'GET /api/submissions/:subid',
@@ -671,7 +680,7 @@ export function createSolveMachine(now: Clock, options: SolveMachineOptions = {}
               onDone: [
                 { guard: 'submissionFailed', target: '#solve.failure', actions: 'recordSubmissionFailed' },
                 { guard: 'jobAppeared', target: '#solve.jobRunning', actions: 'followJob' },
-                { target: 'waiting', actions: ['storeSubmission', 'noteHold', 'schedulePoll'] },
+                { target: 'scheduling', actions: ['storeSubmission', 'noteHold', 'schedulePoll'] },
               ],
               onError: [{ guard: 'deadlineMovedOn', target: 'reading', reenter: true }, { target: '#solve.failure', actions: 'recordError' }],
             },
@@ -684,6 +693,7 @@ export function createSolveMachine(now: Clock, options: SolveMachineOptions = {}
         initial: 'reading',
         on: { CANCEL: { target: 'failure', actions: 'recordCancel' } },
         states: {
+          scheduling: schedulingPoll,
           waiting: waitingToPoll,
           reading: {
             description: 'GET /api/jobs/:jobid',
@@ -696,7 +706,7 @@ export function createSolveMachine(now: Clock, options: SolveMachineOptions = {}
               onDone: [
                 { guard: 'jobSolved', target: 'readingCalibration', actions: 'markJobSolved' },
                 { guard: 'jobFailed', target: '#solve.failure', actions: 'recordJobFailed' },
-                { target: 'waiting', actions: ['storeJobStatus', 'noteHold', 'schedulePoll'] },
+                { target: 'scheduling', actions: ['storeJobStatus', 'noteHold', 'schedulePoll'] },
               ],
               onError: [
                 { guard: 'deadlineMovedOn', target: 'reading', reenter: true },
