@@ -12,7 +12,7 @@ import type FormDataType from 'form-data';
 import type { Dispatcher } from 'undici';
 import { NetworkError, ResponseTooLargeError } from '../errors.js';
 import type { RequestBody, Transport, TransportRequest, TransportResponse } from './transport.js';
-import { watch } from './watchdog.js';
+import { watch, type Watchdog } from './watchdog.js';
 
 export interface UndiciTransportOptions {
   /**
@@ -37,14 +37,24 @@ const SMALL_BODY = 256 * 1024;
 
 // Loaded at the first request, not at import: a command line that only checks its arguments
 // starts without paying for undici and form-data.
-let modules: Promise<{ request: typeof import('undici').request; FormData: typeof FormDataType; agent: Dispatcher }> | undefined;
-function load() {
-  modules ??= Promise.all([import('undici'), import('form-data')]).then(([undici, formData]) => ({
-    request: undici.request,
-    FormData: formData.default,
-    // undici's defaults: sockets with a write high-water mark of 64 KiB (16 KiB over TLS).
-    agent: new undici.Agent(),
-  }));
+interface Modules {
+  request: typeof import('undici').request;
+  FormData: typeof FormDataType;
+  agent: Dispatcher;
+}
+let modules: Promise<Modules> | undefined;
+/** Once loaded: every later request uses them without waiting a turn for a settled promise. */
+let loaded: Modules | undefined;
+function load(): Promise<Modules> {
+  modules ??= Promise.all([import('undici'), import('form-data')]).then(([undici, formData]) => {
+    loaded = {
+      request: undici.request,
+      FormData: formData.default,
+      // undici's defaults: sockets with a write high-water mark of 64 KiB (16 KiB over TLS).
+      agent: new undici.Agent(),
+    };
+    return loaded;
+  });
   return modules;
 }
 
@@ -52,13 +62,13 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
   const userAgent = options.userAgent ?? 'astrometry-net-client';
   return {
     async request(req: TransportRequest): Promise<TransportResponse> {
-      const { request: undiciRequest, FormData, agent } = await load();
+      const { request: undiciRequest, FormData, agent } = loaded ?? (await load());
       // An upload is watched by our own timers (bytes moving out count as progress, and undici
       // has no timer for a body it sends). Every other request is bounded by undici's own
       // timers, which share one clock: no AbortController and no two timers per request.
-      const dog = req.body?.kind === 'multipart' ? watch(req) : undefined;
-      const bounds = dog ? undefined : boundsOf(req, options);
-      const encoded = await encodeBody(
+      let dog: Watchdog | undefined;
+      // Only a big file read from disk is encoded asynchronously; a form or bytes are not awaited.
+      const encoding = encodeBody(
         FormData,
         req.body,
         (sent, total) => {
@@ -67,6 +77,9 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
         },
         options.dispatcher === undefined,
       );
+      const encoded = encoding instanceof Promise ? await encoding : encoding;
+      dog = req.body?.kind === 'multipart' ? watch(req) : undefined;
+      const bounds = dog ? undefined : boundsOf(req, options);
       try {
         const response = await undiciRequest(req.url, {
           method: req.method,
@@ -197,14 +210,14 @@ interface EncodedBody {
   file?: { close(): Promise<void> };
 }
 
-async function encodeBody(
+function encodeBody(
   FormData: typeof FormDataType,
   body: RequestBody | undefined,
   onProgress: (sentBytes: number, totalBytes: number) => void,
   /** Whether the sockets are the transport's own Agent's, so that file buffers may be reused. */
   ownSockets: boolean,
-): Promise<EncodedBody> {
-  if (!body) return { headers: {} };
+): EncodedBody | Promise<EncodedBody> {
+  if (!body) return NO_BODY;
   if (body.kind === 'form') {
     const text = new URLSearchParams(body.fields).toString();
     return {
@@ -223,19 +236,7 @@ async function encodeBody(
       const length = prefix.length + bytes.length + suffix.length;
       return { headers: { ...headers, 'content-length': String(length) }, body: Buffer.concat([prefix, bytes, suffix], length), sentWhole: length };
     }
-    const handle = await open(source.path, 'r');
-    try {
-      const { size } = await handle.stat();
-      const length = prefix.length + size + suffix.length;
-      return {
-        headers: { ...headers, 'content-length': String(length) },
-        body: progress([prefix, fileChunks(handle, size, ownSockets), suffix], length, onProgress),
-        file: { close: () => handle.close().catch(() => {}) },
-      };
-    } catch (error) {
-      await handle.close().catch(() => {});
-      throw error;
-    }
+    return streamFile(source.path, prefix, suffix, headers, onProgress, ownSockets);
   }
   if (source.kind === 'bytes') {
     const bytes = Buffer.from(source.bytes.buffer, source.bytes.byteOffset, source.bytes.byteLength);
@@ -248,6 +249,32 @@ async function encodeBody(
     body: progress([prefix, source.blob.stream() as unknown as AsyncIterable<Uint8Array>, suffix], length, onProgress),
   };
 }
+
+/** A big file, streamed between the framing's two halves, its length known from its size. */
+async function streamFile(
+  path: string,
+  prefix: Buffer,
+  suffix: Buffer,
+  headers: Record<string, string>,
+  onProgress: (sentBytes: number, totalBytes: number) => void,
+  ownSockets: boolean,
+): Promise<EncodedBody> {
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    const length = prefix.length + size + suffix.length;
+    return {
+      headers: { ...headers, 'content-length': String(length) },
+      body: progress([prefix, fileChunks(handle, size, ownSockets), suffix], length, onProgress),
+      file: { close: () => handle.close().catch(() => {}) },
+    };
+  } catch (error) {
+    await handle.close().catch(() => {});
+    throw error;
+  }
+}
+
+const NO_BODY: EncodedBody = Object.freeze({ headers: {} });
 
 /**
  * The multipart framing around the file, from `form-data` itself: a form whose file part is
