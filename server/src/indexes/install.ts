@@ -5,6 +5,7 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, interceptors } from 'undici';
 import { formatRanges, scanIndexDirs } from '../solvers/index-coverage.js';
 import { planFiles, type CatalogueFile } from './catalogue.js';
@@ -28,11 +29,9 @@ const BODY_TIMEOUT_MS = 60_000;
 /** Pause before a resume after a cut. */
 const RETRY_PAUSE_MS = 1_000;
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
+// Node's promise timer takes its abort listener off the signal when it fires, so a run with many
+// resumes leaves none behind on the caller's signal; an interrupt just ends the pause early.
+const sleep = (ms: number, signal?: AbortSignal) => delay(ms, undefined, signal ? { signal } : {}).catch(() => undefined);
 
 /** Whether a whole, valid copy of `f` is in `dir` already (checked from its own structure). */
 async function alreadyThere(dir: string, f: CatalogueFile): Promise<'yes' | 'no' | string> {
