@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { downloadIndexFile } from '../src/indexes/download.js';
+import { IndexWriteError } from '../src/indexes/errors.js';
 import { installIndexes } from '../src/indexes/install.js';
 import { startIndexMirror, type IndexMirror } from './helpers/index-mirror.js';
 
@@ -41,6 +43,25 @@ afterAll(async () => {
   await dispatcher?.close();
   await mirror?.close();
   await rm(work, { recursive: true, force: true });
+});
+
+const url = (name: string) => `${mirror.url}/4100/${name}`;
+const opts = () => ({ dispatcher, headersTimeoutMs: 5_000, bodyTimeoutMs: 5_000 });
+
+describe('one file', () => {
+  it('fails with IndexWriteError when the disk is full, instead of an uncaught exception', async () => {
+    const dir = await freshDir();
+    // Every write to /dev/full fails with ENOSPC, as on a full disk.
+    await symlink('/dev/full', path.join(dir, 'index-4119.fits.part'));
+    const err = await downloadIndexFile(url('index-4119.fits'), dir, 'index-4119.fits', { indexId: 4119, healpix: -1 }, opts()).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(IndexWriteError);
+    expect((err as IndexWriteError).code).toBe('write_failed');
+    expect((err as Error).message).toMatch(/^cannot write .*index-4119\.fits\.part: ENOSPC: no space left on device/);
+    expect(await readdir(dir)).toEqual(['index-4119.fits.part']);
+  });
 });
 
 describe('indexes install', () => {

@@ -7,9 +7,9 @@
 import { createWriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
 import { request, type Dispatcher } from 'undici';
-import { DownloadCutError, InvalidIndexError, MirrorError } from './errors.js';
+import { DownloadCutError, IndexWriteError, InvalidIndexError, MirrorError } from './errors.js';
 import { validateIndexFile, type ExpectedIndex } from './validate.js';
 
 export interface DownloadProgress {
@@ -50,8 +50,9 @@ function contentRange(header: string | string[] | undefined): { start: number; t
 
 /**
  * Downloads `url` to `dir/name`, resuming `dir/name.part`. Throws MirrorError (the mirror will
- * not give this file), DownloadCutError (the transfer broke off; `.part` is kept for a resume)
- * or InvalidIndexError (the file is refused; nothing is left).
+ * not give this file), DownloadCutError (the transfer broke off; `.part` is kept for a resume),
+ * IndexWriteError (the disk is full or the folder not writable; `.part` is kept) or
+ * InvalidIndexError (the file is refused; nothing is left).
  */
 export async function downloadIndexFile(
   url: string,
@@ -96,27 +97,34 @@ export async function downloadIndexFile(
     throw new MirrorError(url, `HTTP ${res.statusCode}`);
   }
 
+  // pipeline listens for the file's errors (a full disk, an unwritable folder) from the open on,
+  // so they end the transfer as a rejection here, never as an uncaught 'error' event.
   const out = createWriteStream(part, { flags: from > 0 ? 'a' : 'w' });
+  let writeError: Error | undefined;
+  out.once('error', (err) => (writeError = err));
   let received = from;
   try {
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      received += chunk.length;
-      if (received > total) throw new InvalidIndexError(name, `the mirror sent more than the ${total} bytes it announced`);
-      if (!out.write(chunk)) await once(out, 'drain');
-      opts.onProgress?.({ received, total, resumedFrom: from });
-    }
+    await pipeline(
+      res.body,
+      async function* (body: AsyncIterable<Buffer>) {
+        for await (const chunk of body) {
+          received += chunk.length;
+          if (received > total) throw new InvalidIndexError(name, `the mirror sent more than the ${total} bytes it announced`);
+          yield chunk;
+          opts.onProgress?.({ received, total, resumedFrom: from });
+        }
+      },
+      out,
+    );
   } catch (err) {
-    out.end();
-    await once(out, 'close').catch(() => undefined);
     if (err instanceof InvalidIndexError) {
       await rm(part, { force: true });
       throw err;
     }
+    if (writeError) throw new IndexWriteError(part, writeError);
     if (opts.signal?.aborted) throw err;
     throw new DownloadCutError(url, received, total, err);
   }
-  out.end();
-  await once(out, 'close');
   if (received < total) throw new DownloadCutError(url, received, total, new Error('the body ended early'));
   return finish(total, received - from);
 

@@ -11,7 +11,7 @@ import { formatRanges, scanIndexDirs } from '../solvers/index-coverage.js';
 import { planFiles, type CatalogueFile } from './catalogue.js';
 import type { InstallArgs } from './args.js';
 import { downloadIndexFile, PART_SUFFIX } from './download.js';
-import { DownloadCutError } from './errors.js';
+import { DownloadCutError, IndexWriteError } from './errors.js';
 import { formatBytes, formatSpeed, ProgressLine } from './progress.js';
 import { validateIndexFile } from './validate.js';
 
@@ -116,7 +116,12 @@ export async function installIndexes(args: InstallArgs, dir: string, io: Install
             await sleep(RETRY_PAUSE_MS, io.signal);
             continue;
           }
-          const hint = err instanceof DownloadCutError ? '; what arrived is kept, run the same command again to resume' : '';
+          const hint =
+            err instanceof DownloadCutError
+              ? '; what arrived is kept, run the same command again to resume'
+              : err instanceof IndexWriteError
+                ? '; free space there (or choose another --dir) and run the same command again to resume'
+                : '';
           const message = (err as Error).message;
           progress.end(`${message.startsWith(f.name) ? '' : `${f.name}: `}${message}${hint}`);
           failed++;
