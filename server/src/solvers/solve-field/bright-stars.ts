@@ -31,24 +31,29 @@ let cached: Promise<Map<string, number>> | undefined;
 /** Both names of each star (designation, common name) to its V magnitude. Never rejects. */
 export function brightStarMagnitudes(log: (line: string) => void = () => {}, python = 'python3'): Promise<Map<string, number>> {
   if (cached) return cached;
-  const dump = (async () => {
-    const r = await runProgram(python, ['-c', DUMP], { cwd: process.cwd(), timeoutMs: DUMP_TIMEOUT_MS, stdout: 'capture', stderr: 'capture' });
-    const map = new Map<string, number>();
-    try {
-      if (r.code !== 0) throw new Error(r.spawnError?.message ?? r.stderr.trim().split('\n').at(-1) ?? `exit ${r.code}`);
-      for (const [name, common, vmag] of JSON.parse(r.stdout) as [string, string, number][]) {
-        if (!Number.isFinite(vmag)) continue;
-        // plot-constellations names a star by its designation and by (the first of) its common names.
-        for (const n of [name, common, common.split(' / ')[0] ?? '']) if (n.trim() !== '' && !map.has(n.trim())) map.set(n.trim(), vmag);
-      }
-      if (map.size === 0) throw new Error('the catalogue gave no magnitudes');
-    } catch (err) {
-      log(`annotations: no star magnitudes (vmag) from libastrometry's catalogue: ${(err as Error).message}`);
-    }
-    // Callers that came while this dump ran share it; a failed one is forgotten for the next.
+  // Callers that come while this dump runs share it; a failed one is forgotten for the next.
+  const dump: Promise<Map<string, number>> = readMagnitudes(log, python).then((map) => {
     if (map.size === 0 && cached === dump) cached = undefined;
     return map;
-  })();
+  });
   cached = dump;
   return dump;
+}
+
+/** One dump of the catalogue; an empty map (said in `log`) when it fails. */
+async function readMagnitudes(log: (line: string) => void, python: string): Promise<Map<string, number>> {
+  const r = await runProgram(python, ['-c', DUMP], { cwd: process.cwd(), timeoutMs: DUMP_TIMEOUT_MS, stdout: 'capture', stderr: 'capture' });
+  const map = new Map<string, number>();
+  try {
+    if (r.code !== 0) throw new Error(r.spawnError?.message ?? r.stderr.trim().split('\n').at(-1) ?? `exit ${r.code}`);
+    for (const [name, common, vmag] of JSON.parse(r.stdout) as [string, string, number][]) {
+      if (!Number.isFinite(vmag)) continue;
+      // plot-constellations names a star by its designation and by (the first of) its common names.
+      for (const n of [name, common, common.split(' / ')[0] ?? '']) if (n.trim() !== '' && !map.has(n.trim())) map.set(n.trim(), vmag);
+    }
+    if (map.size === 0) throw new Error('the catalogue gave no magnitudes');
+  } catch (err) {
+    log(`annotations: no star magnitudes (vmag) from libastrometry's catalogue: ${(err as Error).message}`);
+  }
+  return map;
 }
