@@ -27,6 +27,14 @@ export interface DownloadOptions {
   headersTimeoutMs: number;
   /** Longest silence between two chunks of the body, ms. */
   bodyTimeoutMs: number;
+  /** Largest size the mirror may announce for this file, bytes: past it nothing is fetched. */
+  maxBytes: number;
+  /**
+   * Slowest average the transfer may keep, bytes a second: the body must have arrived within
+   * bodyTimeoutMs plus the missing bytes at this rate, or it is cut (and can resume), so a
+   * mirror that trickles a byte just inside each silence limit still cannot hold a run forever.
+   */
+  minBytesPerSecond: number;
   onProgress?: (p: DownloadProgress) => void;
 }
 
@@ -96,6 +104,10 @@ export async function downloadIndexFile(
     await res.body.dump().catch(() => undefined);
     throw new MirrorError(url, `HTTP ${res.statusCode}`);
   }
+  if (total > opts.maxBytes) {
+    res.body.destroy();
+    throw new MirrorError(url, `announced ${total} bytes, more than the ${opts.maxBytes} this file may have; nothing was fetched`);
+  }
 
   // pipeline listens for the file's errors (a full disk, an unwritable folder) from the open on,
   // so they end the transfer as a rejection here, never as an uncaught 'error' event.
@@ -103,6 +115,11 @@ export async function downloadIndexFile(
   let writeError: Error | undefined;
   out.once('error', (err) => (writeError = err));
   let received = from;
+  const deadlineMs = opts.bodyTimeoutMs + Math.ceil(((total - from) * 1000) / opts.minBytesPerSecond);
+  const deadline = setTimeout(
+    () => res.body.destroy(new Error(`not whole within ${Math.round(deadlineMs / 1000)} s (slower than ${opts.minBytesPerSecond} bytes/s on average)`)),
+    deadlineMs,
+  );
   try {
     await pipeline(
       res.body,
@@ -124,6 +141,8 @@ export async function downloadIndexFile(
     if (writeError) throw new IndexWriteError(part, writeError);
     if (opts.signal?.aborted) throw err;
     throw new DownloadCutError(url, received, total, err);
+  } finally {
+    clearTimeout(deadline);
   }
   if (received < total) throw new DownloadCutError(url, received, total, new Error('the body ended early'));
   return finish(total, received - from);

@@ -26,6 +26,14 @@ export interface InstallIo {
 /** Limits of one transfer: the mirror must answer within 30 s and never fall silent for 60 s. */
 const HEADERS_TIMEOUT_MS = 30_000;
 const BODY_TIMEOUT_MS = 60_000;
+/** Slowest average a transfer may keep (then it is cut, and resumed): 50 kB/s, under an hour for 165 MB. */
+const MIN_BYTES_PER_SECOND = 50_000;
+/**
+ * The catalogue's sizes are typical ones (a tile's size varies with its stars); a mirror that
+ * announces more than twice that is not sending the index file. A file of unknown size: 1 GB.
+ */
+const SIZE_MARGIN = 2;
+const UNKNOWN_SIZE_CAP = 1_000_000_000;
 /** Pause before a resume after a cut. */
 const RETRY_PAUSE_MS = 1_000;
 
@@ -93,6 +101,8 @@ export async function installIndexes(args: InstallArgs, dir: string, io: Install
             dispatcher,
             headersTimeoutMs: HEADERS_TIMEOUT_MS,
             bodyTimeoutMs: BODY_TIMEOUT_MS,
+            maxBytes: f.approxBytes > 0 ? Math.round(f.approxBytes * SIZE_MARGIN) : UNKNOWN_SIZE_CAP,
+            minBytesPerSecond: MIN_BYTES_PER_SECOND,
             onProgress: (p) => progress.update(p.received, p.total),
             ...(io.signal ? { signal: io.signal } : {}),
           });
