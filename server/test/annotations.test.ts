@@ -87,6 +87,15 @@ describe('annotations', () => {
     expect(three.filter((a) => a.type !== 'bright')).toEqual(all.filter((a) => a.type !== 'bright'));
     expect(three.findIndex((a) => a.type === 'bright')).toBe(all.findIndex((a) => a.type === 'bright'));
   });
+
+  it('nbright=N without magnitudes (no python3 or libastrometry) gives the first N stars as listed', async () => {
+    const file = path.join(dir, 'annotations-no-vmag.json');
+    const bare = annotationsFromPlotConstellations(plotConstellations(['-B', '-N', '-F', '0']), new Map());
+    expect(bare.some((a) => a.vmag !== undefined)).toBe(false);
+    await writeFile(file, JSON.stringify(bare));
+    const stars = (await readAnnotations(file, 2)).filter((a) => a.type === 'bright');
+    expect(stars).toEqual(bare.filter((a) => a.type === 'bright').slice(0, 2));
+  });
 });
 
 describe('star magnitudes from libastrometry', () => {

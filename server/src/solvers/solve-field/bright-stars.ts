@@ -4,7 +4,7 @@
  * into libastrometry but prints no magnitude, so the catalogue is read from that same library
  * (its `bright_stars_get`) through Python's ctypes, once per server process. Without python3 or
  * the library the map is empty, and annotations go without `vmag`, as nova's do for stars its
- * catalogue lacks; such a failure is not kept, so the next job asks again (python3 installed
+ * catalogue lacks (and `nbright=N` keeps the first N in plot-constellations' order); such a failure is not kept, so the next job asks again (python3 installed
  * while serve runs, or a dump that timed out on a busy machine, is then used).
  */
 import { runProgram } from './run.js';
