@@ -1,13 +1,14 @@
 /**
  * nova's annotations from the real `plot-constellations` (Debian's) on a TAN WCS of Orion's
  * sword, 4° wide: every NGC/IC object in the field whatever its size, `vmag` from the catalogue
- * built into libastrometry, and `nbright=N` giving the N brightest stars.
+ * built into libastrometry (a failed read of it retried by the next job), and `nbright=N` giving
+ * the N brightest stars.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { annotationsFromPlotConstellations, readAnnotations, type Annotation } from '../src/annotations.js';
 import { brightStarMagnitudes } from '../src/solvers/solve-field/bright-stars.js';
 
@@ -85,5 +86,30 @@ describe('annotations', () => {
     // Everything else as without nbright, in its place.
     expect(three.filter((a) => a.type !== 'bright')).toEqual(all.filter((a) => a.type !== 'bright'));
     expect(three.findIndex((a) => a.type === 'bright')).toBe(all.findIndex((a) => a.type === 'bright'));
+  });
+
+  it('nbright=N without magnitudes (no python3 or libastrometry) gives the first N stars as listed', async () => {
+    const file = path.join(dir, 'annotations-no-vmag.json');
+    const bare = annotationsFromPlotConstellations(plotConstellations(['-B', '-N', '-F', '0']), new Map());
+    expect(bare.some((a) => a.vmag !== undefined)).toBe(false);
+    await writeFile(file, JSON.stringify(bare));
+    const stars = (await readAnnotations(file, 2)).filter((a) => a.type === 'bright');
+    expect(stars).toEqual(bare.filter((a) => a.type === 'bright').slice(0, 2));
+  });
+});
+
+describe('star magnitudes from libastrometry', () => {
+  it('are read again after a failed read, and kept once read', async () => {
+    // A module of its own, so no earlier test has filled its cache.
+    vi.resetModules();
+    const { brightStarMagnitudes: magnitudes } = await import('../src/solvers/solve-field/bright-stars.js');
+    const log: string[] = [];
+    const failed = await magnitudes((l) => log.push(l), path.join(dir, 'no-python3-here'));
+    expect(failed.size).toBe(0);
+    expect(log.join('\n')).toMatch(/no star magnitudes \(vmag\) from libastrometry's catalogue: .*ENOENT/);
+    const read = await magnitudes();
+    expect(read.get('Hatysa')).toBeCloseTo(2.8, 1);
+    // Kept: even a python that cannot run is not asked again.
+    expect(await magnitudes(() => {}, path.join(dir, 'no-python3-here'))).toBe(read);
   });
 });

@@ -4,7 +4,7 @@
  * flags, and the validation of index files (Debian's real Tycho-2 files, and damaged copies).
  */
 import { spawnSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, open, rm, truncate } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { planFiles, scalesFor } from '../src/indexes/catalogue.js';
 import { parseIndexesArgs } from '../src/indexes/args.js';
 import { IndexesUsageError, InvalidIndexError } from '../src/indexes/errors.js';
 import { validateIndexFile } from '../src/indexes/validate.js';
+import { readIndexFile } from '../src/solvers/index-coverage.js';
 import { defaultIndexDir } from '../src/indexes/default-dir.js';
 import { parseServeArgs, withDefaultIndexDir } from '../src/cli.js';
 
@@ -136,6 +137,19 @@ describe('index file validation', () => {
     await h.write(Buffer.from('<html>Not Found</html>'.padEnd(2880)));
     await h.close();
     expect(await why(validateIndexFile(html, 'index-4111.fits', { indexId: 4111, healpix: -1, size: 2880 }))).toMatch(/not a FITS file/);
+  });
+
+  it("is read from the same header serve's coverage scan reads, however long the header", async () => {
+    // Debian's file with four blocks of COMMENT cards after EXTEND: INDEXID and SCALE_L/U now
+    // sit in the header's fifth block.
+    const bytes = await readFile(TYCHO2_11);
+    const comments = Buffer.from('COMMENT   padding'.padEnd(80).repeat(4 * 36), 'latin1');
+    const long = path.join(dir, 'long-header.fits');
+    await writeFile(long, Buffer.concat([bytes.subarray(0, 4 * 80), comments, bytes.subarray(4 * 80)]));
+    await expect(validateIndexFile(long, 'index-4111.fits', { indexId: 4111, healpix: -1, size: bytes.length + 4 * 2880 })).resolves.toBeUndefined();
+    const original = await readIndexFile(TYCHO2_11);
+    expect(original?.indexId).toBe(4111);
+    expect(await readIndexFile(long)).toEqual({ ...original, path: long });
   });
 });
 

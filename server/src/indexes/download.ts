@@ -7,9 +7,9 @@
 import { createWriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
 import { request, type Dispatcher } from 'undici';
-import { DownloadCutError, InvalidIndexError, MirrorError } from './errors.js';
+import { DownloadCutError, IndexWriteError, InvalidIndexError, MirrorError } from './errors.js';
 import { validateIndexFile, type ExpectedIndex } from './validate.js';
 
 export interface DownloadProgress {
@@ -27,6 +27,14 @@ export interface DownloadOptions {
   headersTimeoutMs: number;
   /** Longest silence between two chunks of the body, ms. */
   bodyTimeoutMs: number;
+  /** Largest size the mirror may announce for this file, bytes: past it nothing is fetched. */
+  maxBytes: number;
+  /**
+   * Slowest average the transfer may keep, bytes a second: the body must have arrived within
+   * bodyTimeoutMs plus the missing bytes at this rate, or it is cut (and can resume), so a
+   * mirror that trickles a byte just inside each silence limit still cannot hold a run forever.
+   */
+  minBytesPerSecond: number;
   onProgress?: (p: DownloadProgress) => void;
 }
 
@@ -50,8 +58,9 @@ function contentRange(header: string | string[] | undefined): { start: number; t
 
 /**
  * Downloads `url` to `dir/name`, resuming `dir/name.part`. Throws MirrorError (the mirror will
- * not give this file), DownloadCutError (the transfer broke off; `.part` is kept for a resume)
- * or InvalidIndexError (the file is refused; nothing is left).
+ * not give this file), DownloadCutError (the transfer broke off; `.part` is kept for a resume),
+ * IndexWriteError (the disk is full or the folder not writable; `.part` is kept) or
+ * InvalidIndexError (the file is refused; nothing is left).
  */
 export async function downloadIndexFile(
   url: string,
@@ -95,28 +104,46 @@ export async function downloadIndexFile(
     await res.body.dump().catch(() => undefined);
     throw new MirrorError(url, `HTTP ${res.statusCode}`);
   }
+  if (total > opts.maxBytes) {
+    res.body.destroy();
+    throw new MirrorError(url, `announced ${total} bytes, more than the ${opts.maxBytes} this file may have; nothing was fetched`);
+  }
 
+  // pipeline listens for the file's errors (a full disk, an unwritable folder) from the open on,
+  // so they end the transfer as a rejection here, never as an uncaught 'error' event.
   const out = createWriteStream(part, { flags: from > 0 ? 'a' : 'w' });
+  let writeError: Error | undefined;
+  out.once('error', (err) => (writeError = err));
   let received = from;
+  const deadlineMs = opts.bodyTimeoutMs + Math.ceil(((total - from) * 1000) / opts.minBytesPerSecond);
+  const deadline = setTimeout(
+    () => res.body.destroy(new Error(`not whole within ${Math.round(deadlineMs / 1000)} s (slower than ${opts.minBytesPerSecond} bytes/s on average)`)),
+    deadlineMs,
+  );
   try {
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      received += chunk.length;
-      if (received > total) throw new InvalidIndexError(name, `the mirror sent more than the ${total} bytes it announced`);
-      if (!out.write(chunk)) await once(out, 'drain');
-      opts.onProgress?.({ received, total, resumedFrom: from });
-    }
+    await pipeline(
+      res.body,
+      async function* (body: AsyncIterable<Buffer>) {
+        for await (const chunk of body) {
+          received += chunk.length;
+          if (received > total) throw new InvalidIndexError(name, `the mirror sent more than the ${total} bytes it announced`);
+          yield chunk;
+          opts.onProgress?.({ received, total, resumedFrom: from });
+        }
+      },
+      out,
+    );
   } catch (err) {
-    out.end();
-    await once(out, 'close').catch(() => undefined);
     if (err instanceof InvalidIndexError) {
       await rm(part, { force: true });
       throw err;
     }
+    if (writeError) throw new IndexWriteError(part, writeError);
     if (opts.signal?.aborted) throw err;
     throw new DownloadCutError(url, received, total, err);
+  } finally {
+    clearTimeout(deadline);
   }
-  out.end();
-  await once(out, 'close');
   if (received < total) throw new DownloadCutError(url, received, total, new Error('the body ended early'));
   return finish(total, received - from);
 

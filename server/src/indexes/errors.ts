@@ -38,6 +38,18 @@ export class DownloadCutError extends Error {
   }
 }
 
+/** The file could not be written (disk full, folder not writable): what was written stays for a resume. */
+export class IndexWriteError extends Error {
+  override name = 'IndexWriteError';
+  readonly code = 'write_failed';
+  constructor(
+    readonly file: string,
+    cause: unknown,
+  ) {
+    super(`cannot write ${file}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
 /** A command line `astrometry-net indexes` cannot run: said before any request. */
 export class IndexesUsageError extends Error {
   override name = 'IndexesUsageError';

@@ -5,12 +5,13 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, interceptors } from 'undici';
 import { formatRanges, scanIndexDirs } from '../solvers/index-coverage.js';
 import { planFiles, type CatalogueFile } from './catalogue.js';
 import type { InstallArgs } from './args.js';
 import { downloadIndexFile, PART_SUFFIX } from './download.js';
-import { DownloadCutError } from './errors.js';
+import { DownloadCutError, IndexWriteError } from './errors.js';
 import { formatBytes, formatSpeed, ProgressLine } from './progress.js';
 import { validateIndexFile } from './validate.js';
 
@@ -25,14 +26,20 @@ export interface InstallIo {
 /** Limits of one transfer: the mirror must answer within 30 s and never fall silent for 60 s. */
 const HEADERS_TIMEOUT_MS = 30_000;
 const BODY_TIMEOUT_MS = 60_000;
+/** Slowest average a transfer may keep (then it is cut, and resumed): 50 kB/s, under an hour for 165 MB. */
+const MIN_BYTES_PER_SECOND = 50_000;
+/**
+ * The catalogue's sizes are typical ones (a tile's size varies with its stars); a mirror that
+ * announces more than twice that is not sending the index file. A file of unknown size: 1 GB.
+ */
+const SIZE_MARGIN = 2;
+const UNKNOWN_SIZE_CAP = 1_000_000_000;
 /** Pause before a resume after a cut. */
 const RETRY_PAUSE_MS = 1_000;
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
+// Node's promise timer takes its abort listener off the signal when it fires, so a run with many
+// resumes leaves none behind on the caller's signal; an interrupt just ends the pause early.
+const sleep = (ms: number, signal?: AbortSignal) => delay(ms, undefined, signal ? { signal } : {}).catch(() => undefined);
 
 /** Whether a whole, valid copy of `f` is in `dir` already (checked from its own structure). */
 async function alreadyThere(dir: string, f: CatalogueFile): Promise<'yes' | 'no' | string> {
@@ -94,6 +101,8 @@ export async function installIndexes(args: InstallArgs, dir: string, io: Install
             dispatcher,
             headersTimeoutMs: HEADERS_TIMEOUT_MS,
             bodyTimeoutMs: BODY_TIMEOUT_MS,
+            maxBytes: f.approxBytes > 0 ? Math.round(f.approxBytes * SIZE_MARGIN) : UNKNOWN_SIZE_CAP,
+            minBytesPerSecond: MIN_BYTES_PER_SECOND,
             onProgress: (p) => progress.update(p.received, p.total),
             ...(io.signal ? { signal: io.signal } : {}),
           });
@@ -117,7 +126,12 @@ export async function installIndexes(args: InstallArgs, dir: string, io: Install
             await sleep(RETRY_PAUSE_MS, io.signal);
             continue;
           }
-          const hint = err instanceof DownloadCutError ? '; what arrived is kept, run the same command again to resume' : '';
+          const hint =
+            err instanceof DownloadCutError
+              ? '; what arrived is kept, run the same command again to resume'
+              : err instanceof IndexWriteError
+                ? '; free space there (or choose another --dir) and run the same command again to resume'
+                : '';
           const message = (err as Error).message;
           progress.end(`${message.startsWith(f.name) ? '' : `${f.name}: `}${message}${hint}`);
           failed++;

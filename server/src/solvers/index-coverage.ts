@@ -6,14 +6,14 @@
  * Rule of thumb (astrometry.net's): an index helps when its quads are 10 % to 100 % of the field
  * width, so an index with quads [L, U] serves fields from L to 10 U wide.
  */
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { intCard, numberCard, readPrimaryHeader } from '../indexes/header.js';
 import type { ParsedUploadOptions } from '../solver-backend.js';
 
 const ARCMIN_PER_RADIAN = (180 * 60) / Math.PI;
 /** No field is wider than the sky a TAN projection can hold; past this a width means nothing. */
 export const MAX_FIELD_ARCMIN = 180 * 60;
-const HEADER_BYTES = 2880 * 4;
 
 export interface IndexFile {
   path: string;
@@ -51,35 +51,15 @@ export async function systemIndexDirs(configPath = '/etc/astrometry.cfg'): Promi
   }
 }
 
-/** Numeric cards of a FITS primary header, read from at most the first four blocks. */
-async function headerNumbers(file: string): Promise<Map<string, number> | null> {
-  const fh = await open(file, 'r');
-  try {
-    const buf = Buffer.alloc(HEADER_BYTES);
-    const { bytesRead } = await fh.read(buf, 0, HEADER_BYTES, 0);
-    if (bytesRead < 2880 || buf.toString('latin1', 0, 9) !== 'SIMPLE  =') return null;
-    const out = new Map<string, number>();
-    for (let at = 0; at + 80 <= bytesRead; at += 80) {
-      const card = buf.toString('latin1', at, at + 80);
-      const key = card.slice(0, 8).trim();
-      if (key === 'END') return out;
-      if (card.slice(8, 10) !== '= ') continue;
-      const value = Number((card.slice(10).split('/')[0] ?? '').trim());
-      if (Number.isFinite(value)) out.set(key, value);
-    }
-    return out;
-  } finally {
-    await fh.close();
-  }
-}
-
+/** An index file's identity and quad sizes, from its primary header; null for any other file. */
 export async function readIndexFile(file: string): Promise<IndexFile | null> {
-  const h = await headerNumbers(file).catch(() => null);
-  const lo = h?.get('SCALE_L');
-  const hi = h?.get('SCALE_U');
-  const id = h?.get('INDEXID');
-  if (!h || lo === undefined || hi === undefined || id === undefined || !(lo > 0) || !(hi >= lo)) return null;
-  return { path: file, indexId: id, healpix: h.get('HEALPIX') ?? -1, quadArcmin: [lo * ARCMIN_PER_RADIAN, hi * ARCMIN_PER_RADIAN] };
+  const h = await readPrimaryHeader(file).catch(() => null);
+  if (!h) return null;
+  const lo = numberCard(h, 'SCALE_L');
+  const hi = numberCard(h, 'SCALE_U');
+  const id = intCard(h, 'INDEXID');
+  if (lo === undefined || hi === undefined || id === undefined || !(lo > 0) || !(hi >= lo)) return null;
+  return { path: file, indexId: id, healpix: intCard(h, 'HEALPIX') ?? -1, quadArcmin: [lo * ARCMIN_PER_RADIAN, hi * ARCMIN_PER_RADIAN] };
 }
 
 export function seriesName(series: number): string {

@@ -4,7 +4,8 @@
  * into libastrometry but prints no magnitude, so the catalogue is read from that same library
  * (its `bright_stars_get`) through Python's ctypes, once per server process. Without python3 or
  * the library the map is empty, and annotations go without `vmag`, as nova's do for stars its
- * catalogue lacks.
+ * catalogue lacks (and `nbright=N` keeps the first N in plot-constellations' order); such a failure is not kept, so the next job asks again (python3 installed
+ * while serve runs, or a dump that timed out on a busy machine, is then used).
  */
 import { runProgram } from './run.js';
 
@@ -24,24 +25,35 @@ print(json.dumps(out))
 
 const DUMP_TIMEOUT_MS = 15_000;
 
+/** The catalogue once read; only a dump that gave magnitudes is kept. */
 let cached: Promise<Map<string, number>> | undefined;
 
 /** Both names of each star (designation, common name) to its V magnitude. Never rejects. */
 export function brightStarMagnitudes(log: (line: string) => void = () => {}, python = 'python3'): Promise<Map<string, number>> {
-  cached ??= (async () => {
-    const r = await runProgram(python, ['-c', DUMP], { cwd: process.cwd(), timeoutMs: DUMP_TIMEOUT_MS, stdout: 'capture', stderr: 'capture' });
-    const map = new Map<string, number>();
-    try {
-      if (r.code !== 0) throw new Error(r.spawnError?.message ?? r.stderr.trim().split('\n').at(-1) ?? `exit ${r.code}`);
-      for (const [name, common, vmag] of JSON.parse(r.stdout) as [string, string, number][]) {
-        if (!Number.isFinite(vmag)) continue;
-        // plot-constellations names a star by its designation and by (the first of) its common names.
-        for (const n of [name, common, common.split(' / ')[0] ?? '']) if (n.trim() !== '' && !map.has(n.trim())) map.set(n.trim(), vmag);
-      }
-    } catch (err) {
-      log(`annotations: no star magnitudes (vmag) from libastrometry's catalogue: ${(err as Error).message}`);
-    }
+  if (cached) return cached;
+  // Callers that come while this dump runs share it; a failed one is forgotten for the next.
+  const dump: Promise<Map<string, number>> = readMagnitudes(log, python).then((map) => {
+    if (map.size === 0 && cached === dump) cached = undefined;
     return map;
-  })();
-  return cached;
+  });
+  cached = dump;
+  return dump;
+}
+
+/** One dump of the catalogue; an empty map (said in `log`) when it fails. */
+async function readMagnitudes(log: (line: string) => void, python: string): Promise<Map<string, number>> {
+  const r = await runProgram(python, ['-c', DUMP], { cwd: process.cwd(), timeoutMs: DUMP_TIMEOUT_MS, stdout: 'capture', stderr: 'capture' });
+  const map = new Map<string, number>();
+  try {
+    if (r.code !== 0) throw new Error(r.spawnError?.message ?? r.stderr.trim().split('\n').at(-1) ?? `exit ${r.code}`);
+    for (const [name, common, vmag] of JSON.parse(r.stdout) as [string, string, number][]) {
+      if (!Number.isFinite(vmag)) continue;
+      // plot-constellations names a star by its designation and by (the first of) its common names.
+      for (const n of [name, common, common.split(' / ')[0] ?? '']) if (n.trim() !== '' && !map.has(n.trim())) map.set(n.trim(), vmag);
+    }
+    if (map.size === 0) throw new Error('the catalogue gave no magnitudes');
+  } catch (err) {
+    log(`annotations: no star magnitudes (vmag) from libastrometry's catalogue: ${(err as Error).message}`);
+  }
+  return map;
 }
