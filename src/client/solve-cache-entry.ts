@@ -123,6 +123,14 @@ export function isCachedSolve(value: unknown): value is CachedSolve {
   );
 }
 
+/**
+ * The server to ask for an entry's job: the one that solved it, when it is still among the
+ * servers asked (a job id means nothing elsewhere); `null` (the primary) otherwise.
+ */
+export function cachedServer(entry: CachedSolve, apiUrls: readonly string[]): string | null {
+  return apiUrls.includes(entry.server) ? entry.server : null;
+}
+
 /** The WCS file of an entry, as a fetched ResultFile; `undefined` when the entry has none. */
 export function cachedWcsFile(entry: CachedSolve): ResultFile | undefined {
   if (!entry.wcs) return undefined;
