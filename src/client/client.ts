@@ -230,7 +230,11 @@ export class Client {
       const code = (error as { code?: unknown }).code;
       const view = viewOf(submission.handle.snapshot);
       const retry = typeof code === 'string' && RETRY_BLIND_ON.includes(code) && !signal?.aborted ? blindRetry(wire, hints, view) : null;
-      if (!retry) throw error;
+      if (!retry) {
+        // The bytes were kept for a retry that is not made (the caller aborted): free them.
+        if (upload.kind === 'memory') this.session.memory.delete(upload.ref);
+        throw error;
+      }
       const again = this.#start({ ...upload, hints: retry.hints }, retry.options, deadline, signal);
       onStart?.(again);
       result = await finish(again);
