@@ -30,6 +30,18 @@ describe('readHeaderHints', () => {
     expect(found.fieldRadius!).toBeCloseTo((Math.hypot(100, 80) / 2) * (3.8778 / 3600), 5);
   });
 
+  test('OBJCTRA is hours however it is written: sexagesimal, a number, or a decimal string', async () => {
+    const ra = async (value: string | number) =>
+      (await readHeaderHints({ bytes: fits([{ keyword: 'OBJCTRA', value }, { keyword: 'OBJCTDEC', value: '+10 00 00' }]) })).position?.ra;
+    expect(await ra('05 34 48')).toBeCloseTo(83.7, 6);
+    expect(await ra(5.58)).toBeCloseTo(83.7, 6);
+    expect(await ra('5.58')).toBeCloseTo(83.7, 6);
+    expect(await ra(' 5.58 ')).toBeCloseTo(83.7, 6);
+    // Beyond 24 h is no hint, as a number or as text.
+    expect(await ra('25.5')).toBeUndefined();
+    expect(await ra(25.5)).toBeUndefined();
+  });
+
   test("INDI's unbinned PIXSIZE1 is multiplied by XBINNING; RA/DEC in degrees; PIXSCALE wins over the optics", async () => {
     const indi = await readHeaderHints({ bytes: fits([{ keyword: 'RA', value: 10.5 }, { keyword: 'DEC', value: 41.2 }, { keyword: 'FOCALLEN', value: 400 }, { keyword: 'PIXSIZE1', value: 3.76 }, { keyword: 'XBINNING', value: 2 }]) });
     expect(indi.position).toEqual({ ra: 10.5, dec: 41.2, from: 'RA/DEC' });

@@ -150,12 +150,24 @@ function pixelMicrons(x: number | undefined, y: number | undefined): number | un
   return y !== undefined && y > 0 ? Math.sqrt(x * y) : x;
 }
 
-/** A coordinate card: a number is degrees, text is parsed (OBJCTRA's text is hours). */
+/**
+ * A coordinate card: a number is degrees, text is parsed. OBJCTRA is hours however it is
+ * written: sexagesimal text, a number, or a number as text ('5.58'), which parseRa, made for
+ * what people type, would read as degrees.
+ */
 function sky(value: unknown, parse: (text: string) => number | undefined, hours: boolean): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? (hours ? value * 15 : value) : undefined;
+  if (typeof value === 'number') return hours ? fromHours(value) : Number.isFinite(value) ? value : undefined;
   if (typeof value !== 'string' || value.trim() === '') return undefined;
+  if (hours && DECIMAL.test(value.trim())) return fromHours(Number(value));
   const v = parse(value);
   return v !== undefined && Number.isFinite(v) ? v : undefined;
+}
+
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+/** Hours of right ascension in degrees; `undefined` outside 0–24 h. */
+function fromHours(hours: number): number | undefined {
+  return Number.isFinite(hours) && hours >= 0 && hours < 24 ? hours * 15 : undefined;
 }
 
 /** The first bytes of an input, or undefined when it has none here (a URL, a stream, a source list). */
