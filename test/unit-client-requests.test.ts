@@ -640,6 +640,21 @@ describe('bytes handed in are not kept', () => {
   });
 });
 
+describe('the blind retry of a hinted solve', () => {
+  test('has a deadline of its own (as documented): hinted and blind together may outlast timeoutMs', async () => {
+    let polls = 0;
+    const late = (status: string) => new Promise<ReturnType<typeof json>>((r) => setTimeout(() => r(json({ status })), 600));
+    // Each attempt takes 0.6 s of a 1 s deadline: the two take longer than it.
+    const transport = fakeNova({}, { job: () => late(polls++ === 0 ? 'failure' : 'success') });
+    const client = new Client({ apiKey: API_KEY, apiUrl: 'http://127.0.0.1:9/api/', transport, polling: { minIntervalMs: 0, maxIntervalMs: 2 } });
+    const started = Date.now();
+    const result = await client.solve({ bytes: fitsBytes({ RA: 10, DEC: 20 }), filename: 'x.fits' }, { timeoutMs: 1000 });
+    expect(Date.now() - started).toBeGreaterThan(1000);
+    expect(result.retriedBlind).toBe(true);
+    expect(transport.requests.filter((r) => r.path === '/api/upload')).toHaveLength(2);
+  });
+});
+
 describe('polite to nova.astrometry.net', () => {
   test('status() asked again and again polls no closer than every 5 s', async () => {
     const transport = fakeNova({ solvingPolls: 100 });

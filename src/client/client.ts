@@ -54,7 +54,9 @@ export interface SolveOptions extends UploadOptions, CallOptions {
    * XPIXSZ, PIXSCALE, SECPIX or a WCS) as an `arcsecperpix` range of ±10 %. Your own position
    * or scale options win over the header's. Default `true`: when the hinted solve fails it is
    * uploaded once more with no hint (`result.retriedBlind`; `onStart` is called again with the
-   * new Submission). `'strict'`: no such retry. `false`: the header is not read.
+   * new Submission). That retry has a deadline of its own, a fresh `timeoutMs` from its start,
+   * so a hinted solve that fails and is retried can take up to twice `timeoutMs` in all (abort
+   * with `signal` to bound the whole call). `'strict'`: no such retry. `false`: the header is not read.
    */
   headerHints?: HeaderHintsMode;
 }
