@@ -4,7 +4,9 @@
  * of its own, `mergeWcsIntoHdus` puts each solution back in its HDU, and a bad `hdu` is refused
  * before any request, naming the option, the value and the image HDUs there are.
  */
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ImageError } from '../src/extract/image-error.js';
 import { Client } from '../src/client/client.js';
 import { ValidationError } from '../src/errors.js';
 import { binTable, emptyPrimary, extractHdu, headerBytes, mergeWcsIntoHdus, readHdus, writeImage } from '../src/fits/index.js';
@@ -106,6 +108,19 @@ describe('hdu', () => {
     const result = await client.solve({ bytes: file, filename: 'mef.fits' }, { hdu: 1 });
     expect(result.hints?.position).toMatchObject({ from: 'OBJCTRA/OBJCTDEC' });
     expect(result.hints?.scale).toMatchObject({ from: 'FOCALLEN/XPIXSZ' });
+  });
+
+  test('a .fits.gz is inflated within a budget: a small bomb is ImageError image_too_large; every HDU is kept', async () => {
+    const { hduParts } = await import('../src/client/hdu-input.js');
+    // 80 KB of gzip that inflates to 80 MB: past the budget of a 1000-pixel image (8 kB + 64 MiB).
+    const bomb = new Uint8Array(gzipSync(concat(emptyPrimary(), new Uint8Array(80 * 2 ** 20))));
+    expect(bomb.length).toBeLessThan(200_000);
+    const refused = await hduParts({ bytes: bomb, filename: 'bomb.fits.gz' }, 'all', 1000).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ImageError);
+    expect(refused).toMatchObject({ code: 'image_too_large' });
+    // An image in the primary and one in an extension: both are still there once inflated.
+    const both = new Uint8Array(gzipSync(concat(writeImage({ width: 20, height: 10, bitpix: 8, data: new Uint8Array(200) }), imageExtension(60, 40, 7))));
+    expect((await hduParts({ bytes: both, filename: 'both.fits.gz' }, 'all')).map((p) => p.hdu)).toEqual([0, 1]);
   });
 
   test('a bad hdu is refused before any request: naming the option, the value and the image HDUs', async () => {
