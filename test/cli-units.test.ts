@@ -11,7 +11,7 @@ import { resolveInputs } from '../src/cli/expand-inputs.js';
 import { Journal, JOURNAL_DIR, newEntry, planFor } from '../src/cli/journal.js';
 import { middleEllipsis, Progress } from '../src/cli/progress.js';
 import { displayWidth } from '../src/cli/display-width.js';
-import { parseDec, parseRa } from '../src/cli/sexagesimal.js';
+import { parseDec, parseRa } from '../src/wcs/sexagesimal.js';
 import { parseSourceListText, readSourceList } from '../src/cli/source-list.js';
 import { UPLOAD_FLAGS, uploadOptionsFromFlags } from '../src/cli/upload-flags.js';
 import { ValidationError } from '../src/errors.js';

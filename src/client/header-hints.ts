@@ -17,7 +17,7 @@
  */
 import { isFits, isGzip, parseHeader, readHdus, type FitsHeader } from '../fits/index.js';
 import { Wcs } from '../wcs/index.js';
-import { parseDec, parseRa } from '../cli/sexagesimal.js';
+import { parseDec, parseRa } from '../wcs/sexagesimal.js';
 import { platform } from '../platform/web-platform.js';
 import type { FoundHints, SolveHints } from './hints.js';
 import { applyHints } from './apply-hints.js';
