@@ -360,3 +360,12 @@ describe('journal plans', () => {
     expect(planFor(read, { ...present, reupload: true }).action).toBe('upload');
   });
 });
+
+describe('solve --help', () => {
+  test('names every flag solve takes (as --name, or --no-name for one that is on by default)', async () => {
+    const { SOLVE_FLAGS } = await import('../src/cli/commands/solve.js');
+    const { SOLVE_HELP } = await import('../src/cli/help.js');
+    const named = (name: string) => new RegExp(`--(no-)?${name}(?![\\w-])`).test(SOLVE_HELP);
+    expect(SOLVE_FLAGS.map((f) => f.name).filter((name) => name !== 'help' && !named(name))).toEqual([]);
+  });
+});
