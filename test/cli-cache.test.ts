@@ -89,4 +89,32 @@ describe('the solve cache', () => {
     // The job's status, its calibration, then the files: WCS and corr.
     expect(made).toEqual(['job', 'calibration', 'wcs_file', 'corr_file']);
   });
+
+  test('with several --api-url, a cached job is asked of the server that solved it, not the first one listed', async () => {
+    const other = await startTestServer();
+    try {
+      const own = join(work, 'state-two-servers');
+      const run = (out: string, urls: string[], ...extra: string[]) =>
+        runCli(['solve', join(work, 'field.png'), '--out', join(work, out), ...urls.flatMap((u) => ['--api-url', u]), '--api-key', GOOD_KEY, '--json', ...extra], {
+          env: { XDG_STATE_HOME: own },
+        });
+      // Solved on `other` (listed first: a lone upload goes there).
+      const first = await run('two1', [other.url, nova.url]);
+      expect(first.code, first.stderr).toBe(0);
+      expect(other.uploads()).toBe(1);
+      const jobId = documentOf(first.stdout).inputs[0]?.jobId;
+
+      // The same servers (the same cache), `nova` first; the corr file is not cached, so the job is asked for.
+      const novaBefore = nova.server.requests.length;
+      const otherBefore = other.server.requests.length;
+      const second = await run('two2', [nova.url, other.url], '--corr');
+      expect(second.code, second.stderr).toBe(0);
+      const doc = documentOf(second.stdout).inputs[0];
+      expect(doc).toMatchObject({ status: 'success', fromCache: true, jobId });
+      expect(nova.server.requests.length).toBe(novaBefore);
+      expect(other.server.requests.slice(otherBefore).map((r) => r.endpoint)).toEqual(['job', 'calibration', 'wcs_file', 'corr_file']);
+    } finally {
+      await other.close();
+    }
+  });
 });

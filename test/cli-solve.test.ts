@@ -176,6 +176,30 @@ describe('astrometry-net solve', () => {
     expect(existsSync(join(work, 'bad'))).toBe(false);
   });
 
+  test('PNG inputs load no FITS header reader; a FITS input does', async () => {
+    // A module hook records which header-hints module the CLI process resolves, if any.
+    const hooks = mkdtempSync(join(tmpdir(), 'astrometry-net-cli-hooks-'));
+    const log = join(hooks, 'loaded.txt');
+    writeFileSync(log, '');
+    writeFileSync(
+      join(hooks, 'hooks.mjs'),
+      `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { const r = await next(s, c); if (r.url.includes('header-hints')) appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }\n`,
+    );
+    writeFileSync(join(hooks, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(new URL(`file://${join(hooks, 'hooks.mjs')}`).href)});\n`);
+    // No API key: the run stops right after reading the inputs' headers, before any request.
+    const run = (...inputs: string[]) => runCli(['solve', ...inputs, '--api-url', 'http://127.0.0.1:9/api/', '--out', join(work, 'no-fits-reader')], { cwd: work, env: { NODE_OPTIONS: `--import ${join(hooks, 'register.mjs')}` } });
+    try {
+      const png = await run('orion.png', 'small.png');
+      expect(png.stderr).toMatch(/No API key/);
+      expect(readFileSync(log, 'utf8')).toBe('');
+      const fits = await run('orion.png', 'field.fits');
+      expect(fits.stderr).toMatch(/No API key/);
+      expect(readFileSync(log, 'utf8')).toMatch(/header-hints\.js/);
+    } finally {
+      rmSync(hooks, { recursive: true, force: true });
+    }
+  });
+
   test('sexagesimal coordinates and the focal-length scale are sent as nova options', async () => {
     const r = await runCli(
       ['solve', 'small.png', ...where(), '--out', join(work, 'hint'), '--json', '--ra', '5h35m17.3s', '--dec', '-05:23:28', '--radius', '2', '--focal-length', '500', '--pixel-size', '4.5'],

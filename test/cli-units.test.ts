@@ -11,7 +11,7 @@ import { resolveInputs } from '../src/cli/expand-inputs.js';
 import { Journal, JOURNAL_DIR, newEntry, planFor } from '../src/cli/journal.js';
 import { middleEllipsis, Progress } from '../src/cli/progress.js';
 import { displayWidth } from '../src/cli/display-width.js';
-import { parseDec, parseRa } from '../src/cli/sexagesimal.js';
+import { parseDec, parseRa } from '../src/wcs/sexagesimal.js';
 import { parseSourceListText, readSourceList } from '../src/cli/source-list.js';
 import { UPLOAD_FLAGS, uploadOptionsFromFlags } from '../src/cli/upload-flags.js';
 import { ValidationError } from '../src/errors.js';
@@ -358,5 +358,14 @@ describe('journal plans', () => {
     expect(read).toEqual({ ...rest, stage: 'uploading' });
     expect(planFor(read, present).action).toBe('interrupted');
     expect(planFor(read, { ...present, reupload: true }).action).toBe('upload');
+  });
+});
+
+describe('solve --help', () => {
+  test('names every flag solve takes (as --name, or --no-name for one that is on by default)', async () => {
+    const { SOLVE_FLAGS } = await import('../src/cli/commands/solve.js');
+    const { SOLVE_HELP } = await import('../src/cli/help.js');
+    const named = (name: string) => new RegExp(`--(no-)?${name}(?![\\w-])`).test(SOLVE_HELP);
+    expect(SOLVE_FLAGS.map((f) => f.name).filter((name) => name !== 'help' && !named(name))).toEqual([]);
   });
 });

@@ -109,6 +109,31 @@ describe('cache: a store of your own', () => {
     expect(count('upload') - uploads).toBe(1);
   });
 
+  test('an entry with a WCS that is not base64, or a quality report of the wrong shape, is a miss: the solve uploads', async () => {
+    // A real entry, as the first solve stored it, then spoiled one field at a time.
+    const kept = new Map<string, CachedSolve>();
+    const store: SolveCacheStore = { get: (key) => kept.get(key), set: (key, value) => void kept.set(key, value) };
+    await client(store).solve(IMAGE);
+    const [[key, good]] = [...kept] as [[string, CachedSolve]];
+    expect(good.wcs).not.toBeNull();
+    const spoiled: CachedSolve[] = [
+      { ...good, wcs: { ...good.wcs!, base64: 'not base64!' } },
+      { ...good, quality: { matchedStars: 'many', rmsArcsec: null, logOdds: null, suspect: false } as never },
+      { ...good, quality: { matchedStars: 12, rmsArcsec: 0.4, logOdds: 'high', suspect: false } as never },
+      { ...good, quality: {} as never },
+    ];
+    for (const entry of spoiled) {
+      const own: SolveCacheStore = { get: (k) => (k === key ? structuredClone(entry) : undefined), set: () => undefined };
+      const uploads = count('upload');
+      const result = await client(own).solve(IMAGE);
+      expect(result.fromCache).toBe(false);
+      expect(count('upload') - uploads).toBe(1);
+    }
+    const { isCachedSolve } = await import('../src/client/solve-cache-entry.js');
+    expect(isCachedSolve(good)).toBe(true);
+    expect(spoiled.map(isCachedSolve)).toEqual([false, false, false, false]);
+  });
+
   test('a bad cache option is refused before any request, naming the option', () => {
     const before = count();
     for (const bad of [5, 'folder', { dir: '' }, { get: () => undefined }]) {

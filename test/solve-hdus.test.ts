@@ -4,10 +4,12 @@
  * of its own, `mergeWcsIntoHdus` puts each solution back in its HDU, and a bad `hdu` is refused
  * before any request, naming the option, the value and the image HDUs there are.
  */
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ImageError } from '../src/extract/image-error.js';
 import { Client } from '../src/client/client.js';
 import { ValidationError } from '../src/errors.js';
-import { binTable, emptyPrimary, headerBytes, mergeWcsIntoHdus, readHdus, writeImage } from '../src/fits/index.js';
+import { binTable, emptyPrimary, extractHdu, headerBytes, mergeWcsIntoHdus, readHdus, writeImage } from '../src/fits/index.js';
 import { Wcs } from '../src/wcs/index.js';
 import { startServer, type RunningServer } from 'astrometry-net-server';
 
@@ -75,6 +77,50 @@ describe('hdu', () => {
     const result = await client.solve({ bytes: MULTI, filename: 'multi.fits' }, { hdu: 3 });
     expect(uploads() - before).toBe(1);
     expect([(await result.wcs()).imageWidth, (await result.wcs()).imageHeight]).toEqual([50, 30]);
+  });
+
+  test("a cut-out carries the primary's observation cards it lacks (not its structure or WCS): solve({ hdu }) is hinted by them", async () => {
+    const primary = headerBytes([
+      { keyword: 'SIMPLE', value: true },
+      { keyword: 'BITPIX', value: 8 },
+      { keyword: 'NAXIS', value: 0 },
+      { keyword: 'EXTEND', value: true },
+      { keyword: 'BZERO', value: 32768 },
+      { keyword: 'CRVAL1', value: 1 },
+      { keyword: 'OBJCTRA', value: '05 35 17.30' },
+      { keyword: 'OBJCTDEC', value: '-05 23 28.0' },
+      { keyword: 'FOCALLEN', value: 400 },
+      { keyword: 'XPIXSZ', value: 7.52 },
+      { keyword: 'DATE-OBS', value: '2026-01-01T00:00:00' },
+    ]);
+    const file = concat(primary, imageExtension(60, 40, 7));
+    const cut = readHdus(extractHdu(file, 1));
+    expect(cut).toHaveLength(1);
+    const h = cut[0]!.header;
+    expect([h.get('OBJCTRA'), h.get('FOCALLEN'), h.get('DATE-OBS')]).toEqual(['05 35 17.30', 400, '2026-01-01T00:00:00']);
+    // The extension's own structure stays; the primary's scaling and WCS are not the extension's.
+    expect([h.get('BITPIX'), h.get('NAXIS1'), h.get('BZERO'), h.get('CRVAL1'), h.get('EXTEND')]).toEqual([16, 60, undefined, undefined, undefined]);
+    // INHERIT = F: the extension wants none of them.
+    const own = readHdus(file)[1]!;
+    const refusing = concat(primary, headerBytes([...own.header.cards, { keyword: 'INHERIT', value: false }]), file.subarray(own.dataStart));
+    expect(readHdus(extractHdu(refusing, 1))[0]!.header.get('OBJCTRA')).toBeUndefined();
+
+    const result = await client.solve({ bytes: file, filename: 'mef.fits' }, { hdu: 1 });
+    expect(result.hints?.position).toMatchObject({ from: 'OBJCTRA/OBJCTDEC' });
+    expect(result.hints?.scale).toMatchObject({ from: 'FOCALLEN/XPIXSZ' });
+  });
+
+  test('a .fits.gz is inflated within a budget: a small bomb is ImageError image_too_large; every HDU is kept', async () => {
+    const { hduParts } = await import('../src/client/hdu-input.js');
+    // 80 KB of gzip that inflates to 80 MB: past the budget of a 1000-pixel image (8 kB + 64 MiB).
+    const bomb = new Uint8Array(gzipSync(concat(emptyPrimary(), new Uint8Array(80 * 2 ** 20))));
+    expect(bomb.length).toBeLessThan(200_000);
+    const refused = await hduParts({ bytes: bomb, filename: 'bomb.fits.gz' }, 'all', 1000).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ImageError);
+    expect(refused).toMatchObject({ code: 'image_too_large' });
+    // An image in the primary and one in an extension: both are still there once inflated.
+    const both = new Uint8Array(gzipSync(concat(writeImage({ width: 20, height: 10, bitpix: 8, data: new Uint8Array(200) }), imageExtension(60, 40, 7))));
+    expect((await hduParts({ bytes: both, filename: 'both.fits.gz' }, 'all')).map((p) => p.hdu)).toEqual([0, 1]);
   });
 
   test('a bad hdu is refused before any request: naming the option, the value and the image HDUs', async () => {

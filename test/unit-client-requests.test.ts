@@ -597,6 +597,62 @@ describe('bytes handed in are not kept', () => {
     await expect(run()).rejects.toMatchObject({ code: 'validation' });
     expect(batch.session.memory.size).toBe(0);
   });
+
+  // A FITS header with a pointing: its solve is hinted, and a hinted failure keeps the bytes for a blind retry.
+  const hinted = () => ({ bytes: fitsBytes({ RA: 10, DEC: 20 }), filename: 'x.fits' });
+
+  test('a hinted batch item that failed while the batch drains (no blind retry), and one never started, leave no bytes', async () => {
+    const transport = fakeNova({ finalStatus: 'failure' });
+    const session = new Session({ apiKey: API_KEY, apiUrl: 'http://127.0.0.1:9/api/', transport, polling: { minIntervalMs: 0, maxIntervalMs: 2 } });
+    const { hintedOptions } = await import('../src/client/header-hints.js');
+    const { acceptUpload } = await import('../src/client/solve-input.js');
+    const { driveBatch } = await import('../src/client/batch-driver.js');
+    const items = [0, 1].map((i) => {
+      const input = hinted();
+      return hintedOptions(input, {}, false).then(({ options, hints }) => {
+        const { upload, options: wire } = acceptUpload(input, options, session.memory);
+        expect(hints?.position).toMatchObject({ ra: 10, dec: 20 });
+        return { id: String(i), input: { upload: { ...upload, hints: hints ?? undefined }, options: wire, schedule: session.schedule } };
+      });
+    });
+    const run = driveBatch({ items: await Promise.all(items), concurrency: 1, solve: session.endingMachine, memory: session.memory });
+    expect(session.memory.size).toBe(2);
+    run.drain();
+    const output = await run.done;
+    expect(output).toEqual({ settled: 1, notStarted: ['1'] });
+    // The one upload failed and was not retried: its bytes are freed all the same.
+    expect(transport.requests.filter((r) => r.path === '/api/upload')).toHaveLength(1);
+    expect(session.memory.size).toBe(0);
+  });
+
+  test('a hinted solve() whose caller aborts as its job fails makes no retry and leaves no bytes', async () => {
+    const transport = fakeNova({ finalStatus: 'failure' });
+    const client = new Client({ apiKey: API_KEY, apiUrl: 'http://127.0.0.1:9/api/', transport, polling: { minIntervalMs: 0, maxIntervalMs: 2 } });
+    const controller = new AbortController();
+    const solving = client.solve(hinted(), {
+      signal: controller.signal,
+      // The abort comes once the hinted solve has failed, before solve() decides on a retry.
+      onStart: (s) => s.handle.actor.subscribe((snap) => snap.context.error?.code === 'job_failed' && controller.abort()),
+    });
+    await expect(solving).rejects.toMatchObject({ code: 'job_failed' });
+    expect(transport.requests.filter((r) => r.path === '/api/upload')).toHaveLength(1);
+    expect(client.session.memory.size).toBe(0);
+  });
+});
+
+describe('the blind retry of a hinted solve', () => {
+  test('has a deadline of its own (as documented): hinted and blind together may outlast timeoutMs', async () => {
+    let polls = 0;
+    const late = (status: string) => new Promise<ReturnType<typeof json>>((r) => setTimeout(() => r(json({ status })), 600));
+    // Each attempt takes 0.6 s of a 1 s deadline: the two take longer than it.
+    const transport = fakeNova({}, { job: () => late(polls++ === 0 ? 'failure' : 'success') });
+    const client = new Client({ apiKey: API_KEY, apiUrl: 'http://127.0.0.1:9/api/', transport, polling: { minIntervalMs: 0, maxIntervalMs: 2 } });
+    const started = Date.now();
+    const result = await client.solve({ bytes: fitsBytes({ RA: 10, DEC: 20 }), filename: 'x.fits' }, { timeoutMs: 1000 });
+    expect(Date.now() - started).toBeGreaterThan(1000);
+    expect(result.retriedBlind).toBe(true);
+    expect(transport.requests.filter((r) => r.path === '/api/upload')).toHaveLength(2);
+  });
 });
 
 describe('polite to nova.astrometry.net', () => {

@@ -4,7 +4,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
-import { writeImage, type CardInput } from '../src/fits/index.js';
+import { headerBytes, writeImage, type CardInput } from '../src/fits/index.js';
 import { readHeaderHints } from '../src/client/header-hints.js';
 import { blindRetry } from '../src/client/hints.js';
 import { applyHints, applyHintsToWire, hintsFromCalibration, searchRadius } from '../src/client/apply-hints.js';
@@ -28,6 +28,18 @@ describe('readHeaderHints', () => {
     expect(found.scale!.arcsecPerPixel).toBeCloseTo(3.8778, 3);
     expect(found.scale!.from).toBe('FOCALLEN/XPIXSZ');
     expect(found.fieldRadius!).toBeCloseTo((Math.hypot(100, 80) / 2) * (3.8778 / 3600), 5);
+  });
+
+  test('OBJCTRA is hours however it is written: sexagesimal, a number, or a decimal string', async () => {
+    const ra = async (value: string | number) =>
+      (await readHeaderHints({ bytes: fits([{ keyword: 'OBJCTRA', value }, { keyword: 'OBJCTDEC', value: '+10 00 00' }]) })).position?.ra;
+    expect(await ra('05 34 48')).toBeCloseTo(83.7, 6);
+    expect(await ra(5.58)).toBeCloseTo(83.7, 6);
+    expect(await ra('5.58')).toBeCloseTo(83.7, 6);
+    expect(await ra(' 5.58 ')).toBeCloseTo(83.7, 6);
+    // Beyond 24 h is no hint, as a number or as text.
+    expect(await ra('25.5')).toBeUndefined();
+    expect(await ra(25.5)).toBeUndefined();
   });
 
   test("INDI's unbinned PIXSIZE1 is multiplied by XBINNING; RA/DEC in degrees; PIXSCALE wins over the optics", async () => {
@@ -76,6 +88,32 @@ describe('readHeaderHints', () => {
     const many = Array.from({ length: 400 }, (_, i) => ({ keyword: 'HISTORY', comment: `line ${i}` }));
     const found = await readHeaderHints({ bytes: fits([...many, { keyword: 'RA', value: 3 }, { keyword: 'DEC', value: 4 }]) });
     expect(found.position).toEqual({ ra: 3, dec: 4, from: 'RA/DEC' });
+  });
+
+  test("an image extension whose header runs past the first read is read further (the primary holds no image)", async () => {
+    const primary = headerBytes([{ keyword: 'SIMPLE', value: true }, { keyword: 'BITPIX', value: 8 }, { keyword: 'NAXIS', value: 0 }, { keyword: 'EXTEND', value: true }]);
+    const many = Array.from({ length: 400 }, (_, i) => ({ keyword: 'HISTORY', comment: `line ${i}` }));
+    const ext = headerBytes([
+      { keyword: 'XTENSION', value: 'IMAGE' },
+      { keyword: 'BITPIX', value: 8 },
+      { keyword: 'NAXIS', value: 2 },
+      { keyword: 'NAXIS1', value: 100 },
+      { keyword: 'NAXIS2', value: 80 },
+      { keyword: 'PCOUNT', value: 0 },
+      { keyword: 'GCOUNT', value: 1 },
+      ...many,
+      { keyword: 'RA', value: 5 },
+      { keyword: 'DEC', value: 6 },
+    ]);
+    // The extension's header ends after the first 8 blocks.
+    expect(primary.length + ext.length).toBeGreaterThan(8 * 2880);
+    const bytes = new Uint8Array(primary.length + ext.length + 2880);
+    bytes.set(primary);
+    bytes.set(ext, primary.length);
+    expect((await readHeaderHints({ bytes })).position).toEqual({ ra: 5, dec: 6, from: 'RA/DEC' });
+    // A primary with no image and no extension still gives its own cards.
+    const alone = headerBytes([{ keyword: 'SIMPLE', value: true }, { keyword: 'BITPIX', value: 8 }, { keyword: 'NAXIS', value: 0 }, { keyword: 'RA', value: 7 }, { keyword: 'DEC', value: 8 }]);
+    expect((await readHeaderHints({ bytes: alone })).position).toEqual({ ra: 7, dec: 8, from: 'RA/DEC' });
   });
 });
 

@@ -56,3 +56,26 @@ describe('solve(input, { localExtraction })', () => {
     expect(transport.requests).toEqual([]);
   });
 });
+
+describe('the sky separation shared by the quality report and imageCalibration', () => {
+  test('separationArcsec: across RA 0, along a meridian, at the pole; the image radius is the farthest corner in degrees', async () => {
+    const { separationArcsec } = await import('../src/wcs/separation.js');
+    const { separationArcsec: fromQuality } = await import('../src/client/quality.js');
+    const { imageCalibration } = await import('../src/client/local-extraction.js');
+    const { Wcs } = await import('../src/wcs/index.js');
+    const { fitsBytes } = await import('./helpers/fake-nova.js');
+    expect(fromQuality).toBe(separationArcsec);
+    expect(separationArcsec(359.5, 0, 0.5, 0)).toBeCloseTo(3600, 6);
+    expect(separationArcsec(10, 20, 10, 21)).toBeCloseTo(3600, 6);
+    expect(separationArcsec(0, 90, 180, 89)).toBeCloseTo(3600, 6);
+    expect(separationArcsec(0, 0, 180, 0)).toBeCloseTo(180 * 3600, 3);
+    // A 640 × 480 image at 45″/px on the equator: half diagonal 400 px = 5°, to the small-angle error.
+    const cards = { CTYPE1: 'RA---TAN', CTYPE2: 'DEC--TAN', CRVAL1: 10, CRVAL2: 0, CRPIX1: 320.5, CRPIX2: 240.5, CD1_1: -0.0125, CD1_2: 0, CD2_1: 0, CD2_2: 0.0125, IMAGEW: 640, IMAGEH: 480 };
+    const wcs = Wcs.fromFits(fitsBytes(cards));
+    const server = { ra: 0, dec: 0, radius: 1, pixscale: 45, orientation: 0, parity: 1 as const };
+    const c = imageCalibration(server, wcs, 640, 480);
+    expect(c.radius).toBeGreaterThan(4.95);
+    expect(c.radius).toBeLessThan(5.05);
+    expect(c.ra).toBeCloseTo(10, 6);
+  });
+});

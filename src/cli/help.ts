@@ -41,8 +41,12 @@ inputs:
   --image-height PX
   --local-extraction        find the stars here and upload only their x/y list (FITS, PNG, JPEG
                             files): the image never leaves this machine
+  --hdu N|all               of a multi-extension FITS file, solve HDU N (0 is the primary) or
+                            every HDU holding an image, each as an input of its own (name.fits[1],
+                            stem name.hdu1); <stem>.solved.fits carries each HDU's own WCS
 
-where: --api-url URL, --api-key KEY, --local [--local-solver simulated], --timeout SECONDS
+where: --api-url URL (repeat it for several servers; --shared-store when they share one
+  database), --api-key KEY, --local [--local-solver simulated], --timeout SECONDS
 
 scale (pick one way):
   --scale-units UNITS       degwidth (default), arcminwidth, arcsecperpix, focalmm
@@ -69,7 +73,7 @@ solver:
   --use-sextractor          find stars with Source Extractor
   --positional-error PX     expected star position error
 licence and visibility:
-  --public                  list the image publicly (default: private)
+  --public, --private       list the image publicly or not (default: private)
   --allow-commercial yes|no|default
   --allow-modifications yes|share-alike|no|default
   --album TITLE             add to an existing album

@@ -28,7 +28,7 @@ import type { SolveJsonDocument, SolveJsonInput } from './json-schema.js';
 import { isFitsFile, resultKindOf, writeOutputs, type OutputPlan } from './outputs.js';
 import { formatDuration, type Progress } from './progress.js';
 import { measureQuality, SUSPECT_MAX_RMS_PIXELS, SUSPECT_MIN_MATCHES, type SolveQuality } from '../client/quality.js';
-import { cachedWcsFile, cacheEntry } from '../client/solve-cache-entry.js';
+import { cachedServer, cachedWcsFile, cacheEntry } from '../client/solve-cache-entry.js';
 import type { CachedSolve } from '../client/solve-cache.js';
 import { ContentCache } from './content-cache.js';
 import type { HduInputs } from './hdu-inputs.js';
@@ -270,7 +270,9 @@ class SolveRun {
         // A fresh start: nothing of an earlier run applies any more.
         rec.entry = newEntry(rec.key, rec.input.id);
       } else if (rec.plan.action === 'resumeJob') {
-        items.push({ id: rec.id, input: { ...base, jobId: rec.plan.jobId } });
+        // A cached job is asked of the server that solved it; a job from the journal, of the primary.
+        const server = rec.cached ? cachedServer(rec.cached, session.apiUrls) : null;
+        items.push({ id: rec.id, input: { ...base, jobId: rec.plan.jobId, ...(server ? { server } : {}) } });
       } else if (rec.plan.action === 'resumeSubmission') {
         items.push({ id: rec.id, input: { ...base, subid: rec.plan.subid } });
       }

@@ -9,7 +9,7 @@
 import { ValidationError } from '../errors.js';
 import { encodeUploadOptions, type UploadOptions, type WireUploadOptions } from '../protocol/upload-options.js';
 import { UsageError, type FlagSpec, type Flags } from './args.js';
-import { parseDec, parseRa } from './sexagesimal.js';
+import { parseDec, parseRa } from '../wcs/sexagesimal.js';
 
 export const UPLOAD_FLAGS: readonly FlagSpec[] = [
   { name: 'scale-units', type: 'string' },

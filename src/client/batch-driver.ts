@@ -7,6 +7,7 @@
 import { createActor, toPromise, type AnyActorRef, type InspectionEvent } from 'xstate';
 import { batchMachine, type BatchActor, type BatchItem, type BatchOutput, type BatchSnapshot, type SettledSolve } from '../../machines/batch.machine.js';
 import type { endingSolveMachine, SolveSnapshot } from '../../machines/solve.machine.js';
+import type { MemoryStore, UploadDescriptor } from './solve-input.js';
 import { stageOf, viewOf, type SolveStage, type SolveView, type SolveViewSource } from './solve-view.js';
 
 /** Where one input's solve is, as a person or a journal wants it: its id and its view. */
@@ -71,6 +72,13 @@ export interface DriveBatchOptions {
   onSettled?: (item: ItemProgress, snapshot: SettledSolve) => void;
   /** The batch's own progress, after every change (of the batch, or of one of its solves). */
   onProgress?: (progress: BatchProgress) => void;
+  /**
+   * The store holding the items' in-memory bytes (`session.memory`): each item's are freed once
+   * it has settled or was never started. A solve frees its own once the server has them, but a
+   * hinted one that failed keeps them for a blind retry, which a draining or stopping batch (or a
+   * crashed child) never makes.
+   */
+  memory?: MemoryStore;
 }
 
 export interface BatchRun {
@@ -110,6 +118,19 @@ export function driveBatch(options: DriveBatchOptions): BatchRun {
   if (options.onSettled) {
     const onSettled = options.onSettled;
     actor.on('itemSettled', ({ id, snapshot }) => onSettled(itemProgress(id, snapshot), snapshot));
+  }
+  const { memory } = options;
+  if (memory) {
+    const free = (upload: UploadDescriptor | undefined) => {
+      if (upload?.kind === 'memory') memory.delete(upload.ref);
+    };
+    // Settled: no retry follows, so nothing will send these bytes again.
+    actor.on('itemSettled', ({ snapshot }) => free(snapshot.context.upload ?? undefined));
+    const items = new Map(options.items.map((item) => [item.id, item]));
+    const freeUnstarted = (output: BatchOutput) => {
+      for (const id of output.notStarted) free(items.get(id)?.input.upload);
+    };
+    toPromise(actor).then(freeUnstarted, () => undefined);
   }
   if (onProgress) {
     actor.subscribe({ next: (s) => onProgress(batchProgress(s)), error: () => undefined });

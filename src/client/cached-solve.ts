@@ -11,7 +11,7 @@ import type { SolveResult } from './client.js';
 import { acceptUpload, type MemoryStore, type SolveInput } from './solve-input.js';
 import type { UploadOptions } from '../protocol/upload-options.js';
 import type { Session } from './session.js';
-import { cachedWcsFile, cacheEntry, contentHash, lookUp, solveCacheKey } from './solve-cache-entry.js';
+import { cachedServer, cachedWcsFile, cacheEntry, contentHash, lookUp, solveCacheKey } from './solve-cache-entry.js';
 import type { CachedSolve, SolveCacheStore } from './solve-cache.js';
 import { Submission } from './submission.js';
 import type { WaitOptions } from './started-solve.js';
@@ -37,7 +37,7 @@ export function restoreCached(entry: CachedSolve, session: Session): Submission 
   const context = {
     ...base,
     // The server that solved it, if this session still has it; its primary otherwise.
-    server: session.apiUrls.includes(entry.server) ? entry.server : null,
+    server: cachedServer(entry, session.apiUrls),
     subid: entry.subid,
     jobId: entry.jobId,
     hash: entry.hash,

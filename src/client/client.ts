@@ -54,7 +54,9 @@ export interface SolveOptions extends UploadOptions, CallOptions {
    * XPIXSZ, PIXSCALE, SECPIX or a WCS) as an `arcsecperpix` range of ±10 %. Your own position
    * or scale options win over the header's. Default `true`: when the hinted solve fails it is
    * uploaded once more with no hint (`result.retriedBlind`; `onStart` is called again with the
-   * new Submission). `'strict'`: no such retry. `false`: the header is not read.
+   * new Submission). That retry has a deadline of its own, a fresh `timeoutMs` from its start,
+   * so a hinted solve that fails and is retried can take up to twice `timeoutMs` in all (abort
+   * with `signal` to bound the whole call). `'strict'`: no such retry. `false`: the header is not read.
    */
   headerHints?: HeaderHintsMode;
 }
@@ -230,7 +232,11 @@ export class Client {
       const code = (error as { code?: unknown }).code;
       const view = viewOf(submission.handle.snapshot);
       const retry = typeof code === 'string' && RETRY_BLIND_ON.includes(code) && !signal?.aborted ? blindRetry(wire, hints, view) : null;
-      if (!retry) throw error;
+      if (!retry) {
+        // The bytes were kept for a retry that is not made (the caller aborted): free them.
+        if (upload.kind === 'memory') this.session.memory.delete(upload.ref);
+        throw error;
+      }
       const again = this.#start({ ...upload, hints: retry.hints }, retry.options, deadline, signal);
       onStart?.(again);
       result = await finish(again);

@@ -8,6 +8,7 @@
 import { ValidationError } from '../errors.js';
 import { describeHdu, extractHdu, imageHduNumbers, isFits, isGzip, readHdus } from '../fits/index.js';
 import { platform } from '../platform/web-platform.js';
+import { DEFAULT_MAX_PIXELS, gunzip } from '../extract/gunzip.js';
 import type { SolveInput } from './solve-input.js';
 
 /** Which HDUs: one by number, or every one that holds a 2-D image. */
@@ -28,13 +29,11 @@ export function checkHduOption(value: unknown): HduSelection {
   throw new ValidationError('hdu', value, ALLOWED);
 }
 
-async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-/** The input's bytes (a path, `{ file }`, `{ bytes }` or `{ blob }`), gunzipped, and a name for messages. */
-async function fitsBytesOf(input: SolveInput, hdu: HduSelection): Promise<{ bytes: Uint8Array; name: string }> {
+/**
+ * The input's bytes (a path, `{ file }`, `{ bytes }` or `{ blob }`), gunzipped within the budget
+ * of an image of `maxPixels` (a bomb is ImageError `image_too_large`), and a name for messages.
+ */
+async function fitsBytesOf(input: SolveInput, hdu: HduSelection, maxPixels: number): Promise<{ bytes: Uint8Array; name: string }> {
   let bytes: Uint8Array | undefined;
   let name = 'the input';
   if (typeof input === 'string' && !/^https?:\/\//i.test(input)) input = { file: input };
@@ -51,7 +50,8 @@ async function fitsBytesOf(input: SolveInput, hdu: HduSelection): Promise<{ byte
     }
   }
   if (!bytes) throw new ValidationError('hdu', hdu, `${ALLOWED}, of a FITS file given as a path, { file }, { bytes } or { blob } (a URL, a stream or a source list has no HDUs here)`);
-  if (isGzip(bytes)) bytes = await gunzip(bytes);
+  // Every HDU is kept: the one asked for may follow an image in the primary.
+  if (isGzip(bytes)) bytes = await gunzip(bytes, { maxPixels, wholeFile: true });
   if (!isFits(bytes)) throw new ValidationError('hdu', hdu, `${ALLOWED}, of a FITS file: ${name} is not one`);
   return { bytes, name };
 }
@@ -70,10 +70,10 @@ export function selectHdus(bytes: Uint8Array, hdu: HduSelection, name: string): 
   throw new ValidationError('hdu', hdu, `${hdu === 'all' ? 'a FITS file with an image HDU' : 'an HDU holding a 2-D image'}: ${found} (HDUs ${there})`);
 }
 
-/** The input's selected HDUs, each as a FITS file of its own. */
-export async function hduParts(input: SolveInput, hdu: unknown): Promise<HduPart[]> {
+/** The input's selected HDUs, each as a FITS file of its own; a .fits.gz inflates within the budget of `maxPixels`. */
+export async function hduParts(input: SolveInput, hdu: unknown, maxPixels = DEFAULT_MAX_PIXELS): Promise<HduPart[]> {
   const selection = checkHduOption(hdu);
-  const { bytes, name } = await fitsBytesOf(input, selection);
+  const { bytes, name } = await fitsBytesOf(input, selection, maxPixels);
   const base = (name.split(/[\\/]/).pop() ?? 'image').replace(/\.(fits|fit|fts)(\.gz)?$/i, '') || 'image';
   return selectHdus(bytes, selection, name).map((n) => ({ hdu: n, input: { bytes: extractHdu(bytes, n), filename: `${base}.hdu${n}.fits` } }));
 }

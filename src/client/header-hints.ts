@@ -17,7 +17,7 @@
  */
 import { isFits, isGzip, parseHeader, readHdus, type FitsHeader } from '../fits/index.js';
 import { Wcs } from '../wcs/index.js';
-import { parseDec, parseRa } from '../cli/sexagesimal.js';
+import { parseDec, parseRa } from '../wcs/sexagesimal.js';
 import { platform } from '../platform/web-platform.js';
 import type { FoundHints, SolveHints } from './hints.js';
 import { applyHints } from './apply-hints.js';
@@ -42,7 +42,8 @@ export async function readHeaderHints(input: SolveInput): Promise<FoundHints> {
     for (const size of [FIRST_READ, HEAD_BYTES]) {
       const head = await headOf(input, size);
       if (!head) return {};
-      const found = await hintsFromHead(head, size);
+      // The last read is final: a header cut off there gives what is whole (the primary's cards).
+      const found = await hintsFromHead(head, size, size < HEAD_BYTES);
       // Read again, further, only when the header went on past the first read.
       if (found !== 'incomplete') return found;
       if (head.length < size) return {};
@@ -53,25 +54,35 @@ export async function readHeaderHints(input: SolveInput): Promise<FoundHints> {
   return {};
 }
 
-/** The hints of a FITS file's first bytes (plain or gzip); `'incomplete'` when its header runs past them. */
-export async function hintsFromHead(bytes: Uint8Array, maxBytes = HEAD_BYTES): Promise<FoundHints | 'incomplete'> {
+/**
+ * The hints of a FITS file's first bytes (plain or gzip); `'incomplete'` when its header runs past
+ * them. With `readMore`, the bytes may have been cut at `maxBytes` (a wider read can follow): a
+ * first extension's header cut off there is `'incomplete'` too, not a file with no extension.
+ */
+export async function hintsFromHead(bytes: Uint8Array, maxBytes = HEAD_BYTES, readMore = false): Promise<FoundHints | 'incomplete'> {
   const head = isGzip(bytes) ? await inflateHead(bytes, maxBytes) : bytes;
   if (!isFits(head)) return {};
-  let headers: FitsHeader[];
+  let headers: FitsHeader[] | 'incomplete';
   try {
-    headers = imageHeaders(head);
+    headers = imageHeaders(head, readMore && head.length >= maxBytes);
   } catch {
     return 'incomplete';
   }
-  return hintsFromHeaders(headers);
+  return headers === 'incomplete' ? headers : hintsFromHeaders(headers);
 }
 
-/** The image's header first, then the primary one (a primary with no image leaves its cards to an extension). */
-function imageHeaders(head: Uint8Array): FitsHeader[] {
+/**
+ * The image's header first, then the primary one (a primary with no image leaves its cards to an
+ * extension); `'incomplete'` when the bytes were `cut` before the first extension's header ended.
+ */
+function imageHeaders(head: Uint8Array, cut: boolean): FitsHeader[] | 'incomplete' {
   const { header: primary } = parseHeader(head);
   if (primary.number('NAXIS', 0) >= 2) return [primary];
   // No image in the primary: the first extension's header follows it (read while it is within the bound).
-  const ext = readHdus(head, 2)[1];
+  const hdus = readHdus(head, 2);
+  const ext = hdus[1];
+  // readHdus stops quietly at an extension it cannot read whole: in cut bytes, that may be this one.
+  if (!ext && cut) return 'incomplete';
   return ext && ext.header.number('NAXIS', 0) >= 2 ? [ext.header, primary] : [primary];
 }
 
@@ -139,12 +150,24 @@ function pixelMicrons(x: number | undefined, y: number | undefined): number | un
   return y !== undefined && y > 0 ? Math.sqrt(x * y) : x;
 }
 
-/** A coordinate card: a number is degrees, text is parsed (OBJCTRA's text is hours). */
+/**
+ * A coordinate card: a number is degrees, text is parsed. OBJCTRA is hours however it is
+ * written: sexagesimal text, a number, or a number as text ('5.58'), which parseRa, made for
+ * what people type, would read as degrees.
+ */
 function sky(value: unknown, parse: (text: string) => number | undefined, hours: boolean): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? (hours ? value * 15 : value) : undefined;
+  if (typeof value === 'number') return hours ? fromHours(value) : Number.isFinite(value) ? value : undefined;
   if (typeof value !== 'string' || value.trim() === '') return undefined;
+  if (hours && DECIMAL.test(value.trim())) return fromHours(Number(value));
   const v = parse(value);
   return v !== undefined && Number.isFinite(v) ? v : undefined;
+}
+
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+/** Hours of right ascension in degrees; `undefined` outside 0–24 h. */
+function fromHours(hours: number): number | undefined {
+  return Number.isFinite(hours) && hours >= 0 && hours < 24 ? hours * 15 : undefined;
 }
 
 /** The first bytes of an input, or undefined when it has none here (a URL, a stream, a source list). */

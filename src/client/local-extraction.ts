@@ -9,7 +9,8 @@ import type { SolveInput } from './solve-input.js';
 import { readStream } from './read-stream.js';
 import type { UploadOptions } from '../protocol/upload-options.js';
 import type { Calibration } from '../protocol/models.js';
-import type { SkyPoint, Wcs } from '../wcs/index.js';
+import type { Wcs } from '../wcs/index.js';
+import { separationArcsec } from '../wcs/separation.js';
 
 export interface LocalExtractionOptions extends ExtractOptions {
   /**
@@ -67,14 +68,6 @@ export async function applyLocalExtraction<O extends UploadOptions & { localExtr
   };
 }
 
-const D2R = Math.PI / 180;
-
-/** Great-circle distance, degrees. */
-function separation(a: SkyPoint, b: SkyPoint): number {
-  const h = Math.sin(((b.dec - a.dec) * D2R) / 2) ** 2 + Math.cos(a.dec * D2R) * Math.cos(b.dec * D2R) * Math.sin(((b.ra - a.ra) * D2R) / 2) ** 2;
-  return (2 * Math.asin(Math.min(1, Math.sqrt(h)))) / D2R;
-}
-
 /**
  * The calibration of the whole image. For an x/y list the server knows only the stars' extent,
  * and centres the calibration on it (33–140″ off on our fixtures); the WCS it solved, taken over
@@ -88,7 +81,7 @@ export function imageCalibration(server: Calibration, wcs: Wcs, width: number, h
     ...server,
     ra: centre.ra,
     dec: centre.dec,
-    radius: Math.max(...corners.map((c) => separation(centre, c))),
+    radius: Math.max(...corners.map((c) => separationArcsec(centre.ra, centre.dec, c.ra, c.dec))) / 3600,
     width_arcsec: width * wcs.pixelScale,
     height_arcsec: height * wcs.pixelScale,
   };

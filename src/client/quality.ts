@@ -5,6 +5,9 @@
  * a quality report carries neither this nor the FITS reader.
  */
 import { FitsError, parseHeader, readBinTable } from '../fits/index.js';
+import { separationArcsec } from '../wcs/separation.js';
+
+export { separationArcsec };
 
 /** Fewer matched stars than this and a solution is `suspect`: a handful of stars can line up by chance. */
 export const SUSPECT_MIN_MATCHES = 8;
@@ -20,17 +23,6 @@ export interface SolveQuality {
   logOdds: number | null;
   /** Few matches (under SUSPECT_MIN_MATCHES) or a large RMS (over SUSPECT_MAX_RMS_PIXELS pixels): check it before trusting it. */
   suspect: boolean;
-}
-
-const ARCSEC_PER_RADIAN = (180 / Math.PI) * 3600;
-const RAD = Math.PI / 180;
-
-/** The angle between two sky positions (degrees), arcseconds; haversine, exact at small angles. */
-export function separationArcsec(ra1: number, dec1: number, ra2: number, dec2: number): number {
-  const dDec = (dec2 - dec1) * RAD;
-  const dRa = (ra2 - ra1) * RAD;
-  const h = Math.sin(dDec / 2) ** 2 + Math.cos(dec1 * RAD) * Math.cos(dec2 * RAD) * Math.sin(dRa / 2) ** 2;
-  return 2 * Math.asin(Math.min(1, Math.sqrt(h))) * ARCSEC_PER_RADIAN;
 }
 
 /** The log-odds astrometry.net writes among a WCS header's comments (`COMMENT log odds: 133.476`). */

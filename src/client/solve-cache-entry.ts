@@ -101,6 +101,21 @@ export function cacheEntry(solve: {
 
 const positiveInt = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) > 0;
 const finite = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
+/** Strict base64 (what toBase64 writes): anything atob accepts, so decoding it cannot throw. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** A quality report as measureQuality makes it: every field of its type, as the CLI prints them. */
+function isQuality(q: unknown): q is SolveQuality {
+  if (typeof q !== 'object' || q === null) return false;
+  const r = q as Partial<SolveQuality>;
+  return (
+    Number.isSafeInteger(r.matchedStars) &&
+    (r.matchedStars as number) >= 0 &&
+    (r.rmsArcsec === null || (finite(r.rmsArcsec) && (r.rmsArcsec as number) >= 0)) &&
+    (r.logOdds === null || finite(r.logOdds)) &&
+    typeof r.suspect === 'boolean'
+  );
+}
 
 /** Whether a store's answer is an entry this version wrote; anything else counts as a miss. */
 export function isCachedSolve(value: unknown): value is CachedSolve {
@@ -118,9 +133,17 @@ export function isCachedSolve(value: unknown): value is CachedSolve {
     ['ra', 'dec', 'radius', 'pixscale', 'orientation'].every((k) => finite(c[k as keyof Calibration])) &&
     (c.parity === 1 || c.parity === -1) &&
     (e.hash === null || typeof e.hash === 'string') &&
-    (w === null || (typeof w === 'object' && typeof w?.base64 === 'string' && typeof w.filename === 'string' && typeof w.contentType === 'string')) &&
-    (e.quality === null || (typeof e.quality === 'object' && e.quality !== undefined))
+    (w === null || (typeof w === 'object' && typeof w?.base64 === 'string' && BASE64.test(w.base64) && typeof w.filename === 'string' && typeof w.contentType === 'string')) &&
+    (e.quality === null || isQuality(e.quality))
   );
+}
+
+/**
+ * The server to ask for an entry's job: the one that solved it, when it is still among the
+ * servers asked (a job id means nothing elsewhere); `null` (the primary) otherwise.
+ */
+export function cachedServer(entry: CachedSolve, apiUrls: readonly string[]): string | null {
+  return apiUrls.includes(entry.server) ? entry.server : null;
 }
 
 /** The WCS file of an entry, as a fetched ResultFile; `undefined` when the entry has none. */
@@ -129,11 +152,16 @@ export function cachedWcsFile(entry: CachedSolve): ResultFile | undefined {
   return { kind: 'wcs', filename: entry.wcs.filename, contentType: entry.wcs.contentType, bytes: fromBase64(entry.wcs.base64) };
 }
 
-/** A store's get, with whatever it gives back checked; a store that throws is a miss. */
+/**
+ * A store's get, with whatever it gives back checked; a store that throws is a miss, and so is
+ * an entry whose WCS file does not decode (what a hit is used for must not throw later).
+ */
 export async function lookUp(store: SolveCacheStore, key: string): Promise<CachedSolve | undefined> {
   try {
     const value = await store.get(key);
-    return isCachedSolve(value) ? value : undefined;
+    if (!isCachedSolve(value)) return undefined;
+    cachedWcsFile(value);
+    return value;
   } catch {
     return undefined;
   }

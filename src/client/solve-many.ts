@@ -65,6 +65,7 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
     concurrency,
     ...(sequence ? { sequence: { strict: hintMode === 'strict' } } : {}),
     solve: session.endingMachine,
+    memory: session.memory,
     ...(session.inspect ? { inspect: session.inspect } : {}),
     ...(onProgress ? { onProgress } : {}),
     onSettled: ({ id, subid, jobId, calibration, files, error, hints }) => {

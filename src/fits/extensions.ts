@@ -6,7 +6,7 @@
 import { FitsError } from './fits-error.js';
 import { headerBytes, type CardInput } from './header.js';
 import { readHdus, type FitsHdu } from './hdu.js';
-import { mergedCards } from './merge.js';
+import { isWcsKeyword, mergedCards } from './merge.js';
 
 /** An HDU that holds a 2-D image: NAXIS = 2, both axes non-empty, in the primary or an IMAGE extension. */
 export function isImageHdu(hdu: FitsHdu): boolean {
@@ -35,17 +35,43 @@ export function describeHdu(hdu: FitsHdu, index: number): string {
 const EXTENSION_ONLY = new Set(['XTENSION', 'PCOUNT', 'GCOUNT', 'INHERIT', 'EXTEND']);
 
 /**
+ * Cards of a primary header that say nothing of an extension's image: its structure, its data's
+ * scaling and checksums, its own WCS (the extension's pixels are not the primary's), and notes.
+ */
+function describesOnlyItsOwnHdu(keyword: string): boolean {
+  return (
+    /^NAXIS\d*$/.test(keyword) ||
+    isWcsKeyword(keyword) ||
+    /^PC\d_\d$/.test(keyword) ||
+    /^(CDELT|CROTA)\d$/.test(keyword) ||
+    [
+      'SIMPLE', 'BITPIX', 'EXTEND', 'BSCALE', 'BZERO', 'BLANK', 'BUNIT', 'DATAMIN', 'DATAMAX',
+      'CHECKSUM', 'DATASUM', 'EXTNAME', 'EXTVER', 'EXTLEVEL', 'COMMENT', 'HISTORY', '',
+    ].includes(keyword) ||
+    EXTENSION_ONLY.has(keyword)
+  );
+}
+
+/**
  * HDU `index` of a FITS file as a single-HDU FITS file: its header made a primary one (SIMPLE
- * in place of XTENSION; PCOUNT and GCOUNT dropped), its data copied byte for byte.
+ * in place of XTENSION; PCOUNT and GCOUNT dropped), its data copied byte for byte. An extension
+ * also gets the primary header's cards it lacks (the observation's OBJCTRA, FOCALLEN, DATE-OBS:
+ * capture programs write them there once for every extension), unless it says INHERIT = F;
+ * the primary's structural, scaling and WCS cards are never copied.
  */
 export function extractHdu(bytes: Uint8Array, index: number): Uint8Array {
   const hdus = readHdus(bytes);
   const hdu = hdus[index];
   if (!hdu) throw new FitsError(`The FITS file has no HDU ${index} (it has ${hdus.length}).`);
   if (!isImageHdu(hdu)) throw new FitsError(`HDU ${index} of the FITS file holds no 2-D image (${describeHdu(hdu, index)}).`);
+  const own = hdu.header.cards.filter((c) => !EXTENSION_ONLY.has(c.keyword) && c.keyword !== 'SIMPLE');
+  const present = new Set(own.map((c) => c.keyword));
+  const primary = index > 0 && hdu.header.get('INHERIT') !== false ? (hdus[0] as FitsHdu).header.cards : [];
+  const inherited = primary.filter((c) => !describesOnlyItsOwnHdu(c.keyword) && !present.has(c.keyword));
   const cards: CardInput[] = [
     { keyword: 'SIMPLE', value: true, comment: 'conforms to FITS standard' },
-    ...hdu.header.cards.filter((c) => !EXTENSION_ONLY.has(c.keyword) && c.keyword !== 'SIMPLE'),
+    ...own,
+    ...(inherited.length > 0 ? [{ keyword: 'COMMENT', comment: `Cards below: from the primary HDU (this was HDU ${index})` }, ...inherited] : []),
   ];
   const head = headerBytes(cards);
   const data = bytes.subarray(hdu.dataStart, hdu.end);

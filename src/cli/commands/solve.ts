@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { describeInput, type SolveInput, type UploadDescriptor } from '../../client/solve-input.js';
 import type { WireUploadOptions } from '../../protocol/upload-options.js';
-import type { SolveHints } from '../../client/hints.js';
+import { mayHaveHeader, type SolveHints } from '../../client/hints.js';
 import { extractForUpload } from '../extract-locally.js';
 import { Flags, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { connect, CONNECTION_FLAGS, requireApiKey, startInspector, type CliInspector, type Connection } from '../connect.js';
@@ -83,15 +83,17 @@ async function solveInputs(
   const wires = new Map<string, WireUploadOptions>();
   const strictHints = flags.bool('strict-hints');
   if (strictHints && !flags.bool('header-hints', true)) throw new UsageError('--strict-hints and --no-header-hints contradict each other: give one.');
-  // A FITS file's pointing and optics, read from its header (the first blocks only).
-  const hints = flags.bool('header-hints', true) ? await import('../../client/header-hints.js') : undefined;
-  const { applyHintsToWire } = await import('../../client/apply-hints.js');
+  // A FITS file's pointing and optics, read from its header (the first blocks only). Only files
+  // that may be FITS are read, and the reader loads only when there is one (not for PNGs).
+  const headerFile = (input: CliInput) => input.kind === 'file' && mayHaveHeader({ file: input.path });
+  const readHints = flags.bool('header-hints', true) && inputs.some(headerFile) ? await import('../../client/header-hints.js') : undefined;
+  const applyHintsToWire = readHints ? (await import('../../client/apply-hints.js')).applyHintsToWire : undefined;
   for (const input of inputs) {
     let source: SolveInput =
       input.kind === 'file' ? { file: input.path } : input.kind === 'url' ? { url: input.url } : { sourceList: { x: input.x, y: input.y } };
     let hinted: { options: WireUploadOptions; hints: SolveHints | null } = { options: wire, hints: null };
-    if (hints && input.kind === 'file') {
-      hinted = applyHintsToWire(wire, null, await hints.readHeaderHints(source), strictHints);
+    if (readHints && applyHintsToWire && headerFile(input)) {
+      hinted = applyHintsToWire(wire, null, await readHints.readHeaderHints(source), strictHints);
       if (hinted.hints) wires.set(input.id, hinted.options);
     }
     if (flags.bool('local-extraction') && input.kind === 'url') {

@@ -1,5 +1,5 @@
 /**
- * Sky coordinates as people type them.
+ * Sky coordinates as people type them (the CLI's --ra/--dec, and header hints' OBJCTRA/RA text).
  *
  * RA: decimal degrees (`83.822`, `83.822d`), or hours in sexagesimal (`05:35:17.3`,
  * `5 35 17.3`, `5h35m17.3s`, `5h35.3m`). Dec: decimal degrees (`-5.391`), or sexagesimal
