@@ -228,6 +228,45 @@ describe('CLI', () => {
   }, 240_000);
 });
 
+describe('CLI on a capture program\'s FITS, with the real solver', () => {
+  test('quality() counts one matched star per row of the corr file; a renamed copy is answered by the solve cache with no upload', async () => {
+    const submissions = () => {
+      const db = new Database(path.join(dataDir, 'astrometry-net.sqlite'), { readonly: true, fileMustExist: true });
+      try {
+        return (db.prepare('SELECT COUNT(*) AS n FROM submissions').get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    // One state folder for both runs: the solve cache lives there.
+    const env = { XDG_STATE_HOME: path.join(dir, 'state-cache') };
+    const original = path.join(dir, 'capture-0001.fits');
+    await writeFile(original, hinted.bytes);
+    const before = submissions();
+    const first = await runCli(['solve', original, '--api-url', serve.apiUrl, '--api-key', API_KEY, '--corr', '--out', path.join(dir, 'out-cache-1'), '--json'], { cwd: dir, env, timeoutMs: 120_000 });
+    expect(first.code, first.stderr).toBe(0);
+    type Doc = { inputs: { fromCache: boolean; jobId: number; quality: { matchedStars: number } | null; files: { corr?: string }; hints: { position: { from: string } | null } | null }[] };
+    const one = (JSON.parse(first.stdout) as Doc).inputs[0]!;
+    expect(one.hints?.position?.from).toBe('OBJCTRA/OBJCTDEC');
+    expect(submissions()).toBe(before + 1);
+    // The corr file the CLI wrote: one row per matched star.
+    const { readBinTable } = await import('../src/fits/index.js');
+    const { readFile } = await import('node:fs/promises');
+    const corr = readBinTable(new Uint8Array(await readFile(one.files.corr!)));
+    expect(one.quality?.matchedStars).toBe(corr?.rows);
+    expect(one.quality?.matchedStars).toBeGreaterThan(0);
+
+    const renamed = path.join(dir, 'renamed copy.fits');
+    await writeFile(renamed, hinted.bytes);
+    const second = await runCli(['solve', renamed, '--api-url', serve.apiUrl, '--api-key', API_KEY, '--out', path.join(dir, 'out-cache-2'), '--json'], { cwd: dir, env, timeoutMs: 120_000 });
+    expect(second.code, second.stderr).toBe(0);
+    const two = (JSON.parse(second.stdout) as Doc).inputs[0]!;
+    expect(two).toMatchObject({ fromCache: true, jobId: one.jobId, quality: one.quality });
+    expect(submissions()).toBe(before + 1);
+    expect(second.stderr).toContain('from the cache');
+  }, 240_000);
+});
+
 afterAll(() => {
   const f = (n: number | undefined) => (n === undefined ? '-' : `${n.toFixed(2)} s`);
   console.log(
