@@ -69,10 +69,35 @@ const batch = await cpuOf(async (n) => {
   const run = driveBatch({ items: Array.from({ length: n }, (_, i) => ({ id: String(i), input })), concurrency: 16, solve: endingMachine });
   await run.done;
 });
+// The whole client on a transport that answers from memory: the statechart, the tasks, the
+// protocol's encoding and decoding, and the facade (`solveMany`), without a socket.
+const { Client } = await import('../dist/src/index.js');
+const encoder = new TextEncoder();
+let subid = 100;
+const answer = (value, headers = {}) => ({ status: 200, headers: { 'content-type': 'application/json', ...headers }, body: encoder.encode(JSON.stringify(value)) });
+const inMemory = {
+  async request(req) {
+    const path = new URL(req.url).pathname;
+    if (path.endsWith('/login')) return answer({ status: 'success', message: 'authenticated user: bench', session: 'benchsession' });
+    if (path.endsWith('/upload')) return answer({ status: 'success', subid: ++subid, hash: 'abc' });
+    let m = /submissions\/(\d+)/.exec(path);
+    if (m) return answer({ processing_started: '2024-01-01 00:00:00.000000', processing_finished: 'None', user: 1, user_images: [1], images: [1], jobs: [Number(m[1]) + 1000], job_calibrations: [] }, { 'x-long-poll': '600', 'x-state': 's1' });
+    if (/jobs\/\d+\/calibration/.test(path)) return answer(calibration);
+    if (/jobs\/\d+/.test(path)) return answer({ status: 'success' }, { 'x-long-poll': '600', 'x-state': 'j1' });
+    throw new Error(`unexpected request ${path}`);
+  },
+};
+const client = new Client({ apiUrl: 'http://127.0.0.1:9/api/', apiKey: 'benchmachinefloor', polling: { minIntervalMs: 0 }, transport: inMemory });
+const png = new URL('../test/fixtures/small.png', import.meta.url).pathname;
+const wholeClient = await cpuOf(async (n) => {
+  for await (const o of client.solveMany(Array.from({ length: n }, () => png), { concurrency: 16 })) if (o.error) throw o.error;
+});
+
 console.log(`\nThe statechart alone, every request answered at once with no I/O (${N} solves)`);
 console.log('| how | CPU per solve |');
 console.log('|---|---|');
 console.log(`| solve machine, one after another | ${sequential} ms |`);
 console.log(`| solve machine, 16 at a time | ${inFlight} ms |`);
 console.log(`| batch machine over solve machines, 16 at a time | ${batch} ms |`);
+console.log(`| the whole client (solveMany, tasks, protocol) on a transport answering from memory, 16 at a time | ${wholeClient} ms |`);
 
