@@ -18,6 +18,7 @@ import type { SerializedError } from '../errors.js';
 import type { Calibration } from '../protocol/models.js';
 import type { WireUploadOptions } from '../protocol/upload-options.js';
 import type { SolveQuality } from '../client/quality.js';
+import { stable } from '../client/stable-json.js';
 
 export const JOURNAL_DIR = '.astrometry-net-journal';
 export const JOURNAL_FORMAT = 'astrometry-net-cli/journal@1';
@@ -63,18 +64,6 @@ export function upgradeEntry(entry: JournalEntry | EntryOf010): JournalEntry {
 
 /** Failures a rerun would only repeat: recorded as done. Everything else is retried or resumed. */
 export const TERMINAL_ERROR_CODES = new Set(['job_failed', 'submission_failed']);
-
-function stable(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(stable);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((k) => [k, stable((value as Record<string, unknown>)[k])]),
-    );
-  }
-  return value;
-}
 
 /** The journal key of an input: a hash of its identity and its upload options. */
 export function journalKey(inputId: string, options: WireUploadOptions): string {

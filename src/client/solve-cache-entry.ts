@@ -9,19 +9,7 @@ import { platform } from '../platform/web-platform.js';
 import type { MemoryStore, UploadDescriptor } from './solve-input.js';
 import type { SolveQuality } from './quality.js';
 import { CACHED_SOLVE_FORMAT, MAX_CACHE_ENTRY_BYTES, type CachedSolve, type SolveCacheStore } from './solve-cache.js';
-
-/** Sorted keys all the way down, so equal options give equal text. */
-function stable(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(stable);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((k) => [k, stable((value as Record<string, unknown>)[k])]),
-    );
-  }
-  return value;
-}
+import { stable } from './stable-json.js';
 
 function hex(buffer: ArrayBuffer): string {
   return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
