@@ -7,6 +7,7 @@ import { FitsError } from './fits-error.js';
 import { headerBytes, type CardInput } from './header.js';
 import { readHdus, type FitsHdu } from './hdu.js';
 import { isWcsKeyword, mergedCards } from './merge.js';
+import { concatBytes } from '../transport/bytes.js';
 
 /** An HDU that holds a 2-D image: NAXIS = 2, both axes non-empty, in the primary or an IMAGE extension. */
 export function isImageHdu(hdu: FitsHdu): boolean {
@@ -101,12 +102,6 @@ export function mergeWcsIntoHdus(bytes: Uint8Array, wcsByHdu: ReadonlyMap<number
     out.set(bytes.subarray(hdu.dataStart, hdu.end), head.length);
     return out;
   });
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
