@@ -121,6 +121,9 @@ describe('three serve nodes on one PostgreSQL', () => {
     const solver = busy.find((x) => pids.includes(x.ppid));
     const victim = cluster.nodes.find((n) => n.pid === solver?.ppid) as ClusterNode;
     const group = processesUnder(jobsDir, pids).filter((p) => p.pgid === solver?.pgid);
+    // A small field solves in about a second, sometimes before the lease runs out: stopped, the
+    // orphaned solver cannot end on its own, so only a live node's reaper can end it.
+    process.kill(-(solver?.pgid as number), 'SIGSTOP');
     await cluster.kill(victim);
     const orphaned = await db.query<{ id: number; user_image_id: number }>('SELECT id::int, user_image_id::int FROM jobs WHERE node = $1 AND ended_at IS NULL', [victim.id]);
     expect(orphaned.length).toBe(1);
