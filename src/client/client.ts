@@ -320,5 +320,3 @@ export class Client {
     return new SolveResult(submission, job, await job.calibration(wait), fromCache);
   }
 }
-
-/** Inputs whose first bytes can be read here: a path, bytes or a Blob (not a URL, a stream or a source list). */

@@ -37,7 +37,9 @@ function longPoll(input: StatusReadInput, until: api.LongPoll['until'], now: num
 /**
  * The solve machine with its requests bound to the servers and the account, on the clock
  * `deps.now` (the system clock without it). `{ endsWhenSettled: true }` gives the one that ends
- * once settled, for a batch's children (`batchMachine.provide({ actors: { solve } })`).
+ * once settled, for a batch's children (`batchMachine.provide({ actors: { solve } })`). A
+ * `Session` gives its `endingMachine` its own machine's tasks instead, so both share what the
+ * session learned (which servers hold reads) and one set of upload tokens.
  */
 export function provideSolveTasks(deps: MachineDependencies, options: SolveMachineOptions = {}) {
   const { pool, now, exchangeContext, withSession, login, noting, movable } = bind(deps);
