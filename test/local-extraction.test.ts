@@ -14,7 +14,7 @@ import type { Transport, TransportRequest } from '../src/transport/transport.js'
 import { undiciTransport } from '../src/transport/undici.js';
 import { buildCli, FIXTURES, runCli } from './helpers/cli-run.js';
 import { Wcs } from '../src/wcs/index.js';
-import { headerBytes, parseHeader } from '../src/fits/index.js';
+import { truthWcs, type FixtureTruth } from './helpers/hinted-fits.js';
 import { expectNear, randomApiKey, startServe, truthOf, type Serve } from './helpers/serve-process.js';
 
 const API_KEY = randomApiKey();
@@ -140,22 +140,8 @@ test('CLI --local-extraction with a URL input: usage error (exit 2) before any r
 });
 
 /** The TAN WCS the fixture was drawn with (its truth json). */
-async function truthWcs(name: string): Promise<Wcs> {
-  const t = JSON.parse(await readFile(path.join(FIXTURES, `${name}.truth.json`), 'utf8')) as { ra: number; dec: number; crpix: [number, number]; cd: [[number, number], [number, number]]; width: number; height: number };
-  return new Wcs(parseHeader(headerBytes([
-    { keyword: 'CTYPE1', value: 'RA---TAN' },
-    { keyword: 'CTYPE2', value: 'DEC--TAN' },
-    { keyword: 'CRVAL1', value: t.ra },
-    { keyword: 'CRVAL2', value: t.dec },
-    { keyword: 'CRPIX1', value: t.crpix[0] },
-    { keyword: 'CRPIX2', value: t.crpix[1] },
-    { keyword: 'CD1_1', value: t.cd[0][0] },
-    { keyword: 'CD1_2', value: t.cd[0][1] },
-    { keyword: 'CD2_1', value: t.cd[1][0] },
-    { keyword: 'CD2_2', value: t.cd[1][1] },
-    { keyword: 'IMAGEW', value: t.width },
-    { keyword: 'IMAGEH', value: t.height },
-  ])).header);
+async function fixtureWcs(name: string): Promise<Wcs> {
+  return truthWcs(JSON.parse(await readFile(path.join(FIXTURES, `${name}.truth.json`), 'utf8')) as FixtureTruth);
 }
 
 /** Worst distance, over the corners and the centre, between where `solved` and the truth put the same sky. */
@@ -176,7 +162,7 @@ test.each([['orion.png', 'orion'], ['small.fits', 'small']] as const)('%s: the W
   const client = new Client({ apiUrl: serve.apiUrl, apiKey: API_KEY, polling: POLLING, timeoutMs: 60_000 });
   const file = name === 'small.fits' ? fitsPath : path.join(FIXTURES, name);
   const [fromImage, fromList] = await Promise.all([client.solve({ file }), client.solve({ file }, { localExtraction: true })]);
-  const truth = await truthWcs(truthName);
+  const truth = await fixtureWcs(truthName);
   const list = worstPixelError(await fromList.wcs(), truth);
   const image = worstPixelError(await fromImage.wcs(), truth);
   console.log(`${name}: worst pixel error against the truth WCS: ${list.toFixed(3)} px from the local list, ${image.toFixed(3)} px from the uploaded image`);
