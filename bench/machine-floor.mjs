@@ -4,8 +4,14 @@
 // chart's guards and actions: the floor of a client built as this statechart, to add to the
 // bare transport's floor (bench/solve-cost.mjs) when judging how close the client can get.
 //
+// Beside it, xstate's own floor: a chart with nothing but the same actors and steps (four states,
+// each invoking a promise that resolves at once), so the chart's own share can be told from
+// xstate's. And the memory each solve allocates (what the garbage collector then has to clear),
+// from V8's sampling heap profiler in a second pass, so that it does not weigh on the CPU figures.
+//
 //   npm run build && node bench/machine-floor.mjs            # N=2000
-import { createActor, fromPromise } from 'xstate';
+import { Session } from 'node:inspector/promises';
+import { createActor, fromPromise, setup } from 'xstate';
 
 const N = Number(process.env.N ?? 2000);
 const { createSolveMachine } = await import('../dist/machines/solve.machine.js');
@@ -27,6 +33,24 @@ const tasks = {
   guards: { hasSession: () => true },
 };
 const machine = createSolveMachine(() => Date.now()).provide(tasks);
+/** xstate alone: four states, each invoking a promise that resolves at once, then a final state. */
+const bareChart = setup({ actors: { request: instant(undefined) } }).createMachine({
+  initial: 'upload',
+  states: {
+    upload: { invoke: { src: 'request', onDone: 'submission' } },
+    submission: { invoke: { src: 'request', onDone: 'job' } },
+    job: { invoke: { src: 'request', onDone: 'calibration' } },
+    calibration: { invoke: { src: 'request', onDone: 'done' } },
+    done: { type: 'final' },
+  },
+});
+function oneBareChart() {
+  return new Promise((resolve) => {
+    const actor = createActor(bareChart);
+    actor.subscribe({ complete: resolve });
+    actor.start();
+  });
+}
 // A batch's children end once settled: the batch hears of each from its done event.
 const endingMachine = createSolveMachine(() => Date.now(), { endsWhenSettled: true }).provide(tasks);
 const input = { upload: { kind: 'file', path: 'x.png', filename: 'x.png' }, options: {}, schedule: { ...defaultPollSchedule('http://127.0.0.1/api/'), minIntervalMs: 0 }, timeoutMs: 60_000 };
@@ -46,29 +70,54 @@ function oneSolve() {
 }
 
 async function cpuOf(work) {
-  await work(50); // warm-up
+  await work(300); // warm-up: the code is compiled and optimized before it is measured
   const t0 = process.cpuUsage();
   await work(N);
   const t = process.cpuUsage(t0);
   return ((t.user + t.system) / 1000 / N).toFixed(3);
 }
 
-const sequential = await cpuOf(async (n) => {
-  for (let i = 0; i < n; i++) await oneSolve();
-});
-const inFlight = await cpuOf(async (n) => {
+/** KB allocated per solve (objects collected since included), from V8's sampling heap profiler. */
+async function allocatedOf(work) {
+  const n = Math.min(N, 1000);
+  await work(50);
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.enable');
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMinorGC: true, includeObjectsCollectedByMajorGC: true });
+  await work(n);
+  const { profile } = await session.post('HeapProfiler.stopSampling');
+  session.disconnect();
+  let bytes = 0;
+  const walk = (node) => {
+    bytes += node.selfSize;
+    node.children.forEach(walk);
+  };
+  walk(profile.head);
+  return (bytes / 1024 / n).toFixed(0);
+}
+
+const sixteenAtATime = (one) => async (n) => {
   let next = 0;
   await Promise.all(Array.from({ length: 16 }, async () => {
     while (next < n) {
       next++;
-      await oneSolve();
+      await one();
     }
   }));
+};
+const sequential = await cpuOf(async (n) => {
+  for (let i = 0; i < n; i++) await oneSolve();
 });
-const batch = await cpuOf(async (n) => {
+const xstateAlone = sixteenAtATime(oneBareChart);
+const solveMachines = sixteenAtATime(oneSolve);
+const batchOf = async (n) => {
   const run = driveBatch({ items: Array.from({ length: n }, (_, i) => ({ id: String(i), input })), concurrency: 16, solve: endingMachine });
   await run.done;
-});
+};
+const bareChartCpu = await cpuOf(xstateAlone);
+const inFlight = await cpuOf(solveMachines);
+const batch = await cpuOf(batchOf);
 // The whole client on a transport that answers from memory: the statechart, the tasks, the
 // protocol's encoding and decoding, and the facade (`solveMany`), without a socket.
 const { Client } = await import('../dist/src/index.js');
@@ -89,15 +138,48 @@ const inMemory = {
 };
 const client = new Client({ apiUrl: 'http://127.0.0.1:9/api/', apiKey: 'benchmachinefloor', polling: { minIntervalMs: 0 }, transport: inMemory });
 const png = new URL('../test/fixtures/small.png', import.meta.url).pathname;
-const wholeClient = await cpuOf(async (n) => {
+const clientBatch = async (n) => {
   for await (const o of client.solveMany(Array.from({ length: n }, () => png), { concurrency: 16 })) if (o.error) throw o.error;
+};
+const wholeClient = await cpuOf(clientBatch);
+const wholeClientSequential = await cpuOf(async (n) => {
+  for (let i = 0; i < n; i++) await client.solve(png);
 });
 
+// One after another with a pause before each answer, as a server's answer comes after a wait:
+// what waking up costs the client, over the pauses' own cost (the same sleeps, nothing else).
+const PAUSE_MS = 10;
+const paused = Math.min(N, 200);
+const pausing = new Client({
+  apiUrl: 'http://127.0.0.1:9/api/',
+  apiKey: 'benchmachinefloor',
+  polling: { minIntervalMs: 0 },
+  transport: { request: (req) => new Promise((r) => setTimeout(r, PAUSE_MS)).then(() => inMemory.request(req)) },
+});
+for (let i = 0; i < 20; i++) await pausing.solve(png);
+const p0 = process.cpuUsage();
+for (let i = 0; i < paused; i++) await pausing.solve(png);
+const p1 = process.cpuUsage(p0);
+const s0 = process.cpuUsage();
+for (let i = 0; i < paused * 4; i++) await new Promise((r) => setTimeout(r, PAUSE_MS));
+const s1 = process.cpuUsage(s0);
+const pausedCpu = ((p1.user + p1.system - (s1.user + s1.system)) / 1000 / paused).toFixed(3);
+
+const allocated = {
+  xstate: await allocatedOf(xstateAlone),
+  solve: await allocatedOf(solveMachines),
+  batch: await allocatedOf(batchOf),
+  client: await allocatedOf(clientBatch),
+};
+
 console.log(`\nThe statechart alone, every request answered at once with no I/O (${N} solves)`);
-console.log('| how | CPU per solve |');
-console.log('|---|---|');
-console.log(`| solve machine, one after another | ${sequential} ms |`);
-console.log(`| solve machine, 16 at a time | ${inFlight} ms |`);
-console.log(`| batch machine over solve machines, 16 at a time | ${batch} ms |`);
-console.log(`| the whole client (solveMany, tasks, protocol) on a transport answering from memory, 16 at a time | ${wholeClient} ms |`);
+console.log('| how | CPU per solve | allocated per solve |');
+console.log('|---|---|---|');
+console.log(`| xstate alone: four states each invoking a promise resolved at once, 16 at a time | ${bareChartCpu} ms | ${allocated.xstate} KB |`);
+console.log(`| solve machine, 16 at a time | ${inFlight} ms | ${allocated.solve} KB |`);
+console.log(`| batch machine over solve machines, 16 at a time | ${batch} ms | ${allocated.batch} KB |`);
+console.log(`| the whole client (solveMany, tasks, protocol) on a transport answering from memory, 16 at a time | ${wholeClient} ms | ${allocated.client} KB |`);
+console.log(`| solve machine, one after another | ${sequential} ms | |`);
+console.log(`| the whole client, one after another (client.solve) | ${wholeClientSequential} ms | |`);
+console.log(`| the same, each answer after a ${PAUSE_MS} ms pause (the pauses' own CPU taken off; ${paused} solves) | ${pausedCpu} ms | |`);
 
