@@ -45,18 +45,26 @@ export interface SolveCacheStore {
   set(key: string, value: CachedSolve): void | Promise<void>;
 }
 
-/** The `cache` option: a folder (Node), or a store of your own. */
-export type SolveCacheOption = { dir: string } | SolveCacheStore;
+/**
+ * The `cache` option: a folder (Node), or a store of your own. A folder holds at most `maxBytes`
+ * (default 64 MiB, at least 1 MiB): past it, the entries used longest ago are removed.
+ */
+export type SolveCacheOption = { dir: string; maxBytes?: number } | SolveCacheStore;
 
 /** The option as given, checked: a store, or a folder made into one (Node only). */
 export function resolveCacheOption(value: unknown): SolveCacheStore | undefined {
   if (value === undefined || value === null || value === false) return undefined;
-  const allowed = '{ dir: "<folder>" } (Node), or a store { get(key), set(key, value) }';
+  const allowed = '{ dir: "<folder>", maxBytes? } (Node), or a store { get(key), set(key, value) }';
   if (typeof value !== 'object') throw new ValidationError('cache', value, allowed);
   const o = value as Record<string, unknown>;
   if ('dir' in o) {
     if (typeof o.dir !== 'string' || o.dir.trim() === '') throw new ValidationError('cache.dir', o.dir, 'a folder path');
-    return platform().fileCacheStore(o.dir);
+    const unknown = Object.keys(o).filter((k) => k !== 'dir' && k !== 'maxBytes');
+    if (unknown.length > 0) throw new ValidationError(`cache.${unknown[0]}`, o[unknown[0] as string], 'dir and maxBytes only');
+    if (o.maxBytes !== undefined && (!Number.isSafeInteger(o.maxBytes) || (o.maxBytes as number) < MAX_CACHE_ENTRY_BYTES)) {
+      throw new ValidationError('cache.maxBytes', o.maxBytes, `a whole number of bytes, at least ${MAX_CACHE_ENTRY_BYTES} (one entry's largest size)`);
+    }
+    return platform().fileCacheStore(o.dir, o.maxBytes as number | undefined);
   }
   if (typeof o.get !== 'function' || typeof o.set !== 'function') throw new ValidationError('cache', '(an object without get and set)', allowed);
   return value as SolveCacheStore;

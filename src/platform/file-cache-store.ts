@@ -2,20 +2,36 @@
  * The solve cache in a folder (Node): one JSON file per key, written atomically (a private temp
  * file, then a rename), readable by its owner only (files 0600, the folder 0700): an entry names
  * the user's jobs and where their images point.
+ *
+ * The folder is bounded (`maxBytes`): a pipeline that solves frames for months must not fill its
+ * disk with entries it will never ask for again. Past the bound, the entries used longest ago
+ * (modification time; a hit touches its entry) go until 3/4 of it is left. Each process keeps a
+ * running total from one listing of the folder, so a write costs no listing until the bound is
+ * near; several processes sharing the folder each evict by what is on disk when they do.
  */
-import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_CACHE_ENTRY_BYTES, type CachedSolve, type SolveCacheStore } from '../client/solve-cache.js';
 import { isCachedSolve } from '../client/solve-cache-entry.js';
 
 const KEY = /^[0-9a-f]{64}$/;
+const ENTRY = /^[0-9a-f]{64}\.json$/;
+
+/** The folder's default bound: thousands of entries (a calibration with its WCS is a few KB). */
+export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024;
+/** What is left after an eviction, as a share of the bound: a write near it does not list the folder each time. */
+const EVICT_TO = 0.75;
 
 export class FileCacheStore implements SolveCacheStore {
   readonly dir: string;
+  readonly maxBytes: number;
   #made = false;
+  /** Bytes in the folder as this process last knew them; `undefined` until the first write lists it. */
+  #bytes: number | undefined;
 
-  constructor(dir: string) {
+  constructor(dir: string, maxBytes = DEFAULT_CACHE_MAX_BYTES) {
     this.dir = dir;
+    this.maxBytes = maxBytes;
   }
 
   get(key: string): CachedSolve | undefined {
@@ -25,7 +41,9 @@ export class FileCacheStore implements SolveCacheStore {
       // Bounded: an entry this store wrote is never larger; anything larger is not read.
       if (statSync(path).size > MAX_CACHE_ENTRY_BYTES) return undefined;
       const value = JSON.parse(readFileSync(path, 'utf8')) as unknown;
-      return isCachedSolve(value) ? value : undefined;
+      if (!isCachedSolve(value)) return undefined;
+      this.#touch(path);
+      return value;
     } catch {
       return undefined;
     }
@@ -36,6 +54,8 @@ export class FileCacheStore implements SolveCacheStore {
     const text = JSON.stringify(value);
     if (text.length > MAX_CACHE_ENTRY_BYTES) return;
     this.#makeDir();
+    // Listed before the write, so that the entry is counted once.
+    this.#bytes ??= this.#listedBytes();
     const path = join(this.dir, `${key}.json`);
     const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     try {
@@ -49,6 +69,56 @@ export class FileCacheStore implements SolveCacheStore {
       }
       throw error;
     }
+    // An entry written again over itself is counted twice until the next eviction lists the folder.
+    this.#bytes += Buffer.byteLength(text);
+    if (this.#bytes > this.maxBytes) this.#evict(path);
+  }
+
+  /** A hit is recent use: eviction keeps it longest. Failing to say so costs nothing. */
+  #touch(path: string): void {
+    try {
+      const now = new Date();
+      utimesSync(path, now, now);
+    } catch {
+      // a read-only folder: the entry is still answered
+    }
+  }
+
+  #entries(): { path: string; size: number; mtimeMs: number }[] {
+    const out: { path: string; size: number; mtimeMs: number }[] = [];
+    for (const name of readdirSync(this.dir)) {
+      if (!ENTRY.test(name)) continue;
+      const path = join(this.dir, name);
+      try {
+        const { size, mtimeMs } = statSync(path);
+        out.push({ path, size, mtimeMs });
+      } catch {
+        // removed meanwhile (another process evicting)
+      }
+    }
+    return out;
+  }
+
+  #listedBytes(): number {
+    return this.#entries().reduce((sum, e) => sum + e.size, 0);
+  }
+
+  /** Removes the entries used longest ago until EVICT_TO of the bound is left; never the one just written. */
+  #evict(keep: string): void {
+    const entries = this.#entries().sort((a, b) => a.mtimeMs - b.mtimeMs);
+    let bytes = entries.reduce((sum, e) => sum + e.size, 0);
+    const target = this.maxBytes * EVICT_TO;
+    for (const entry of entries) {
+      if (bytes <= target) break;
+      if (entry.path === keep) continue;
+      try {
+        unlinkSync(entry.path);
+      } catch {
+        // gone already
+      }
+      bytes -= entry.size;
+    }
+    this.#bytes = bytes;
   }
 
   #makeDir(): void {

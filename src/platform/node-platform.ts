@@ -53,7 +53,7 @@ export const nodePlatform: Platform = {
     for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
     return hash.digest('hex');
   },
-  fileCacheStore: (dir) => new FileCacheStore(dir),
+  fileCacheStore: (dir, maxBytes) => new FileCacheStore(dir, maxBytes),
   readFileHead: async (path, maxBytes) => {
     const file = await open(path, 'r');
     try {

@@ -25,7 +25,7 @@ export interface Platform {
   /** SHA-256 of a file (hex), read as a stream: a large file is never held whole. */
   sha256File(path: string): Promise<string>;
   /** The solve cache kept in a folder, where the platform has folders. */
-  fileCacheStore(dir: string): SolveCacheStore;
+  fileCacheStore(dir: string, maxBytes?: number): SolveCacheStore;
   /** A file's first `maxBytes` bytes (fewer when it is shorter), where the platform has files. */
   readFileHead(path: string, maxBytes: number): Promise<Uint8Array>;
 }
