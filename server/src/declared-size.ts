@@ -11,6 +11,8 @@
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
+// One JPEG marker walk, the client's: decodeImage reads the same frame header before decoding.
+import { jpegFrame, jpegFrameWalk, JPEG_MARKER_HEAD, type JpegFrame } from 'astrometry-net-client/extract';
 import { BLOCK, CARD, dataSizeOf, isFits, parseHeader, type FitsHeader } from 'astrometry-net-client/fits';
 
 export type DeclaredFormat = 'fits' | 'jpeg' | 'png' | 'gif' | 'pnm';
@@ -198,34 +200,22 @@ export function headSize(head: Buffer): DeclaredSize | null | undefined {
   return undefined;
 }
 
-/** Walks a JPEG's markers up to its first SOF (frame header), reading only the marker heads. */
+/** Walks a JPEG's markers up to its first SOF (frame header), reading only the marker heads, at most SCAN_CAP bytes in. */
 async function jpegSof(src: ByteSource): Promise<DeclaredSize | null> {
-  let i = 2;
-  while (i < SCAN_CAP) {
-    const b = await src.read(i, 9);
-    if (b.length < 2 || b[0] !== 0xff) return null;
-    const marker = b[1] as number;
-    if (marker === 0xff) {
-      i++;
-      continue;
-    }
-    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
-      i += 2;
-      continue;
-    }
-    if (b.length < 4) return null;
-    const len = b.readUInt16BE(2);
-    const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
-    if (isSof) {
-      if (b.length < 9) return null;
-      const h = b.readUInt16BE(5);
-      const w = b.readUInt16BE(7);
-      return w > 0 && h > 0 ? { format: 'jpeg', width: w, height: h } : null;
-    }
-    if (len < 2) return null;
-    i += 2 + len;
-  }
-  return null;
+  const walk = jpegFrameWalk(SCAN_CAP);
+  let step = walk.next();
+  while (!step.done) step = walk.next(await src.read(step.value, JPEG_MARKER_HEAD));
+  return jpegSize(step.value);
+}
+
+/** The size of a JPEG held in memory (a file's head), from its frame header. */
+export function jpegHeadSize(head: Buffer): DeclaredSize | null {
+  return jpegSize(jpegFrame(head));
+}
+
+/** A frame header's size, or null when there is none or it declares no pixels. */
+function jpegSize(frame: JpegFrame | null): DeclaredSize | null {
+  return frame && frame.width > 0 && frame.height > 0 ? { format: 'jpeg', width: frame.width, height: frame.height } : null;
 }
 
 function pnmHeaderSize(buf: Buffer): DeclaredSize | null {

@@ -6,8 +6,7 @@
  */
 import { open, stat } from 'node:fs/promises';
 import { findImageHdu, isFits, readHdus, readXyColumns } from 'astrometry-net-client/fits';
-import { headSize } from './declared-size.js';
-import { openByteSource } from './declared-size.js';
+import { headSize, jpegHeadSize, openByteSource } from './declared-size.js';
 import { DEFAULT_MAX_SOURCE_ROWS, parseLine, readFitsList, readTextList, tooManyRowsError, type ListRead } from './source-list.js';
 
 export type ImageFormat = 'fits' | 'jpeg' | 'png' | 'gif' | 'pnm';
@@ -108,35 +107,9 @@ export function imageSize(buf: Buffer): { format: ImageFormat; width: number; he
       return null;
     }
   }
-  if (buf.length >= 4 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) return jpegSize(buf);
+  if (buf.length >= 4 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) return jpegHeadSize(buf);
   const declared = headSize(buf);
   if (declared !== undefined) return declared;
-  return null;
-}
-
-function jpegSize(buf: Buffer): { format: 'jpeg'; width: number; height: number } | null {
-  let i = 2;
-  while (i + 9 < buf.length) {
-    if (buf[i] !== 0xff) return null;
-    const marker = buf[i + 1] ?? 0;
-    if (marker === 0xff) {
-      i++;
-      continue;
-    }
-    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
-      i += 2;
-      continue;
-    }
-    const len = buf.readUInt16BE(i + 2);
-    const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
-    if (isSof) {
-      const h = buf.readUInt16BE(i + 5);
-      const w = buf.readUInt16BE(i + 7);
-      return w > 0 && h > 0 ? { format: 'jpeg', width: w, height: h } : null;
-    }
-    if (len < 2) return null;
-    i += 2 + len;
-  }
   return null;
 }
 

@@ -8,6 +8,7 @@ import { decode as decodePng } from 'fast-png';
 import jpeg from 'jpeg-js';
 import { FitsError, findImageHdu, isFits, isGzip, readHdus, readImageHdu } from '../fits/index.js';
 import { ImageError } from './image-error.js';
+import { jpegFrame, type JpegFrame } from './jpeg-frame.js';
 import { budgetBytes, checkSize, DEFAULT_MAX_PIXELS, gunzip } from './gunzip.js';
 
 export { DEFAULT_MAX_PIXELS };
@@ -80,26 +81,10 @@ function pngSize(bytes: Uint8Array): { width: number; height: number } {
 }
 
 /** The size in a JPEG's start-of-frame segment, found by walking the segments before it. */
-function jpegSize(bytes: Uint8Array): { width: number; height: number } {
-  let i = 2;
-  while (i + 9 < bytes.length) {
-    if (bytes[i] !== 0xff) break;
-    const marker = bytes[i + 1] as number;
-    if (marker === 0xff) {
-      i++;
-      continue;
-    }
-    // SOF0-SOF15 but DHT (C4), JPG (C8) and DAC (CC).
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-      return { height: ((bytes[i + 5] as number) << 8) | (bytes[i + 6] as number), width: ((bytes[i + 7] as number) << 8) | (bytes[i + 8] as number) };
-    }
-    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
-      i += 2;
-      continue;
-    }
-    i += 2 + (((bytes[i + 2] as number) << 8) | (bytes[i + 3] as number));
-  }
-  throw new ImageError('invalid_image', 'The JPEG file has no frame header (start of frame) before its data ends.', { format: 'jpeg' });
+function jpegSize(bytes: Uint8Array): JpegFrame {
+  const frame = jpegFrame(bytes);
+  if (!frame) throw new ImageError('invalid_image', 'The JPEG file has no frame header (start of frame) before its data ends.', { format: 'jpeg' });
+  return frame;
 }
 
 /** Mean of the colour channels, ignoring alpha. */
