@@ -14,6 +14,9 @@
 //               they wait (from 3 s after they start, once all sit in held reads)
 //   fresh       one solve in a new process, import and start-up included (the CLI's common case)
 //
+// Batch and sequential also run a third script: the bare one with each request invoked by a state
+// of a four-state xstate chart, the least an actor per request can cost (the design's floor).
+//
 //   npm run build && node bench/solve-cost.mjs
 //   BATCH=2000 SEQUENTIAL=100 HOLD_S=60 REPS=3 node bench/solve-cost.mjs   # the defaults
 //   CPU_PROF=1 node bench/solve-cost.mjs                             # .cpuprofile per process in bench-profiles/
@@ -34,6 +37,7 @@ const [mode, ...args] = process.argv.slice(2);
 if (mode === '--server') await serverMain(Number(args[0]));
 else if (mode === '--client') await clientMain(...args);
 else if (mode === '--bare') await bareMain(...args);
+else if (mode === '--bare-chart') await bareMain(...args, { chart: true });
 else await main();
 
 /** The server: simulated solver; `solveMs` sets how long a job solves (the held row uses 60 s and more). */
@@ -137,8 +141,13 @@ async function clientMain(row, apiUrl, file, nText) {
   });
 }
 
-/** The floor: the same requests with undici alone, the multipart body written by hand. */
-async function bareMain(row, apiUrl, file, nText) {
+/**
+ * The floor: the same requests with undici alone, the multipart body written by hand.
+ * With `chart`, the same script with each of its four requests invoked by a state of the least
+ * chart xstate allows (no context but the ids, no guard, no retry, no deadline): what an actor
+ * per request costs on its own, whatever else a client does.
+ */
+async function bareMain(row, apiUrl, file, nText, { chart = false } = {}) {
   const n = Number(nText);
   const { Agent, request } = await import('undici');
   const dispatcher = new Agent();
@@ -152,7 +161,7 @@ async function bareMain(row, apiUrl, file, nText) {
   const formHeaders = { 'content-type': 'application/x-www-form-urlencoded' };
   const login = await json('POST', 'login', form({ 'request-json': JSON.stringify({ apikey: API_KEY }) }), formHeaders);
   const session = login.session;
-  const one = async () => {
+  const upload = async () => {
     const bytes = readFileSync(file);
     const boundary = `----bare${Math.random().toString(16).slice(2)}`;
     const requestJson = JSON.stringify({ session, publicly_visible: 'n', allow_commercial_use: 'd', allow_modifications: 'd' });
@@ -161,15 +170,29 @@ async function bareMain(row, apiUrl, file, nText) {
         `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="small.png"\r\nContent-Type: application/octet-stream\r\n\r\n`,
     );
     const body = Buffer.concat([head, bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]);
-    const upload = await json('POST', 'upload', body, { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(body.length) });
-    let sub = await json('GET', `submissions/${upload.subid}?wait=600&until=job`);
-    while (!sub.jobs?.[0]) sub = await json('GET', `submissions/${upload.subid}?wait=600&until=job`);
-    const jobId = sub.jobs[0];
+    return json('POST', 'upload', body, { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(body.length) });
+  };
+  const jobOf = async (subid) => {
+    let sub = await json('GET', `submissions/${subid}?wait=600&until=job`);
+    while (!sub.jobs?.[0]) sub = await json('GET', `submissions/${subid}?wait=600&until=job`);
+    return sub.jobs[0];
+  };
+  const untilDone = async (jobId) => {
     let job = await json('GET', `jobs/${jobId}?wait=600&until=done`);
     while (job.status !== 'success' && job.status !== 'failure') job = await json('GET', `jobs/${jobId}?wait=600&until=done`);
+  };
+  const calibration = async (jobId) => {
     const cal = await json('GET', `jobs/${jobId}/calibration`);
     if (typeof cal.ra !== 'number') throw new Error('no calibration');
   };
+  const one = chart
+    ? await chartedSolve({ upload, jobOf, untilDone, calibration })
+    : async () => {
+        const { subid } = await upload();
+        const jobId = await jobOf(subid);
+        await untilDone(jobId);
+        await calibration(jobId);
+      };
   await measured(row, n, one, async () => {
     if (row === 'batch' || row === 'held') {
       let next = 0;
@@ -184,6 +207,35 @@ async function bareMain(row, apiUrl, file, nText) {
     }
   });
   await dispatcher.close();
+}
+
+/** The bare requests, each invoked by entering a state of a four-state chart: one solve per actor. */
+async function chartedSolve(requests) {
+  const { assign, createActor, fromPromise, setup } = await import('xstate');
+  const machine = setup({
+    actors: {
+      upload: fromPromise(() => requests.upload()),
+      jobOf: fromPromise(({ input }) => requests.jobOf(input.subid)),
+      untilDone: fromPromise(({ input }) => requests.untilDone(input.jobId)),
+      calibration: fromPromise(({ input }) => requests.calibration(input.jobId)),
+    },
+  }).createMachine({
+    context: { subid: null, jobId: null },
+    initial: 'uploading',
+    states: {
+      uploading: { invoke: { src: 'upload', onDone: { target: 'submissionPending', actions: assign({ subid: ({ event }) => event.output.subid }) } } },
+      submissionPending: { invoke: { src: 'jobOf', input: ({ context }) => context, onDone: { target: 'jobRunning', actions: assign({ jobId: ({ event }) => event.output }) } } },
+      jobRunning: { invoke: { src: 'untilDone', input: ({ context }) => context, onDone: 'fetchingResults' } },
+      fetchingResults: { invoke: { src: 'calibration', input: ({ context }) => context, onDone: 'success' } },
+      success: { type: 'final' },
+    },
+  });
+  return () =>
+    new Promise((resolve, reject) => {
+      const actor = createActor(machine);
+      actor.subscribe({ complete: resolve, error: reject });
+      actor.start();
+    });
 }
 
 /** fresh: the whole process (import, start-up, one solve); the others: the measured work (held: the wait). */
@@ -234,12 +286,14 @@ async function main() {
       for (const [row, n] of [['batch', batch], ['sequential', sequential], ['fresh', 1]]) {
         const clients = [];
         const bares = [];
+        const charts = [];
         for (let rep = 0; rep < reps; rep++) {
           clients.push(await spawnJson(['--client', row, fast.url, file, String(n)]));
           bares.push(await spawnJson(['--bare', row, fast.url, file, String(n)]));
+          if (row !== 'fresh') charts.push(await spawnJson(['--bare-chart', row, fast.url, file, String(n)]));
         }
         const median = (list) => list.sort((a, b) => cpuOf(row, a) - cpuOf(row, b))[Math.floor(list.length / 2)];
-        rows.push({ row, n, client: median(clients), bare: median(bares) });
+        rows.push({ row, n, client: median(clients), bare: median(bares), chart: charts.length ? median(charts) : undefined });
       }
     } finally {
       await fast.stop();
@@ -271,5 +325,15 @@ async function main() {
     );
   }
   console.log('Main + other threads: the same CPU on the main thread and on the others (V8\'s garbage-collection and compiler helpers), from /proc in 10 ms steps.');
+  console.log(`\nThe design's own floor: the bare script with each of its four requests invoked by a state of a four-state xstate chart (nothing else)`);
+  console.log('| row | solves | bare undici in a chart | ratio to bare undici | client\'s ratio to it | main + other threads |');
+  console.log('|---|---|---|---|---|---|');
+  for (const { row, n, client, bare, chart } of rows) {
+    if (!chart) continue;
+    const perSolve = (seconds) => ((seconds / n) * 1000).toFixed(3);
+    console.log(
+      `| ${row} | ${n} | ${perSolve(chart.cpuS)} ms/solve | ${(chart.cpuS / bare.cpuS).toFixed(2)} | ${(client.cpuS / chart.cpuS).toFixed(2)} | ${perSolve(chart.mainS)} + ${perSolve(chart.otherS)} |`,
+    );
+  }
   console.log('Goals (issue 18): batch and sequential ratios at most 1.5; fresh at most 1.5; held: no CPU while waiting.');
 }
