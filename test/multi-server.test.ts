@@ -5,7 +5,7 @@
  * one database.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { ServerPool } from '../src/tasks/server-pool.js';
 import { startServer, type RunningServer } from 'astrometry-net-server';
 import { failoverTransport } from '../src/transport/failover.js';
 import type { Transport } from '../src/transport/transport.js';
-import { buildCli, CLI } from './helpers/cli-run.js';
+import { buildCli, CLI, runCli } from './helpers/cli-run.js';
 
 const IMAGE = new URL('./fixtures/small.png', import.meta.url).pathname;
 const KEY = 'multimultimultim';
@@ -110,6 +110,37 @@ describe('several servers', () => {
     const uploads = nodes.map((n, i) => uploadsAt(n) - (before[i] as number));
     expect(uploads.reduce((a, b) => a + b, 0)).toBe(6);
     expect(uploads.filter((u) => u > 0).length).toBeGreaterThan(1);
+  });
+
+  test('a rerun asks the server its journal names for the job, not the first --api-url', async () => {
+    await buildCli();
+    const [first, second] = nodes as [RunningServer, RunningServer];
+    const out = mkdtempSync(join(tmpdir(), 'anc-multi-journal-'));
+    const input = join(out, 'field.png');
+    copyFileSync(IMAGE, input);
+    const solved = join(out, 'solved');
+    const solve = (servers: RunningServer[]) =>
+      runCli(['solve', ...servers.flatMap((n) => ['--api-url', n.url]), '--api-key', KEY, '--quiet', '--no-cache', '--out', solved, input], { timeoutMs: 60_000 });
+    // A journal belongs to a set of servers, whatever their order. Listed second first, the one
+    // input goes to it (the primary while nothing is in flight), and the journal records it.
+    const ran = await solve([second, first]);
+    expect(ran.code, ran.stderr).toBe(0);
+    const dir = join(solved, '.astrometry-net-journal');
+    const file = join(dir, readdirSync(dir).find((n) => n.endsWith('.json')) as string);
+    const entry = JSON.parse(readFileSync(file, 'utf8')) as { server: string; jobId: number };
+    expect(entry.server).toBe(second.url);
+    // As if that run had stopped while the job was running.
+    writeFileSync(file, JSON.stringify({ ...entry, state: 'jobRunning', stage: 'jobRunning', done: false, outcome: null, calibration: null, files: {} }));
+    const jobReads = (s: RunningServer) => s.requests.filter((r) => r.endpoint === 'job' || r.path.includes(`/jobs/${entry.jobId}`)).length;
+    const before = [uploadsAt(first), uploadsAt(second), jobReads(first), jobReads(second)];
+    // The same servers, the first now listed first: the primary, which knows nothing of that job.
+    const rerun = await solve([first, second]);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(uploadsAt(first) - (before[0] as number)).toBe(0);
+    expect(uploadsAt(second) - (before[1] as number)).toBe(0);
+    expect(jobReads(first) - (before[2] as number)).toBe(0);
+    expect(jobReads(second) - (before[3] as number)).toBeGreaterThan(0);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ done: true, outcome: 'success', server: second.url, jobId: entry.jobId });
   });
 
   test('an empty list of servers is refused before any request', () => {

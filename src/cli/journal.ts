@@ -40,6 +40,11 @@ export interface JournalEntry {
   stage: ActiveStage | 'queued';
   subid: number | null;
   jobId: number | null;
+  /**
+   * The API URL of the server that has the submission and job: with several `--api-url`, a rerun
+   * asks that one (an id means nothing elsewhere). Absent in entries before 0.2.0: the primary.
+   */
+  server?: string | null;
   /** Finished: success with every file written, or a failure that a rerun would repeat. */
   done: boolean;
   outcome: 'success' | 'failure' | null;
@@ -137,6 +142,7 @@ export function newEntry(key: string, input: string): JournalEntry {
     stage: 'queued',
     subid: null,
     jobId: null,
+    server: null,
     done: false,
     outcome: null,
     calibration: null,
@@ -144,6 +150,11 @@ export function newEntry(key: string, input: string): JournalEntry {
     files: {},
     updatedAt: new Date().toISOString(),
   };
+}
+
+/** The entry's server when this run asks it too (`--api-url`), else `null`: the primary. */
+export function knownServer(server: string | null | undefined, apiUrls: readonly string[]): string | null {
+  return server && apiUrls.includes(server) ? server : null;
 }
 
 /** What to do with an input, given its journal entry. */

@@ -23,7 +23,7 @@ import type { Flags } from './args.js';
 import type { Connection } from './connect.js';
 import type { CliInput } from './expand-inputs.js';
 import { EXIT, type CliIo } from './io.js';
-import { Journal, journalKey, newEntry, planFor, TERMINAL_ERROR_CODES, type ActiveStage, type JournalEntry, type ResumePlan } from './journal.js';
+import { Journal, journalKey, knownServer, newEntry, planFor, TERMINAL_ERROR_CODES, type ActiveStage, type JournalEntry, type ResumePlan } from './journal.js';
 import type { SolveJsonDocument, SolveJsonInput } from './json-schema.js';
 import { isFitsFile, resultKindOf, writeOutputs, type OutputPlan } from './outputs.js';
 import { formatDuration, type Progress } from './progress.js';
@@ -269,12 +269,12 @@ class SolveRun {
         items.push({ id: rec.id, input: { ...base, upload: a.descriptors.get(rec.input.id) as UploadDescriptor } });
         // A fresh start: nothing of an earlier run applies any more.
         rec.entry = newEntry(rec.key, rec.input.id);
-      } else if (rec.plan.action === 'resumeJob') {
-        // A cached job is asked of the server that solved it; a job from the journal, of the primary.
-        const server = rec.cached ? cachedServer(rec.cached, session.apiUrls) : null;
-        items.push({ id: rec.id, input: { ...base, jobId: rec.plan.jobId, ...(server ? { server } : {}) } });
-      } else if (rec.plan.action === 'resumeSubmission') {
-        items.push({ id: rec.id, input: { ...base, subid: rec.plan.subid } });
+      } else if (rec.plan.action === 'resumeJob' || rec.plan.action === 'resumeSubmission') {
+        // Ids are asked of the server that has them (the cache's or the journal's), when this
+        // run still has it; of the primary otherwise (an entry from before servers were recorded).
+        const server = rec.cached ? cachedServer(rec.cached, session.apiUrls) : knownServer(rec.entry.server, session.apiUrls);
+        const resumeAt = rec.plan.action === 'resumeJob' ? { jobId: rec.plan.jobId } : { subid: rec.plan.subid };
+        items.push({ id: rec.id, input: { ...base, ...resumeAt, ...(server ? { server } : {}) } });
       }
     }
     for (const item of items) a.progress.add(item.id, (this.#byId.get(item.id) as Rec).input.label);
@@ -351,13 +351,15 @@ class SolveRun {
     const subid = p.subid ?? rec.entry.subid;
     const jobId = p.jobId ?? (p.subid === null ? rec.entry.jobId : null);
     const stage = ACTIVE.includes(top) ? (top as ActiveStage) : rec.entry.stage;
-    if (rec.entry.state.split('.')[0] === top && rec.entry.subid === subid && rec.entry.jobId === jobId) return;
+    const server = snapshot.context.server;
+    if (rec.entry.state.split('.')[0] === top && rec.entry.subid === subid && rec.entry.jobId === jobId && rec.entry.server === server) return;
     // Synchronous and atomic: `uploading` is on disk before the upload request can leave.
     this.#writeJournal(rec, {
       state: top,
       stage,
       subid,
       jobId,
+      server,
       done: false,
       outcome: null,
       // As serialized in the machine (the view's is revived).
@@ -392,6 +394,7 @@ class SolveRun {
         state: 'success',
         subid,
         jobId,
+        server: context.server,
         done: warnings.length === 0,
         outcome: 'success',
         error: null,
@@ -419,6 +422,7 @@ class SolveRun {
       state: 'failure',
       subid,
       jobId,
+      server: context.server,
       done: TERMINAL_ERROR_CODES.has(error.code),
       outcome: 'failure',
       error,
