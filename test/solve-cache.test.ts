@@ -80,6 +80,63 @@ describe('cache: { dir }', () => {
   });
 });
 
+describe('cache with solveMany', () => {
+  const solveAll = async (cacheDir: string, inputs: string[], files: ('wcs' | 'corr')[] = []) => {
+    const out = [];
+    for await (const o of client({ dir: cacheDir }).solveMany(inputs, { concurrency: 2, files })) out.push(o);
+    return out.sort((a, b) => a.index - b.index);
+  };
+  const copies = (prefix: string, n: number) =>
+    Array.from({ length: n }, (_, i) => {
+      const path = join(dir, `${prefix}-${i}.png`);
+      copyFileSync(IMAGE, path);
+      return path;
+    });
+
+  test('a rerun is answered from the cache with no request; solve() and solveMany() share entries', async () => {
+    const cacheDir = join(dir, 'cache-many');
+    const [a, b, c] = copies('many', 3) as [string, string, string];
+    // One solve() first: its entry answers the batch's copy of the same content.
+    const single = await client({ dir: cacheDir }).solve(a);
+    const uploads = count('upload');
+    const first = await solveAll(cacheDir, [b, c]);
+    expect(first.map((o) => [o.error, o.fromCache])).toEqual([
+      [null, true],
+      [null, true],
+    ]);
+    expect(count('upload') - uploads).toBe(0);
+    expect(first[0]?.calibration).toEqual(single.calibration);
+    expect([first[0]?.subid, first[0]?.jobId]).toEqual([single.subid, single.jobId]);
+
+    // Other content: uploaded once, then answered from the cache, with no request at all.
+    const other = join(dir, 'other.png');
+    copyFileSync(new URL('./fixtures/orion.png', import.meta.url).pathname, other);
+    const uploaded = await solveAll(cacheDir, [other]);
+    expect(uploaded[0]).toMatchObject({ error: null, fromCache: false });
+    expect(count('upload') - uploads).toBe(1);
+    const before = count();
+    const again = await solveAll(cacheDir, [other, c]);
+    expect(again.map((o) => o.fromCache)).toEqual([true, true]);
+    expect(again[0]?.jobId).toBe(uploaded[0]?.jobId);
+    expect(count()).toBe(before);
+  });
+
+  test('a file the cache lacks is fetched by the cached job id: no upload, no submission read', async () => {
+    const cacheDir = join(dir, 'cache-many-files');
+    const [a, b] = copies('files', 2) as [string, string];
+    const [solved] = await solveAll(cacheDir, [a]); // no file asked: kept without a WCS file
+    const uploads = count('upload');
+    const before = server.requests.length;
+    const [answered] = await solveAll(cacheDir, [b], ['wcs']);
+    expect(answered).toMatchObject({ error: null, fromCache: true, jobId: solved?.jobId });
+    expect(answered?.files.wcs?.bytes.length).toBeGreaterThan(0);
+    expect(count('upload') - uploads).toBe(0);
+    const asked = server.requests.slice(before).map((r) => r.endpoint);
+    expect(asked).not.toContain('submission');
+    expect(asked).toContain('job');
+  });
+});
+
 describe('cache: a store of your own', () => {
   test('bytes solved twice: the second is answered from the store, which is given JSON', async () => {
     const kept = new Map<string, string>();

@@ -165,6 +165,8 @@ export interface SolveManyOutcome {
   error: AstrometryNetError | null;
   /** The hints sent and where each came from (`retryOf` set when this is a blind retry); `null` when none. */
   hints: SolveHints | null;
+  /** Solved before, found in the `cache` by its content: not uploaded (a file the cache lacks is fetched by job id). */
+  fromCache: boolean;
 }
 
 export class Client {

@@ -47,17 +47,32 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
     hinted.push({ options: hints ? encodeUploadOptions(own) : wire, hints });
   }
   for (const [ref, value] of held) session.memory.set(ref, value);
-  const items: BatchItem[] = list.map((_input, index) => ({
-    id: String(index),
-    input: {
-      upload: withHints(uploads[index] as UploadDescriptor, (hinted[index] as (typeof hinted)[number]).hints),
-      options: (hinted[index] as (typeof hinted)[number]).options,
-      schedule: session.schedule,
-      timeoutMs: deadline,
-      prefetch: files.map((kind) => ({ kind })),
-    },
-  }));
   const ready: SolveManyOutcome[] = [];
+  // With a cache, every input is looked up first: a hit is answered here, or by its job id.
+  const store = session.cache;
+  const cache = store ? await import('./batch-cache.js') : undefined;
+  const looked = cache && store ? await cache.lookUpAll(session, store, uploads, hinted.map((h) => h.options)) : [];
+  const items: BatchItem[] = [];
+  for (const [index, input] of list.entries()) {
+    const { options: own, hints } = hinted[index] as (typeof hinted)[number];
+    const upload = uploads[index] as UploadDescriptor;
+    const base = { options: own, schedule: session.schedule, timeoutMs: deadline, prefetch: files.map((kind) => ({ kind })) };
+    const hit = looked[index]?.hit;
+    if (!cache || !hit) {
+      items.push({ id: String(index), input: { ...base, upload: withHints(upload, hints) } });
+      continue;
+    }
+    // The bytes of an input answered from the cache are never sent.
+    if (upload.kind === 'memory') session.memory.delete(upload.ref);
+    const answered = cache.cachedFiles(hit, files);
+    if (answered) {
+      ready.push({ index, input, subid: hit.subid, jobId: hit.jobId, calibration: hit.calibration, files: answered, error: null, hints, fromCache: true });
+      continue;
+    }
+    const server = cache.serverOfHit(hit, session);
+    items.push({ id: String(index), input: { ...base, jobId: hit.jobId, subid: hit.subid, ...(server ? { server } : {}) } });
+  }
+  const keeping: Promise<void>[] = [];
   let wake: (() => void) | undefined;
   let finished = false;
   const run = driveBatch({
@@ -68,9 +83,15 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
     memory: session.memory,
     ...(session.inspect ? { inspect: session.inspect } : {}),
     ...(onProgress ? { onProgress } : {}),
-    onSettled: ({ id, subid, jobId, calibration, files, error, hints }) => {
+    onSettled: ({ id, subid, jobId, calibration, files, error, hints, hash }, { context }) => {
       const index = Number(id);
-      ready.push({ index, input: list[index] as SolveInput, subid, jobId, calibration, files, error, hints });
+      const lookup = looked[index];
+      const fromCache = lookup?.hit !== undefined;
+      ready.push({ index, input: list[index] as SolveInput, subid, jobId, calibration, files, error, hints, fromCache });
+      if (cache && store && lookup?.key && !fromCache && calibration && subid !== null && jobId !== null) {
+        const server = context.server ?? session.apiUrl;
+        keeping.push(cache.keepSolved(store, lookup.key, { server, subid, jobId, calibration, hash, wcs: files.wcs }));
+      }
       wake?.();
     },
   });
@@ -96,8 +117,10 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
     for (const id of (await run.done).notStarted) {
       const index = Number(id);
       const error = new AbortedError('Not started: the batch was cancelled.');
-      yield { index, input: list[index] as SolveInput, subid: null, jobId: null, calibration: null, files: {}, error, hints: null };
+      yield { index, input: list[index] as SolveInput, subid: null, jobId: null, calibration: null, files: {}, error, hints: null, fromCache: false };
     }
+    // The entries are written before the caller's loop ends: a process that exits then keeps them.
+    await Promise.all(keeping);
   } finally {
     signal?.removeEventListener('abort', onAbort);
     if (!finished) run.abandon();
