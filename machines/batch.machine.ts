@@ -35,6 +35,11 @@ export interface BatchItem {
   /** Unique within the batch; also the child actor's id. */
   id: string;
   input: SolveMachineInput;
+  /**
+   * In a sequence: the solution of the frame just before this one when this batch does not solve
+   * that frame (a cache answered it). It hints this item in place of the batch's last solution.
+   */
+  previous?: Calibration;
 }
 
 /** A live child: its id and its top-level state. */
@@ -186,7 +191,8 @@ export const batchMachine = setup({
       const { sequence } = context;
       while (running.length < context.concurrency && next < context.items.length) {
         const item = context.items[next++] as BatchItem;
-        const input = sequence?.previous ? hintedByPrevious(item.input, sequence.previous, sequence.strict) : item.input;
+        const previous = item.previous ?? sequence?.previous;
+        const input = sequence && previous ? hintedByPrevious(item.input, previous, sequence.strict) : item.input;
         enqueue.spawnChild('solve', { id: item.id, input });
         enqueue.sendTo(item.id, { type: 'START' });
         enqueue.emit({ type: 'itemStarted', id: item.id, child: item.id });

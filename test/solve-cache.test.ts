@@ -4,7 +4,7 @@
  * other file goes to the server by job id, the folder store's files are private, and a bad
  * `cache` option is refused before any request.
  */
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -134,6 +134,76 @@ describe('cache with solveMany', () => {
     const asked = server.requests.slice(before).map((r) => r.endpoint);
     expect(asked).not.toContain('submission');
     expect(asked).toContain('job');
+  });
+});
+
+describe('cache with solveMany: the edges', () => {
+  const entryFor = (store: Map<string, CachedSolve>) => [...store.values()][0] as CachedSolve;
+  const memoryStore = () => {
+    const kept = new Map<string, CachedSolve>();
+    const store: SolveCacheStore = { get: (key) => kept.get(key), set: (key, value) => void kept.set(key, value) };
+    return { kept, store };
+  };
+  const run = async (store: SolveCacheStore, inputs: Parameters<Client['solveMany']>[0], options: Parameters<Client['solveMany']>[1] = {}) => {
+    const c = client(store);
+    const out = [];
+    for await (const o of c.solveMany(inputs, { concurrency: 2, ...options })) out.push(o);
+    return { c, out: out.sort((a, b) => a.index - b.index) };
+  };
+  const bytesOf = (path: string) => new Uint8Array(readFileSync(path));
+
+  test('a cached job the server no longer has is uploaded after all, and its entry replaced', async () => {
+    const { kept, store } = memoryStore();
+    await run(store, [IMAGE]);
+    const [key, good] = [...kept][0] as [string, CachedSolve];
+    // The server forgot it (a database reset): the entry names a job it never had, without a WCS file.
+    kept.set(key, { ...good, subid: 999_991, jobId: 999_992, wcs: null });
+    const uploads = count('upload');
+    const { out } = await run(store, [IMAGE], { files: ['wcs'] });
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ error: null, fromCache: false });
+    expect(out[0]?.files.wcs?.bytes.length).toBeGreaterThan(0);
+    expect(count('upload') - uploads).toBe(1);
+    expect(entryFor(kept).jobId).toBe(out[0]?.jobId);
+    expect(entryFor(kept).wcs).not.toBeNull();
+  });
+
+  test('bytes answered from the cache, or by job id, are not left in the session', async () => {
+    const { store } = memoryStore();
+    const bytes = bytesOf(IMAGE);
+    await run(store, [{ bytes, filename: 'a.png' }]);
+    const answered = await run(store, [{ bytes: bytes.slice(), filename: 'b.png' }]);
+    expect(answered.out[0]).toMatchObject({ error: null, fromCache: true });
+    expect(answered.c.session.memory.size).toBe(0);
+    const byJob = await run(store, [{ bytes: bytes.slice(), filename: 'c.png' }], { files: ['corr'] });
+    expect(byJob.out[0]).toMatchObject({ error: null, fromCache: true });
+    expect(byJob.c.session.memory.size).toBe(0);
+  });
+
+  test('an abort before the batch starts looks nothing up and sends nothing', async () => {
+    const { store } = memoryStore();
+    const gets = { n: 0 };
+    const counting: SolveCacheStore = { get: (k) => (gets.n++, store.get(k)), set: (k, v) => store.set(k, v) };
+    const controller = new AbortController();
+    controller.abort();
+    const before = count();
+    const { out } = await run(counting, [IMAGE, IMAGE], { signal: controller.signal });
+    expect(out.map((o) => o.error?.code)).toEqual(['aborted', 'aborted']);
+    expect(gets.n).toBe(0);
+    expect(count()).toBe(before);
+  });
+
+  test('in a sequence, the frame after a cached one is hinted by its cached solution', async () => {
+    const { kept, store } = memoryStore();
+    const [first, second] = [join(dir, 'seq-1.png'), join(dir, 'seq-2.png')];
+    copyFileSync(IMAGE, first);
+    copyFileSync(new URL('./fixtures/orion.png', import.meta.url).pathname, second);
+    await run(store, [first]);
+    const cached = entryFor(kept).calibration;
+    const { out } = await run(store, [first, second], { sequence: true });
+    expect(out.map((o) => o.fromCache)).toEqual([true, false]);
+    expect(out[1]?.hints?.position).toMatchObject({ from: 'previous frame' });
+    expect(out[1]?.hints?.position?.ra).toBeCloseTo(cached.ra, 6);
   });
 });
 

@@ -1,8 +1,9 @@
 /**
- * The solve cache's folder store is bounded: past `maxBytes` the entries used longest ago go
- * (a hit counts as use), the entry just written stays, and a bad bound is refused up front.
+ * The solve cache's folder store is bounded: past `maxBytes` (in disk blocks) the entries used
+ * longest ago go (a hit counts as use), the entry just written stays, processes sharing the
+ * folder see each other's entries, and a bad bound is refused up front.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -74,6 +75,38 @@ describe('FileCacheStore bound', () => {
     expect(readdirSync(dir)).toHaveLength(5);
     write(second, 6);
     expect(readdirSync(dir)).toHaveLength(3);
+  });
+
+  test('a long-lived process lists the folder again after a quarter of the bound, and sees what others wrote', () => {
+    const longLived = new FileCacheStore(dir, MIB);
+    write(longLived, 1);
+    const other = new FileCacheStore(dir, MIB);
+    for (let n = 2; n <= 4; n++) write(other, n);
+    write(longLived, 5); // its own count: two entries; under a quarter of the bound written since its listing
+    expect(readdirSync(dir)).toHaveLength(5);
+    write(longLived, 6); // past a quarter: listed again, six entries are over the bound
+    expect(readdirSync(dir)).toHaveLength(3);
+  });
+
+  test('entries are counted in disk blocks: thousands of tiny entries cannot take ten times the bound', () => {
+    const store = new FileCacheStore(dir, MIB);
+    for (let n = 1; n <= 300; n++) store.set(key(n), { ...entry(n), wcs: null }); // about 350 bytes each, a block on disk
+    const left = readdirSync(dir).length;
+    expect(left).toBeGreaterThan(100);
+    expect(left).toBeLessThanOrEqual(MIB / 4096);
+  });
+
+  test('a temp file a killed writer left is removed by an eviction an hour later; a fresh one is not', () => {
+    const store = new FileCacheStore(dir, MIB);
+    write(store, 1);
+    const stale = join(dir, `${key(1)}.json.tmp-99999-dead`);
+    const fresh = join(dir, `${key(2)}.json.tmp-99999-busy`);
+    for (const path of [stale, fresh]) writeFileSync(path, 'partial');
+    const longAgo = new Date(Date.now() - 2 * 60 * 60_000);
+    utimesSync(stale, longAgo, longAgo);
+    for (let n = 2; n <= 6; n++) write(store, n);
+    expect(readdirSync(dir)).not.toContain(`${key(1)}.json.tmp-99999-dead`);
+    expect(readdirSync(dir)).toContain(`${key(2)}.json.tmp-99999-busy`);
   });
 
   test('the default bound is 64 MiB', () => {

@@ -11,7 +11,7 @@ import type { SolveResult } from './client.js';
 import { acceptUpload, type MemoryStore, type SolveInput } from './solve-input.js';
 import type { UploadOptions } from '../protocol/upload-options.js';
 import type { Session } from './session.js';
-import { cachedServer, cachedWcsFile, cacheEntry, contentHash, lookUp, solveCacheKey } from './solve-cache-entry.js';
+import { cachedServer, cachedWcsFile, contentHash, keepEntry, lookUp, solveCacheKey } from './solve-cache-entry.js';
 import type { CachedSolve, SolveCacheStore } from './solve-cache.js';
 import { Submission } from './submission.js';
 import type { WaitOptions } from './started-solve.js';
@@ -53,14 +53,10 @@ export function restoreCached(entry: CachedSolve, session: Session): Submission 
  * finds it there) so that the cached result answers `wcs()` too. A store that fails costs the
  * cache, never the solve.
  */
-export async function keepSolved(store: SolveCacheStore, key: string, result: SolveResult, wait: WaitOptions): Promise<void> {
+export async function keepSolved(store: SolveCacheStore, key: string, result: SolveResult, session: Session, wait: WaitOptions): Promise<void> {
   const wcs = await result.wcsFile(wait).catch(() => undefined);
-  const server = result.submission.handle.snapshot.context.server;
-  try {
-    await store.set(key, cacheEntry({ server: server ?? '', subid: result.subid, jobId: result.jobId, calibration: result.calibration, hash: result.hash, wcs }));
-  } catch {
-    // A full disk or a store that refuses: the next solve of this content uploads again.
-  }
+  const server = result.submission.handle.snapshot.context.server ?? session.apiUrl;
+  await keepEntry(store, key, { server, subid: result.subid, jobId: result.jobId, calibration: result.calibration, hash: result.hash, wcs });
 }
 
 export { lookUp };

@@ -243,7 +243,7 @@ export class Client {
       onStart?.(again);
       result = await finish(again);
     }
-    if (cached && cache && key !== null) await cached.keepSolved(cache, key, result, wait);
+    if (cached && cache && key !== null) await cached.keepSolved(cache, key, result, this.session, wait);
     return result;
   }
 

@@ -141,16 +141,44 @@ export function cachedWcsFile(entry: CachedSolve): ResultFile | undefined {
 }
 
 /**
- * A store's get, with whatever it gives back checked; a store that throws is a miss, and so is
- * an entry whose WCS file does not decode (what a hit is used for must not throw later).
+ * How long a store's get or set may take: a store of the caller's that never answers costs a
+ * miss (or an entry not kept), never a solve that waits for ever.
+ */
+export const CACHE_STORE_TIMEOUT_MS = 10_000;
+
+function bounded<T>(work: T | Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('The cache store did not answer in time.')), CACHE_STORE_TIMEOUT_MS);
+  });
+  return Promise.race([Promise.resolve(work), late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A store's get, with whatever it gives back checked; a store that throws or does not answer
+ * within CACHE_STORE_TIMEOUT_MS is a miss, and so is an entry whose WCS file does not decode
+ * (what a hit is used for must not throw later).
  */
 export async function lookUp(store: SolveCacheStore, key: string): Promise<CachedSolve | undefined> {
   try {
-    const value = await store.get(key);
+    const value = await bounded(store.get(key));
     if (!isCachedSolve(value)) return undefined;
     cachedWcsFile(value);
     return value;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Keeps a finished solve under its key. A store that fails or does not answer in time costs the
+ * next run an upload, never this one its result. `server` is the solve's, or the session's first
+ * when the solve never chose one.
+ */
+export async function keepEntry(store: SolveCacheStore, key: string, solve: Parameters<typeof cacheEntry>[0]): Promise<void> {
+  try {
+    await bounded(store.set(key, cacheEntry(solve)));
+  } catch {
+    // A full disk or a store that refuses.
   }
 }
