@@ -123,6 +123,24 @@ describe('hdu', () => {
     expect((await hduParts({ bytes: both, filename: 'both.fits.gz' }, 'all')).map((p) => p.hdu)).toEqual([0, 1]);
   });
 
+  test('solveHdus keeps `concurrency` HDUs in flight (2 by default), its outcomes in the file’s order; 1 solves one after another', async () => {
+    // Where each upload and calibration read fell among the server's requests, from `from` on.
+    const order = (from: number) => server.requests.slice(from).flatMap((r) => (r.endpoint === 'upload' || r.endpoint === 'calibration' ? [r.endpoint] : []));
+    let from = server.requests.length;
+    const together = await client.solveHdus({ bytes: MULTI, filename: 'multi.fits' });
+    expect(together.map((s) => [s.hdu, s.error])).toEqual([
+      [1, null],
+      [3, null],
+    ]);
+    expect(order(from).slice(0, 2)).toEqual(['upload', 'upload']);
+    from = server.requests.length;
+    await client.solveHdus({ bytes: MULTI, filename: 'multi.fits' }, { concurrency: 1 });
+    expect(order(from)).toEqual(['upload', 'calibration', 'upload', 'calibration']);
+    for (const bad of [0, 65, 1.5, '2']) {
+      await expect(client.solveHdus({ bytes: MULTI, filename: 'multi.fits' }, { concurrency: bad as number })).rejects.toMatchObject({ code: 'validation', option: 'concurrency' });
+    }
+  });
+
   test('a bad hdu is refused before any request: naming the option, the value and the image HDUs', async () => {
     const before = server.requests.length;
     const refused = async (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as ValidationError);

@@ -289,25 +289,40 @@ export class Client {
   }
 
   /**
-   * Solves the image HDUs of a multi-extension FITS file, one after the other, each as a FITS
-   * file of its own: every HDU with a 2-D image (`hdu: 'all'`, the default) or one. Each HDU's
-   * outcome is paired with its number; one failing never stops the others. Put the solutions
-   * back in a copy of the file with `mergeWcsIntoHdus` (`astrometry-net-client/fits`).
+   * Solves the image HDUs of a multi-extension FITS file, each as a FITS file of its own: every
+   * HDU with a 2-D image (`hdu: 'all'`, the default) or one. `concurrency` of them are in flight
+   * at once (default 2, as `solveMany`: a mosaic camera's 16 HDUs need not wait for each other,
+   * nor all land on a shared server at once). Each HDU's outcome is paired with its number, in
+   * the file's order; one failing never stops the others. Put the solutions back in a copy of
+   * the file with `mergeWcsIntoHdus` (`astrometry-net-client/fits`).
    */
-  async solveHdus(input: SolveInput, options: Omit<SolveOptions, 'hdu' | 'onStart'> & { hdu?: number | 'all' } = {}): Promise<HduSolve[]> {
-    const { hdu = 'all', ...rest } = options;
+  async solveHdus(input: SolveInput, options: Omit<SolveOptions, 'hdu' | 'onStart'> & { hdu?: number | 'all'; concurrency?: number } = {}): Promise<HduSolve[]> {
+    const { hdu = 'all', concurrency = 2, ...rest } = options;
     refuseUnknownOptions(rest, SOLVE_OPTION_NAMES, 'solveHdus()');
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new ValidationError('concurrency', concurrency, 'an integer from 1 to 64');
     const { hduParts } = await import('./hdu-input.js');
     const parts = await hduParts(input, hdu);
-    const out: HduSolve[] = [];
-    for (const part of parts) {
-      try {
-        out.push({ hdu: part.hdu, result: await this.solve(part.input, rest), error: null });
-      } catch (error) {
-        if (!(error instanceof AstrometryNetError) || error.code === 'aborted' || error.code === 'validation') throw error;
-        out.push({ hdu: part.hdu, result: null, error });
+    const out: HduSolve[] = new Array(parts.length);
+    let next = 0;
+    // An abort or a refused option ends the call: no HDU after it starts, and it is thrown.
+    let fatal: { error: unknown } | undefined;
+    const worker = async () => {
+      while (next < parts.length && !fatal) {
+        const index = next++;
+        const part = parts[index] as (typeof parts)[number];
+        try {
+          out[index] = { hdu: part.hdu, result: await this.solve(part.input, rest), error: null };
+        } catch (error) {
+          if (!(error instanceof AstrometryNetError) || error.code === 'aborted' || error.code === 'validation') {
+            fatal ??= { error };
+            return;
+          }
+          out[index] = { hdu: part.hdu, result: null, error };
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, parts.length) }, worker));
+    if (fatal) throw fatal.error;
     return out;
   }
 
