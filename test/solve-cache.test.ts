@@ -5,6 +5,7 @@
  * `cache` option is refused before any request.
  */
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { getEventListeners } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -159,7 +160,10 @@ describe('cache with solveMany: the edges', () => {
     // The server forgot it (a database reset): the entry names a job it never had, without a WCS file.
     kept.set(key, { ...good, subid: 999_991, jobId: 999_992, wcs: null });
     const uploads = count('upload');
-    const { out } = await run(store, [IMAGE], { files: ['wcs'] });
+    const controller = new AbortController();
+    const { out } = await run(store, [IMAGE], { files: ['wcs'], signal: controller.signal });
+    // Both batches (the job asked for, then the upload) let go of the caller's signal.
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
     expect(out).toHaveLength(1);
     expect(out[0]).toMatchObject({ error: null, fromCache: false });
     expect(out[0]?.files.wcs?.bytes.length).toBeGreaterThan(0);

@@ -152,11 +152,6 @@ export function newEntry(key: string, input: string): JournalEntry {
   };
 }
 
-/** The entry's server when this run asks it too (`--api-url`), else `null`: the primary. */
-export function knownServer(server: string | null | undefined, apiUrls: readonly string[]): string | null {
-  return server && apiUrls.includes(server) ? server : null;
-}
-
 /** What to do with an input, given its journal entry. */
 export type ResumePlan =
   | { action: 'skip'; entry: JournalEntry }

@@ -23,12 +23,12 @@ import type { Flags } from './args.js';
 import type { Connection } from './connect.js';
 import type { CliInput } from './expand-inputs.js';
 import { EXIT, type CliIo } from './io.js';
-import { Journal, journalKey, knownServer, newEntry, planFor, TERMINAL_ERROR_CODES, type ActiveStage, type JournalEntry, type ResumePlan } from './journal.js';
+import { Journal, journalKey, newEntry, planFor, TERMINAL_ERROR_CODES, type ActiveStage, type JournalEntry, type ResumePlan } from './journal.js';
 import type { SolveJsonDocument, SolveJsonInput } from './json-schema.js';
 import { isFitsFile, resultKindOf, writeOutputs, type OutputPlan } from './outputs.js';
 import { formatDuration, type Progress } from './progress.js';
 import { measureQuality, SUSPECT_MAX_RMS_PIXELS, SUSPECT_MIN_MATCHES, type SolveQuality } from '../client/quality.js';
-import { cachedServer, cachedWcsFile, cacheEntry } from '../client/solve-cache-entry.js';
+import { cachedWcsFile, cacheEntry, knownServer } from '../client/solve-cache-entry.js';
 import type { CachedSolve } from '../client/solve-cache.js';
 import { ContentCache } from './content-cache.js';
 import type { HduInputs } from './hdu-inputs.js';
@@ -272,7 +272,7 @@ class SolveRun {
       } else if (rec.plan.action === 'resumeJob' || rec.plan.action === 'resumeSubmission') {
         // Ids are asked of the server that has them (the cache's or the journal's), when this
         // run still has it; of the primary otherwise (an entry from before servers were recorded).
-        const server = rec.cached ? cachedServer(rec.cached, session.apiUrls) : knownServer(rec.entry.server, session.apiUrls);
+        const server = knownServer(rec.cached ? rec.cached.server : rec.entry.server, session.apiUrls);
         const resumeAt = rec.plan.action === 'resumeJob' ? { jobId: rec.plan.jobId } : { subid: rec.plan.subid };
         items.push({ id: rec.id, input: { ...base, ...resumeAt, ...(server ? { server } : {}) } });
       }

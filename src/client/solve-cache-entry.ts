@@ -131,7 +131,12 @@ export function isCachedSolve(value: unknown): value is CachedSolve {
  * servers asked (a job id means nothing elsewhere); `null` (the primary) otherwise.
  */
 export function cachedServer(entry: CachedSolve, apiUrls: readonly string[]): string | null {
-  return apiUrls.includes(entry.server) ? entry.server : null;
+  return knownServer(entry.server, apiUrls);
+}
+
+/** A recorded server (a cache entry's, a CLI journal's) when this session asks it too, else `null`: the primary. */
+export function knownServer(server: string | null | undefined, apiUrls: readonly string[]): string | null {
+  return server && apiUrls.includes(server) ? server : null;
 }
 
 /** The WCS file of an entry, as a fetched ResultFile; `undefined` when the entry has none. */

@@ -48,6 +48,8 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
     const { options: own, hints } = applyHints(uploadOptions, await readHints(input), hintMode === 'strict');
     hinted.push({ options: hints ? encodeUploadOptions(own) : wire, hints });
   }
+  /** What every solve of this call shares: its options, the schedule, the deadline, the files to fetch. */
+  const solveOf = (options: typeof wire) => ({ options, schedule: session.schedule, timeoutMs: deadline, prefetch: files.map((kind) => ({ kind })) });
   // With a cache, every input is looked up first (its bytes still in `held`, so an abort or a
   // failed import leaves nothing in the session): a hit is answered here, or asked of its job.
   const store = session.cache;
@@ -69,9 +71,8 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
       cachedBefore = hit.calibration;
       continue;
     }
-    const base = { options: own, schedule: session.schedule, timeoutMs: deadline, prefetch: files.map((kind) => ({ kind })) };
     const server = hit && cache ? cache.serverOfHit(hit, session) : null;
-    const input = hit ? { ...base, jobId: hit.jobId, subid: hit.subid, ...(server ? { server } : {}) } : { ...base, upload: withHints(upload, hints) };
+    const input = hit ? { ...solveOf(own), jobId: hit.jobId, subid: hit.subid, ...(server ? { server } : {}) } : { ...solveOf(own), upload: withHints(upload, hints) };
     items.push({ id: String(index), input, ...(sequence && cachedBefore ? { previous: cachedBefore } : {}) });
     cachedBefore = undefined;
   }
@@ -87,7 +88,7 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
     const fromCache = hit !== undefined && context.upload === null;
     if (fromCache && cache?.jobGone(item.error) && uploads[index]) {
       const { options: own, hints } = hinted[index] as (typeof hinted)[number];
-      gone.push({ id: item.id, input: { options: own, schedule: session.schedule, timeoutMs: deadline, prefetch: files.map((kind) => ({ kind })), upload: withHints(uploads[index] as UploadDescriptor, hints) } });
+      gone.push({ id: item.id, input: { ...solveOf(own), upload: withHints(uploads[index] as UploadDescriptor, hints) } });
       return undefined;
     }
     // Bytes kept in case the job was gone: not needed any more.
@@ -113,6 +114,8 @@ export async function* solveMany(session: Session, inputs: Iterable<SolveInput>,
     answered.length = 0;
     yield* batch.outcomes();
     if (gone.length > 0 && !signal?.aborted) {
+      // The first batch is over: its abort listener goes before the second's comes.
+      batch.close();
       batch = startBatch(gone.splice(0));
       yield* batch.outcomes();
     }
